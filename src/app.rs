@@ -1,0 +1,219 @@
+//! The composition root — the only module that knows every role. It opens and migrates the
+//! database, asks each enabled role for its listeners, wraps them in the kernel middleware and
+//! routes, binds every port, and owns the running servers ([`Stack`]) until shutdown.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Router;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, Role};
+use crate::http::health::{health_routes, metrics_route, version_route, Health, ReadyCheck};
+use crate::http::layers::{self, ListenerContext};
+use crate::http::metrics::Metrics;
+use crate::http::server::{self, BindError};
+use crate::http::{ApiError, ListenerSpec, Surface};
+use crate::store::{Db, StoreError};
+use crate::{identity, oauth2, permission, proxy};
+
+/// Why the stack could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+}
+
+/// A running Quartet: every enabled role's listeners, sharing one database.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use quartet::{config::{Config, Role}, Stack};
+/// let stack = Stack::start(Config::ephemeral()).await?;
+/// let read_api = stack.url(Role::Permission, "read").unwrap_or_default();
+/// // ... talk to `read_api` with any HTTP client or an Ory SDK ...
+/// stack.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Stack {
+    urls: BTreeMap<(Role, &'static str), String>,
+    shutdown: watch::Sender<bool>,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+    db: Db,
+    grace: Duration,
+}
+
+impl Stack {
+    /// Starts all four roles.
+    pub async fn start(config: Config) -> Result<Stack, StartError> {
+        Self::start_roles(config, &Role::ALL).await
+    }
+
+    /// Starts the named roles only (`quartet serve permission proxy`).
+    pub async fn start_roles(config: Config, roles: &[Role]) -> Result<Stack, StartError> {
+        let db = Db::connect(&config.dsn).await?;
+        db.migrate().await?;
+        let metrics = Metrics::new();
+        let health = Health::new().check("database", database_check(db.clone()));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut urls = BTreeMap::new();
+        let mut bound = Vec::new();
+        for spec in role_listeners(&config, roles) {
+            let addr = spec.bind_addr();
+            let listener = server::bind(spec.role.name(), spec.name, &addr).await?;
+            let local = listener.local_addr().map_err(|e| BindError {
+                role: spec.role.name(),
+                listener: spec.name,
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+            urls.insert((spec.role, spec.name), url_for(local));
+            let router = assemble(spec, &config, &metrics, &health);
+            bound.push((listener, router));
+        }
+        let servers = bound
+            .into_iter()
+            .map(|(listener, router)| {
+                tokio::spawn(server::serve(listener, router, shutdown_rx.clone()))
+            })
+            .collect();
+        Ok(Stack {
+            urls,
+            shutdown,
+            servers,
+            db,
+            grace: Duration::from_secs(config.http.shutdown_grace_seconds),
+        })
+    }
+
+    /// The base URL of a role's listener (`Role::Identity, "public"`), if that role runs.
+    pub fn url(&self, role: Role, listener: &str) -> Option<String> {
+        self.urls
+            .iter()
+            .find(|((r, name), _)| *r == role && *name == listener)
+            .map(|(_, url)| url.clone())
+    }
+
+    /// Every running listener: role, listener name, base URL.
+    pub fn listeners(&self) -> impl Iterator<Item = (Role, &'static str, &str)> {
+        self.urls
+            .iter()
+            .map(|((role, name), url)| (*role, *name, url.as_str()))
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the grace period (then aborts
+    /// them), and closes the database pool.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let deadline = tokio::time::Instant::now() + self.grace;
+        for mut server in self.servers {
+            match tokio::time::timeout_at(deadline, &mut server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "a listener ended with an error"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "a listener task failed"),
+                Err(_) => {
+                    tracing::warn!(
+                        "in-flight requests did not finish within the grace period; aborting them"
+                    );
+                    server.abort();
+                }
+            }
+        }
+        self.db.close().await;
+    }
+}
+
+fn role_listeners(config: &Config, roles: &[Role]) -> Vec<ListenerSpec> {
+    let mut specs = Vec::new();
+    for role in Role::ALL.into_iter().filter(|r| roles.contains(r)) {
+        specs.extend(match role {
+            Role::Identity => identity::listeners(&config.identity),
+            Role::Oauth2 => oauth2::listeners(&config.oauth2),
+            Role::Permission => permission::listeners(&config.permission),
+            Role::Proxy => proxy::listeners(&config.proxy),
+        });
+    }
+    specs
+}
+
+/// The role's routes plus the kernel routes of its surface, wrapped in the kernel middleware.
+fn assemble(spec: ListenerSpec, config: &Config, metrics: &Metrics, health: &Health) -> Router {
+    let ctx = ListenerContext {
+        role: spec.role.name(),
+        listener: spec.name,
+        dev: config.dev,
+        body_limit: config.http.body_limit,
+        metrics: metrics.clone(),
+    };
+    match spec.surface {
+        Surface::Api {
+            health_prefix,
+            version_prefix,
+            metrics_path,
+            redirect_to_admin,
+        } => {
+            let mut router = spec
+                .routes
+                .merge(health_routes(health_prefix, health.clone()))
+                .merge(version_route(version_prefix));
+            if let Some(path) = metrics_path {
+                router = router.merge(metrics_route(path, metrics.clone()));
+            }
+            router = if redirect_to_admin {
+                router.fallback(redirect_or_not_found)
+            } else {
+                router.fallback(|| async { ApiError::not_found() })
+            };
+            layers::api(router, ctx)
+        }
+        Surface::MetricsOnly { path } => {
+            let router =
+                metrics_route(path, metrics.clone()).fallback(|| async { ApiError::not_found() });
+            layers::api(router, ctx)
+        }
+        Surface::Passthrough => layers::passthrough(spec.routes, ctx),
+    }
+}
+
+/// Kratos and Hydra answer admin-port paths outside `/admin` with 307 to `/admin<path>`.
+async fn redirect_or_not_found(uri: Uri) -> Response {
+    let path = uri.path();
+    if path == "/admin" || path.starts_with("/admin/") {
+        return ApiError::not_found().into_response();
+    }
+    let target = match uri.query() {
+        Some(q) => format!("/admin{path}?{q}"),
+        None => format!("/admin{path}"),
+    };
+    let mut response = Redirect::temporary(&target).into_response();
+    *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    response
+}
+
+fn database_check(db: Db) -> ReadyCheck {
+    Arc::new(move || {
+        let db = db.clone();
+        Box::pin(async move {
+            db.ping()
+                .await
+                .map_err(|_| "the database is not reachable".to_string())
+        })
+    })
+}
+
+fn url_for(addr: SocketAddr) -> String {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}", addr.port())
+}

@@ -1,0 +1,71 @@
+//! The built-in defaults that make every role usable at once under `--dev` (and for the
+//! in-process fixture): an email + password identity schema, the password method, an issuer on
+//! the public OAuth2 port, and generated secrets — each reported so that nobody mistakes them
+//! for configured values.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::roles::IdentitySchemaRef;
+use super::{Config, Secret};
+use crate::crypto::random_token;
+
+const DEFAULT_IDENTITY_SCHEMA: &str = include_str!("default_identity.schema.json");
+
+impl Config {
+    /// Fills what `--dev` provides when the config leaves it out; returns one note per default
+    /// applied (secret values are never part of a note).
+    pub fn apply_dev_defaults(&mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let ids = &mut self.identity.identity;
+        if ids.schemas.is_empty() {
+            ids.schemas.push(IdentitySchemaRef {
+                id: "default".into(),
+                url: format!("base64://{}", STANDARD.encode(DEFAULT_IDENTITY_SCHEMA)),
+            });
+            ids.default_schema_id
+                .get_or_insert_with(|| "default".into());
+            notes.push("dev default: identity.identity.schemas = the built-in email + password schema (id `default`)".into());
+        }
+        let issuer = &mut self.oauth2.urls.self_.issuer;
+        if issuer.is_none() {
+            let port = self.oauth2.serve.public.port.unwrap_or(4444);
+            *issuer = Some(format!("http://localhost:{port}/"));
+            notes.push(format!(
+                "dev default: oauth2.urls.self.issuer = http://localhost:{port}/"
+            ));
+        }
+        for (path, secrets) in [
+            ("identity.secrets.cookie", &mut self.identity.secrets.cookie),
+            ("identity.secrets.cipher", &mut self.identity.secrets.cipher),
+            ("oauth2.secrets.system", &mut self.oauth2.secrets.system),
+        ] {
+            if secrets.is_empty() {
+                secrets.push(Secret::new(random_token(32)));
+                notes.push(format!("dev default: {path} = a generated random secret (changes at every start; set one for stable sessions and tokens)"));
+            }
+        }
+        notes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_defaults_fill_only_what_is_missing_and_never_print_secrets() {
+        let mut config = Config::ephemeral();
+        config.oauth2.urls.self_.issuer = Some("https://auth.example.com/".into());
+        let notes = config.apply_dev_defaults();
+        assert_eq!(
+            config.oauth2.urls.self_.issuer.as_deref(),
+            Some("https://auth.example.com/")
+        );
+        assert_eq!(config.identity.identity.schemas.len(), 1);
+        let secret = config.oauth2.secrets.system[0].expose().clone();
+        assert!(notes.iter().all(|n| !n.contains(&secret)));
+        assert_eq!(notes.len(), 4);
+        assert!(config.apply_dev_defaults().is_empty());
+    }
+}

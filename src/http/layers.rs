@@ -1,0 +1,142 @@
+//! The middleware every listener shares: request ids (`X-Request-Id`), panic capture (a 500
+//! envelope, never a dropped connection), the body limit, Ory's error envelope on every 4xx/5xx
+//! the framework or a handler produces, the 404/405 fallbacks, request logs and metrics.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use super::error::ApiError;
+use super::metrics::{Metrics, RequestSample};
+
+/// What the shared middleware needs to know about one listener.
+#[derive(Debug, Clone)]
+pub struct ListenerContext {
+    pub role: &'static str,
+    pub listener: &'static str,
+    pub dev: bool,
+    pub body_limit: usize,
+    pub metrics: Metrics,
+}
+
+/// Wraps an API listener's router: body limit, envelope rendering, panic capture, request
+/// ids, logs and metrics. Unknown paths get a 404 envelope unless the router set a fallback.
+pub fn api(router: Router, ctx: ListenerContext) -> Router {
+    let limit = ctx.body_limit;
+    router
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(Arc::new(ctx), finish_api))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Wraps the proxy listener's router: responses pass through untouched (they are the
+/// upstream's), only ids, panic capture, logs and metrics are added.
+pub fn passthrough(router: Router, ctx: ListenerContext) -> Router {
+    router
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(ctx),
+            finish_passthrough,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn finish_api(State(ctx): State<Arc<ListenerContext>>, req: Request, next: Next) -> Response {
+    finish(&ctx, req, next, true).await
+}
+
+async fn finish_passthrough(
+    State(ctx): State<Arc<ListenerContext>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    finish(&ctx, req, next, false).await
+}
+
+async fn finish(ctx: &ListenerContext, req: Request, next: Next, envelope: bool) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut response = next.run(req).await;
+    let status = response.status();
+    if envelope && (status.is_client_error() || status.is_server_error()) {
+        response = render_error(response, request_id.as_deref(), ctx.dev);
+    }
+    if let Some(error) = response.extensions().get::<ApiError>() {
+        if error.status.is_server_error() {
+            tracing::error!(role = ctx.role, listener = ctx.listener, %method, path, request_id, debug = error.debug.as_deref().unwrap_or(""), "request failed");
+        }
+    }
+    let elapsed = started.elapsed();
+    tracing::debug!(role = ctx.role, listener = ctx.listener, %method, path, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, request_id, "request");
+    ctx.metrics.record(&RequestSample {
+        role: ctx.role,
+        listener: ctx.listener,
+        method: method.as_str(),
+        route: route.as_deref().unwrap_or("unmatched"),
+        status: status.as_u16(),
+        elapsed,
+    });
+    response
+}
+
+/// Re-renders an error response as the envelope with request id (and debug in dev). Bodies a
+/// handler wrote as JSON on purpose (Keto's `{"allowed":false}`, RFC 6749 errors) are kept.
+fn render_error(response: Response, request_id: Option<&str>, dev: bool) -> Response {
+    let error = match response.extensions().get::<ApiError>() {
+        Some(error) => error.clone(),
+        None if is_json(&response) => return response,
+        None => ApiError::for_status(response.status()),
+    };
+    let (mut parts, _) = response.into_parts();
+    let body = error.envelope(request_id, dev).to_string();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.extensions.insert(error);
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"))
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
+    tracing::error!(panic = detail, "a request handler panicked");
+    let mut response = ApiError::internal(format!("handler panicked: {detail}")).into_response();
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}

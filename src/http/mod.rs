@@ -1,0 +1,15 @@
+//! The HTTP kernel shared by every role: Ory's error envelope, the JSON extractor, the shared
+//! middleware, health/version/metrics routes, and listener binding with graceful shutdown.
+//! Roles build axum routers; only this module and the roles' `http` modules know axum.
+
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod layers;
+pub mod listener;
+pub mod metrics;
+pub mod server;
+
+pub use error::ApiError;
+pub use json::Json;
+pub use listener::{ListenerSpec, Surface};

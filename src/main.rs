@@ -1,0 +1,192 @@
+//! The `quartet` command line: parse, load the config, call the library. Nothing else lives
+//! here (see `quartet::app` for the composition root).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use quartet::config::{Config, Loader, LogFormat, Role};
+use quartet::store::Db;
+use quartet::Stack;
+
+#[derive(Parser)]
+#[command(
+    name = "quartet",
+    version,
+    about = "The four Ory roles — identity, oauth2, permission, proxy — in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve all four roles, or only those named (identity oauth2 permission proxy).
+    Serve {
+        /// Roles to serve; all four when none is named.
+        #[arg(value_parser = parse_role)]
+        roles: Vec<Role>,
+        /// Config file (YAML or JSON).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Development mode: `dsn: memory` when none is set, relaxed cookies, plain-HTTP
+        /// issuer, generated secrets, verbose errors.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Apply database migrations and exit (`serve` also migrates at start).
+    Migrate {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config file; print every error with its key path; exit 1 on error.
+    CheckConfig {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn parse_role(name: &str) -> Result<Role, String> {
+    Role::parse(name).ok_or_else(|| {
+        format!("unknown role `{name}`: expected identity, oauth2, permission or proxy")
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { roles, config, dev } => serve(roles, config, dev).await,
+        Command::Migrate { config } => migrate(config).await,
+        Command::CheckConfig { config } => check_config(config),
+        Command::Version => {
+            println!("quartet {}", quartet::http::health::version());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Loads the config or prints every error (one line each) and returns `None`.
+fn load(file: Option<PathBuf>, dev: bool) -> Option<(Config, Vec<String>)> {
+    let mut loader = Loader::new().env(std::env::vars()).dev(dev);
+    if let Some(file) = file {
+        loader = loader.file(file);
+    }
+    match loader.load() {
+        Ok(loaded) => Some((loaded.config, loaded.warnings)),
+        Err(errors) => {
+            for error in errors {
+                eprintln!("quartet: config error: {error}");
+            }
+            None
+        }
+    }
+}
+
+fn init_logs(config: &Config) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(format!("{},sqlx=warn", config.log.level.as_str()))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn serve(roles: Vec<Role>, file: Option<PathBuf>, dev: bool) -> ExitCode {
+    let Some((mut config, warnings)) = load(file, dev) else {
+        return ExitCode::FAILURE;
+    };
+    init_logs(&config);
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    if config.dev {
+        for note in config.apply_dev_defaults() {
+            tracing::info!("{note}");
+        }
+    }
+    let roles = if roles.is_empty() {
+        Role::ALL.to_vec()
+    } else {
+        roles
+    };
+    let stack = match Stack::start_roles(config, &roles).await {
+        Ok(stack) => stack,
+        Err(error) => {
+            eprintln!("quartet: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for (role, listener, url) in stack.listeners() {
+        tracing::info!(role = role.name(), listener, url, "listening");
+    }
+    tracing::info!("ready");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    stack.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn migrate(file: Option<PathBuf>) -> ExitCode {
+    let Some((config, _)) = load(file, false) else {
+        return ExitCode::FAILURE;
+    };
+    init_logs(&config);
+    let result = async {
+        let db = Db::connect(&config.dsn).await?;
+        db.migrate().await?;
+        db.close().await;
+        Ok::<_, quartet::store::StoreError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            println!("migrations applied to {}", config.dsn.redacted());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("quartet: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(file: PathBuf) -> ExitCode {
+    let shown = file.display().to_string();
+    let Some((config, warnings)) = load(Some(file), false) else {
+        return ExitCode::FAILURE;
+    };
+    for warning in warnings {
+        println!("warning: {warning}");
+    }
+    println!("{shown}: ok (dsn {})", config.dsn.redacted());
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

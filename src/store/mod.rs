@@ -1,0 +1,153 @@
+//! The one database every role shares: connection pools for `memory` (SQLite in memory),
+//! SQLite files and PostgreSQL behind one `sqlx::AnyPool`, the per-backend migrations, and the
+//! few dialect differences as small functions on [`Backend`]. Role stores build on [`Db`].
+//!
+//! Why `AnyPool`: one code path for both backends (portable SQL, `$1` placeholders work on
+//! both), at the cost of the Any driver's narrow type set — timestamps are stored as integers
+//! (Unix microseconds) and ids as text. See `docs/decisions/0001-storage-any-driver.md`.
+
+pub mod secrets;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::config::Dsn;
+
+/// What went wrong talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to the database {dsn}: {reason}")]
+    Connect { dsn: String, reason: String },
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+    #[error("a row with this {0} already exists")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The two SQL dialects Quartet speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connected, migrated database shared by every role.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static MIGRATIONS_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static MIGRATIONS_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Db {
+    /// Opens the pool for `dsn`. `memory` gives each call its own fresh in-memory database,
+    /// shared by every connection of this pool (so two in-process stacks never share state).
+    pub async fn connect(dsn: &Dsn) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match dsn {
+            Dsn::Memory => (
+                format!(
+                    "sqlite:file:quartet-mem-{}?mode=memory&cache=shared",
+                    uuid::Uuid::new_v4().simple()
+                ),
+                Backend::Sqlite,
+            ),
+            Dsn::Sqlite(path) => (format!("sqlite://{path}?mode=rwc"), Backend::Sqlite),
+            Dsn::Postgres(url) => (url.expose().clone(), Backend::Postgres),
+        };
+        let fail = |reason: String| StoreError::Connect {
+            dsn: dsn.redacted(),
+            reason,
+        };
+        let options: AnyConnectOptions =
+            url.parse().map_err(|e: sqlx::Error| fail(e.to_string()))?;
+        let mut pool = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        pool = match dsn {
+            // The in-memory database lives as long as one connection does: keep one forever.
+            Dsn::Memory => pool
+                .min_connections(1)
+                .max_connections(8)
+                .idle_timeout(None)
+                .max_lifetime(None),
+            Dsn::Sqlite(_) => pool.max_connections(8),
+            Dsn::Postgres(_) => pool.max_connections(16),
+        };
+        if backend == Backend::Sqlite {
+            pool = pool.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool
+            .connect_with(options)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Applies pending migrations. On PostgreSQL the migrator holds an advisory lock, so
+    /// several instances starting at once migrate exactly once.
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &MIGRATIONS_SQLITE,
+            Backend::Postgres => &MIGRATIONS_POSTGRES,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migrate(e.to_string()))
+    }
+
+    /// One round trip to the database, for `/health/ready`.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection; pending queries finish first.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Maps a sqlx error once: a unique-constraint violation becomes [`StoreError::Conflict`]
+/// naming the constraint, anything else stays a database error.
+pub fn map_unique(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        if db.is_unique_violation() {
+            let what = db
+                .constraint()
+                .map(str::to_string)
+                .unwrap_or_else(|| "key".into());
+            return StoreError::Conflict(what);
+        }
+    }
+    StoreError::Database(error)
+}
+
+/// Microseconds since the Unix epoch, the portable timestamp column type.
+pub fn unix_micros(time: std::time::SystemTime) -> i64 {
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
