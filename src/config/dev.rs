@@ -6,7 +6,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::roles::IdentitySchemaRef;
+use super::identity::IdentitySchemaRef;
 use super::{Config, Secret};
 use crate::crypto::random_token;
 

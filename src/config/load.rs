@@ -354,6 +354,11 @@ impl Run<'_> {
         match schema.validate(&section) {
             Ok(problems) => {
                 for problem in problems {
+                    if let SchemaProblem::UnknownKey { path } = &problem {
+                        if is_extension(role, path) {
+                            continue;
+                        }
+                    }
                     self.errors.push(match problem {
                         SchemaProblem::UnknownKey { path } => ConfigError::UnknownKey {
                             path: qualify(role, &path),
@@ -502,6 +507,13 @@ fn path_segments(path: &serde_ignored::Path) -> Vec<String> {
             path_segments(parent)
         }
     }
+}
+
+/// True when `path` is, or lies under, one of the role's Quartet-only keys.
+fn is_extension(role: Role, path: &str) -> bool {
+    role.extension_keys()
+        .iter()
+        .any(|key| path == *key || path.starts_with(&format!("{key}.")))
 }
 
 fn qualify(role: Role, path: &str) -> String {

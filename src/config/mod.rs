@@ -7,16 +7,24 @@
 //! a `not supported yet: <role>.<path>` warning; it is never silently dropped.
 
 mod dev;
+pub mod identity;
 mod load;
-pub mod roles;
+pub mod oauth2;
+pub mod permission;
+pub mod proxy;
 pub mod schema;
+mod serve;
 
 use std::fmt;
 
 use serde::Deserialize;
 
+pub use identity::IdentityConfig;
 pub use load::{ConfigError, Loaded, Loader};
-pub use roles::{IdentityConfig, Oauth2Config, PermissionConfig, ProxyConfig, ServeEndpoint};
+pub use oauth2::Oauth2Config;
+pub use permission::PermissionConfig;
+pub use proxy::ProxyConfig;
+pub use serve::ServeEndpoint;
 
 /// The four roles, named as in the config file and on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,6 +61,16 @@ impl Role {
     /// Prefix of this role's env overrides, e.g. `IDENTITY_`.
     pub fn env_prefix(self) -> String {
         format!("{}_", self.name().to_uppercase())
+    }
+
+    /// Quartet-only keys of the role's section (see each role's `EXTENSION_KEYS`).
+    pub fn extension_keys(self) -> &'static [&'static str] {
+        match self {
+            Role::Identity => identity::EXTENSION_KEYS,
+            Role::Oauth2 => oauth2::EXTENSION_KEYS,
+            Role::Permission => permission::EXTENSION_KEYS,
+            Role::Proxy => proxy::EXTENSION_KEYS,
+        }
     }
 
     pub fn parse(name: &str) -> Option<Role> {

@@ -31,7 +31,7 @@ def client(sdk: str, url: str):
 def metadata_api(sdk: str, url: str):
     import importlib
 
-    mod = importlib.import_module(PACKAGES[sdk])
+    mod = importlib.import_module(f"{PACKAGES[sdk]}.api.metadata_api")
     return mod.MetadataApi(client(sdk, url))
 
 
@@ -59,12 +59,13 @@ def test_metadata_get_version(quartet, openapi_recorder, sdk, listener):
 
 def test_oathkeeper_health_and_version(quartet, openapi_recorder):
     # ory-oathkeeper-client 0.40.6 is the older generator: HealthApi and VersionApi
-    import ory_oathkeeper_client as ok
+    from ory_oathkeeper_client.api.health_api import HealthApi
+    from ory_oathkeeper_client.api.version_api import VersionApi
 
     c = client("oathkeeper", quartet.proxy_api)
-    assert ok.HealthApi(c).is_instance_alive().status == "ok"
-    assert ok.HealthApi(c).is_instance_ready().status == "ok"
-    version = ok.VersionApi(c).get_version().version
+    assert HealthApi(c).is_instance_alive().status == "ok"
+    assert HealthApi(c).is_instance_ready().status == "ok"
+    version = VersionApi(c).get_version().version
     assert isinstance(version, str) and version
     assert [(ex.method, ex.status) for ex in openapi_recorder.exchanges] == [("GET", 200)] * 3
 

@@ -1,0 +1,29 @@
+//! `serve.<listener>` of every role: where a listener binds.
+
+use serde::Deserialize;
+
+/// `serve.<name>.{host,port}` (plus `base_url` where Ory has it) of one listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ServeEndpoint {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub base_url: Option<String>,
+}
+
+impl ServeEndpoint {
+    /// The socket address to bind: the configured host or the role's safe default, and the
+    /// configured port or Ory's default.
+    pub fn bind_addr(&self, default_host: &str, default_port: u16) -> String {
+        let host = match self.host.as_deref() {
+            Some(h) if !h.is_empty() => h,
+            _ => default_host,
+        };
+        let port = self.port.unwrap_or(default_port);
+        if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
+    }
+}
