@@ -63,6 +63,9 @@ impl RoleSchema {
     /// (dotted, relative to the role section). Missing required keys are not problems: Quartet
     /// supplies defaults for everything Ory requires.
     pub fn validate(&self, instance: &Value) -> Result<Vec<SchemaProblem>, String> {
+        let mut instance = instance.clone();
+        self.materialize_defaults(&self.root, &mut instance, 0);
+        let instance = &instance;
         use jsonschema::error::ValidationErrorKind as Kind;
         let resource =
             |v: &Value| jsonschema::Resource::from_contents(v.clone()).map_err(|e| e.to_string());
@@ -92,6 +95,38 @@ impl RoleSchema {
         }
         problems.dedup();
         Ok(problems)
+    }
+
+    /// Merges schema defaults under the values present, as Ory's config loader does before it
+    /// validates (so `errors.handlers.json: {enabled: true}` gains the default `config: {}`).
+    /// Used for validation only; the typed tree sees what the user wrote.
+    fn materialize_defaults(&self, node: &Value, instance: &mut Value, depth: usize) {
+        if depth > 24 {
+            return;
+        }
+        let Some(map) = instance.as_object_mut() else {
+            return;
+        };
+        for schema in self.expand(node, 0) {
+            let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+                continue;
+            };
+            for (key, property) in properties {
+                let Some(value) = map.get_mut(key) else {
+                    continue;
+                };
+                for expanded in self.expand(property, 0) {
+                    if let (Some(Value::Object(default)), Value::Object(present)) =
+                        (expanded.get("default"), &mut *value)
+                    {
+                        for (k, v) in default {
+                            present.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                }
+                self.materialize_defaults(property, value, depth + 1);
+            }
+        }
     }
 
     /// True when the dotted key path (relative to the role section) names something Ory's

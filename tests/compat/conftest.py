@@ -56,12 +56,6 @@ LISTENERS = {
 API_LISTENERS = [n for n in LISTENERS if n not in ("proxy_proxy", "permission_metrics")]
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "no_openapi_check: do not check SDK responses against Ory's api.json"
-    )
-
-
 # --- the server -----------------------------------------------------------------------------
 
 

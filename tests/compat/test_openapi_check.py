@@ -98,3 +98,42 @@ def test_recorder_reports_every_problem():
     rec.add(oc.Exchange("keto", "GET", "http://127.0.0.1:1/health/alive", 200, b"{}", JSON))
     with pytest.raises(oc.OpenAPIMismatch, match="status"):
         rec.check()
+
+
+def test_sdk_hook_catches_a_wrong_response(openapi_recorder):
+    """The recorder that conftest installs around every SDK call sees a bad body and says so."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"status": 1}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        import ory_keto_client
+        from ory_keto_client.api.metadata_api import MetadataApi
+
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with ory_keto_client.ApiClient(ory_keto_client.Configuration(host=url)) as c:
+            try:
+                MetadataApi(c).is_alive()
+            except Exception:
+                pass  # the SDK may reject it too; the recorder must have seen it either way
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [ex.status for ex in openapi_recorder.exchanges] == [200]
+    problems = openapi_recorder.problems()
+    assert problems and "status" in problems[0], problems
+    openapi_recorder.clear()  # so that this test itself passes
