@@ -43,7 +43,7 @@ pub enum StartError {
 /// # Ok(()) }
 /// ```
 pub struct Stack {
-    urls: BTreeMap<(Role, &'static str), String>,
+    addrs: BTreeMap<(Role, &'static str), SocketAddr>,
     shutdown: watch::Sender<bool>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     db: Db,
@@ -63,7 +63,7 @@ impl Stack {
         let metrics = Metrics::new();
         let health = Health::new().check("database", database_check(db.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut urls = BTreeMap::new();
+        let mut addrs = BTreeMap::new();
         let mut bound = Vec::new();
         for spec in role_listeners(&config, roles) {
             let addr = spec.bind_addr();
@@ -74,7 +74,7 @@ impl Stack {
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
-            urls.insert((spec.role, spec.name), url_for(local));
+            addrs.insert((spec.role, spec.name), local);
             let router = assemble(spec, &config, &metrics, &health);
             bound.push((listener, router));
         }
@@ -85,7 +85,7 @@ impl Stack {
             })
             .collect();
         Ok(Stack {
-            urls,
+            addrs,
             shutdown,
             servers,
             db,
@@ -95,17 +95,22 @@ impl Stack {
 
     /// The base URL of a role's listener (`Role::Identity, "public"`), if that role runs.
     pub fn url(&self, role: Role, listener: &str) -> Option<String> {
-        self.urls
+        self.addr(role, listener).map(url_for)
+    }
+
+    /// The bound socket address of a role's listener.
+    pub fn addr(&self, role: Role, listener: &str) -> Option<SocketAddr> {
+        self.addrs
             .iter()
             .find(|((r, name), _)| *r == role && *name == listener)
-            .map(|(_, url)| url.clone())
+            .map(|(_, addr)| *addr)
     }
 
     /// Every running listener: role, listener name, base URL.
-    pub fn listeners(&self) -> impl Iterator<Item = (Role, &'static str, &str)> {
-        self.urls
+    pub fn listeners(&self) -> impl Iterator<Item = (Role, &'static str, String)> + '_ {
+        self.addrs
             .iter()
-            .map(|((role, name), url)| (*role, *name, url.as_str()))
+            .map(|((role, name), addr)| (*role, *name, url_for(*addr)))
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace period (then aborts

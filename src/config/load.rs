@@ -536,9 +536,12 @@ fn serde_error(prefix: &str, error: &serde_path_to_error::Error<serde_json::Erro
         .strip_prefix("unknown field `")
         .and_then(|r| r.split('`').next())
     {
-        return ConfigError::UnknownKey {
-            path: format!("{path}.{field}"),
+        let full = if path.ends_with(&format!(".{field}")) {
+            path
+        } else {
+            format!("{path}.{field}")
         };
+        return ConfigError::UnknownKey { path: full };
     }
     ConfigError::Invalid { path, reason }
 }

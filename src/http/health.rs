@@ -100,3 +100,46 @@ async fn ready(State(health): State<Arc<Health>>) -> Response {
             .into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    fn check(result: Result<(), &'static str>) -> ReadyCheck {
+        Arc::new(move || Box::pin(async move { result.map_err(str::to_string) }))
+    }
+
+    async fn ready_of(health: Health) -> (StatusCode, Value) {
+        let req = axum::http::Request::get("/health/ready")
+            .body(Body::empty())
+            .unwrap();
+        let response = health_routes("", health).oneshot(req).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn ready_is_200_when_every_check_passes() {
+        let (status, body) = ready_of(Health::new().check("database", check(Ok(())))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, json!({"status": "ok"}));
+    }
+
+    #[tokio::test]
+    async fn ready_is_503_with_every_failure_by_name() {
+        let health = Health::new()
+            .check("database", check(Err("the database is not reachable")))
+            .check("rules_loaded", check(Ok(())));
+        let (status, body) = ready_of(health).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            json!({"errors": {"database": "the database is not reachable"}})
+        );
+    }
+}

@@ -140,3 +140,130 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Json;
+    use axum::routing::{get, post};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    fn ctx(dev: bool) -> ListenerContext {
+        ListenerContext {
+            role: "permission",
+            listener: "write",
+            dev,
+            body_limit: 64,
+            metrics: Metrics::new(),
+        }
+    }
+
+    fn boom() -> &'static str {
+        panic!("kaboom")
+    }
+
+    fn app(dev: bool) -> Router {
+        let router = Router::new()
+            .route("/echo", post(|Json(v): Json<Value>| async move { Json(v) }))
+            .route("/boom", get(|| async { boom() }))
+            .route(
+                "/fail",
+                get(|| async { ApiError::internal("the secret detail") }),
+            )
+            .fallback(|| async { ApiError::not_found() });
+        api(router, ctx(dev))
+    }
+
+    async fn call(app: Router, req: axum::http::Request<Body>) -> (StatusCode, Value) {
+        let response = app.oneshot(req).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn post_json(body: &str, content_type: Option<&str>) -> axum::http::Request<Body> {
+        let mut b = axum::http::Request::post("/echo");
+        if let Some(ct) = content_type {
+            b = b.header("content-type", ct);
+        }
+        b.body(Body::from(body.to_string())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn valid_json_passes_through() {
+        let (status, body) = call(
+            app(false),
+            post_json(r#"{"a":1}"#, Some("application/json")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["a"], 1);
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_a_400_envelope_naming_the_problem() {
+        let (status, body) =
+            call(app(false), post_json(r#"{"a":"#, Some("application/json"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["code"], 400);
+        assert!(
+            body["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("Unable to decode JSON body"),
+            "{body}"
+        );
+        assert!(body["error"]["request"].is_string());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_content_type_is_a_415_envelope() {
+        let (status, body) = call(app(false), post_json(r#"{"a":1}"#, Some("text/plain"))).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(body["error"]["code"], 415);
+        let (status, _) = call(app(false), post_json(r#"{"a":1}"#, None)).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_a_413_envelope() {
+        let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(100));
+        let (status, body) = call(app(false), post_json(&big, Some("application/json"))).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["error"]["code"], 413);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_500_envelope() {
+        let req = axum::http::Request::get("/boom")
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = call(app(false), req).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], 500);
+        assert!(
+            body["error"].get("debug").is_none(),
+            "no debug outside dev: {body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn debug_details_appear_only_in_dev() {
+        let req = || {
+            axum::http::Request::get("/fail")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (_, body) = call(app(false), req()).await;
+        assert!(body["error"].get("debug").is_none());
+        assert!(!body.to_string().contains("the secret detail"));
+        let (_, body) = call(app(true), req()).await;
+        assert_eq!(body["error"]["debug"], "the secret detail");
+    }
+}

@@ -51,9 +51,14 @@ LISTENERS = {
     "permission_opl": ("permission", ("serve", "opl"), "keto"),
     "proxy_proxy": ("proxy", ("serve", "proxy"), None),
     "proxy_api": ("proxy", ("serve", "api"), "oathkeeper"),
+    # Oathkeeper's own Prometheus listener (default 9000): set so that no fixed port is used
+    "proxy_prometheus": ("proxy", ("serve", "prometheus"), None),
 }
-# Listeners that serve /health/* and /version (4455 forwards everything; 4468 is metrics only).
-API_LISTENERS = [n for n in LISTENERS if n not in ("proxy_proxy", "permission_metrics")]
+# Listeners that serve /health/* and /version (4455 forwards everything; 4468 and the
+# Oathkeeper Prometheus listener serve metrics only).
+API_LISTENERS = [
+    n for n in LISTENERS if n not in ("proxy_proxy", "permission_metrics", "proxy_prometheus")
+]
 
 
 # --- the server -----------------------------------------------------------------------------
@@ -140,7 +145,9 @@ def build_config(workdir: Path, ports: dict[str, int], dsn: str) -> dict:
                 "public": {"base_url": f"http://127.0.0.1:{ports['identity_public']}/"},
                 "admin": {"base_url": f"http://127.0.0.1:{ports['identity_admin']}/"},
             },
-            "selfservice": {"default_browser_return_url": "http://127.0.0.1:4455/"},
+            "selfservice": {
+                "default_browser_return_url": f"http://127.0.0.1:{ports['proxy_proxy']}/"
+            },
             "identity": {
                 "default_schema_id": "default",
                 "schemas": [{"id": "default", "url": schema_path.as_uri()}],

@@ -116,3 +116,13 @@ def test_unknown_route_is_404_with_ory_error_envelope(quartet, listener):
 def test_metrics_listener_serves_only_metrics(quartet):
     r = requests.get(quartet.permission_metrics + "/health/alive", timeout=5)
     assert r.status_code == 404, r.text
+
+
+def test_identity_admin_redirects_unprefixed_paths_like_kratos(quartet):
+    # Kratos mounts admin routes under /admin and answers 307 to /admin<path> for the rest, which
+    # is how the SDK's MetadataApi (GET /health/alive on the admin URL) reaches them.
+    r = requests.get(quartet.identity_admin + "/health/alive", allow_redirects=False, timeout=5)
+    assert r.status_code == 307, r.text
+    assert r.headers["location"] == "/admin/health/alive", r.headers
+    r = requests.get(quartet.identity_admin + "/admin/health/alive", allow_redirects=False, timeout=5)
+    assert r.status_code == 200 and r.json() == {"status": "ok"}, r.text
