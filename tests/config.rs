@@ -275,3 +275,45 @@ fn every_error_is_reported_not_only_the_first() {
     );
     assert_eq!(errors.len(), 2, "{errors:?}");
 }
+
+/// The fuzz target's corpus, replayed with every prefix and simple byte mutations: the loader
+/// returns a config or errors, never panics.
+#[test]
+fn the_loader_never_panics_on_prefixes_and_mutations_of_the_corpus() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/config_load");
+    let mut documents = Vec::new();
+    for entry in std::fs::read_dir(seeds).unwrap() {
+        documents.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    assert!(documents.len() >= 5);
+    let regressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/config_load");
+    if let Ok(entries) = std::fs::read_dir(regressions) {
+        for entry in entries {
+            documents.push(
+                String::from_utf8_lossy(&std::fs::read(entry.unwrap().path()).unwrap())
+                    .into_owned(),
+            );
+        }
+    }
+    for doc in &documents {
+        // As a role section and as a whole file.
+        let wrapped = format!(
+            "oauth2:\n{}",
+            doc.lines().map(|l| format!("  {l}\n")).collect::<String>()
+        );
+        for text in [doc.clone(), wrapped] {
+            let bytes = text.as_bytes();
+            for end in (0..bytes.len()).step_by(61) {
+                let prefix = String::from_utf8_lossy(&bytes[..end]);
+                let _ = Loader::new().text(prefix.as_ref()).dev(true).load();
+            }
+            for (i, junk) in [":", "- ", "{", "\"", "\t", "9", "~"].iter().enumerate() {
+                let at = (i * 131) % bytes.len().max(1);
+                let mut mutated = String::from_utf8_lossy(&bytes[..at]).into_owned();
+                mutated.push_str(junk);
+                mutated.push_str(&String::from_utf8_lossy(&bytes[at..]));
+                let _ = Loader::new().text(mutated).dev(true).load();
+            }
+        }
+    }
+}

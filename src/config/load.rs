@@ -42,6 +42,7 @@ pub struct Loaded {
 #[derive(Debug, Clone, Default)]
 pub struct Loader {
     file: Option<PathBuf>,
+    text: Option<String>,
     env: BTreeMap<String, String>,
     dev: bool,
 }
@@ -54,6 +55,13 @@ impl Loader {
     /// The config file (`-c FILE`), YAML or JSON.
     pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
         self.file = Some(path.into());
+        self
+    }
+
+    /// The config document itself instead of a file (tests, fuzzing); `file://` references
+    /// in it resolve against the current directory.
+    pub fn text(mut self, document: impl Into<String>) -> Self {
+        self.text = Some(document.into());
         self
     }
 
@@ -116,7 +124,13 @@ impl Run<'_> {
                 let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 (value, dir)
             }
-            None => (Value::Object(Map::new()), PathBuf::from(".")),
+            None => match &self.loader.text {
+                Some(text) => (
+                    self.parse_document("(config text)", text)?,
+                    PathBuf::from("."),
+                ),
+                None => (Value::Object(Map::new()), PathBuf::from(".")),
+            },
         };
         let Some(top) = root.as_object_mut() else {
             self.errors.push(ConfigError::Invalid {
@@ -173,7 +187,11 @@ impl Run<'_> {
                 return None;
             }
         };
-        let parsed: Result<Value, String> = serde_yaml::from_str(&text).map_err(|e| e.to_string());
+        self.parse_document(&shown, &text)
+    }
+
+    fn parse_document(&mut self, shown: &str, text: &str) -> Option<Value> {
+        let parsed: Result<Value, String> = serde_yaml::from_str(text).map_err(|e| e.to_string());
         match parsed {
             Ok(Value::Null) => Some(Value::Object(Map::new())),
             Ok(mut value) => {
@@ -182,7 +200,7 @@ impl Run<'_> {
             }
             Err(reason) => {
                 self.errors.push(ConfigError::Syntax {
-                    path: shown,
+                    path: shown.to_string(),
                     reason,
                 });
                 None
