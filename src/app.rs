@@ -157,7 +157,8 @@ fn assemble(spec: ListenerSpec, config: &Config, metrics: &Metrics, health: &Hea
         body_limit: config.http.body_limit,
         metrics: metrics.clone(),
     };
-    match spec.surface {
+    let cors = crate::http::cors::layer(spec.endpoint.cors.as_ref(), cors_defaults(spec.role));
+    let router = match spec.surface {
         Surface::Api {
             health_prefix,
             version_prefix,
@@ -184,6 +185,20 @@ fn assemble(spec: ListenerSpec, config: &Config, metrics: &Metrics, health: &Hea
             layers::api(router, ctx)
         }
         Surface::Passthrough => layers::passthrough(spec.routes, ctx),
+    };
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// Each Ory service has its own CORS defaults.
+fn cors_defaults(role: Role) -> &'static crate::http::cors::CorsDefaults {
+    use crate::http::cors;
+    match role {
+        Role::Identity => &cors::KRATOS,
+        Role::Oauth2 => &cors::HYDRA,
+        Role::Permission | Role::Proxy => &cors::KETO_OATHKEEPER,
     }
 }
 

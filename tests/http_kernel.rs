@@ -212,3 +212,44 @@ async fn after_shutdown_no_listener_accepts_connections() {
         assert!(matches!(result, Ok(Err(_))), "{url} still answers");
     }
 }
+
+#[tokio::test]
+async fn cors_follows_the_ory_keys_of_each_listener() {
+    let mut config = Config::ephemeral();
+    config.identity.serve.public.cors = Some(quartet::config::CorsConfig {
+        enabled: true,
+        allowed_origins: Some(vec!["http://localhost:3000".into()]),
+        ..Default::default()
+    });
+    let stack = Stack::start_roles(config, &[Role::Identity]).await.unwrap();
+    let public = stack.url(Role::Identity, "public").unwrap();
+    let preflight = |origin: &'static str| {
+        client()
+            .request(reqwest::Method::OPTIONS, format!("{public}/health/alive"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .send()
+    };
+    let r = preflight("http://localhost:3000").await.unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert_eq!(
+        r.headers()["access-control-allow-credentials"],
+        "true",
+        "Kratos allows credentials by default"
+    );
+    let r = preflight("http://evil.example").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    // CORS is off where the config does not enable it.
+    let admin = stack.url(Role::Identity, "admin").unwrap();
+    let r = client()
+        .get(format!("{admin}/admin/health/alive"))
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    stack.shutdown().await;
+}

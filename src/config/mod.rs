@@ -24,7 +24,7 @@ pub use load::{ConfigError, Loaded, Loader};
 pub use oauth2::Oauth2Config;
 pub use permission::PermissionConfig;
 pub use proxy::ProxyConfig;
-pub use serve::ServeEndpoint;
+pub use serve::{CorsConfig, ServeEndpoint};
 
 /// The four roles, named as in the config file and on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

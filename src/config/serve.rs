@@ -9,6 +9,24 @@ pub struct ServeEndpoint {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub base_url: Option<String>,
+    /// `serve.<name>.cors` (public listeners of Kratos and Hydra, every Keto REST listener,
+    /// Oathkeeper's proxy and API).
+    pub cors: Option<CorsConfig>,
+}
+
+/// `serve.<name>.cors`: unset lists and flags take the role's own Ory defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct CorsConfig {
+    pub enabled: bool,
+    pub allowed_origins: Option<Vec<String>>,
+    pub allowed_methods: Option<Vec<String>>,
+    pub allowed_headers: Option<Vec<String>>,
+    pub exposed_headers: Option<Vec<String>>,
+    pub allow_credentials: Option<bool>,
+    pub max_age: Option<u64>,
+    pub debug: bool,
+    pub options_passthrough: bool,
 }
 
 impl ServeEndpoint {
