@@ -14,6 +14,7 @@ pub mod permission;
 pub mod proxy;
 pub mod schema;
 mod serve;
+mod validate;
 
 use std::fmt;
 

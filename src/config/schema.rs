@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use super::validate::{Checker, Resolve};
 use super::Role;
 
 const KRATOS: &str = include_str!("../../spec/ory/kratos-v1.1.0/config.schema.json");
@@ -65,34 +66,7 @@ impl RoleSchema {
     pub fn validate(&self, instance: &Value) -> Result<Vec<SchemaProblem>, String> {
         let mut instance = instance.clone();
         self.materialize_defaults(&self.root, &mut instance, 0);
-        let instance = &instance;
-        use jsonschema::error::ValidationErrorKind as Kind;
-        let resource =
-            |v: &Value| jsonschema::Resource::from_contents(v.clone()).map_err(|e| e.to_string());
-        let validator = jsonschema::options()
-            .with_resource("ory://logging-config", resource(&self.logging)?)
-            .with_resource("ory://tracing-config", resource(&self.tracing)?)
-            .should_validate_formats(false)
-            .build(&self.root)
-            .map_err(|e| e.to_string())?;
-        let mut problems = Vec::new();
-        for error in validator.iter_errors(instance) {
-            let at = pointer_to_dotted(&error.instance_path.to_string());
-            match &error.kind {
-                Kind::Required { .. } => {}
-                Kind::AdditionalProperties { unexpected } => {
-                    for key in unexpected {
-                        problems.push(SchemaProblem::UnknownKey {
-                            path: join(&at, key),
-                        });
-                    }
-                }
-                _ => problems.push(SchemaProblem::Invalid {
-                    path: at,
-                    message: error.to_string(),
-                }),
-            }
-        }
+        let mut problems = Checker::new(self).check(&self.root, &instance, "");
         problems.dedup();
         Ok(problems)
     }
@@ -268,24 +242,6 @@ fn types_of(nodes: &[&Value]) -> Vec<String> {
     types
 }
 
-/// `/serve/public/port` → `serve.public.port`.
-fn pointer_to_dotted(pointer: &str) -> String {
-    pointer
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| s.replace("~1", "/").replace("~0", "~"))
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_string()
-    } else {
-        format!("{prefix}.{key}")
-    }
-}
-
 /// Turns an `Object` of key paths into nested objects, used by tests and defaults.
 pub fn nest(entries: &[(&str, Value)]) -> Value {
     let mut root = Map::new();
@@ -294,6 +250,12 @@ pub fn nest(entries: &[(&str, Value)]) -> Value {
         super::load::set_path(&mut root, &segments, value.clone());
     }
     Value::Object(root)
+}
+
+impl Resolve for RoleSchema {
+    fn resolve(&self, reference: &str) -> Option<&Value> {
+        RoleSchema::resolve(self, reference)
+    }
 }
 
 #[cfg(test)]
