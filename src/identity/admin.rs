@@ -210,7 +210,7 @@ fn admin_json(
 ) -> Value {
     identity_json(
         identity,
-        &s.public_base(headers),
+        &s.configured_public_base(),
         View::Admin,
         Some((creds, include)),
     )
@@ -490,7 +490,7 @@ async fn patch_identity(
         }
     }
     let (old, creds) = load(&s, &id).await?;
-    let mut doc = identity_json(&old, &s.public_base(&headers), View::Admin, None);
+    let mut doc = identity_json(&old, &s.configured_public_base(), View::Admin, None);
     json_patch::patch(&mut doc, &ops)
         .map_err(|e| Error::BadRequest(format!("The JSON Patch could not be applied: {e}")))?;
     let input = IdentityInput {
@@ -638,7 +638,7 @@ fn sessions_page(
 ) -> Result<Response> {
     let more = rows.len() as i64 > size;
     let rows: Vec<_> = rows.into_iter().take(size as usize).collect();
-    let base = s.public_base(headers);
+    let base = s.configured_public_base();
     let now = s.now();
     let body: Vec<Value> = rows
         .iter()
@@ -696,7 +696,7 @@ async fn get_session(
     let mut v = session_json(
         &sess,
         Some(&ident),
-        &s.public_base(&headers),
+        &s.configured_public_base(),
         s.now(),
         View::Admin,
         with_devices || true,
@@ -749,7 +749,7 @@ async fn extend_session(
     Ok(Json(session_json(
         &sess,
         Some(&ident),
-        &s.public_base(&headers),
+        &s.configured_public_base(),
         now,
         View::Admin,
         true,

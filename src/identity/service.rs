@@ -202,6 +202,20 @@ impl Service {
         format!("http://{host}")
     }
 
+    /// The public URL as Kratos guesses it without a request to the public port: the
+    /// configured `serve.public.base_url`, else `http://<host>:<port>` of the public listener.
+    pub fn configured_public_base(&self) -> String {
+        if let Some(b) = &self.config.serve.public.base_url {
+            return b.trim_end_matches('/').to_string();
+        }
+        let p = &self.config.serve.public;
+        let host = match p.host.as_deref() {
+            None | Some("") | Some("0.0.0.0") => "127.0.0.1",
+            Some(h) => h,
+        };
+        format!("http://{host}:{}", p.port.unwrap_or(4433))
+    }
+
     // --- passwords ----------------------------------------------------------------------------
 
     pub async fn hash_password(&self, password: String) -> Result<String> {
