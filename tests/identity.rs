@@ -1,4 +1,5 @@
 //! HTTP tests of the identity role (Kratos v1.1 wire behaviour) against the in-process stack.
+#![allow(clippy::unwrap_used)]
 
 use quartet::config::identity::{GoDuration, HookConfig};
 use quartet::config::{Config, Role};

@@ -399,6 +399,7 @@ impl Default for BruteForceConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -203,7 +203,7 @@ fn invalid(errors: &[FieldError]) -> Error {
 
 fn admin_json(
     s: &Service,
-    headers: &HeaderMap,
+    _headers: &HeaderMap,
     identity: &super::model::Identity,
     creds: &[super::model::Credential],
     include: &[&str],
@@ -629,7 +629,7 @@ async fn list_sessions(
 
 fn sessions_page(
     s: &Service,
-    headers: &HeaderMap,
+    _headers: &HeaderMap,
     rows: Vec<(super::model::Session, super::model::Identity)>,
     size: i64,
     path: &str,
@@ -649,7 +649,7 @@ fn sessions_page(
                 &base,
                 now,
                 View::Admin,
-                with_devices || true,
+                with_devices,
             );
             if !with_identity {
                 if let Some(m) = v.as_object_mut() {
@@ -682,7 +682,7 @@ fn sessions_page(
 
 async fn get_session(
     State(s): State<Service>,
-    headers: HeaderMap,
+    _headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
@@ -699,7 +699,7 @@ async fn get_session(
         &s.configured_public_base(),
         s.now(),
         View::Admin,
-        with_devices || true,
+        with_devices,
     );
     if !with_identity {
         if let Some(m) = v.as_object_mut() {
@@ -723,7 +723,7 @@ async fn disable_session(State(s): State<Service>, Path(id): Path<String>) -> Re
 
 async fn extend_session(
     State(s): State<Service>,
-    headers: HeaderMap,
+    _headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     if uuid::Uuid::parse_str(&id).is_err() {

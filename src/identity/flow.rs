@@ -397,6 +397,7 @@ fn walk_traits(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -499,10 +499,7 @@ fn ensure_not_browser(headers: &HeaderMap) -> Result<()> {
         .any(|line| {
             line.split(';').any(|p| {
                 let name = p.trim().split('=').next().unwrap_or("");
-                !name.is_empty()
-                    && !(name.starts_with("__cf")
-                        || name.starts_with("_cf")
-                        || name.starts_with("cf_"))
+                !(name.is_empty() || name.starts_with("__cf") || name.starts_with("_cf") || name.starts_with("cf_"))
             })
         });
     if has_cookie || headers.contains_key(header::ORIGIN) {
@@ -618,6 +615,7 @@ async fn get_login_flow(
 }
 
 /// The answer to a successful login or registration with a session.
+#[allow(clippy::too_many_arguments)]
 fn session_response(
     s: &Service,
     flow: &Flow,

@@ -45,6 +45,7 @@ pub fn next_failures(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
