@@ -29,6 +29,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error("identity: {0}")]
+    Identity(#[from] identity::Error),
 }
 
 /// A running Quartet: every enabled role's listeners, sharing one database.
@@ -65,7 +67,7 @@ impl Stack {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut addrs = BTreeMap::new();
         let mut bound = Vec::new();
-        for spec in role_listeners(&config, roles) {
+        for spec in role_listeners(&config, roles, &db).await? {
             let addr = spec.bind_addr();
             let listener = server::bind(spec.role.name(), spec.name, &addr).await?;
             let local = listener.local_addr().map_err(|e| BindError {
@@ -135,17 +137,24 @@ impl Stack {
     }
 }
 
-fn role_listeners(config: &Config, roles: &[Role]) -> Vec<ListenerSpec> {
+async fn role_listeners(
+    config: &Config,
+    roles: &[Role],
+    db: &Db,
+) -> Result<Vec<ListenerSpec>, StartError> {
     let mut specs = Vec::new();
     for role in Role::ALL.into_iter().filter(|r| roles.contains(r)) {
         specs.extend(match role {
-            Role::Identity => identity::listeners(&config.identity),
+            Role::Identity => {
+                let service = identity::service(&config.identity, db.clone(), config.dev).await?;
+                identity::listeners(&config.identity, service)
+            }
             Role::Oauth2 => oauth2::listeners(&config.oauth2),
             Role::Permission => permission::listeners(&config.permission),
             Role::Proxy => proxy::listeners(&config.proxy),
         });
     }
-    specs
+    Ok(specs)
 }
 
 /// The role's routes plus the kernel routes of its surface, wrapped in the kernel middleware.

@@ -1,13 +1,14 @@
 //! Typed config of the identity role: the Kratos v1.1 keys Quartet implements, under Kratos' key paths.
 //! Keys Ory knows but these structs do not are reported by the loader as `not supported yet`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::{Secret, ServeEndpoint};
 
 /// Quartet-only keys of this role (dotted paths relative to the section) that go beyond Ory's
 /// schema; the loader accepts them although Ory's schema does not know them.
-pub const EXTENSION_KEYS: &[&str] = &[];
+/// `quartet.brute_force.*`: failed-login throttling (Kratos has none), see `docs/identity.md`.
+pub const EXTENSION_KEYS: &[&str] = &["quartet"];
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -16,6 +17,11 @@ pub struct IdentityConfig {
     pub serve: IdentityServe,
     pub secrets: IdentitySecrets,
     pub identity: IdentitySchemas,
+    pub selfservice: SelfService,
+    pub session: SessionConfig,
+    pub cookies: CookiesConfig,
+    pub hashers: Hashers,
+    pub quartet: QuartetExtensions,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -45,4 +51,364 @@ pub struct IdentitySchemas {
 pub struct IdentitySchemaRef {
     pub id: String,
     pub url: String,
+}
+
+/// A Go duration string (`24h`, `1h30m`, `500ms`) as Ory writes them, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GoDuration(pub u128);
+
+impl GoDuration {
+    pub const fn hours(h: u128) -> Self {
+        Self(h * 3_600_000_000_000)
+    }
+    pub fn micros(self) -> i64 {
+        i64::try_from(self.0 / 1000).unwrap_or(i64::MAX)
+    }
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut total: u128 = 0;
+        let mut rest = text.trim();
+        if rest.is_empty() {
+            return Err("empty duration".into());
+        }
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            if digits == 0 {
+                return Err(format!("{text}: expected a number"));
+            }
+            let n: u128 = rest[..digits]
+                .parse()
+                .map_err(|_| format!("{text}: bad number"))?;
+            rest = &rest[digits..];
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let factor: u128 = match &rest[..unit_len] {
+                "ns" => 1,
+                "us" | "µs" => 1_000,
+                "ms" => 1_000_000,
+                "s" => 1_000_000_000,
+                "m" => 60_000_000_000,
+                "h" => 3_600_000_000_000,
+                other => return Err(format!("{text}: unknown unit `{other}`")),
+            };
+            total = total.saturating_add(n.saturating_mul(factor));
+            rest = &rest[unit_len..];
+        }
+        Ok(Self(total))
+    }
+}
+
+impl<'de> Deserialize<'de> for GoDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        GoDuration::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `selfservice.*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SelfService {
+    pub default_browser_return_url: Option<String>,
+    pub allowed_return_urls: Vec<String>,
+    pub methods: Methods,
+    pub flows: Flows,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Methods {
+    pub password: PasswordMethod,
+    pub profile: ProfileMethod,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasswordMethod {
+    pub enabled: bool,
+    pub config: PasswordPolicy,
+}
+
+impl Default for PasswordMethod {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            config: PasswordPolicy::default(),
+        }
+    }
+}
+
+/// `selfservice.methods.password.config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasswordPolicy {
+    pub min_password_length: usize,
+    pub identifier_similarity_check_enabled: bool,
+    pub haveibeenpwned_enabled: bool,
+    pub haveibeenpwned_host: String,
+    pub max_breaches: u64,
+    pub ignore_network_errors: bool,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_password_length: 8,
+            identifier_similarity_check_enabled: true,
+            haveibeenpwned_enabled: true,
+            haveibeenpwned_host: "api.pwnedpasswords.com".into(),
+            max_breaches: 0,
+            ignore_network_errors: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ProfileMethod {
+    pub enabled: bool,
+}
+
+impl Default for ProfileMethod {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Flows {
+    pub login: LoginFlowConfig,
+    pub registration: RegistrationFlowConfig,
+    pub settings: SettingsFlowConfig,
+    pub logout: LogoutFlowConfig,
+    pub error: ErrorFlowConfig,
+}
+
+/// `after` of a flow: the global redirect, hooks, and per-method overrides.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AfterConfig {
+    pub default_browser_return_url: Option<String>,
+    pub hooks: Vec<HookConfig>,
+    pub password: AfterMethod,
+    pub profile: AfterMethod,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AfterMethod {
+    pub default_browser_return_url: Option<String>,
+    pub hooks: Vec<HookConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HookConfig {
+    pub hook: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LoginFlowConfig {
+    pub ui_url: String,
+    pub lifespan: GoDuration,
+    pub after: AfterConfig,
+}
+
+impl Default for LoginFlowConfig {
+    fn default() -> Self {
+        Self {
+            ui_url: "https://www.ory.sh/kratos/docs/fallback/login".into(),
+            lifespan: GoDuration::hours(1),
+            after: AfterConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RegistrationFlowConfig {
+    pub enabled: bool,
+    pub ui_url: String,
+    pub lifespan: GoDuration,
+    pub after: AfterConfig,
+}
+
+impl Default for RegistrationFlowConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ui_url: "https://www.ory.sh/kratos/docs/fallback/registration".into(),
+            lifespan: GoDuration::hours(1),
+            after: AfterConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SettingsFlowConfig {
+    pub ui_url: String,
+    pub lifespan: GoDuration,
+    pub privileged_session_max_age: GoDuration,
+    pub after: AfterConfig,
+}
+
+impl Default for SettingsFlowConfig {
+    fn default() -> Self {
+        Self {
+            ui_url: "https://www.ory.sh/kratos/docs/fallback/settings".into(),
+            lifespan: GoDuration::hours(1),
+            privileged_session_max_age: GoDuration::hours(1),
+            after: AfterConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LogoutFlowConfig {
+    pub after: AfterMethod,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ErrorFlowConfig {
+    pub ui_url: String,
+}
+
+impl Default for ErrorFlowConfig {
+    fn default() -> Self {
+        Self {
+            ui_url: "https://www.ory.sh/kratos/docs/fallback/error".into(),
+        }
+    }
+}
+
+/// `session.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionConfig {
+    pub lifespan: GoDuration,
+    pub earliest_possible_extend: Option<GoDuration>,
+    pub cookie: SessionCookie,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            lifespan: GoDuration::hours(24),
+            earliest_possible_extend: None,
+            cookie: SessionCookie::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionCookie {
+    pub name: String,
+    pub persistent: bool,
+    pub domain: Option<String>,
+    pub path: Option<String>,
+    pub same_site: Option<String>,
+}
+
+impl Default for SessionCookie {
+    fn default() -> Self {
+        Self {
+            name: "ory_kratos_session".into(),
+            persistent: true,
+            domain: None,
+            path: None,
+            same_site: None,
+        }
+    }
+}
+
+/// `cookies.*`: defaults for the CSRF and session cookies.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CookiesConfig {
+    pub domain: Option<String>,
+    pub path: Option<String>,
+    pub same_site: Option<String>,
+}
+
+/// `hashers.*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Hashers {
+    pub algorithm: Option<String>,
+    pub bcrypt: BcryptConfig,
+    pub argon2: Argon2Config,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BcryptConfig {
+    pub cost: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Argon2Config {
+    /// A byte size such as `128MB`.
+    pub memory: Option<String>,
+    pub iterations: Option<u32>,
+    pub parallelism: Option<u32>,
+    pub salt_length: Option<u32>,
+    pub key_length: Option<u32>,
+}
+
+/// `quartet.*`: Quartet-only keys of the identity role.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuartetExtensions {
+    pub brute_force: BruteForceConfig,
+}
+
+/// `quartet.brute_force`: failed-login throttling per identifier and per client IP. After
+/// `free_failures` failures within `window`, each further attempt must wait
+/// `base_delay * 2^(failures - free_failures)`, capped at `max_delay`; the counters reset after
+/// a successful login or once `window` has passed without failures — never a permanent lockout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BruteForceConfig {
+    pub enabled: bool,
+    pub free_failures_per_identifier: u32,
+    pub free_failures_per_ip: u32,
+    pub base_delay: GoDuration,
+    pub max_delay: GoDuration,
+    pub window: GoDuration,
+}
+
+impl Default for BruteForceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            free_failures_per_identifier: 5,
+            free_failures_per_ip: 50,
+            base_delay: GoDuration(1_000_000_000),
+            max_delay: GoDuration(15 * 60_000_000_000),
+            window: GoDuration::hours(1),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(GoDuration::parse("24h").unwrap(), GoDuration::hours(24));
+        assert_eq!(GoDuration::parse("1h30m").unwrap().0, 5_400_000_000_000);
+        assert_eq!(GoDuration::parse("500ms").unwrap().0, 500_000_000);
+        assert!(GoDuration::parse("5d").is_err());
+        assert!(GoDuration::parse("h").is_err());
+    }
 }

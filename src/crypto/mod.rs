@@ -1,6 +1,8 @@
 //! Cryptographic building blocks shared by the roles. Today: random tokens and secrets from
 //! the operating system's CSPRNG, and constant-time comparison.
 
+pub mod password;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;

@@ -1,15 +1,51 @@
-//! The identity role — Ory Kratos v1.1 on the wire: "WHO is this?". Identities, sessions and
-//! self-service flows arrive with their issue; today the role declares its two ports (public
-//! 4433, admin 4434 with every route under `/admin` and Kratos' 307 for other paths).
+//! The identity role — Ory Kratos v1.1 on the wire: "WHO is this?". Two ports: public 4433
+//! (self-service flows, whoami, schemas) and admin 4434 (every route under `/admin`, Kratos'
+//! 307 for other paths).
+//!
+//! Map: `schema` (identity schemas, trait validation, `ory.sh/kratos` extension), `model`
+//! (domain types, clock), `store` (all SQL), `service` (shared state: hashing, sessions,
+//! cookies, CSRF, throttling), `flow` (flows and UI nodes as data), `policy` (password policy),
+//! `throttle` (brute-force backoff), `wire` (Identity/Session JSON), and the HTTP surfaces
+//! `admin`, `public`, `selfservice`. **Only the HTTP modules know axum; only `store` knows SQL;
+//! `schema` validation, `flow`, `policy` and `throttle` do no I/O and read no clock.**
 
-use axum::Router;
+pub mod admin;
+pub mod error;
+pub mod flow;
+mod http_fetch;
+pub mod model;
+pub mod policy;
+pub mod public;
+pub mod schema;
+pub mod selfservice;
+pub mod service;
+pub mod store;
+pub mod text;
+pub mod throttle;
+pub mod wire;
+
+pub use error::Error;
+pub use service::Service;
 
 use crate::config::{IdentityConfig, Role};
 use crate::http::listener::{api_surface, ALL_INTERFACES, LOOPBACK};
 use crate::http::{ListenerSpec, Surface};
+use crate::store::Db;
+
+/// Builds the role's service (loads the identity schemas, prepares the hasher).
+pub async fn service(config: &IdentityConfig, db: Db, dev: bool) -> Result<Service, Error> {
+    Service::new(
+        config.clone(),
+        store::IdentityStore::new(db),
+        dev,
+        model::Clock::system(),
+    )
+    .await
+}
 
 /// The role's listeners.
-pub fn listeners(config: &IdentityConfig) -> Vec<ListenerSpec> {
+pub fn listeners(config: &IdentityConfig, service: Service) -> Vec<ListenerSpec> {
+    let public = public::routes(service.clone()).merge(selfservice::routes(service.clone()));
     vec![
         ListenerSpec {
             role: Role::Identity,
@@ -18,7 +54,7 @@ pub fn listeners(config: &IdentityConfig) -> Vec<ListenerSpec> {
             default_host: ALL_INTERFACES,
             default_port: 4433,
             surface: api_surface(None),
-            routes: Router::new(),
+            routes: public,
         },
         ListenerSpec {
             role: Role::Identity,
@@ -32,7 +68,7 @@ pub fn listeners(config: &IdentityConfig) -> Vec<ListenerSpec> {
                 metrics_path: Some("/admin/metrics/prometheus"),
                 redirect_to_admin: true,
             },
-            routes: Router::new(),
+            routes: admin::routes(service),
         },
     ]
 }

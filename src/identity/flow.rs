@@ -1,0 +1,426 @@
+//! Self-service flows as data: the closed set of flow kinds (login, registration, settings,
+//! and later recovery/verification), their type (browser or api), state, and the UI container
+//! with nodes and messages that clients render. Pure: building nodes does no I/O.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::model::{Aal, Micros};
+use super::schema::FieldError;
+use super::text::UiText;
+
+/// Every kind of self-service flow. Recovery and verification slot in here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowKind {
+    Login,
+    Registration,
+    Settings,
+}
+
+impl FlowKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowKind::Login => "login",
+            FlowKind::Registration => "registration",
+            FlowKind::Settings => "settings",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "login" => Some(FlowKind::Login),
+            "registration" => Some(FlowKind::Registration),
+            "settings" => Some(FlowKind::Settings),
+            _ => None,
+        }
+    }
+    /// The UI message id of "this flow expired".
+    pub fn expired_message_id(self) -> u32 {
+        match self {
+            FlowKind::Login => 4010001,
+            FlowKind::Registration => 4040001,
+            FlowKind::Settings => 4050001,
+        }
+    }
+    pub fn initial_state(self) -> &'static str {
+        match self {
+            FlowKind::Login | FlowKind::Registration => "choose_method",
+            FlowKind::Settings => "show_form",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowType {
+    Browser,
+    Api,
+}
+
+impl FlowType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowType::Browser => "browser",
+            FlowType::Api => "api",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "browser" => Some(FlowType::Browser),
+            "api" => Some(FlowType::Api),
+            _ => None,
+        }
+    }
+}
+
+/// The UI container (`ui`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ui {
+    pub action: String,
+    pub method: String,
+    pub nodes: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<Value>,
+}
+
+/// One flow of any kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    pub id: String,
+    pub kind: FlowKind,
+    pub flow_type: FlowType,
+    pub state: String,
+    pub csrf_token: String,
+    pub return_to: Option<String>,
+    pub request_url: String,
+    pub ui: Ui,
+    pub identity_id: Option<String>,
+    pub session_id: Option<String>,
+    pub refresh: bool,
+    pub requested_aal: Aal,
+    pub active: Option<String>,
+    pub issued_at: Micros,
+    pub expires_at: Micros,
+}
+
+impl Flow {
+    pub fn is_expired(&self, now: Micros) -> bool {
+        self.expires_at <= now
+    }
+
+    /// Clears every message (before re-validating a submission).
+    pub fn clear_messages(&mut self) {
+        self.ui.messages.clear();
+        for node in &mut self.ui.nodes {
+            if let Some(obj) = node.as_object_mut() {
+                obj.insert("messages".into(), json!([]));
+            }
+        }
+    }
+
+    /// Adds a flow-level message.
+    pub fn add_message(&mut self, text: UiText) {
+        self.ui.messages.push(json!(text));
+    }
+
+    /// Places validation errors on the node named by each pointer (`#/traits/email` →
+    /// `traits.email`), or on the flow when no node matches.
+    pub fn add_field_errors(&mut self, errors: &[FieldError]) {
+        for e in errors {
+            let name = e
+                .pointer
+                .trim_start_matches('#')
+                .trim_start_matches('/')
+                .replace('/', ".");
+            let node = self.ui.nodes.iter_mut().find(|n| {
+                n.pointer("/attributes/name").and_then(Value::as_str) == Some(name.as_str())
+            });
+            match node {
+                Some(n) if !name.is_empty() => {
+                    if let Some(list) = n.get_mut("messages").and_then(Value::as_array_mut) {
+                        list.push(json!(e.message));
+                    }
+                }
+                _ => self.ui.messages.push(json!(e.message)),
+            }
+        }
+    }
+
+    /// Sets the `value` of input nodes from submitted fields (not for passwords/csrf).
+    pub fn fill_values(&mut self, fields: &Map<String, Value>) {
+        for node in &mut self.ui.nodes {
+            let Some(attrs) = node.get_mut("attributes").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let name = attrs
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let kind = attrs
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if kind == "password" || kind == "submit" || name == "csrf_token" {
+                continue;
+            }
+            if let Some(v) = lookup_dotted(fields, &name) {
+                attrs.insert("value".into(), v.clone());
+            }
+        }
+    }
+
+    /// The flow JSON of Kratos (`LoginFlow`, `RegistrationFlow`, `SettingsFlow`); `extra`
+    /// adds the kind-specific keys (settings' `identity`).
+    pub fn to_json(&self, extra: Option<(&str, Value)>) -> Value {
+        let mut obj = json!({
+            "id": self.id,
+            "type": self.flow_type.as_str(),
+            "expires_at": super::model::rfc3339(self.expires_at),
+            "issued_at": super::model::rfc3339(self.issued_at),
+            "request_url": self.request_url,
+            "state": self.state,
+            "ui": self.ui,
+        });
+        if let Some(map) = obj.as_object_mut() {
+            if let Some(rt) = &self.return_to {
+                map.insert("return_to".into(), json!(rt));
+            }
+            if let Some(active) = &self.active {
+                map.insert("active".into(), json!(active));
+            }
+            match self.kind {
+                FlowKind::Login => {
+                    map.insert("refresh".into(), json!(self.refresh));
+                    map.insert("requested_aal".into(), json!(self.requested_aal.as_str()));
+                    map.insert(
+                        "created_at".into(),
+                        json!(super::model::rfc3339(self.issued_at)),
+                    );
+                    map.insert(
+                        "updated_at".into(),
+                        json!(super::model::rfc3339(self.issued_at)),
+                    );
+                }
+                FlowKind::Registration | FlowKind::Settings => {}
+            }
+            if let Some((k, v)) = extra {
+                map.insert(k.into(), v);
+            }
+        }
+        obj
+    }
+}
+
+fn lookup_dotted<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if let Some(v) = fields.get(name) {
+        return Some(v);
+    }
+    let mut parts = name.split('.');
+    let mut node = fields.get(parts.next()?)?;
+    for p in parts {
+        node = node.get(p)?;
+    }
+    Some(node)
+}
+
+// --- node builders ----------------------------------------------------------------------------
+
+/// An input node.
+pub fn input(
+    group: &str,
+    name: &str,
+    kind: &str,
+    value: Option<Value>,
+    required: bool,
+    autocomplete: Option<&str>,
+    label: Option<UiText>,
+) -> Value {
+    let mut attrs = json!({"name": name, "type": kind, "disabled": false, "node_type": "input"});
+    if let Some(map) = attrs.as_object_mut() {
+        if let Some(v) = value {
+            map.insert("value".into(), v);
+        }
+        if required {
+            map.insert("required".into(), json!(true));
+        }
+        if let Some(a) = autocomplete {
+            map.insert("autocomplete".into(), json!(a));
+        }
+    }
+    let meta = match label {
+        Some(l) => json!({"label": l}),
+        None => json!({}),
+    };
+    json!({"type": "input", "group": group, "attributes": attrs, "messages": [], "meta": meta})
+}
+
+pub fn csrf_node(token: &str) -> Value {
+    input(
+        "default",
+        "csrf_token",
+        "hidden",
+        Some(json!(token)),
+        true,
+        None,
+        None,
+    )
+}
+
+pub fn submit(group: &str, name: &str, value: &str, label: UiText) -> Value {
+    input(
+        group,
+        name,
+        "submit",
+        Some(json!(value)),
+        false,
+        None,
+        Some(label),
+    )
+}
+
+/// Login with password: identifier, password, submit.
+pub fn login_password_nodes(identifier_label: &str) -> Vec<Value> {
+    vec![
+        input(
+            "default",
+            "identifier",
+            "text",
+            Some(json!("")),
+            true,
+            None,
+            Some(UiText::label(1070004, identifier_label)),
+        ),
+        input(
+            "password",
+            "password",
+            "password",
+            None,
+            true,
+            Some("current-password"),
+            Some(UiText::label(1070001, "Password")),
+        ),
+        submit(
+            "password",
+            "method",
+            "password",
+            UiText::label(1010001, "Sign in"),
+        ),
+    ]
+}
+
+/// One input per trait of the schema (`traits.<path>`), typed after the JSON schema.
+pub fn trait_nodes(group: &str, traits_schema: &Value, values: Option<&Value>) -> Vec<Value> {
+    let mut out = Vec::new();
+    let required: Vec<String> = traits_schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    walk_traits(
+        group,
+        traits_schema,
+        "traits",
+        &required,
+        values,
+        &mut out,
+        0,
+    );
+    out
+}
+
+fn walk_traits(
+    group: &str,
+    schema: &Value,
+    prefix: &str,
+    required: &[String],
+    values: Option<&Value>,
+    out: &mut Vec<Value>,
+    depth: usize,
+) {
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    if depth > 8 {
+        return;
+    }
+    for (key, prop) in props {
+        let name = format!("{prefix}.{key}");
+        let value = values.and_then(|v| v.get(key));
+        let ty = prop.get("type").and_then(Value::as_str).unwrap_or("string");
+        if ty == "object" {
+            let req: Vec<String> = prop
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            walk_traits(group, prop, &name, &req, value, out, depth + 1);
+            continue;
+        }
+        let format = prop.get("format").and_then(Value::as_str);
+        let (kind, autocomplete) = match (ty, format) {
+            ("number" | "integer", _) => ("number", None),
+            ("boolean", _) => ("checkbox", None),
+            (_, Some("email")) => ("email", Some("email")),
+            (_, Some("tel")) => ("tel", Some("tel")),
+            (_, Some("date")) => ("date", None),
+            (_, Some("date-time")) => ("datetime-local", None),
+            (_, Some("uri")) => ("url", Some("url")),
+            _ => ("text", None),
+        };
+        let label = prop
+            .get("title")
+            .and_then(Value::as_str)
+            .map(|t| UiText::label(1070002, t));
+        let mut node = input(
+            group,
+            &name,
+            kind,
+            value.cloned(),
+            required.iter().any(|r| r == key),
+            autocomplete,
+            label,
+        );
+        if let Some(p) = prop.get("pattern") {
+            if let Some(attrs) = node.get_mut("attributes").and_then(Value::as_object_mut) {
+                attrs.insert("pattern".into(), p.clone());
+            }
+        }
+        out.push(node);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trait_nodes_follow_the_schema() {
+        let schema = json!({"type": "object", "properties": {
+            "email": {"type": "string", "format": "email", "title": "E-Mail"},
+            "name": {"type": "object", "properties": {"first": {"type": "string"}}},
+            "age": {"type": "integer"}}, "required": ["email"]});
+        let nodes = trait_nodes("password", &schema, None);
+        let names: Vec<_> = nodes
+            .iter()
+            .map(|n| n["attributes"]["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["traits.email", "traits.name.first", "traits.age"]
+        );
+        assert_eq!(nodes[0]["attributes"]["type"], "email");
+        assert_eq!(nodes[0]["attributes"]["required"], true);
+        assert_eq!(nodes[0]["attributes"]["autocomplete"], "email");
+        assert_eq!(nodes[0]["meta"]["label"]["text"], "E-Mail");
+        assert_eq!(nodes[2]["attributes"]["type"], "number");
+        assert_eq!(nodes[1]["messages"], json!([]));
+    }
+}

@@ -1,0 +1,155 @@
+//! Public API outside the flows: identity schemas (`/schemas`), `/sessions/whoami` (the
+//! hottest path of the stack: one indexed lookup) and the caller's own sessions.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, delete, get};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{Error, Result};
+use super::service::Service;
+use super::wire::{session_json, View};
+use crate::http::Json;
+
+pub fn routes(service: Service) -> Router {
+    Router::new()
+        .route("/schemas", get(list_schemas))
+        .route("/schemas/{id}", get(get_schema))
+        .route("/sessions/whoami", any(whoami))
+        .route("/sessions", get(my_sessions).delete(revoke_others))
+        .route("/sessions/{id}", delete(revoke_one))
+        .with_state(service)
+}
+
+async fn list_schemas(State(s): State<Service>) -> Json<Value> {
+    Json(Value::Array(
+        s.schemas
+            .all()
+            .iter()
+            .map(|sc| json!({"id": sc.id, "schema": sc.raw}))
+            .collect(),
+    ))
+}
+
+async fn get_schema(State(s): State<Service>, Path(id): Path<String>) -> Result<Json<Value>> {
+    s.schemas
+        .get(&id)
+        .map(|sc| Json(sc.raw.clone()))
+        .ok_or(Error::NotFound)
+}
+
+async fn whoami(
+    State(s): State<Service>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> Result<Response> {
+    if method == axum::http::Method::DELETE {
+        return Ok(crate::http::ApiError::method_not_allowed().into_response());
+    }
+    let (session, identity) = s
+        .current_session(&headers)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let body = session_json(
+        &session,
+        Some(&identity),
+        &s.public_base(&headers),
+        s.now(),
+        View::Public,
+        true,
+    );
+    let mut response = Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&identity.id) {
+        response
+            .headers_mut()
+            .insert("x-kratos-authenticated-identity-id", v);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    page_size: Option<i64>,
+    per_page: Option<i64>,
+    page_token: Option<String>,
+}
+
+async fn my_sessions(
+    State(s): State<Service>,
+    headers: HeaderMap,
+    Query(q): Query<Page>,
+) -> Result<Response> {
+    let (current, _) = s
+        .current_session(&headers)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let size = q.page_size.or(q.per_page).unwrap_or(250).clamp(1, 1000);
+    let rows = s
+        .store
+        .list_sessions(
+            Some(&current.identity_id),
+            Some(true),
+            s.now(),
+            q.page_token.as_deref().filter(|t| !t.is_empty()),
+            size,
+        )
+        .await?;
+    let base = s.public_base(&headers);
+    let now = s.now();
+    let list: Vec<Value> = rows
+        .iter()
+        .filter(|(sess, _)| sess.id != current.id)
+        .map(|(sess, ident)| session_json(sess, Some(ident), &base, now, View::Public, true))
+        .collect();
+    let count = list.len();
+    let mut response = Json(Value::Array(list)).into_response();
+    response
+        .headers_mut()
+        .insert("x-total-count", HeaderValue::from(count));
+    Ok(response)
+}
+
+async fn revoke_others(State(s): State<Service>, headers: HeaderMap) -> Result<Json<Value>> {
+    let (current, _) = s
+        .current_session(&headers)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let count = s
+        .store
+        .disable_other_sessions(&current.identity_id, &current.id, s.now())
+        .await?;
+    Ok(Json(json!({ "count": count })))
+}
+
+async fn revoke_one(
+    State(s): State<Service>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let (current, _) = s
+        .current_session(&headers)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(Error::BadRequest(format!(
+            "`{id}` is not a valid session id (UUID)"
+        )));
+    }
+    if id == current.id {
+        return Err(Error::BadRequest(
+            "You cannot revoke the current session using this endpoint; use the logout flow."
+                .into(),
+        ));
+    }
+    if !s
+        .store
+        .disable_session(&id, Some(&current.identity_id), s.now())
+        .await?
+    {
+        return Err(Error::NotFound);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

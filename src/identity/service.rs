@@ -1,0 +1,669 @@
+//! The identity role's service: the state every handler shares (config, store, schemas,
+//! hasher, clock, secrets) and the operations the handlers compose — building identities from
+//! admin or self-service input, password hashing off the runtime, sessions and their cookie,
+//! CSRF tokens and failed-login throttling.
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::error::{Error, Result};
+use super::model::{
+    Aal, AuthMethod, Clock, Credential, CredentialType, Device, Identity, IdentityState, Micros,
+    RecoveryAddress, Session, VerifiableAddress,
+};
+use super::schema::{FieldError, Schemas};
+use super::store::IdentityStore;
+use super::throttle;
+use crate::config::IdentityConfig;
+use crate::crypto::constant_time_eq;
+use crate::crypto::password::{self, Hasher};
+
+/// Shared state of the role.
+#[derive(Clone)]
+pub struct Service(pub Arc<Inner>);
+
+pub struct Inner {
+    pub config: IdentityConfig,
+    pub store: IdentityStore,
+    pub schemas: Schemas,
+    pub hasher: Hasher,
+    /// A hash of a random password with the configured hasher: verified against when the
+    /// identifier is unknown so that both cases cost the same.
+    pub dummy_hash: String,
+    pub clock: Clock,
+    pub dev: bool,
+    cookie_secrets: Vec<Vec<u8>>,
+}
+
+impl std::ops::Deref for Service {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Input common to admin create/update and registration.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityInput {
+    pub schema_id: String,
+    pub traits: Value,
+    pub state: Option<IdentityState>,
+    pub metadata_public: Option<Value>,
+    pub metadata_admin: Option<Value>,
+    /// Addresses given by the admin: their verification status is kept for matching values.
+    pub verifiable_addresses: Vec<VerifiableAddress>,
+    pub password: Option<PasswordInput>,
+}
+
+#[derive(Debug, Clone)]
+pub enum PasswordInput {
+    Plain(String),
+    Hashed(String),
+}
+
+/// A built identity or the field errors that prevent it.
+pub enum Built {
+    Ok(Box<Identity>, Vec<Credential>),
+    Invalid(Vec<FieldError>),
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn random_alnum(n: usize) -> String {
+    rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    let d = Sha256::digest(text.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads `128MB`-style sizes into KiB.
+fn kib(text: &str) -> Option<u32> {
+    let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+    let n: u64 = digits.parse().ok()?;
+    let bytes = match &text[digits.len()..] {
+        "B" => n,
+        "KB" => n * 1024,
+        "MB" => n * 1024 * 1024,
+        "GB" => n * 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    u32::try_from(bytes / 1024).ok()
+}
+
+/// The configured hasher: bcrypt cost 12 unless `--dev` allows less; argon2id with Kratos' keys.
+pub fn hasher_from(config: &IdentityConfig, dev: bool) -> Result<Hasher> {
+    match config.hashers.algorithm.as_deref().unwrap_or("bcrypt") {
+        "bcrypt" => {
+            let cost = config.hashers.bcrypt.cost.unwrap_or(12);
+            let cost = if dev {
+                cost.clamp(4, 31)
+            } else {
+                cost.clamp(12, 31)
+            };
+            Ok(Hasher::Bcrypt { cost })
+        }
+        "argon2" => {
+            let a = &config.hashers.argon2;
+            let cpus = std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1);
+            Ok(Hasher::Argon2id {
+                memory_kib: match &a.memory {
+                    Some(m) => kib(m).ok_or_else(|| {
+                        Error::Config(format!("identity.hashers.argon2.memory: cannot read `{m}`"))
+                    })?,
+                    None => 128 * 1024,
+                },
+                iterations: a.iterations.unwrap_or(1),
+                parallelism: a.parallelism.unwrap_or(2 * cpus),
+                salt_length: a.salt_length.unwrap_or(16),
+                key_length: a.key_length.unwrap_or(32),
+            })
+        }
+        other => Err(Error::Config(format!(
+            "identity.hashers.algorithm: unknown `{other}`"
+        ))),
+    }
+}
+
+impl Service {
+    pub async fn new(
+        config: IdentityConfig,
+        store: IdentityStore,
+        dev: bool,
+        clock: Clock,
+    ) -> Result<Service> {
+        let schemas = Schemas::load(
+            &config.identity.schemas,
+            config.identity.default_schema_id.as_deref(),
+        )
+        .await?;
+        let hasher = hasher_from(&config, dev)?;
+        let h = hasher.clone();
+        let dummy_hash = tokio::task::spawn_blocking(move || h.hash(random_alnum(24).as_bytes()))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let mut cookie_secrets: Vec<Vec<u8>> = config
+            .secrets
+            .cookie
+            .iter()
+            .chain(config.secrets.default.iter())
+            .map(|s| s.expose().as_bytes().to_vec())
+            .collect();
+        if cookie_secrets.is_empty() {
+            let generated =
+                crate::store::secrets::get_or_create(store.db(), "identity.secrets.cookie", || {
+                    crate::crypto::random_token(32)
+                })
+                .await?;
+            cookie_secrets.push(generated.into_bytes());
+        }
+        Ok(Service(Arc::new(Inner {
+            config,
+            store,
+            schemas,
+            hasher,
+            dummy_hash,
+            clock,
+            dev,
+            cookie_secrets,
+        })))
+    }
+
+    pub fn now(&self) -> Micros {
+        self.clock.now()
+    }
+
+    /// `serve.public.base_url`, or the URL the request came to (Kratos guesses from host:port).
+    pub fn public_base(&self, headers: &HeaderMap) -> String {
+        if let Some(b) = &self.config.serve.public.base_url {
+            return b.trim_end_matches('/').to_string();
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost:4433");
+        format!("http://{host}")
+    }
+
+    /// The public URL as Kratos guesses it without a request to the public port: the
+    /// configured `serve.public.base_url`, else `http://<host>:<port>` of the public listener.
+    pub fn configured_public_base(&self) -> String {
+        if let Some(b) = &self.config.serve.public.base_url {
+            return b.trim_end_matches('/').to_string();
+        }
+        let p = &self.config.serve.public;
+        let host = match p.host.as_deref() {
+            None | Some("") | Some("0.0.0.0") => "127.0.0.1",
+            Some(h) => h,
+        };
+        format!("http://{host}:{}", p.port.unwrap_or(4433))
+    }
+
+    // --- passwords ----------------------------------------------------------------------------
+
+    pub async fn hash_password(&self, password: String) -> Result<String> {
+        let h = self.hasher.clone();
+        tokio::task::spawn_blocking(move || h.hash(password.as_bytes()))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(Error::from)
+    }
+
+    /// Verifies off the runtime; `None` as hash verifies against the dummy hash (and fails).
+    pub async fn verify_password(&self, password: String, hash: Option<String>) -> Result<bool> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || password::verify(password.as_bytes(), &hash))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(known && matches!(ok, Ok(true)))
+    }
+
+    // --- identities ---------------------------------------------------------------------------
+
+    /// Validates traits, derives identifiers and addresses, hashes a plain password.
+    /// `existing` keeps ids, timestamps and verification status of an identity being updated.
+    pub async fn build_identity(
+        &self,
+        input: IdentityInput,
+        existing: Option<(&Identity, &[Credential])>,
+    ) -> Result<Built> {
+        let Some(schema) = self.schemas.get(&input.schema_id).cloned() else {
+            return Err(Error::BadRequest(format!(
+                "The identity schema `{}` is unknown; use one of identity.schemas.",
+                input.schema_id
+            )));
+        };
+        if !input.traits.is_object() {
+            return Ok(Built::Invalid(vec![FieldError {
+                pointer: "#/traits".into(),
+                message: super::text::UiText::error(
+                    4000001,
+                    "traits must be an object",
+                    json!({"reason": "traits must be an object"}),
+                ),
+            }]));
+        }
+        let errors = schema.validate(&input.traits);
+        if !errors.is_empty() {
+            return Ok(Built::Invalid(errors));
+        }
+        let facts = schema.facts(&input.traits);
+        let now = self.now();
+        let old = existing.map(|(i, _)| i);
+        let find_old_v = |value: &str, via: &str| {
+            input
+                .verifiable_addresses
+                .iter()
+                .find(|a| a.value.to_lowercase() == value && a.via == via)
+                .cloned()
+                .or_else(|| {
+                    old.and_then(|o| {
+                        o.verifiable_addresses
+                            .iter()
+                            .find(|a| a.value == value && a.via == via)
+                            .cloned()
+                    })
+                })
+        };
+        let verifiable_addresses = facts
+            .verifiable_addresses
+            .iter()
+            .map(|(value, via)| match find_old_v(value, via) {
+                Some(a) => VerifiableAddress {
+                    id: if a.id.is_empty() { new_id() } else { a.id },
+                    value: value.clone(),
+                    via: via.clone(),
+                    updated_at: now,
+                    ..a
+                },
+                None => VerifiableAddress {
+                    id: new_id(),
+                    value: value.clone(),
+                    verified: false,
+                    via: via.clone(),
+                    status: "pending".into(),
+                    verified_at: None,
+                    created_at: now,
+                    updated_at: now,
+                },
+            })
+            .collect();
+        let recovery_addresses = facts
+            .recovery_addresses
+            .iter()
+            .map(|(value, via)| {
+                match old.and_then(|o| {
+                    o.recovery_addresses
+                        .iter()
+                        .find(|a| &a.value == value && &a.via == via)
+                }) {
+                    Some(a) => RecoveryAddress {
+                        updated_at: now,
+                        ..a.clone()
+                    },
+                    None => RecoveryAddress {
+                        id: new_id(),
+                        value: value.clone(),
+                        via: via.clone(),
+                        created_at: now,
+                        updated_at: now,
+                    },
+                }
+            })
+            .collect();
+        let state = input
+            .state
+            .or(old.map(|o| o.state))
+            .unwrap_or(IdentityState::Active);
+        let state_changed_at = match old {
+            Some(o) if o.state == state => o.state_changed_at,
+            _ => Some(now),
+        };
+        let identity = Identity {
+            id: old.map(|o| o.id.clone()).unwrap_or_else(new_id),
+            schema_id: schema.id.clone(),
+            state,
+            state_changed_at,
+            traits: input.traits,
+            metadata_public: input.metadata_public,
+            metadata_admin: input.metadata_admin,
+            verifiable_addresses,
+            recovery_addresses,
+            created_at: old.map(|o| o.created_at).unwrap_or(now),
+            updated_at: now,
+        };
+        let mut credentials: Vec<Credential> =
+            existing.map(|(_, c)| c.to_vec()).unwrap_or_default();
+        let hashed = match input.password {
+            Some(PasswordInput::Plain(p)) => Some(self.hash_password(p).await?),
+            Some(PasswordInput::Hashed(h)) => {
+                if !password::is_known_format(&h) {
+                    return Err(Error::BadRequest(
+                        "The hashed password does not match any known hash format.".into(),
+                    ));
+                }
+                Some(h)
+            }
+            None => None,
+        };
+        let existing_pw = credentials
+            .iter()
+            .position(|c| c.kind == CredentialType::Password);
+        match (hashed, existing_pw) {
+            (Some(h), Some(i)) => {
+                credentials[i].config = json!({"hashed_password": h});
+                credentials[i].updated_at = now;
+            }
+            (Some(h), None) => credentials.push(Credential {
+                id: new_id(),
+                kind: CredentialType::Password,
+                identifiers: Vec::new(),
+                config: json!({"hashed_password": h}),
+                version: 0,
+                created_at: now,
+                updated_at: now,
+            }),
+            (None, _) => {}
+        }
+        for c in &mut credentials {
+            if c.kind == CredentialType::Password {
+                c.identifiers = facts.password_identifiers.clone();
+            }
+        }
+        Ok(Built::Ok(Box::new(identity), credentials))
+    }
+
+    // --- sessions -----------------------------------------------------------------------------
+
+    /// Creates and stores a new session for `identity` authenticated by `method`; returns it
+    /// with its token (shown once).
+    pub async fn issue_session(
+        &self,
+        identity: &Identity,
+        method: &str,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<(Session, String)> {
+        let now = self.now();
+        let token = format!("ory_st_{}", random_alnum(32));
+        let session = Session {
+            id: new_id(),
+            identity_id: identity.id.clone(),
+            active: true,
+            aal: Aal::Aal1,
+            authenticated_at: now,
+            issued_at: now,
+            expires_at: now + self.config.session.lifespan.micros(),
+            methods: vec![AuthMethod {
+                method: method.into(),
+                aal: Aal::Aal1,
+                completed_at: now,
+            }],
+            devices: vec![Device {
+                id: new_id(),
+                ip_address: ip,
+                user_agent,
+                location: None,
+            }],
+            logout_token: format!("ory_lo_{}", random_alnum(32)),
+        };
+        self.store
+            .insert_session(&session, &sha256_hex(&token), now)
+            .await?;
+        Ok((session, token))
+    }
+
+    /// The session token of a request: `X-Session-Token`, then the session cookie, then
+    /// `Authorization: Bearer`.
+    pub fn request_token(&self, headers: &HeaderMap) -> Option<String> {
+        if let Some(t) = headers.get("x-session-token").and_then(|v| v.to_str().ok()) {
+            if !t.is_empty() {
+                return Some(t.to_string());
+            }
+        }
+        if let Some(t) = self.cookie_token(headers) {
+            return Some(t);
+        }
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|t| t.trim().to_string())
+    }
+
+    /// The token inside a valid (untampered) session cookie.
+    pub fn cookie_token(&self, headers: &HeaderMap) -> Option<String> {
+        let value = cookie_value(headers, &self.config.session.cookie.name)?;
+        let (token, mac) = value.rsplit_once('.')?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        self.cookie_secrets
+            .iter()
+            .any(|secret| constant_time_eq(&sign(secret, token), &mac))
+            .then(|| token.to_string())
+    }
+
+    /// The active session of a request, with its identity.
+    pub async fn current_session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<(Session, Identity)>> {
+        let Some(token) = self.request_token(headers) else {
+            return Ok(None);
+        };
+        self.session_by_token(&token).await
+    }
+
+    pub async fn session_by_token(&self, token: &str) -> Result<Option<(Session, Identity)>> {
+        let found = self.store.session_by_token(&sha256_hex(token)).await?;
+        let now = self.now();
+        Ok(found.filter(|(s, i)| s.is_active(i, now)))
+    }
+
+    /// `Set-Cookie` for a session token, honouring `session.cookie.*` and `cookies.*`.
+    pub fn session_cookie(&self, token: &str, expires_at: Micros) -> HeaderValue {
+        let secret = self.cookie_secrets.first().cloned().unwrap_or_default();
+        let value = format!("{token}.{}", URL_SAFE_NO_PAD.encode(sign(&secret, token)));
+        let c = &self.config.session.cookie;
+        let mut s = format!(
+            "{}={value}; Path={}; HttpOnly",
+            c.name,
+            c.path
+                .as_deref()
+                .or(self.config.cookies.path.as_deref())
+                .unwrap_or("/")
+        );
+        if let Some(d) = c
+            .domain
+            .as_deref()
+            .or(self.config.cookies.domain.as_deref())
+        {
+            s.push_str(&format!("; Domain={d}"));
+        }
+        s.push_str(&format!(
+            "; SameSite={}",
+            same_site(
+                c.same_site
+                    .as_deref()
+                    .or(self.config.cookies.same_site.as_deref())
+            )
+        ));
+        if c.persistent {
+            let max_age = ((expires_at - self.now()) / 1_000_000).max(0);
+            s.push_str(&format!("; Max-Age={max_age}"));
+        }
+        if !self.dev {
+            s.push_str("; Secure");
+        }
+        HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// `Set-Cookie` that removes the session cookie.
+    pub fn clear_session_cookie(&self) -> HeaderValue {
+        let c = &self.config.session.cookie;
+        let mut s = format!(
+            "{}=; Path={}; Max-Age=0; HttpOnly",
+            c.name,
+            c.path
+                .as_deref()
+                .or(self.config.cookies.path.as_deref())
+                .unwrap_or("/")
+        );
+        if let Some(d) = c
+            .domain
+            .as_deref()
+            .or(self.config.cookies.domain.as_deref())
+        {
+            s.push_str(&format!("; Domain={d}"));
+        }
+        HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    // --- CSRF ---------------------------------------------------------------------------------
+
+    /// `csrf_token_<sha256(public base URL)>`.
+    pub fn csrf_cookie_name(&self, headers: &HeaderMap) -> String {
+        format!(
+            "csrf_token_{}",
+            sha256_hex(&format!("{}/", self.public_base(headers)))
+        )
+    }
+
+    /// The CSRF token of the browser (from its cookie) or a new one.
+    pub fn csrf_token(&self, headers: &HeaderMap) -> (String, bool) {
+        match cookie_value(headers, &self.csrf_cookie_name(headers)) {
+            Some(t) if t.len() >= 32 => (t, false),
+            _ => (crate::crypto::random_token(32), true),
+        }
+    }
+
+    pub fn csrf_cookie(&self, headers: &HeaderMap, token: &str) -> HeaderValue {
+        let mut s = format!(
+            "{}={token}; Path={}; Max-Age=31536000; HttpOnly; SameSite={}",
+            self.csrf_cookie_name(headers),
+            self.config.cookies.path.as_deref().unwrap_or("/"),
+            same_site(self.config.cookies.same_site.as_deref())
+        );
+        if let Some(d) = self.config.cookies.domain.as_deref() {
+            s.push_str(&format!("; Domain={d}"));
+        }
+        if !self.dev {
+            s.push_str("; Secure");
+        }
+        HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    // --- brute force --------------------------------------------------------------------------
+
+    fn throttle_keys(identifier: &str, ip: Option<&str>) -> Vec<(String, bool)> {
+        let mut keys = vec![(format!("id:{}", identifier.to_lowercase()), true)];
+        if let Some(ip) = ip {
+            keys.push((format!("ip:{ip}"), false));
+        }
+        keys
+    }
+
+    /// 429 when the identifier or the client address must still wait.
+    pub async fn throttle_check(&self, identifier: &str, ip: Option<&str>) -> Result<()> {
+        let cfg = &self.config.quartet.brute_force;
+        if !cfg.enabled {
+            return Ok(());
+        }
+        let now = self.now();
+        let mut wait = 0;
+        for (key, per_id) in Self::throttle_keys(identifier, ip) {
+            if let Some((failures, last)) = self.store.throttle_get(&key).await? {
+                let free = if per_id {
+                    cfg.free_failures_per_identifier
+                } else {
+                    cfg.free_failures_per_ip
+                };
+                wait = wait.max(throttle::wait_micros(cfg, free, failures, last, now));
+            }
+        }
+        if wait > 0 {
+            return Err(Error::TooManyAttempts {
+                retry_after_secs: u64::try_from((wait + 999_999) / 1_000_000).unwrap_or(1),
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn throttle_record(
+        &self,
+        identifier: &str,
+        ip: Option<&str>,
+        success: bool,
+    ) -> Result<()> {
+        let cfg = &self.config.quartet.brute_force;
+        if !cfg.enabled {
+            return Ok(());
+        }
+        let now = self.now();
+        for (key, per_id) in Self::throttle_keys(identifier, ip) {
+            if success {
+                if per_id {
+                    self.store.throttle_clear(&key).await?;
+                }
+                continue;
+            }
+            let (failures, last) = self.store.throttle_get(&key).await?.unwrap_or((0, now));
+            self.store
+                .throttle_set(&key, throttle::next_failures(cfg, failures, last, now), now)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn sign(secret: &[u8], token: &str) -> Vec<u8> {
+    match <Hmac<Sha256> as Mac>::new_from_slice(secret) {
+        Ok(mut m) => {
+            m.update(token.as_bytes());
+            m.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+fn same_site(v: Option<&str>) -> &'static str {
+    match v.map(str::to_ascii_lowercase).as_deref() {
+        Some("strict") => "Strict",
+        Some("none") => "None",
+        _ => "Lax",
+    }
+}
+
+/// The value of cookie `name` in the request.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|line| {
+            line.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                (k == name).then(|| v.trim_matches('"').to_string())
+            })
+        })
+}

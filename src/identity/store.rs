@@ -1,0 +1,721 @@
+//! The identity role's SQL: identities with credentials and addresses (written in one
+//! transaction), sessions, self-service flows and failed-login counters. Portable SQL over
+//! `sqlx::AnyPool`; the only module of the role that knows SQL.
+
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::error::{Error, Result};
+use super::flow::{Flow, FlowKind, FlowType};
+use super::model::{Aal, Credential, CredentialType, Identity, IdentityState, Micros, Session};
+use crate::store::Db;
+
+/// Filters of the admin identity list.
+#[derive(Debug, Default, Clone)]
+pub struct IdentityFilter {
+    pub ids: Vec<String>,
+    /// `(type, identifier)`: exact match on a lower-cased identifier.
+    pub credentials_identifier: Option<String>,
+}
+
+/// Where a page starts.
+#[derive(Debug, Clone)]
+pub enum PageStart {
+    After(Option<String>),
+    Offset(i64),
+}
+
+#[derive(Clone, Debug)]
+pub struct IdentityStore {
+    db: Db,
+}
+
+const IDENTITY_COLS: &str = "i.id, i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, i.verifiable_addresses, i.recovery_addresses, i.created_at, i.updated_at";
+const SESSION_COLS: &str = "s.id AS s_id, s.identity_id AS s_identity_id, s.active AS s_active, s.aal AS s_aal, s.authenticated_at AS s_authenticated_at, s.issued_at AS s_issued_at, s.expires_at AS s_expires_at, s.methods AS s_methods, s.devices AS s_devices, s.logout_token AS s_logout_token";
+const FLOW_COLS: &str = "id, kind, type, state, csrf_token, return_to, request_url, ui, identity_id, session_id, refresh, requested_aal, active, issued_at, expires_at";
+
+fn json_col(row: &AnyRow, col: &str) -> Result<Value> {
+    let text: String = row.try_get(col)?;
+    serde_json::from_str(&text).map_err(|e| Error::Internal(format!("column {col}: {e}")))
+}
+
+fn opt_json_col(row: &AnyRow, col: &str) -> Result<Option<Value>> {
+    let text: Option<String> = row.try_get(col)?;
+    match text {
+        None => Ok(None),
+        Some(t) => serde_json::from_str(&t)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("column {col}: {e}"))),
+    }
+}
+
+fn identity_from(row: &AnyRow) -> Result<Identity> {
+    let state: String = row.try_get("state")?;
+    Ok(Identity {
+        id: row.try_get("id")?,
+        schema_id: row.try_get("schema_id")?,
+        state: IdentityState::parse(&state).unwrap_or(IdentityState::Inactive),
+        state_changed_at: row.try_get("state_changed_at")?,
+        traits: json_col(row, "traits")?,
+        metadata_public: opt_json_col(row, "metadata_public")?,
+        metadata_admin: opt_json_col(row, "metadata_admin")?,
+        verifiable_addresses: serde_json::from_value(json_col(row, "verifiable_addresses")?)
+            .map_err(|e| Error::Internal(e.to_string()))?,
+        recovery_addresses: serde_json::from_value(json_col(row, "recovery_addresses")?)
+            .map_err(|e| Error::Internal(e.to_string()))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn session_from(row: &AnyRow) -> Result<Session> {
+    let aal: String = row.try_get("s_aal")?;
+    let active: i64 = row.try_get("s_active")?;
+    Ok(Session {
+        id: row.try_get("s_id")?,
+        identity_id: row.try_get("s_identity_id")?,
+        active: active != 0,
+        aal: Aal::parse(&aal).unwrap_or(Aal::Aal0),
+        authenticated_at: row.try_get("s_authenticated_at")?,
+        issued_at: row.try_get("s_issued_at")?,
+        expires_at: row.try_get("s_expires_at")?,
+        methods: serde_json::from_value(json_col(row, "s_methods")?)
+            .map_err(|e| Error::Internal(e.to_string()))?,
+        devices: serde_json::from_value(json_col(row, "s_devices")?)
+            .map_err(|e| Error::Internal(e.to_string()))?,
+        logout_token: row.try_get("s_logout_token")?,
+    })
+}
+
+fn to_text(v: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
+}
+
+impl IdentityStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Inserts an identity with its credentials and addresses, all or nothing.
+    pub async fn create_identity(
+        &self,
+        identity: &Identity,
+        credentials: &[Credential],
+    ) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        insert_identity_row(&mut tx, identity).await?;
+        insert_children(&mut tx, identity, credentials).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Creates many identities in one transaction (batch PATCH); any conflict aborts all.
+    pub async fn create_identities(&self, items: &[(Identity, Vec<Credential>)]) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        for (identity, credentials) in items {
+            insert_identity_row(&mut tx, identity).await?;
+            insert_children(&mut tx, identity, credentials).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces an identity's row, credentials and addresses, all or nothing.
+    pub async fn replace_identity(
+        &self,
+        identity: &Identity,
+        credentials: &[Credential],
+    ) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        let done = sqlx::query("UPDATE identity_identities SET schema_id = $1, state = $2, state_changed_at = $3, traits = $4, metadata_public = $5, metadata_admin = $6, verifiable_addresses = $7, recovery_addresses = $8, updated_at = $9 WHERE id = $10")
+            .bind(&identity.schema_id)
+            .bind(identity.state.as_str())
+            .bind(identity.state_changed_at)
+            .bind(to_text(&identity.traits)?)
+            .bind(identity.metadata_public.as_ref().map(to_text).transpose()?)
+            .bind(identity.metadata_admin.as_ref().map(to_text).transpose()?)
+            .bind(to_text(&identity.verifiable_addresses)?)
+            .bind(to_text(&identity.recovery_addresses)?)
+            .bind(identity.updated_at)
+            .bind(&identity.id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        for table in [
+            "identity_credential_identifiers",
+            "identity_credentials",
+            "identity_verifiable_addresses",
+            "identity_recovery_addresses",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE identity_id = $1"))
+                .bind(&identity.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_children(&mut tx, identity, credentials).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn get_identity(&self, id: &str) -> Result<Option<Identity>> {
+        let row = sqlx::query(&format!(
+            "SELECT {IDENTITY_COLS} FROM identity_identities i WHERE i.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(identity_from).transpose()
+    }
+
+    pub async fn credentials(&self, identity_id: &str) -> Result<Vec<Credential>> {
+        let rows = sqlx::query("SELECT id, type, config, version, created_at, updated_at FROM identity_credentials WHERE identity_id = $1 ORDER BY type")
+            .bind(identity_id)
+            .fetch_all(self.db.pool())
+            .await?;
+        let idents = sqlx::query("SELECT credential_id, identifier FROM identity_credential_identifiers WHERE identity_id = $1 ORDER BY identifier")
+            .bind(identity_id)
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut out = Vec::new();
+        for row in rows {
+            let kind: String = row.try_get("type")?;
+            let Some(kind) = CredentialType::parse(&kind) else {
+                continue;
+            };
+            let id: String = row.try_get("id")?;
+            let mut identifiers = Vec::new();
+            for i in &idents {
+                let cid: String = i.try_get("credential_id")?;
+                if cid == id {
+                    identifiers.push(i.try_get("identifier")?);
+                }
+            }
+            out.push(Credential {
+                id,
+                kind,
+                identifiers,
+                config: json_col(&row, "config")?,
+                version: row.try_get("version")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A page of identities ordered by id (keyset) or by offset (legacy pagination).
+    pub async fn list_identities(
+        &self,
+        filter: &IdentityFilter,
+        start: &PageStart,
+        limit: i64,
+    ) -> Result<Vec<Identity>> {
+        let mut sql = format!("SELECT {IDENTITY_COLS} FROM identity_identities i");
+        let mut binds: Vec<String> = Vec::new();
+        let mut clauses: Vec<String> = Vec::new();
+        if let Some(identifier) = &filter.credentials_identifier {
+            binds.push(identifier.to_lowercase());
+            clauses.push(format!(
+                "i.id IN (SELECT identity_id FROM identity_credential_identifiers WHERE identifier = ${})",
+                binds.len()
+            ));
+        }
+        if !filter.ids.is_empty() {
+            let mut marks = Vec::new();
+            for id in &filter.ids {
+                binds.push(id.clone());
+                marks.push(format!("${}", binds.len()));
+            }
+            clauses.push(format!("i.id IN ({})", marks.join(", ")));
+        }
+        if let PageStart::After(Some(after)) = start {
+            binds.push(after.clone());
+            clauses.push(format!("i.id > ${}", binds.len()));
+        }
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        sql.push_str(" ORDER BY i.id");
+        let offset = match start {
+            PageStart::Offset(o) => *o,
+            PageStart::After(_) => 0,
+        };
+        sql.push_str(&format!(" LIMIT {} OFFSET {}", limit.max(0), offset.max(0)));
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(self.db.pool()).await?;
+        rows.iter().map(identity_from).collect()
+    }
+
+    pub async fn count_identities(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM identity_identities")
+            .fetch_one(self.db.pool())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    pub async fn delete_identity(&self, id: &str) -> Result<bool> {
+        let mut tx = self.db.pool().begin().await?;
+        for table in [
+            "identity_sessions",
+            "identity_credential_identifiers",
+            "identity_credentials",
+            "identity_verifiable_addresses",
+            "identity_recovery_addresses",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE identity_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let done = sqlx::query("DELETE FROM identity_identities WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn delete_credential(&self, identity_id: &str, kind: CredentialType) -> Result<bool> {
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(
+            "DELETE FROM identity_credential_identifiers WHERE identity_id = $1 AND type = $2",
+        )
+        .bind(identity_id)
+        .bind(kind.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let done =
+            sqlx::query("DELETE FROM identity_credentials WHERE identity_id = $1 AND type = $2")
+                .bind(identity_id)
+                .bind(kind.as_str())
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The identity and credential owning a lower-cased identifier of `kind`.
+    pub async fn find_by_identifier(
+        &self,
+        kind: CredentialType,
+        identifier: &str,
+    ) -> Result<Option<(Identity, Credential)>> {
+        let row = sqlx::query(&format!("SELECT {IDENTITY_COLS}, c.id AS c_id, c.config AS c_config, c.version AS c_version, c.created_at AS c_created_at, c.updated_at AS c_updated_at FROM identity_credential_identifiers ci JOIN identity_credentials c ON c.id = ci.credential_id JOIN identity_identities i ON i.id = ci.identity_id WHERE ci.type = $1 AND ci.identifier = $2"))
+            .bind(kind.as_str())
+            .bind(identifier.to_lowercase())
+            .fetch_optional(self.db.pool())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let identity = identity_from(&row)?;
+        let credential = Credential {
+            id: row.try_get("c_id")?,
+            kind,
+            identifiers: vec![identifier.to_lowercase()],
+            config: json_col(&row, "c_config")?,
+            version: row.try_get("c_version")?,
+            created_at: row.try_get("c_created_at")?,
+            updated_at: row.try_get("c_updated_at")?,
+        };
+        Ok(Some((identity, credential)))
+    }
+
+    pub async fn update_credential_config(
+        &self,
+        credential_id: &str,
+        config: &Value,
+        now: Micros,
+    ) -> Result<()> {
+        sqlx::query("UPDATE identity_credentials SET config = $1, updated_at = $2 WHERE id = $3")
+            .bind(to_text(config)?)
+            .bind(now)
+            .bind(credential_id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    // --- sessions ---------------------------------------------------------------------------
+
+    pub async fn insert_session(
+        &self,
+        session: &Session,
+        token_hash: &str,
+        now: Micros,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO identity_sessions (id, identity_id, token_hash, logout_token, active, aal, authenticated_at, issued_at, expires_at, methods, devices, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
+            .bind(&session.id)
+            .bind(&session.identity_id)
+            .bind(token_hash)
+            .bind(&session.logout_token)
+            .bind(i64::from(session.active))
+            .bind(session.aal.as_str())
+            .bind(session.authenticated_at)
+            .bind(session.issued_at)
+            .bind(session.expires_at)
+            .bind(to_text(&session.methods)?)
+            .bind(to_text(&session.devices)?)
+            .bind(now)
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// whoami: the session and its identity by token hash — one indexed lookup.
+    pub async fn session_by_token(&self, token_hash: &str) -> Result<Option<(Session, Identity)>> {
+        let row = sqlx::query(&format!("SELECT {SESSION_COLS}, {IDENTITY_COLS} FROM identity_sessions s JOIN identity_identities i ON i.id = s.identity_id WHERE s.token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(self.db.pool())
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some((session_from(&row)?, identity_from(&row)?))),
+        }
+    }
+
+    pub async fn session_by_logout_token(&self, logout_token: &str) -> Result<Option<Session>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLS} FROM identity_sessions s WHERE s.logout_token = $1"
+        ))
+        .bind(logout_token)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(session_from).transpose()
+    }
+
+    pub async fn session(&self, id: &str) -> Result<Option<(Session, Identity)>> {
+        let row = sqlx::query(&format!("SELECT {SESSION_COLS}, {IDENTITY_COLS} FROM identity_sessions s JOIN identity_identities i ON i.id = s.identity_id WHERE s.id = $1"))
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some((session_from(&row)?, identity_from(&row)?))),
+        }
+    }
+
+    /// Sessions ordered by id; `identity_id` narrows to one identity, `active` to (in)active
+    /// ones at `now`, `after` is the keyset cursor.
+    pub async fn list_sessions(
+        &self,
+        identity_id: Option<&str>,
+        active: Option<bool>,
+        now: Micros,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(Session, Identity)>> {
+        let mut sql = format!("SELECT {SESSION_COLS}, {IDENTITY_COLS} FROM identity_sessions s JOIN identity_identities i ON i.id = s.identity_id WHERE 1 = 1");
+        let mut n = 0;
+        if identity_id.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND s.identity_id = ${n}"));
+        }
+        if let Some(a) = active {
+            n += 1;
+            if a {
+                sql.push_str(&format!(" AND s.active = 1 AND s.expires_at > ${n}"));
+            } else {
+                sql.push_str(&format!(" AND (s.active = 0 OR s.expires_at <= ${n})"));
+            }
+        }
+        if after.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND s.id > ${n}"));
+        }
+        sql.push_str(&format!(" ORDER BY s.id LIMIT {}", limit.max(0)));
+        let mut q = sqlx::query(&sql);
+        if let Some(id) = identity_id {
+            q = q.bind(id);
+        }
+        if active.is_some() {
+            q = q.bind(now);
+        }
+        if let Some(a) = after {
+            q = q.bind(a);
+        }
+        let rows = q.fetch_all(self.db.pool()).await?;
+        rows.iter()
+            .map(|r| Ok((session_from(r)?, identity_from(r)?)))
+            .collect()
+    }
+
+    pub async fn disable_session(
+        &self,
+        id: &str,
+        identity_id: Option<&str>,
+        now: Micros,
+    ) -> Result<bool> {
+        let done = match identity_id {
+            Some(owner) => sqlx::query("UPDATE identity_sessions SET active = 0, updated_at = $1 WHERE id = $2 AND identity_id = $3")
+                .bind(now)
+                .bind(id)
+                .bind(owner)
+                .execute(self.db.pool())
+                .await?,
+            None => sqlx::query("UPDATE identity_sessions SET active = 0, updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(self.db.pool())
+                .await?,
+        };
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deactivates every active session of `identity_id` except `keep`; returns how many.
+    pub async fn disable_other_sessions(
+        &self,
+        identity_id: &str,
+        keep: &str,
+        now: Micros,
+    ) -> Result<u64> {
+        let done = sqlx::query("UPDATE identity_sessions SET active = 0, updated_at = $1 WHERE identity_id = $2 AND id <> $3 AND active = 1")
+            .bind(now)
+            .bind(identity_id)
+            .bind(keep)
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn delete_identity_sessions(&self, identity_id: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM identity_sessions WHERE identity_id = $1")
+            .bind(identity_id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn set_session_expiry(
+        &self,
+        id: &str,
+        expires_at: Micros,
+        now: Micros,
+    ) -> Result<()> {
+        sqlx::query("UPDATE identity_sessions SET expires_at = $1, updated_at = $2 WHERE id = $3")
+            .bind(expires_at)
+            .bind(now)
+            .bind(id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Re-authentication (`refresh=true`): new `authenticated_at`, methods and expiry.
+    pub async fn refresh_session(&self, session: &Session, now: Micros) -> Result<()> {
+        sqlx::query("UPDATE identity_sessions SET authenticated_at = $1, expires_at = $2, methods = $3, aal = $4, updated_at = $5 WHERE id = $6")
+            .bind(session.authenticated_at)
+            .bind(session.expires_at)
+            .bind(to_text(&session.methods)?)
+            .bind(session.aal.as_str())
+            .bind(now)
+            .bind(&session.id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    // --- flows ------------------------------------------------------------------------------
+
+    pub async fn insert_flow(&self, flow: &Flow, now: Micros) -> Result<()> {
+        sqlx::query(&format!("INSERT INTO identity_flows ({FLOW_COLS}, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"))
+            .bind(&flow.id)
+            .bind(flow.kind.as_str())
+            .bind(flow.flow_type.as_str())
+            .bind(&flow.state)
+            .bind(&flow.csrf_token)
+            .bind(flow.return_to.clone())
+            .bind(&flow.request_url)
+            .bind(to_text(&flow.ui)?)
+            .bind(flow.identity_id.clone())
+            .bind(flow.session_id.clone())
+            .bind(i64::from(flow.refresh))
+            .bind(flow.requested_aal.as_str())
+            .bind(flow.active.clone())
+            .bind(flow.issued_at)
+            .bind(flow.expires_at)
+            .bind(now)
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_flow(&self, flow: &Flow, now: Micros) -> Result<()> {
+        sqlx::query("UPDATE identity_flows SET state = $1, ui = $2, active = $3, identity_id = $4, updated_at = $5 WHERE id = $6")
+            .bind(&flow.state)
+            .bind(to_text(&flow.ui)?)
+            .bind(flow.active.clone())
+            .bind(flow.identity_id.clone())
+            .bind(now)
+            .bind(&flow.id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_flow(&self, id: &str) -> Result<Option<Flow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {FLOW_COLS} FROM identity_flows WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: String = row.try_get("kind")?;
+        let ftype: String = row.try_get("type")?;
+        let refresh: i64 = row.try_get("refresh")?;
+        let aal: String = row.try_get("requested_aal")?;
+        let ui_text: String = row.try_get("ui")?;
+        Ok(Some(Flow {
+            id: row.try_get("id")?,
+            kind: FlowKind::parse(&kind)
+                .ok_or_else(|| Error::Internal(format!("unknown flow kind {kind}")))?,
+            flow_type: FlowType::parse(&ftype).unwrap_or(FlowType::Api),
+            state: row.try_get("state")?,
+            csrf_token: row.try_get("csrf_token")?,
+            return_to: row.try_get("return_to")?,
+            request_url: row.try_get("request_url")?,
+            ui: serde_json::from_str(&ui_text).map_err(|e| Error::Internal(e.to_string()))?,
+            identity_id: row.try_get("identity_id")?,
+            session_id: row.try_get("session_id")?,
+            refresh: refresh != 0,
+            requested_aal: Aal::parse(&aal).unwrap_or(Aal::Aal1),
+            active: row.try_get("active")?,
+            issued_at: row.try_get("issued_at")?,
+            expires_at: row.try_get("expires_at")?,
+        }))
+    }
+
+    // --- brute force ------------------------------------------------------------------------
+
+    pub async fn throttle_get(&self, key: &str) -> Result<Option<(i64, Micros)>> {
+        let row = sqlx::query(
+            "SELECT failures, last_failure FROM identity_login_throttle WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(self.db.pool())
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some((r.try_get("failures")?, r.try_get("last_failure")?))),
+        }
+    }
+
+    pub async fn throttle_set(&self, key: &str, failures: i64, at: Micros) -> Result<()> {
+        sqlx::query("INSERT INTO identity_login_throttle (key, failures, last_failure) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure")
+            .bind(key)
+            .bind(failures)
+            .bind(at)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn throttle_clear(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM identity_login_throttle WHERE key = $1")
+            .bind(key)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+async fn insert_identity_row(tx: &mut Transaction<'_, Any>, identity: &Identity) -> Result<()> {
+    sqlx::query("INSERT INTO identity_identities (id, schema_id, state, state_changed_at, traits, metadata_public, metadata_admin, verifiable_addresses, recovery_addresses, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        .bind(&identity.id)
+        .bind(&identity.schema_id)
+        .bind(identity.state.as_str())
+        .bind(identity.state_changed_at)
+        .bind(to_text(&identity.traits)?)
+        .bind(identity.metadata_public.as_ref().map(to_text).transpose()?)
+        .bind(identity.metadata_admin.as_ref().map(to_text).transpose()?)
+        .bind(to_text(&identity.verifiable_addresses)?)
+        .bind(to_text(&identity.recovery_addresses)?)
+        .bind(identity.created_at)
+        .bind(identity.updated_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_children(
+    tx: &mut Transaction<'_, Any>,
+    identity: &Identity,
+    credentials: &[Credential],
+) -> Result<()> {
+    for c in credentials {
+        sqlx::query("INSERT INTO identity_credentials (id, identity_id, type, config, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&c.id)
+            .bind(&identity.id)
+            .bind(c.kind.as_str())
+            .bind(to_text(&c.config)?)
+            .bind(c.version)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .execute(&mut **tx)
+            .await?;
+        for ident in &c.identifiers {
+            sqlx::query("INSERT INTO identity_credential_identifiers (type, identifier, identity_id, credential_id) VALUES ($1, $2, $3, $4)")
+                .bind(c.kind.as_str())
+                .bind(ident)
+                .bind(&identity.id)
+                .bind(&c.id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    for a in &identity.verifiable_addresses {
+        insert_address(
+            tx,
+            "identity_verifiable_addresses",
+            &a.id,
+            &identity.id,
+            &a.via,
+            &a.value,
+        )
+        .await?;
+    }
+    for a in &identity.recovery_addresses {
+        insert_address(
+            tx,
+            "identity_recovery_addresses",
+            &a.id,
+            &identity.id,
+            &a.via,
+            &a.value,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_address(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    id: &str,
+    identity_id: &str,
+    via: &str,
+    value: &str,
+) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO {table} (id, identity_id, via, value) VALUES ($1, $2, $3, $4)"
+    ))
+    .bind(id)
+    .bind(identity_id)
+    .bind(via)
+    .bind(value)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

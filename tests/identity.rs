@@ -1,0 +1,964 @@
+//! HTTP tests of the identity role (Kratos v1.1 wire behaviour) against the in-process stack.
+#![allow(clippy::unwrap_used)]
+
+use quartet::config::identity::{GoDuration, HookConfig};
+use quartet::config::{Config, Role};
+use quartet::Stack;
+use serde_json::{json, Value};
+
+struct Env {
+    stack: Stack,
+    public: String,
+    admin: String,
+    http: reqwest::Client,
+}
+
+async fn start_with(edit: impl FnOnce(&mut Config)) -> Env {
+    let mut config = Config::ephemeral();
+    config.apply_dev_defaults();
+    config.identity.hashers.bcrypt.cost = Some(4);
+    config.identity.selfservice.default_browser_return_url = Some("http://app.test/".into());
+    config.identity.selfservice.allowed_return_urls = vec!["http://app.test/".into()];
+    edit(&mut config);
+    let stack = Stack::start_roles(config, &[Role::Identity]).await.unwrap();
+    let public = stack.url(Role::Identity, "public").unwrap();
+    let admin = stack.url(Role::Identity, "admin").unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Env {
+        stack,
+        public,
+        admin,
+        http,
+    }
+}
+
+async fn start() -> Env {
+    start_with(|_| {}).await
+}
+
+impl Env {
+    async fn create(&self, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/admin/identities", self.admin))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+    async fn api_login(&self, identifier: &str, password: &str) -> reqwest::Response {
+        let flow: Value = self
+            .http
+            .get(format!("{}/self-service/login/api", self.public))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = flow["id"].as_str().unwrap();
+        self.http
+            .post(format!("{}/self-service/login?flow={id}", self.public))
+            .json(&json!({"method": "password", "identifier": identifier, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn person(email: &str, password: Option<&str>) -> Value {
+    let mut v = json!({"schema_id": "default", "traits": {"email": email}});
+    if let Some(p) = password {
+        v["credentials"] = json!({"password": {"config": {"password": p}}});
+    }
+    v
+}
+
+#[tokio::test]
+async fn schemas_are_served_by_id_and_base64_id() {
+    let env = start().await;
+    let list: Value = env
+        .http
+        .get(format!("{}/schemas", env.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list[0]["id"], "default");
+    assert!(list[0]["schema"]["properties"]["traits"].is_object());
+    for id in ["default", "ZGVmYXVsdA"] {
+        let r = env
+            .http
+            .get(format!("{}/schemas/{id}", env.public))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = env
+        .http
+        .get(format!("{}/schemas/nope", env.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_identity_lifecycle() {
+    let env = start().await;
+    let r = env
+        .create(person("Alice@Example.com", Some("a-long-secret-pw")))
+        .await;
+    assert_eq!(r.status(), 201);
+    assert!(r.headers().get("location").is_some());
+    let created: Value = r.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(created["schema_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/schemas/ZGVmYXVsdA"));
+    assert_eq!(
+        created["verifiable_addresses"][0]["value"],
+        "alice@example.com"
+    );
+    assert_eq!(created["verifiable_addresses"][0]["status"], "pending");
+    assert_eq!(created["recovery_addresses"][0]["via"], "email");
+    assert_eq!(
+        created["credentials"]["password"]["identifiers"],
+        json!(["alice@example.com"])
+    );
+    assert!(created["credentials"]["password"].get("config").is_none());
+
+    // duplicate identifier → 409
+    assert_eq!(
+        env.create(person("alice@example.com", None)).await.status(),
+        409
+    );
+    // strict body and schema validation → 400
+    let mut bad = person("x@example.com", None);
+    bad["unknown"] = json!(1);
+    assert_eq!(env.create(bad).await.status(), 400);
+    assert_eq!(env.create(person("not-an-email", None)).await.status(), 400);
+    assert_eq!(
+        env.create(json!({"schema_id": "nope", "traits": {}}))
+            .await
+            .status(),
+        400
+    );
+
+    // get with include_credential
+    let got: Value = env
+        .http
+        .get(format!(
+            "{}/admin/identities/{id}?include_credential=password",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(got["credentials"]["password"]["config"]["hashed_password"]
+        .as_str()
+        .unwrap()
+        .starts_with("$2"));
+
+    // PUT clears omitted metadata and changes state
+    let put = json!({"schema_id": "default", "traits": {"email": "alice@example.com"}, "state": "inactive", "metadata_public": {"a": 1}});
+    let r = env
+        .http
+        .put(format!("{}/admin/identities/{id}", env.admin))
+        .json(&put)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "inactive");
+    assert_eq!(v["metadata_public"]["a"], 1);
+
+    // JSON Patch
+    let patch = json!([{"op": "replace", "path": "/state", "value": "active"}, {"op": "add", "path": "/metadata_admin", "value": {"b": 2}}]);
+    let r = env
+        .http
+        .patch(format!("{}/admin/identities/{id}", env.admin))
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "active");
+    assert_eq!(v["metadata_admin"]["b"], 2);
+    let denied = json!([{"op": "replace", "path": "/id", "value": "x"}]);
+    assert_eq!(
+        env.http
+            .patch(format!("{}/admin/identities/{id}", env.admin))
+            .json(&denied)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+
+    // delete
+    assert_eq!(
+        env.http
+            .delete(format!("{}/admin/identities/{id}", env.admin))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        env.http
+            .get(format!("{}/admin/identities/{id}", env.admin))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        env.http
+            .delete(format!("{}/admin/identities/{id}", env.admin))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_paginates_with_link_header_and_filters_by_identifier() {
+    let env = start().await;
+    let batch = json!({"identities": (0..5).map(|i| json!({"create": person(&format!("u{i}@example.com"), None), "patch_id": format!("00000000-0000-4000-8000-00000000000{i}")})).collect::<Vec<_>>()});
+    let r = env
+        .http
+        .patch(format!("{}/admin/identities", env.admin))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["identities"].as_array().unwrap().len(), 5);
+    assert_eq!(v["identities"][0]["action"], "create");
+
+    let mut seen = Vec::new();
+    let mut url = format!("{}/admin/identities?page_size=2", env.admin);
+    loop {
+        let r = env.http.get(&url).send().await.unwrap();
+        let link = r
+            .headers()
+            .get("link")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let page: Vec<Value> = r.json().await.unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(
+            page.into_iter()
+                .map(|i| i["id"].as_str().unwrap().to_string()),
+        );
+        match link.split(',').find(|l| l.contains("rel=\"next\"")) {
+            Some(next) => {
+                let path = next
+                    .trim()
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap();
+                url = path.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    let r = env
+        .http
+        .get(format!("{}/admin/identities?page=1&per_page=2", env.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers().get("x-total-count").unwrap(), "5");
+    let found: Vec<Value> = env
+        .http
+        .get(format!(
+            "{}/admin/identities?credentials_identifier=U3@EXAMPLE.com",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        found.len(),
+        0,
+        "identities without password credential have no identifier"
+    );
+    env.create(person("pw@example.com", Some("a-long-secret-pw")))
+        .await;
+    let found: Vec<Value> = env
+        .http
+        .get(format!(
+            "{}/admin/identities?credentials_identifier=PW@example.com",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn imported_hash_logs_in_and_is_rehashed() {
+    let env = start().await;
+    let md5 = "$md5$".to_string()
+        + &quartet::crypto::password::b64_std(&[
+            0x5e, 0xbe, 0x22, 0x94, 0xec, 0xd0, 0xe0, 0xf0, 0x8e, 0xab, 0x76, 0x90, 0xd2, 0xa6,
+            0xee, 0x69,
+        ]); // md5("secret")
+    let mut body = person("imp@example.com", None);
+    body["credentials"] = json!({"password": {"config": {"hashed_password": md5}}});
+    let created: Value = env.create(body).await.json().await.unwrap();
+    let mut bad = person("bad@example.com", None);
+    bad["credentials"] = json!({"password": {"config": {"hashed_password": "plain"}}});
+    assert_eq!(env.create(bad).await.status(), 400);
+
+    let r = env.api_login("imp@example.com", "secret").await;
+    assert_eq!(r.status(), 200);
+    let id = created["id"].as_str().unwrap();
+    let got: Value = env
+        .http
+        .get(format!(
+            "{}/admin/identities/{id}?include_credential=password",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        got["credentials"]["password"]["config"]["hashed_password"]
+            .as_str()
+            .unwrap()
+            .starts_with("$2"),
+        "rehashed to bcrypt"
+    );
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_login_whoami_sessions_and_logout() {
+    let env = start().await;
+    env.create(person("bob@example.com", Some("a-long-secret-pw")))
+        .await;
+    let r = env.api_login("bob@example.com", "wrong-password").await;
+    assert_eq!(r.status(), 400);
+    let flow: Value = r.json().await.unwrap();
+    assert_eq!(flow["ui"]["messages"][0]["id"], 4000006);
+    let r = env.api_login("nobody@example.com", "wrong-password").await;
+    assert_eq!(r.status(), 400);
+
+    let r = env.api_login("BOB@example.com", "a-long-secret-pw").await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let token = body["session_token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("ory_st_"));
+    assert_eq!(
+        body["session"]["authentication_methods"][0]["method"],
+        "password"
+    );
+    assert!(body["session"]["identity"].get("credentials").is_none());
+
+    for (name, value) in [
+        ("x-session-token", token.clone()),
+        ("authorization", format!("Bearer {token}")),
+    ] {
+        let r = env
+            .http
+            .get(format!("{}/sessions/whoami", env.public))
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let id = r
+            .headers()
+            .get("x-kratos-authenticated-identity-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let s: Value = r.json().await.unwrap();
+        assert_eq!(s["identity"]["id"], id);
+        assert_eq!(s["active"], true);
+    }
+    let r = env
+        .http
+        .get(format!("{}/sessions/whoami", env.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = env
+        .http
+        .get(format!("{}/sessions/whoami", env.public))
+        .header("x-session-token", "ory_st_forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // a second session; list mine (excludes current) and revoke others
+    let second: Value = env
+        .api_login("bob@example.com", "a-long-secret-pw")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mine: Vec<Value> = env
+        .http
+        .get(format!("{}/sessions", env.public))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["id"], second["session"]["id"]);
+    let r: Value = env
+        .http
+        .delete(format!("{}/sessions", env.public))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["count"], 1);
+    let st = second["session_token"].as_str().unwrap();
+    assert_eq!(
+        env.http
+            .get(format!("{}/sessions/whoami", env.public))
+            .header("x-session-token", st)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // admin sessions
+    let sid = body["session"]["id"].as_str().unwrap();
+    let r = env
+        .http
+        .get(format!(
+            "{}/admin/sessions/{sid}?expand=identity",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = env
+        .http
+        .patch(format!("{}/admin/sessions/{sid}/extend", env.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let all: Vec<Value> = env
+        .http
+        .get(format!("{}/admin/sessions", env.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+
+    // native logout
+    let r = env
+        .http
+        .delete(format!("{}/self-service/logout/api", env.public))
+        .json(&json!({"session_token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        env.http
+            .get(format!("{}/sessions/whoami", env.public))
+            .header("x-session-token", &token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = env
+        .http
+        .delete(format!("{}/self-service/logout/api", env.public))
+        .json(&json!({"session_token": "ory_st_unknown"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_registration_validates_and_runs_the_session_hook() {
+    let env = start_with(|c| {
+        c.identity
+            .selfservice
+            .flows
+            .registration
+            .after
+            .password
+            .hooks = vec![HookConfig {
+            hook: "session".into(),
+        }];
+    })
+    .await;
+    let flow: Value = env
+        .http
+        .get(format!("{}/self-service/registration/api", env.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = flow["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["attributes"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["csrf_token", "traits.email", "password", "method"]
+    );
+    let action = flow["ui"]["action"].as_str().unwrap().to_string();
+    assert!(action.starts_with(&env.public));
+
+    let submit = |body: Value| env.http.post(&action).json(&body).send();
+    let r = submit(
+        json!({"method": "password", "traits": {"email": "bad"}, "password": "a-long-secret-pw"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let f: Value = r.json().await.unwrap();
+    let email = f["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["attributes"]["name"] == "traits.email")
+        .unwrap();
+    assert_eq!(email["messages"][0]["id"], 4000001);
+    assert_eq!(email["attributes"]["value"], "bad");
+
+    let r = submit(json!({"method": "password", "traits": {"email": "carol@example.com"}, "password": "password123"})).await.unwrap();
+    let f: Value = r.json().await.unwrap();
+    let pw = f["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["attributes"]["name"] == "password")
+        .unwrap();
+    assert_eq!(pw["messages"][0]["id"], 4000034);
+
+    let r = submit(json!({"method": "password", "traits": {"email": "carol@example.com"}, "password": "a-long-secret-pw"})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(done["identity"]["traits"]["email"], "carol@example.com");
+    assert!(done["session_token"]
+        .as_str()
+        .unwrap()
+        .starts_with("ory_st_"));
+    assert_eq!(done["continue_with"][0]["action"], "set_ory_session_token");
+
+    // duplicate → 4000007 on a fresh flow
+    let flow: Value = env
+        .http
+        .get(format!("{}/self-service/registration/api", env.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = env.http.post(flow["ui"]["action"].as_str().unwrap()).json(&json!({"method": "password", "traits": {"email": "CAROL@example.com"}, "password": "another-long-pw-1"})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let f: Value = r.json().await.unwrap();
+    assert_eq!(f["ui"]["messages"][0]["id"], 4000007);
+    // API flows refuse browser-looking submissions
+    let r = env
+        .http
+        .post(flow["ui"]["action"].as_str().unwrap())
+        .header("origin", "http://evil.test")
+        .json(&json!({"method": "password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie() {
+    let env = start().await;
+    env.create(person("dan@example.com", Some("a-long-secret-pw")))
+        .await;
+    let r = env
+        .http
+        .get(format!(
+            "{}/self-service/login/browser?return_to=http://app.test/after",
+            env.public
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(location.starts_with("https://www.ory.sh/kratos/docs/fallback/login?flow="));
+    let csrf_cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(csrf_cookie.starts_with("csrf_token_"));
+    let flow_id = location.split("flow=").nth(1).unwrap();
+
+    // GET flow without the cookie → 403; with it → 200
+    let r = env
+        .http
+        .get(format!(
+            "{}/self-service/login/flows?id={flow_id}",
+            env.public
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["id"], "security_csrf_violation");
+    let flow: Value = env
+        .http
+        .get(format!(
+            "{}/self-service/login/flows?id={flow_id}",
+            env.public
+        ))
+        .header("cookie", &csrf_cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(flow["return_to"], "http://app.test/after");
+    let csrf = flow["ui"]["nodes"][0]["attributes"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // form post without csrf → 403
+    let action = format!("{}/self-service/login?flow={flow_id}", env.public);
+    let r = env
+        .http
+        .post(&action)
+        .header("cookie", &csrf_cookie)
+        .form(&[
+            ("method", "password"),
+            ("identifier", "dan@example.com"),
+            ("password", "a-long-secret-pw"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = env
+        .http
+        .post(&action)
+        .header("cookie", &csrf_cookie)
+        .form(&[
+            ("method", "password"),
+            ("identifier", "dan@example.com"),
+            ("password", "a-long-secret-pw"),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers().get("location").unwrap(),
+        "http://app.test/after"
+    );
+    let session_cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("ory_kratos_session="))
+        .unwrap();
+    assert!(session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"));
+    let cookie = session_cookie.split(';').next().unwrap().to_string();
+    let r = env
+        .http
+        .get(format!("{}/sessions/whoami", env.public))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // tampered cookie → 401
+    let tampered = format!("{}x", cookie);
+    assert_eq!(
+        env.http
+            .get(format!("{}/sessions/whoami", env.public))
+            .header("cookie", tampered)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // already signed in: SPA init → 400 session_already_available
+    let r = env
+        .http
+        .get(format!("{}/self-service/login/browser", env.public))
+        .header("cookie", &cookie)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // logout via the browser logout URL
+    let lo: Value = env
+        .http
+        .get(format!("{}/self-service/logout/browser", env.public))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(lo["logout_token"].as_str().unwrap().starts_with("ory_lo_"));
+    let r = env
+        .http
+        .get(lo["logout_url"].as_str().unwrap())
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers().get("location").unwrap(), "http://app.test/");
+    assert_eq!(
+        env.http
+            .get(format!("{}/sessions/whoami", env.public))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // return_to not on the allow list
+    let r = env
+        .http
+        .get(format!(
+            "{}/self-service/login/browser?return_to=https://evil.test/",
+            env.public
+        ))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["id"], "self_service_flow_return_to_forbidden");
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_flows_answer_410_with_use_flow_id() {
+    let env = start_with(|c| c.identity.selfservice.flows.login.lifespan = GoDuration(1)).await;
+    let flow: Value = env
+        .http
+        .get(format!("{}/self-service/login/api", env.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = flow["id"].as_str().unwrap();
+    let r = env
+        .http
+        .get(format!("{}/self-service/login/flows?id={id}", env.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["id"], "self_service_flow_expired");
+    assert_eq!(e["use_flow_id"], id);
+    // a flow of another kind is not found
+    let r = env
+        .http
+        .get(format!(
+            "{}/self-service/registration/flows?id={id}",
+            env.public
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn settings_changes_profile_and_password() {
+    let env = start().await;
+    env.create(person("eve@example.com", Some("a-long-secret-pw")))
+        .await;
+    let login: Value = env
+        .api_login("eve@example.com", "a-long-secret-pw")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = login["session_token"].as_str().unwrap();
+    assert_eq!(
+        env.http
+            .get(format!("{}/self-service/settings/api", env.public))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let flow: Value = env
+        .http
+        .get(format!("{}/self-service/settings/api", env.public))
+        .header("x-session-token", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(flow["identity"]["traits"]["email"], "eve@example.com");
+    assert_eq!(flow["state"], "show_form");
+    let action = flow["ui"]["action"].as_str().unwrap();
+    let r = env
+        .http
+        .post(action)
+        .header("x-session-token", token)
+        .json(&json!({"method": "profile", "traits": {"email": "eve2@example.com"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(done["state"], "success");
+    assert_eq!(done["ui"]["messages"][0]["id"], 1050001);
+    let r = env
+        .http
+        .post(action)
+        .header("x-session-token", token)
+        .json(&json!({"method": "password", "password": "a-new-long-secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        env.api_login("eve2@example.com", "a-new-long-secret")
+            .await
+            .status(),
+        200
+    );
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn brute_force_protection_answers_429_then_recovers_on_success_path() {
+    let env = start_with(|c| {
+        c.identity.quartet.brute_force.free_failures_per_identifier = 2;
+        c.identity.quartet.brute_force.base_delay = GoDuration(60_000_000_000);
+    })
+    .await;
+    env.create(person("frank@example.com", Some("a-long-secret-pw")))
+        .await;
+    assert_eq!(
+        env.api_login("frank@example.com", "nope-nope-1")
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        env.api_login("frank@example.com", "nope-nope-2")
+            .await
+            .status(),
+        400
+    );
+    let r = env.api_login("frank@example.com", "a-long-secret-pw").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], 429);
+    // another identifier from the same client is not blocked
+    env.create(person("grace@example.com", Some("a-long-secret-pw")))
+        .await;
+    assert_eq!(
+        env.api_login("grace@example.com", "a-long-secret-pw")
+            .await
+            .status(),
+        200
+    );
+    env.stack.shutdown().await;
+}
