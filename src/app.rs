@@ -65,7 +65,8 @@ impl Stack {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut urls = BTreeMap::new();
         let mut bound = Vec::new();
-        for spec in role_listeners(&config, roles) {
+        let oauth2_urls = oauth2::BoundUrls::default();
+        for spec in role_listeners(&config, roles, &db, &oauth2_urls) {
             let addr = spec.bind_addr();
             let listener = server::bind(spec.role.name(), spec.name, &addr).await?;
             let local = listener.local_addr().map_err(|e| BindError {
@@ -75,6 +76,9 @@ impl Stack {
                 reason: e.to_string(),
             })?;
             urls.insert((spec.role, spec.name), url_for(local));
+            if spec.role == Role::Oauth2 {
+                oauth2_urls.set(spec.name, &url_for(local));
+            }
             let router = assemble(spec, &config, &metrics, &health);
             bound.push((listener, router));
         }
@@ -130,12 +134,17 @@ impl Stack {
     }
 }
 
-fn role_listeners(config: &Config, roles: &[Role]) -> Vec<ListenerSpec> {
+fn role_listeners(
+    config: &Config,
+    roles: &[Role],
+    db: &Db,
+    oauth2_urls: &oauth2::BoundUrls,
+) -> Vec<ListenerSpec> {
     let mut specs = Vec::new();
     for role in Role::ALL.into_iter().filter(|r| roles.contains(r)) {
         specs.extend(match role {
             Role::Identity => identity::listeners(&config.identity),
-            Role::Oauth2 => oauth2::listeners(&config.oauth2),
+            Role::Oauth2 => oauth2::listeners(&config.oauth2, config.dev, db, oauth2_urls),
             Role::Permission => permission::listeners(&config.permission),
             Role::Proxy => proxy::listeners(&config.proxy),
         });
