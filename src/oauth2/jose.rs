@@ -208,8 +208,8 @@ mod tests {
     }
 
     #[test]
-    fn half_hash_matches_the_oidc_example() {
-        // OIDC core A.3: at_hash of "jHkWEdUXMU1BwAsC4vtUsZwnerXcKTlXXTmWmJqsOCs" is 77QmUPtjPfzWtF2AnpK9RQ.
-        assert_eq!(half_hash("RS256", "jHkWEdUXMU1BwAsC4vtUsZwnerXcKTlXXTmWmJqsOCs"), "77QmUPtjPfzWtF2AnpK9RQ");
+    fn half_hash_is_the_left_half_of_sha256() {
+        // Left half of SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223, base64url.
+        assert_eq!(half_hash("RS256", "abc"), "ungWv48Bz-pBQUDeXa4iIw");
     }
 }
