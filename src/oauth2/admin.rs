@@ -19,35 +19,81 @@ use super::service::{Form, Oauth2};
 pub fn routes(state: Oauth2) -> Router {
     Router::new()
         .route("/admin/clients", get(list_clients).post(create_client))
-        .route("/admin/clients/{id}", get(get_client).put(set_client).patch(patch_client).delete(delete_client))
+        .route(
+            "/admin/clients/{id}",
+            get(get_client)
+                .put(set_client)
+                .patch(patch_client)
+                .delete(delete_client),
+        )
         .route("/admin/clients/{id}/lifespans", put(set_lifespans))
-        .route("/admin/keys/{set}", get(get_key_set).post(create_key_set).put(set_key_set).delete(delete_key_set))
-        .route("/admin/keys/{set}/{kid}", get(get_key).put(set_key).delete(delete_key))
+        .route(
+            "/admin/keys/{set}",
+            get(get_key_set)
+                .post(create_key_set)
+                .put(set_key_set)
+                .delete(delete_key_set),
+        )
+        .route(
+            "/admin/keys/{set}/{kid}",
+            get(get_key).put(set_key).delete(delete_key),
+        )
         .route("/admin/oauth2/introspect", post(introspect))
         .route("/admin/oauth2/tokens", axum::routing::delete(delete_tokens))
         .route("/admin/oauth2/auth/requests/login", get(flow::get_login))
-        .route("/admin/oauth2/auth/requests/login/accept", put(flow::accept_login))
-        .route("/admin/oauth2/auth/requests/login/reject", put(flow::reject_login))
-        .route("/admin/oauth2/auth/requests/consent", get(flow::get_consent))
-        .route("/admin/oauth2/auth/requests/consent/accept", put(flow::accept_consent))
-        .route("/admin/oauth2/auth/requests/consent/reject", put(flow::reject_consent))
+        .route(
+            "/admin/oauth2/auth/requests/login/accept",
+            put(flow::accept_login),
+        )
+        .route(
+            "/admin/oauth2/auth/requests/login/reject",
+            put(flow::reject_login),
+        )
+        .route(
+            "/admin/oauth2/auth/requests/consent",
+            get(flow::get_consent),
+        )
+        .route(
+            "/admin/oauth2/auth/requests/consent/accept",
+            put(flow::accept_consent),
+        )
+        .route(
+            "/admin/oauth2/auth/requests/consent/reject",
+            put(flow::reject_consent),
+        )
         .route("/admin/oauth2/auth/requests/logout", get(flow::get_logout))
-        .route("/admin/oauth2/auth/requests/logout/accept", put(flow::accept_logout))
-        .route("/admin/oauth2/auth/requests/logout/reject", put(flow::reject_logout))
-        .route("/admin/oauth2/auth/sessions/consent", get(flow::list_consent_sessions).delete(flow::revoke_consent_sessions))
-        .route("/admin/oauth2/auth/sessions/login", axum::routing::delete(flow::revoke_login_sessions))
+        .route(
+            "/admin/oauth2/auth/requests/logout/accept",
+            put(flow::accept_logout),
+        )
+        .route(
+            "/admin/oauth2/auth/requests/logout/reject",
+            put(flow::reject_logout),
+        )
+        .route(
+            "/admin/oauth2/auth/sessions/consent",
+            get(flow::list_consent_sessions).delete(flow::revoke_consent_sessions),
+        )
+        .route(
+            "/admin/oauth2/auth/sessions/login",
+            axum::routing::delete(flow::revoke_login_sessions),
+        )
         .layer(axum::middleware::map_response(no_cache))
         .with_state(state)
 }
 
 async fn no_cache(mut response: Response) -> Response {
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache, no-store, must-revalidate"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache, no-store, must-revalidate"),
+    );
     response
 }
 
 /// Parses a JSON body into a value with Hydra's error shape on failure.
 pub fn json_body(bytes: &Bytes) -> Result<Value> {
-    serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(format!("Unable to decode the request body as JSON: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::BadRequest(format!("Unable to decode the request body as JSON: {e}")))
 }
 
 pub fn rfc3339(micros: i64) -> String {
@@ -55,7 +101,12 @@ pub fn rfc3339(micros: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
@@ -73,7 +124,11 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 pub fn client_policy(s: &Oauth2, dcr: bool) -> (Vec<String>, Vec<String>, bool) {
     let _ = dcr;
-    (s.settings().dcr_default_scope.clone(), s.settings().subject_types.clone(), s.settings().dev)
+    (
+        s.settings().dcr_default_scope.clone(),
+        s.settings().subject_types.clone(),
+        s.settings().dev,
+    )
 }
 
 /// Validates, fills server-side fields, hashes the secret and stores a new client. Returns the
@@ -81,14 +136,26 @@ pub fn client_policy(s: &Oauth2, dcr: bool) -> (Vec<String>, Vec<String>, bool) 
 pub async fn create(s: &Oauth2, body: Value, origin: Origin) -> Result<Client> {
     let mut c = Client::from_json(body)?;
     let (scope, types, dev) = client_policy(s, origin == Origin::Dynamic);
-    c.validate(origin, &Policy { default_scope: &scope, subject_types: &types, dev })?;
+    c.validate(
+        origin,
+        &Policy {
+            default_scope: &scope,
+            subject_types: &types,
+            dev,
+        },
+    )?;
     if origin == Origin::Dynamic || c.client_id.is_empty() {
         c.client_id = uuid::Uuid::new_v4().to_string();
     }
     let secret = if c.is_public() {
         None
     } else {
-        Some(c.client_secret.clone().filter(|s| !s.is_empty()).unwrap_or_else(client::generate_secret))
+        Some(
+            c.client_secret
+                .clone()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(client::generate_secret),
+        )
     };
     let hash = match &secret {
         Some(sec) => s.hash_secret(sec.clone()).await?,
@@ -99,10 +166,16 @@ pub async fn create(s: &Oauth2, body: Value, origin: Origin) -> Result<Client> {
     c.created_at = rfc3339(now);
     c.updated_at = rfc3339(now);
     c.client_secret = None;
-    s.store().insert_client(&c, &hash, &super::token::storage_key(&rat_sig), now).await?;
+    s.store()
+        .insert_client(&c, &hash, &super::token::storage_key(&rat_sig), now)
+        .await?;
     c.client_secret = secret;
     c.registration_access_token = Some(rat);
-    c.registration_client_uri = Some(format!("{}/oauth2/register/{}", s.public_base(), c.client_id));
+    c.registration_client_uri = Some(format!(
+        "{}/oauth2/register/{}",
+        s.public_base(),
+        c.client_id
+    ));
     Ok(c)
 }
 
@@ -137,13 +210,20 @@ pub fn parse_page(size: Option<&str>, token: Option<&str>) -> Result<(i64, i64)>
     use base64::Engine;
     let size = match size.filter(|s| !s.is_empty()) {
         None => 250,
-        Some(s) => s.parse::<i64>().map_err(|_| Error::BadRequest(format!("page_size must be a number, not '{s}'.")))?.clamp(1, 1000),
+        Some(s) => s
+            .parse::<i64>()
+            .map_err(|_| Error::BadRequest(format!("page_size must be a number, not '{s}'.")))?
+            .clamp(1, 1000),
     };
     let offset = match token.filter(|t| !t.is_empty()) {
         None => 0,
         Some(t) => {
-            let raw = URL_SAFE_NO_PAD.decode(t.trim_end_matches('=')).or_else(|_| URL_SAFE.decode(t)).map_err(|_| Error::BadRequest("page_token is malformed.".into()))?;
-            let v: Value = serde_json::from_slice(&raw).map_err(|_| Error::BadRequest("page_token is malformed.".into()))?;
+            let raw = URL_SAFE_NO_PAD
+                .decode(t.trim_end_matches('='))
+                .or_else(|_| URL_SAFE.decode(t))
+                .map_err(|_| Error::BadRequest("page_token is malformed.".into()))?;
+            let v: Value = serde_json::from_slice(&raw)
+                .map_err(|_| Error::BadRequest("page_token is malformed.".into()))?;
             match &v["offset"] {
                 Value::String(s) => s.parse().unwrap_or(0),
                 Value::Number(n) => n.as_i64().unwrap_or(0),
@@ -156,7 +236,12 @@ pub fn parse_page(size: Option<&str>, token: Option<&str>) -> Result<(i64, i64)>
 
 /// `Link` (first, next, prev, last) and `X-Total-Count` as Ory's token pagination.
 pub fn paginate(response: &mut Response, base: &str, size: i64, offset: i64, total: i64) {
-    let link = |off: i64, rel: &str| format!("<{base}?page_size={size}&page_token={}>; rel=\"{rel}\"", page_token(off));
+    let link = |off: i64, rel: &str| {
+        format!(
+            "<{base}?page_size={size}&page_token={}>; rel=\"{rel}\"",
+            page_token(off)
+        )
+    };
     let mut links = vec![link(0, "first")];
     if offset + size < total {
         links.push(link(offset + size, "next"));
@@ -164,7 +249,11 @@ pub fn paginate(response: &mut Response, base: &str, size: i64, offset: i64, tot
     if offset > 0 {
         links.push(link((offset - size).max(0), "prev"));
     }
-    let last = if total == 0 { 0 } else { ((total - 1) / size) * size };
+    let last = if total == 0 {
+        0
+    } else {
+        ((total - 1) / size) * size
+    };
     links.push(link(last, "last"));
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
@@ -175,24 +264,47 @@ pub fn paginate(response: &mut Response, base: &str, size: i64, offset: i64, tot
 
 async fn list_clients(State(s): State<Oauth2>, Query(q): Query<ListQuery>) -> Result<Response> {
     let (size, offset) = parse_page(q.page_size.as_deref(), q.page_token.as_deref())?;
-    let (clients, total) = s.store().list_clients(q.client_name.as_deref().unwrap_or(""), q.owner.as_deref().unwrap_or(""), offset, size).await?;
+    let (clients, total) = s
+        .store()
+        .list_clients(
+            q.client_name.as_deref().unwrap_or(""),
+            q.owner.as_deref().unwrap_or(""),
+            offset,
+            size,
+        )
+        .await?;
     let mut response = axum::Json(clients).into_response();
     paginate(&mut response, "/admin/clients", size, offset, total);
     Ok(response)
 }
 
 async fn get_client(State(s): State<Oauth2>, Path(id): Path<String>) -> Result<Response> {
-    let c = s.store().get_client(&id).await?.ok_or(Error::ClientNotFound)?;
+    let c = s
+        .store()
+        .get_client(&id)
+        .await?
+        .ok_or(Error::ClientNotFound)?;
     Ok(axum::Json(c.client.without_secrets()).into_response())
 }
 
 /// Replaces a client; the secret is kept unless the body brings a new one (then echoed).
 pub async fn replace(s: &Oauth2, id: &str, body: Value, origin: Origin) -> Result<Client> {
-    let stored = s.store().get_client(id).await?.ok_or(Error::ClientNotFound)?;
+    let stored = s
+        .store()
+        .get_client(id)
+        .await?
+        .ok_or(Error::ClientNotFound)?;
     let mut c = Client::from_json(body)?;
     c.client_id = id.to_string();
     let (scope, types, dev) = client_policy(s, false);
-    c.validate(origin, &Policy { default_scope: &scope, subject_types: &types, dev })?;
+    c.validate(
+        origin,
+        &Policy {
+            default_scope: &scope,
+            subject_types: &types,
+            dev,
+        },
+    )?;
     let new_secret = c.client_secret.clone().filter(|s| !s.is_empty());
     let hash = match &new_secret {
         Some(sec) => s.hash_secret(sec.clone()).await?,
@@ -205,32 +317,65 @@ pub async fn replace(s: &Oauth2, id: &str, body: Value, origin: Origin) -> Resul
     c.client_secret = None;
     c.registration_access_token = None;
     c.registration_client_uri = None;
-    if !s.store().update_client(&c, &hash, &stored.registration_key, now).await? {
+    if !s
+        .store()
+        .update_client(&c, &hash, &stored.registration_key, now)
+        .await?
+    {
         return Err(Error::ClientNotFound);
     }
     c.client_secret = new_secret;
     Ok(c)
 }
 
-async fn set_client(State(s): State<Oauth2>, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+async fn set_client(
+    State(s): State<Oauth2>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     Ok(axum::Json(replace(&s, &id, json_body(&body)?, Origin::Admin).await?).into_response())
 }
 
-async fn patch_client(State(s): State<Oauth2>, Path(id): Path<String>, body: Bytes) -> Result<Response> {
-    let patch: json_patch::Patch = serde_json::from_slice(&body).map_err(|e| Error::BadRequest(format!("The body must be an RFC 6902 JSON Patch array: {e}")))?;
-    let stored = s.store().get_client(&id).await?.ok_or(Error::ClientNotFound)?;
-    let mut doc = serde_json::to_value(stored.client.without_secrets()).map_err(|e| Error::Internal(e.to_string()))?;
-    json_patch::patch(&mut doc, &patch).map_err(|e| Error::BadRequest(format!("Unable to apply the JSON Patch: {e}")))?;
+async fn patch_client(
+    State(s): State<Oauth2>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let patch: json_patch::Patch = serde_json::from_slice(&body).map_err(|e| {
+        Error::BadRequest(format!(
+            "The body must be an RFC 6902 JSON Patch array: {e}"
+        ))
+    })?;
+    let stored = s
+        .store()
+        .get_client(&id)
+        .await?
+        .ok_or(Error::ClientNotFound)?;
+    let mut doc = serde_json::to_value(stored.client.without_secrets())
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    json_patch::patch(&mut doc, &patch)
+        .map_err(|e| Error::BadRequest(format!("Unable to apply the JSON Patch: {e}")))?;
     if doc.get("client_id").and_then(Value::as_str) != Some(id.as_str()) {
-        return Err(Error::BadRequest("Field client_id can not be patched.".into()));
+        return Err(Error::BadRequest(
+            "Field client_id can not be patched.".into(),
+        ));
     }
     Ok(axum::Json(replace(&s, &id, doc, Origin::Admin).await?).into_response())
 }
 
-async fn set_lifespans(State(s): State<Oauth2>, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+async fn set_lifespans(
+    State(s): State<Oauth2>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let lifespans = json_body(&body)?;
-    let stored = s.store().get_client(&id).await?.ok_or(Error::ClientNotFound)?;
-    let mut doc = serde_json::to_value(stored.client.without_secrets()).map_err(|e| Error::Internal(e.to_string()))?;
+    let stored = s
+        .store()
+        .get_client(&id)
+        .await?
+        .ok_or(Error::ClientNotFound)?;
+    let mut doc = serde_json::to_value(stored.client.without_secrets())
+        .map_err(|e| Error::Internal(e.to_string()))?;
     for field in client::LIFESPANS {
         if let Some(v) = lifespans.get(field) {
             doc[field] = v.clone();
@@ -256,36 +401,76 @@ fn jwks(keys: &[josekit::jwk::Jwk]) -> Value {
 async fn get_key_set(State(s): State<Oauth2>, Path(set): Path<String>) -> Result<Response> {
     let keys = s.key_set(&set).await?;
     if keys.is_empty() {
-        return Err(Error::NotFound(format!("The JSON Web Key Set '{set}' does not exist.")));
+        return Err(Error::NotFound(format!(
+            "The JSON Web Key Set '{set}' does not exist."
+        )));
     }
     Ok(axum::Json(jwks(&keys)).into_response())
 }
 
-async fn create_key_set(State(s): State<Oauth2>, Path(set): Path<String>, body: Bytes) -> Result<Response> {
+async fn create_key_set(
+    State(s): State<Oauth2>,
+    Path(set): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let v = json_body(&body)?;
-    let alg = v.get("alg").and_then(Value::as_str).unwrap_or("").to_string();
-    let use_ = v.get("use").and_then(Value::as_str).unwrap_or("sig").to_string();
-    let kid = v.get("kid").and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_string).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let alg = v
+        .get("alg")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let use_ = v
+        .get("use")
+        .and_then(Value::as_str)
+        .unwrap_or("sig")
+        .to_string();
+    let kid = v
+        .get("kid")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     if alg.is_empty() {
-        return Err(Error::BadRequest("Field alg is required, e.g. RS256 or ES256.".into()));
+        return Err(Error::BadRequest(
+            "Field alg is required, e.g. RS256 or ES256.".into(),
+        ));
     }
-    let jwk = tokio::task::spawn_blocking(move || jose::generate(&alg, &kid, &use_)).await.map_err(|e| Error::Internal(e.to_string()))??;
-    s.store_keys(&set, std::slice::from_ref(&jwk), false).await?;
+    let jwk = tokio::task::spawn_blocking(move || jose::generate(&alg, &kid, &use_))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    s.store_keys(&set, std::slice::from_ref(&jwk), false)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(jwks(&[jwk]))).into_response())
 }
 
 fn parse_jwk(v: &Value) -> Result<josekit::jwk::Jwk> {
-    let map = v.as_object().cloned().ok_or_else(|| Error::BadRequest("A JSON Web Key must be an object.".into()))?;
-    let jwk = josekit::jwk::Jwk::from_map(map).map_err(|e| Error::BadRequest(format!("Invalid JSON Web Key: {e}")))?;
-    if jwk.key_id().is_none_or(str::is_empty) || jwk.algorithm().is_none_or(str::is_empty) || jwk.key_use().is_none_or(str::is_empty) {
-        return Err(Error::BadRequest("A JSON Web Key needs kid, alg and use.".into()));
+    let map = v
+        .as_object()
+        .cloned()
+        .ok_or_else(|| Error::BadRequest("A JSON Web Key must be an object.".into()))?;
+    let jwk = josekit::jwk::Jwk::from_map(map)
+        .map_err(|e| Error::BadRequest(format!("Invalid JSON Web Key: {e}")))?;
+    if jwk.key_id().is_none_or(str::is_empty)
+        || jwk.algorithm().is_none_or(str::is_empty)
+        || jwk.key_use().is_none_or(str::is_empty)
+    {
+        return Err(Error::BadRequest(
+            "A JSON Web Key needs kid, alg and use.".into(),
+        ));
     }
     Ok(jwk)
 }
 
-async fn set_key_set(State(s): State<Oauth2>, Path(set): Path<String>, body: Bytes) -> Result<Response> {
+async fn set_key_set(
+    State(s): State<Oauth2>,
+    Path(set): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let v = json_body(&body)?;
-    let keys = v.get("keys").and_then(Value::as_array).ok_or_else(|| Error::BadRequest("Field keys must be an array of JSON Web Keys.".into()))?;
+    let keys = v
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::BadRequest("Field keys must be an array of JSON Web Keys.".into()))?;
     let keys = keys.iter().map(parse_jwk).collect::<Result<Vec<_>>>()?;
     s.store_keys(&set, &keys, true).await?;
     Ok(axum::Json(jwks(&keys)).into_response())
@@ -296,24 +481,44 @@ async fn delete_key_set(State(s): State<Oauth2>, Path(set): Path<String>) -> Res
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn get_key(State(s): State<Oauth2>, Path((set, kid)): Path<(String, String)>) -> Result<Response> {
-    let keys: Vec<_> = s.key_set(&set).await?.into_iter().filter(|k| k.key_id() == Some(kid.as_str())).collect();
+async fn get_key(
+    State(s): State<Oauth2>,
+    Path((set, kid)): Path<(String, String)>,
+) -> Result<Response> {
+    let keys: Vec<_> = s
+        .key_set(&set)
+        .await?
+        .into_iter()
+        .filter(|k| k.key_id() == Some(kid.as_str()))
+        .collect();
     if keys.is_empty() {
-        return Err(Error::NotFound(format!("The JSON Web Key '{kid}' does not exist in set '{set}'.")));
+        return Err(Error::NotFound(format!(
+            "The JSON Web Key '{kid}' does not exist in set '{set}'."
+        )));
     }
     Ok(axum::Json(jwks(&keys)).into_response())
 }
 
-async fn set_key(State(s): State<Oauth2>, Path((set, kid)): Path<(String, String)>, body: Bytes) -> Result<Response> {
+async fn set_key(
+    State(s): State<Oauth2>,
+    Path((set, kid)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response> {
     let jwk = parse_jwk(&json_body(&body)?)?;
     if jwk.key_id() != Some(kid.as_str()) {
-        return Err(Error::BadRequest("The key's kid must equal the kid in the path.".into()));
+        return Err(Error::BadRequest(
+            "The key's kid must equal the kid in the path.".into(),
+        ));
     }
-    s.store_keys(&set, std::slice::from_ref(&jwk), false).await?;
+    s.store_keys(&set, std::slice::from_ref(&jwk), false)
+        .await?;
     Ok(axum::Json(jose::to_value(&jwk)).into_response())
 }
 
-async fn delete_key(State(s): State<Oauth2>, Path((set, kid)): Path<(String, String)>) -> Result<StatusCode> {
+async fn delete_key(
+    State(s): State<Oauth2>,
+    Path((set, kid)): Path<(String, String)>,
+) -> Result<StatusCode> {
     s.store().delete_keys(&set, Some(&kid)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -322,13 +527,23 @@ async fn delete_key(State(s): State<Oauth2>, Path((set, kid)): Path<(String, Str
 
 async fn introspect(State(s): State<Oauth2>, body: Bytes) -> Result<Response> {
     let form = Form::parse(&body);
-    let token = form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| Error::InvalidRequest("The POST body can not be empty.".into()))?;
+    let token = form
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::InvalidRequest("The POST body can not be empty.".into()))?;
     let inactive = || Ok(axum::Json(json!({"active": false})).into_response());
-    let Some(active) = s.active_token(token).await? else { return inactive() };
+    let Some(active) = s.active_token(token).await? else {
+        return inactive();
+    };
     let row = active.row;
-    let session: super::service::GrantSession = serde_json::from_value(row.session.clone()).unwrap_or_default();
+    let session: super::service::GrantSession =
+        serde_json::from_value(row.session.clone()).unwrap_or_default();
     let wanted = form.list("scope");
-    if !wanted.iter().all(|w| s.settings().scope_strategy.allows(&session.granted_scope, w)) {
+    if !wanted.iter().all(|w| {
+        s.settings()
+            .scope_strategy
+            .allows(&session.granted_scope, w)
+    }) {
         return inactive();
     }
     let mut out = Map::new();
@@ -358,8 +573,14 @@ struct DeleteTokens {
     client_id: Option<String>,
 }
 
-async fn delete_tokens(State(s): State<Oauth2>, Query(q): Query<DeleteTokens>) -> Result<StatusCode> {
-    let id = q.client_id.filter(|c| !c.is_empty()).ok_or_else(|| Error::BadRequest("Query parameter client_id is required.".into()))?;
+async fn delete_tokens(
+    State(s): State<Oauth2>,
+    Query(q): Query<DeleteTokens>,
+) -> Result<StatusCode> {
+    let id = q
+        .client_id
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Error::BadRequest("Query parameter client_id is required.".into()))?;
     s.store().delete_access_tokens_of_client(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -368,10 +589,13 @@ async fn delete_tokens(State(s): State<Oauth2>, Query(q): Query<DeleteTokens>) -
 pub fn bearer(headers: &HeaderMap) -> Option<String> {
     let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = h.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -379,7 +603,10 @@ mod tests {
     fn timestamps_and_page_tokens() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(parse_page(None, Some(&page_token(500))).unwrap(), (250, 500));
+        assert_eq!(
+            parse_page(None, Some(&page_token(500))).unwrap(),
+            (250, 500)
+        );
         assert_eq!(parse_page(Some("5000"), None).unwrap(), (1000, 0));
         assert!(parse_page(Some("x"), None).is_err());
     }

@@ -113,9 +113,12 @@ impl Client {
         if let Value::Object(map) = &mut value {
             map.retain(|_, v| !v.is_null());
         } else {
-            return Err(Error::BadRequest("The request body must be a JSON object describing the OAuth 2.0 client.".into()));
+            return Err(Error::BadRequest(
+                "The request body must be a JSON object describing the OAuth 2.0 client.".into(),
+            ));
         }
-        serde_json::from_value(value).map_err(|e| Error::BadRequest(format!("Unable to decode the client: {e}")))
+        serde_json::from_value(value)
+            .map_err(|e| Error::BadRequest(format!("Unable to decode the client: {e}")))
     }
 
     pub fn is_public(&self) -> bool {
@@ -144,16 +147,34 @@ impl Client {
 
     pub fn lifespan(&self, field: &str) -> Option<&str> {
         match field {
-            "authorization_code_grant_access_token_lifespan" => self.authorization_code_grant_access_token_lifespan.as_deref(),
-            "authorization_code_grant_id_token_lifespan" => self.authorization_code_grant_id_token_lifespan.as_deref(),
-            "authorization_code_grant_refresh_token_lifespan" => self.authorization_code_grant_refresh_token_lifespan.as_deref(),
-            "client_credentials_grant_access_token_lifespan" => self.client_credentials_grant_access_token_lifespan.as_deref(),
-            "implicit_grant_access_token_lifespan" => self.implicit_grant_access_token_lifespan.as_deref(),
+            "authorization_code_grant_access_token_lifespan" => self
+                .authorization_code_grant_access_token_lifespan
+                .as_deref(),
+            "authorization_code_grant_id_token_lifespan" => {
+                self.authorization_code_grant_id_token_lifespan.as_deref()
+            }
+            "authorization_code_grant_refresh_token_lifespan" => self
+                .authorization_code_grant_refresh_token_lifespan
+                .as_deref(),
+            "client_credentials_grant_access_token_lifespan" => self
+                .client_credentials_grant_access_token_lifespan
+                .as_deref(),
+            "implicit_grant_access_token_lifespan" => {
+                self.implicit_grant_access_token_lifespan.as_deref()
+            }
             "implicit_grant_id_token_lifespan" => self.implicit_grant_id_token_lifespan.as_deref(),
-            "jwt_bearer_grant_access_token_lifespan" => self.jwt_bearer_grant_access_token_lifespan.as_deref(),
-            "refresh_token_grant_access_token_lifespan" => self.refresh_token_grant_access_token_lifespan.as_deref(),
-            "refresh_token_grant_id_token_lifespan" => self.refresh_token_grant_id_token_lifespan.as_deref(),
-            "refresh_token_grant_refresh_token_lifespan" => self.refresh_token_grant_refresh_token_lifespan.as_deref(),
+            "jwt_bearer_grant_access_token_lifespan" => {
+                self.jwt_bearer_grant_access_token_lifespan.as_deref()
+            }
+            "refresh_token_grant_access_token_lifespan" => {
+                self.refresh_token_grant_access_token_lifespan.as_deref()
+            }
+            "refresh_token_grant_id_token_lifespan" => {
+                self.refresh_token_grant_id_token_lifespan.as_deref()
+            }
+            "refresh_token_grant_refresh_token_lifespan" => {
+                self.refresh_token_grant_refresh_token_lifespan.as_deref()
+            }
             _ => None,
         }
         .filter(|s| !s.is_empty())
@@ -163,16 +184,22 @@ impl Client {
     pub fn validate(&mut self, origin: Origin, policy: &Policy<'_>) -> Result<()> {
         if origin == Origin::Dynamic {
             if self.client_secret.as_deref().is_some_and(|s| !s.is_empty()) {
-                return Err(Error::InvalidClientMetadata("It is not allowed to choose your own OAuth2 Client secret.".into()));
+                return Err(Error::InvalidClientMetadata(
+                    "It is not allowed to choose your own OAuth2 Client secret.".into(),
+                ));
             }
             if !self.metadata.is_null() && self.metadata != Value::Object(Map::new()) {
-                return Err(Error::InvalidClientMetadata("It is not allowed to set metadata via dynamic client registration.".into()));
+                return Err(Error::InvalidClientMetadata(
+                    "It is not allowed to set metadata via dynamic client registration.".into(),
+                ));
             }
             if !self.access_token_strategy.is_empty() {
                 return Err(Error::InvalidClientMetadata("It is not allowed to set the access token strategy via dynamic client registration.".into()));
             }
             if self.skip_consent || self.skip_logout_consent {
-                return Err(Error::InvalidClientMetadata("It is not allowed to skip consent via dynamic client registration.".into()));
+                return Err(Error::InvalidClientMetadata(
+                    "It is not allowed to skip consent via dynamic client registration.".into(),
+                ));
             }
         }
         if self.token_endpoint_auth_method.is_empty() {
@@ -195,41 +222,72 @@ impl Client {
             }
         }
         if !self.token_endpoint_auth_signing_alg.is_empty()
-            && !matches!(self.token_endpoint_auth_signing_alg.as_str(), "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384" | "ES512")
+            && !matches!(
+                self.token_endpoint_auth_signing_alg.as_str(),
+                "RS256"
+                    | "RS384"
+                    | "RS512"
+                    | "PS256"
+                    | "PS384"
+                    | "PS512"
+                    | "ES256"
+                    | "ES384"
+                    | "ES512"
+            )
         {
             return Err(Error::InvalidClientMetadata("Field token_endpoint_auth_signing_alg must be one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512.".into()));
         }
         if !self.jwks_uri.is_empty() && has_keys(&self.jwks) {
-            return Err(Error::InvalidClientMetadata("Fields jwks and jwks_uri can not both be set, you must choose one.".into()));
+            return Err(Error::InvalidClientMetadata(
+                "Fields jwks and jwks_uri can not both be set, you must choose one.".into(),
+            ));
         }
         if self.jwks.is_null() {
             self.jwks = Value::Object(Map::new());
         } else if has_keys(&self.jwks) {
-            let keys = self.jwks.get("keys").and_then(Value::as_array).cloned().unwrap_or_default();
+            let keys = self
+                .jwks
+                .get("keys")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for key in keys {
                 let Value::Object(map) = key else {
-                    return Err(Error::InvalidClientMetadata("Field jwks must contain valid JSON Web Keys.".into()));
+                    return Err(Error::InvalidClientMetadata(
+                        "Field jwks must contain valid JSON Web Keys.".into(),
+                    ));
                 };
                 if josekit::jwk::Jwk::from_map(map).is_err() {
-                    return Err(Error::InvalidClientMetadata("Field jwks must contain valid JSON Web Keys.".into()));
+                    return Err(Error::InvalidClientMetadata(
+                        "Field jwks must contain valid JSON Web Keys.".into(),
+                    ));
                 }
             }
         } else if !self.jwks.is_object() {
-            return Err(Error::InvalidClientMetadata("Field jwks must be a JSON Web Key Set object.".into()));
+            return Err(Error::InvalidClientMetadata(
+                "Field jwks must be a JSON Web Key Set object.".into(),
+            ));
         }
         if self.metadata.is_null() {
             self.metadata = Value::Object(Map::new());
         }
         if let Some(secret) = &self.client_secret {
             if !secret.is_empty() && secret.len() < 6 {
-                return Err(Error::InvalidClientMetadata("Field client_secret must contain a secret that is at least 6 characters long.".into()));
+                return Err(Error::InvalidClientMetadata(
+                    "Field client_secret must contain a secret that is at least 6 characters long."
+                        .into(),
+                ));
             }
         }
         if self.scope.trim().is_empty() {
             self.scope = policy.default_scope.join(" ");
         }
         if self.subject_type.is_empty() {
-            self.subject_type = policy.subject_types.first().cloned().unwrap_or_else(|| "public".into());
+            self.subject_type = policy
+                .subject_types
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "public".into());
         } else if !policy.subject_types.contains(&self.subject_type) {
             return Err(Error::InvalidClientMetadata(format!(
                 "Subject type {} is not supported by server, only {:?} are allowed.",
@@ -240,22 +298,42 @@ impl Client {
             self.userinfo_signed_response_alg = "none".into();
         }
         if !matches!(self.userinfo_signed_response_alg.as_str(), "none" | "RS256") {
-            return Err(Error::InvalidClientMetadata("Field userinfo_signed_response_alg can either be 'none' or 'RS256'.".into()));
+            return Err(Error::InvalidClientMetadata(
+                "Field userinfo_signed_response_alg can either be 'none' or 'RS256'.".into(),
+            ));
         }
         if !matches!(self.access_token_strategy.as_str(), "" | "opaque" | "jwt") {
-            return Err(Error::InvalidClientMetadata("Field access_token_strategy must be 'opaque' or 'jwt'.".into()));
+            return Err(Error::InvalidClientMetadata(
+                "Field access_token_strategy must be 'opaque' or 'jwt'.".into(),
+            ));
         }
         for uri in &self.redirect_uris {
-            let parsed = url::Url::parse(uri).map_err(|_| Error::InvalidRedirectUri(format!("Redirect URL '{uri}' is not a valid absolute URL.")))?;
+            let parsed = url::Url::parse(uri).map_err(|_| {
+                Error::InvalidRedirectUri(format!(
+                    "Redirect URL '{uri}' is not a valid absolute URL."
+                ))
+            })?;
             if parsed.fragment().is_some() {
-                return Err(Error::InvalidRedirectUri(format!("Redirect URIs must not contain fragments (#): {uri}")));
+                return Err(Error::InvalidRedirectUri(format!(
+                    "Redirect URIs must not contain fragments (#): {uri}"
+                )));
             }
         }
         for uri in &self.post_logout_redirect_uris {
-            let parsed = url::Url::parse(uri).map_err(|_| Error::InvalidRedirectUri(format!("Post logout redirect URI '{uri}' is not a valid absolute URL.")))?;
-            let matches = self.redirect_uris.iter().filter_map(|r| url::Url::parse(r).ok()).any(|r| {
-                r.scheme() == parsed.scheme() && r.host_str() == parsed.host_str() && r.port_or_known_default() == parsed.port_or_known_default()
-            });
+            let parsed = url::Url::parse(uri).map_err(|_| {
+                Error::InvalidRedirectUri(format!(
+                    "Post logout redirect URI '{uri}' is not a valid absolute URL."
+                ))
+            })?;
+            let matches = self
+                .redirect_uris
+                .iter()
+                .filter_map(|r| url::Url::parse(r).ok())
+                .any(|r| {
+                    r.scheme() == parsed.scheme()
+                        && r.host_str() == parsed.host_str()
+                        && r.port_or_known_default() == parsed.port_or_known_default()
+                });
             if !matches {
                 return Err(Error::InvalidClientMetadata(format!(
                     "post_logout_redirect_uri '{uri}' must match the domain, port, scheme of at least one of the registered redirect URIs but did not"
@@ -263,8 +341,16 @@ impl Client {
             }
         }
         for origin in &mut self.allowed_cors_origins {
-            let parsed = url::Url::parse(origin).map_err(|_| Error::InvalidClientMetadata(format!("Origin URL {origin} is not a valid URL.")))?;
-            if !matches!(parsed.scheme(), "http" | "https") || !parsed.username().is_empty() || parsed.password().is_some() || parsed.query().is_some() || parsed.fragment().is_some() || parsed.path() != "/" {
+            let parsed = url::Url::parse(origin).map_err(|_| {
+                Error::InvalidClientMetadata(format!("Origin URL {origin} is not a valid URL."))
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https")
+                || !parsed.username().is_empty()
+                || parsed.password().is_some()
+                || parsed.query().is_some()
+                || parsed.fragment().is_some()
+                || parsed.path() != "/"
+            {
                 return Err(Error::InvalidClientMetadata(format!("Origin URL {origin} must use http or https and must not contain a user, path, query or fragment.")));
             }
             *origin = parsed.origin().ascii_serialization();
@@ -291,7 +377,9 @@ impl Client {
 }
 
 fn has_keys(jwks: &Value) -> bool {
-    jwks.get("keys").and_then(Value::as_array).is_some_and(|k| !k.is_empty())
+    jwks.get("keys")
+        .and_then(Value::as_array)
+        .is_some_and(|k| !k.is_empty())
 }
 
 /// Hydra's generated secret: 26 characters from `[a-zA-Z0-9_-.~]`.
@@ -299,10 +387,13 @@ pub fn generate_secret() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~";
     let mut rng = rand::rngs::OsRng;
-    (0..26).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..26)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -317,8 +408,13 @@ mod tests {
     #[test]
     fn defaults_are_hydras_and_nothing_is_null() {
         let (scope, types) = policy();
-        let p = Policy { default_scope: &scope, subject_types: &types, dev: true };
-        let mut c = Client::from_json(json!({"grant_types": null, "skip_logout_consent": null})).unwrap();
+        let p = Policy {
+            default_scope: &scope,
+            subject_types: &types,
+            dev: true,
+        };
+        let mut c =
+            Client::from_json(json!({"grant_types": null, "skip_logout_consent": null})).unwrap();
         c.validate(Origin::Admin, &p).unwrap();
         assert_eq!(c.token_endpoint_auth_method, "client_secret_basic");
         assert_eq!(c.scope, "offline_access offline openid");
@@ -329,21 +425,47 @@ mod tests {
         assert_eq!(v["jwks"], json!({}));
         assert_eq!(v["metadata"], json!({}));
         assert_eq!(v["skip_logout_consent"], json!(false));
-        assert!(v.as_object().unwrap().iter().all(|(k, v)| !v.is_null() || k.ends_with("_lifespan")));
+        assert!(v
+            .as_object()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| !v.is_null() || k.ends_with("_lifespan")));
     }
 
     #[test]
     fn invalid_metadata_is_rejected() {
         let (scope, types) = policy();
-        let p = Policy { default_scope: &scope, subject_types: &types, dev: true };
+        let p = Policy {
+            default_scope: &scope,
+            subject_types: &types,
+            dev: true,
+        };
         for (doc, code) in [
-            (json!({"redirect_uris": ["not a url"]}), "invalid_redirect_uri"),
-            (json!({"redirect_uris": ["https://a.example/cb#x"]}), "invalid_redirect_uri"),
-            (json!({"token_endpoint_auth_method": "client_secret_jwt"}), "invalid_client_metadata"),
-            (json!({"token_endpoint_auth_method": "private_key_jwt"}), "invalid_client_metadata"),
+            (
+                json!({"redirect_uris": ["not a url"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb#x"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                json!({"token_endpoint_auth_method": "client_secret_jwt"}),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({"token_endpoint_auth_method": "private_key_jwt"}),
+                "invalid_client_metadata",
+            ),
             (json!({"client_secret": "short"}), "invalid_client_metadata"),
-            (json!({"subject_type": "pairwise"}), "invalid_client_metadata"),
-            (json!({"redirect_uris": ["https://a.example/cb"], "post_logout_redirect_uris": ["https://b.example/"]}), "invalid_client_metadata"),
+            (
+                json!({"subject_type": "pairwise"}),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "post_logout_redirect_uris": ["https://b.example/"]}),
+                "invalid_client_metadata",
+            ),
         ] {
             let mut c = Client::from_json(doc.clone()).unwrap();
             let err = c.validate(Origin::Admin, &p).unwrap_err();
@@ -357,6 +479,8 @@ mod tests {
     fn generated_secrets_have_hydras_alphabet() {
         let s = generate_secret();
         assert_eq!(s.len(), 26);
-        assert!(s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c)));
+        assert!(s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c)));
     }
 }

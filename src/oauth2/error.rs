@@ -157,15 +157,21 @@ impl IntoResponse for Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn hint_is_folded_into_the_description() {
-        let (status, code, description) = Error::InvalidScope("The OAuth 2.0 Client is not allowed to request scope 'x'.".into()).parts();
+        let (status, code, description) =
+            Error::InvalidScope("The OAuth 2.0 Client is not allowed to request scope 'x'.".into())
+                .parts();
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(code, "invalid_scope");
         assert!(description.ends_with("request scope 'x'."));
-        assert_eq!(Error::InvalidClient(String::new()).parts().0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            Error::InvalidClient(String::new()).parts().0,
+            StatusCode::UNAUTHORIZED
+        );
     }
 }

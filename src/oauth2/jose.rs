@@ -72,8 +72,15 @@ pub fn seal(secrets: &[String], plain: &[u8]) -> Result<String> {
     let mut nonce = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let mut tag = [0u8; 16];
-    let ct = encrypt_aead(Cipher::aes_256_gcm(), &aead_key(secret), Some(&nonce), b"", plain, &mut tag)
-        .map_err(|e| Error::Internal(format!("sealing failed: {e}")))?;
+    let ct = encrypt_aead(
+        Cipher::aes_256_gcm(),
+        &aead_key(secret),
+        Some(&nonce),
+        b"",
+        plain,
+        &mut tag,
+    )
+    .map_err(|e| Error::Internal(format!("sealing failed: {e}")))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ct);
     out.extend_from_slice(&tag);
@@ -112,7 +119,11 @@ fn signer(jwk: &Jwk) -> Result<Box<dyn JwsSigner>> {
         "ES384" => Box::new(jws::ES384.signer_from_jwk(jwk).map_err(e)?),
         "ES512" => Box::new(jws::ES512.signer_from_jwk(jwk).map_err(e)?),
         "EdDSA" => Box::new(jws::EdDSA.signer_from_jwk(jwk).map_err(e)?),
-        other => return Err(Error::Internal(format!("cannot sign with algorithm {other}"))),
+        other => {
+            return Err(Error::Internal(format!(
+                "cannot sign with algorithm {other}"
+            )))
+        }
     })
 }
 
@@ -140,7 +151,8 @@ pub fn sign(jwk: &Jwk, claims: Map<String, Value>) -> Result<String> {
     if let Some(kid) = jwk.key_id() {
         header.set_key_id(kid);
     }
-    let payload = JwtPayload::from_map(claims).map_err(|e| Error::Internal(format!("bad claims: {e}")))?;
+    let payload =
+        JwtPayload::from_map(claims).map_err(|e| Error::Internal(format!("bad claims: {e}")))?;
     let signer = signer(jwk)?;
     jwt::encode_with_signer(&payload, &header, signer.as_ref())
         .map_err(|e| Error::Internal(format!("signing failed: {e}")))
@@ -150,11 +162,14 @@ pub fn sign(jwk: &Jwk, claims: Map<String, Value>) -> Result<String> {
 /// header and claims. Expiry is the caller's business (it owns the clock).
 pub fn verify(token: &str, keys: &[Jwk]) -> Option<(Map<String, Value>, Map<String, Value>)> {
     let mut parts = token.split('.');
-    let header: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next()?).ok()?).ok()?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next()?).ok()?).ok()?;
     let alg = header.get("alg")?.as_str()?.to_string();
     let kid = header.get("kid").and_then(Value::as_str);
     for key in keys.iter().filter(|k| kid.is_none() || k.key_id() == kid) {
-        let Some(v) = verifier(key, &alg) else { continue };
+        let Some(v) = verifier(key, &alg) else {
+            continue;
+        };
         if let Ok((payload, _)) = jwt::decode_with_verifier(token, v.as_ref()) {
             return Some((header, payload.claims_set().clone()));
         }
@@ -180,6 +195,7 @@ pub fn to_value(jwk: &Jwk) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -31,9 +31,20 @@ pub use service::{BoundUrls, Oauth2};
 
 /// The role's listeners. `bound` is filled by the composition root with the actual URLs once
 /// the ports are bound (so that an unset issuer follows an ephemeral port).
-pub fn listeners(config: &Oauth2Config, dev: bool, db: &Db, bound: &BoundUrls) -> Vec<ListenerSpec> {
+pub fn listeners(
+    config: &Oauth2Config,
+    dev: bool,
+    db: &Db,
+    bound: &BoundUrls,
+) -> Vec<ListenerSpec> {
     let clock: service::Clock = Arc::new(std::time::SystemTime::now);
-    let state = Oauth2::new(config, dev, store::Store::new(db.clone()), bound.clone(), clock);
+    let state = Oauth2::new(
+        config,
+        dev,
+        store::Store::new(db.clone()),
+        bound.clone(),
+        clock,
+    );
     let warm = state.clone();
     // Hydra creates its key sets on first use; generating them now keeps the first token fast.
     tokio::spawn(async move {

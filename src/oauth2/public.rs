@@ -25,21 +25,35 @@ pub fn routes(state: Oauth2) -> Router {
         .route("/oauth2/auth", get(flow::authorize).post(flow::authorize))
         .route("/oauth2/token", post(token))
         .route("/oauth2/revoke", post(revoke))
-        .route("/oauth2/sessions/logout", get(flow::logout).post(flow::logout))
+        .route(
+            "/oauth2/sessions/logout",
+            get(flow::logout).post(flow::logout),
+        )
         .route("/userinfo", get(userinfo).post(userinfo))
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/oauth2/register", post(register))
-        .route("/oauth2/register/{id}", get(get_registered).put(set_registered).delete(delete_registered))
+        .route(
+            "/oauth2/register/{id}",
+            get(get_registered)
+                .put(set_registered)
+                .delete(delete_registered),
+        )
         .route("/oauth2/fallbacks/{page}", get(fallback))
-        .route("/oauth2/fallbacks/logout/callback", get(|| async { Html("<html><body><h1>You have been logged out.</h1></body></html>") }))
+        .route(
+            "/oauth2/fallbacks/logout/callback",
+            get(|| async { Html("<html><body><h1>You have been logged out.</h1></body></html>") }),
+        )
         .with_state(state)
 }
 
 fn token_json(v: Value) -> Response {
     let mut r = axum::Json(v).into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
@@ -47,16 +61,32 @@ fn token_json(v: Value) -> Response {
 
 async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Result<Response> {
     let form = Form::parse(&body);
-    if let Some(dup) = form.duplicate(&["grant_type", "code", "redirect_uri", "refresh_token", "scope", "code_verifier", "client_id", "client_secret"]) {
-        return Err(Error::InvalidRequest(format!("The parameter '{dup}' must not be included more than once.")));
+    if let Some(dup) = form.duplicate(&[
+        "grant_type",
+        "code",
+        "redirect_uri",
+        "refresh_token",
+        "scope",
+        "code_verifier",
+        "client_id",
+        "client_secret",
+    ]) {
+        return Err(Error::InvalidRequest(format!(
+            "The parameter '{dup}' must not be included more than once."
+        )));
     }
     let grant = form.get("grant_type").unwrap_or("").to_string();
-    if !matches!(grant.as_str(), "authorization_code" | "refresh_token" | "client_credentials") {
+    if !matches!(
+        grant.as_str(),
+        "authorization_code" | "refresh_token" | "client_credentials"
+    ) {
         return Err(Error::UnsupportedGrantType(format!("The grant type '{grant}' is not supported; use authorization_code, refresh_token or client_credentials.")));
     }
     let client = s.authenticate_client(&headers, &form).await?;
     if !client.effective_grant_types().contains(&grant) {
-        return Err(Error::UnauthorizedClient(format!("The OAuth 2.0 Client is not allowed to use authorization grant '{grant}'.")));
+        return Err(Error::UnauthorizedClient(format!(
+            "The OAuth 2.0 Client is not allowed to use authorization grant '{grant}'."
+        )));
     }
     match grant.as_str() {
         "client_credentials" => client_credentials(&s, &client, &form).await,
@@ -76,13 +106,17 @@ async fn client_credentials(s: &Oauth2, client: &Client, form: &Form) -> Result<
     }
     for sc in &scopes {
         if !s.settings().scope_strategy.allows(&allowed, sc) {
-            return Err(Error::InvalidScope(format!("The OAuth 2.0 Client is not allowed to request scope '{sc}'.")));
+            return Err(Error::InvalidScope(format!(
+                "The OAuth 2.0 Client is not allowed to request scope '{sc}'."
+            )));
         }
     }
     let audience = form.list("audience");
     for a in &audience {
         if !super::strategy::audience_allowed(&client.audience, a) {
-            return Err(Error::InvalidRequest(format!("Requested audience '{a}' has not been whitelisted by the OAuth 2.0 Client.")));
+            return Err(Error::InvalidRequest(format!(
+                "Requested audience '{a}' has not been whitelisted by the OAuth 2.0 Client."
+            )));
         }
     }
     let session = GrantSession {
@@ -95,42 +129,89 @@ async fn client_credentials(s: &Oauth2, client: &Client, form: &Form) -> Result<
         id_token: json!({}),
         ..GrantSession::default()
     };
-    let ttl = s.lifespan(client, "client_credentials_grant_access_token_lifespan", s.settings().access_ttl);
+    let ttl = s.lifespan(
+        client,
+        "client_credentials_grant_access_token_lifespan",
+        s.settings().access_ttl,
+    );
     let request_id = uuid::Uuid::new_v4().to_string();
-    let at = s.issue_access_token(client, &session, &request_id, ttl).await?;
-    Ok(token_json(json!({"access_token": at, "expires_in": ttl.as_secs(), "scope": scopes.join(" "), "token_type": "bearer"})))
+    let at = s
+        .issue_access_token(client, &session, &request_id, ttl)
+        .await?;
+    Ok(token_json(
+        json!({"access_token": at, "expires_in": ttl.as_secs(), "scope": scopes.join(" "), "token_type": "bearer"}),
+    ))
 }
 
 fn pkce_ok(challenge: &str, verifier: &str) -> bool {
     let len = verifier.len();
     (43..=128).contains(&len)
-        && verifier.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
-        && crate::crypto::constant_time_eq(URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())).as_bytes(), challenge.as_bytes())
+        && verifier
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+        && crate::crypto::constant_time_eq(
+            URL_SAFE_NO_PAD
+                .encode(Sha256::digest(verifier.as_bytes()))
+                .as_bytes(),
+            challenge.as_bytes(),
+        )
 }
 
-async fn issue_tokens(s: &Oauth2, client: &Client, session: &GrantSession, request_id: &str, grant: &str) -> Result<Response> {
+async fn issue_tokens(
+    s: &Oauth2,
+    client: &Client,
+    session: &GrantSession,
+    request_id: &str,
+    grant: &str,
+) -> Result<Response> {
     let (at_field, rt_field, id_field) = if grant == "authorization_code" {
-        ("authorization_code_grant_access_token_lifespan", "authorization_code_grant_refresh_token_lifespan", "authorization_code_grant_id_token_lifespan")
+        (
+            "authorization_code_grant_access_token_lifespan",
+            "authorization_code_grant_refresh_token_lifespan",
+            "authorization_code_grant_id_token_lifespan",
+        )
     } else {
-        ("refresh_token_grant_access_token_lifespan", "refresh_token_grant_refresh_token_lifespan", "refresh_token_grant_id_token_lifespan")
+        (
+            "refresh_token_grant_access_token_lifespan",
+            "refresh_token_grant_refresh_token_lifespan",
+            "refresh_token_grant_id_token_lifespan",
+        )
     };
     let at_ttl = s.lifespan(client, at_field, s.settings().access_ttl);
-    let at = s.issue_access_token(client, session, request_id, at_ttl).await?;
+    let at = s
+        .issue_access_token(client, session, request_id, at_ttl)
+        .await?;
     let mut out = Map::new();
     out.insert("access_token".into(), json!(at));
     out.insert("expires_in".into(), json!(at_ttl.as_secs()));
-    let offline = session.granted_scope.iter().any(|sc| sc == "offline" || sc == "offline_access");
-    if offline && client.effective_grant_types().iter().any(|g| g == "refresh_token") {
-        let rt_ttl = match client.lifespan(rt_field).and_then(super::strategy::parse_duration) {
+    let offline = session
+        .granted_scope
+        .iter()
+        .any(|sc| sc == "offline" || sc == "offline_access");
+    if offline
+        && client
+            .effective_grant_types()
+            .iter()
+            .any(|g| g == "refresh_token")
+    {
+        let rt_ttl = match client
+            .lifespan(rt_field)
+            .and_then(super::strategy::parse_duration)
+        {
             Some(d) => Some(d),
             None => s.settings().refresh_ttl,
         };
-        let rt = s.issue_opaque(Kind::Refresh, client, session, request_id, rt_ttl).await?;
+        let rt = s
+            .issue_opaque(Kind::Refresh, client, session, request_id, rt_ttl)
+            .await?;
         out.insert("refresh_token".into(), json!(rt));
     }
     if session.granted_scope.iter().any(|sc| sc == "openid") {
         let id_ttl = s.lifespan(client, id_field, s.settings().id_ttl);
-        out.insert("id_token".into(), json!(s.id_token(client, session, Some(&at), None, id_ttl).await?));
+        out.insert(
+            "id_token".into(),
+            json!(s.id_token(client, session, Some(&at), None, id_ttl).await?),
+        );
     }
     out.insert("scope".into(), json!(session.granted_scope.join(" ")));
     out.insert("token_type".into(), json!("bearer"));
@@ -139,9 +220,18 @@ async fn issue_tokens(s: &Oauth2, client: &Client, session: &GrantSession, reque
 
 async fn authorization_code(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
     let code = form.get("code").unwrap_or("");
-    let sig = s.hmac().validate(Kind::Code, code).ok_or_else(|| Error::InvalidGrant("The authorization code is malformed or was not issued by this server.".into()))?;
+    let sig = s.hmac().validate(Kind::Code, code).ok_or_else(|| {
+        Error::InvalidGrant(
+            "The authorization code is malformed or was not issued by this server.".into(),
+        )
+    })?;
     let key = storage_key(&sig);
-    let row = s.store().get_token(&key).await?.filter(|r| r.kind == Kind::Code.as_str()).ok_or_else(|| Error::InvalidGrant("The authorization code is unknown.".into()))?;
+    let row = s
+        .store()
+        .get_token(&key)
+        .await?
+        .filter(|r| r.kind == Kind::Code.as_str())
+        .ok_or_else(|| Error::InvalidGrant("The authorization code is unknown.".into()))?;
     if !row.active {
         s.store().revoke_request(&row.request_id).await?;
         return Err(Error::InvalidGrant("The authorization code has already been used; every token issued for it has been revoked.".into()));
@@ -150,38 +240,63 @@ async fn authorization_code(s: &Oauth2, client: &Client, form: &Form) -> Result<
         return Err(Error::InvalidGrant("The OAuth 2.0 Client ID from this request does not match the one from the authorize request.".into()));
     }
     if row.expires_at < s.now_micros() {
-        return Err(Error::InvalidGrant("The authorization code has expired.".into()));
+        return Err(Error::InvalidGrant(
+            "The authorization code has expired.".into(),
+        ));
     }
-    let session: GrantSession = serde_json::from_value(row.session.clone()).map_err(|e| Error::Internal(e.to_string()))?;
-    if !session.redirect_uri.is_empty() && form.get("redirect_uri") != Some(session.redirect_uri.as_str()) {
+    let session: GrantSession =
+        serde_json::from_value(row.session.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+    if !session.redirect_uri.is_empty()
+        && form.get("redirect_uri") != Some(session.redirect_uri.as_str())
+    {
         return Err(Error::InvalidGrant("The 'redirect_uri' from this request does not match the one from the authorize request.".into()));
     }
     let verifier = form.get("code_verifier").unwrap_or("");
     if !session.code_challenge.is_empty() {
         if verifier.is_empty() {
-            return Err(Error::InvalidGrant("The PKCE code verifier must be at least 43 characters.".into()));
+            return Err(Error::InvalidGrant(
+                "The PKCE code verifier must be at least 43 characters.".into(),
+            ));
         }
         if !pkce_ok(&session.code_challenge, verifier) {
-            return Err(Error::InvalidGrant("The PKCE code challenge did not match the code verifier.".into()));
+            return Err(Error::InvalidGrant(
+                "The PKCE code challenge did not match the code verifier.".into(),
+            ));
         }
     } else if !verifier.is_empty() {
-        return Err(Error::InvalidGrant("A code_verifier was sent but the authorize request had no code_challenge.".into()));
+        return Err(Error::InvalidGrant(
+            "A code_verifier was sent but the authorize request had no code_challenge.".into(),
+        ));
     }
     if !s.store().deactivate_token(&key).await? {
         s.store().revoke_request(&row.request_id).await?;
-        return Err(Error::InvalidGrant("The authorization code has already been used.".into()));
+        return Err(Error::InvalidGrant(
+            "The authorization code has already been used.".into(),
+        ));
     }
     issue_tokens(s, client, &session, &row.request_id, "authorization_code").await
 }
 
 async fn refresh(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
     let token = form.get("refresh_token").unwrap_or("");
-    let sig = s.hmac().validate(Kind::Refresh, token).ok_or_else(|| Error::InvalidGrant("The refresh token is malformed or was not issued by this server.".into()))?;
+    let sig = s.hmac().validate(Kind::Refresh, token).ok_or_else(|| {
+        Error::InvalidGrant(
+            "The refresh token is malformed or was not issued by this server.".into(),
+        )
+    })?;
     let key = storage_key(&sig);
-    let row = s.store().get_token(&key).await?.filter(|r| r.kind == Kind::Refresh.as_str()).ok_or_else(|| Error::InvalidGrant("The refresh token is unknown.".into()))?;
+    let row = s
+        .store()
+        .get_token(&key)
+        .await?
+        .filter(|r| r.kind == Kind::Refresh.as_str())
+        .ok_or_else(|| Error::InvalidGrant("The refresh token is unknown.".into()))?;
     if !row.active {
         s.store().revoke_request(&row.request_id).await?;
-        return Err(Error::TokenInactive("The refresh token was already used; every token of this grant has been revoked.".into()));
+        return Err(Error::TokenInactive(
+            "The refresh token was already used; every token of this grant has been revoked."
+                .into(),
+        ));
     }
     if row.client_id != client.client_id {
         return Err(Error::InvalidGrant("The OAuth 2.0 Client ID from this request does not match the ID during the initial token issuance.".into()));
@@ -192,8 +307,11 @@ async fn refresh(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
     if !s.store().deactivate_token(&key).await? {
         return Err(Error::InvalidRequest("Failed to refresh token because of multiple concurrent requests using the same token which is not allowed.".into()));
     }
-    s.store().delete_access_tokens_of_request(&row.request_id).await?;
-    let mut session: GrantSession = serde_json::from_value(row.session.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+    s.store()
+        .delete_access_tokens_of_request(&row.request_id)
+        .await?;
+    let mut session: GrantSession =
+        serde_json::from_value(row.session.clone()).map_err(|e| Error::Internal(e.to_string()))?;
     session.requested_at = s.now_secs();
     issue_tokens(s, client, &session, &row.request_id, "refresh_token").await
 }
@@ -201,27 +319,39 @@ async fn refresh(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
 async fn revoke(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Result<Response> {
     let form = Form::parse(&body);
     let client = s.authenticate_client(&headers, &form).await?;
-    let token = form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| Error::InvalidRequest("The POST body must contain the 'token' parameter.".into()))?;
+    let token = form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| {
+        Error::InvalidRequest("The POST body must contain the 'token' parameter.".into())
+    })?;
     if let Some(row) = s.lookup_token(token, form.get("token_type_hint")).await? {
         if row.client_id == client.client_id {
             s.store().revoke_request(&row.request_id).await?;
         }
     }
     let mut r = StatusCode::OK.into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(r)
 }
 
 async fn userinfo(State(s): State<Oauth2>, headers: HeaderMap) -> Response {
     let unauthorized = |desc: &str| {
-        let mut r = (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "request_unauthorized", "error_description": desc}))).into_response();
-        if let Ok(v) = HeaderValue::from_str(&format!("Bearer error=\"request_unauthorized\",error_description=\"{desc}\"")) {
+        let mut r = (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "request_unauthorized", "error_description": desc})),
+        )
+            .into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "Bearer error=\"request_unauthorized\",error_description=\"{desc}\""
+        )) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         r
     };
-    let Some(token) = bearer(&headers) else { return unauthorized("The request could not be authorized. Check that you provided valid credentials in the right format.") };
+    let Some(token) = bearer(&headers) else {
+        return unauthorized("The request could not be authorized. Check that you provided valid credentials in the right format.");
+    };
     let active = match s.active_token(&token).await {
         Ok(Some(a)) if a.row.kind == Kind::Access.as_str() => a,
         Ok(_) => return unauthorized("The access token is inactive, expired or unknown."),
@@ -255,10 +385,19 @@ async fn discovery(State(s): State<Oauth2>) -> Result<Response> {
     let base = s.public_base();
     let root = issuer.trim_end_matches('/');
     let d = &s.settings().discovery;
-    let alg = s.signing_key(ID_TOKEN_SET).await?.algorithm().unwrap_or("RS256").to_string();
+    let alg = s
+        .signing_key(ID_TOKEN_SET)
+        .await?
+        .algorithm()
+        .unwrap_or("RS256")
+        .to_string();
     let mut claims = vec!["sub".to_string()];
     claims.extend(d.supported_claims.iter().cloned());
-    let mut scopes = vec!["offline_access".to_string(), "offline".into(), "openid".into()];
+    let mut scopes = vec![
+        "offline_access".to_string(),
+        "offline".into(),
+        "openid".into(),
+    ];
     scopes.extend(d.supported_scope.iter().cloned());
     let mut doc = json!({
         "issuer": issuer,
@@ -315,41 +454,77 @@ async fn register(State(s): State<Oauth2>, body: Bytes) -> Result<Response> {
     Ok((StatusCode::CREATED, axum::Json(c)).into_response())
 }
 
-async fn registered(s: &Oauth2, headers: &HeaderMap, id: &str) -> Result<super::store::StoredClient> {
+async fn registered(
+    s: &Oauth2,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<super::store::StoredClient> {
     if !s.settings().dcr_enabled {
         return Err(Error::RegistrationDisabled);
     }
-    let unauthorized = || Error::Rejected { error: "The request could not be authorized".into(), description: "The requested OAuth 2.0 client does not exist or you provided incorrect credentials.".into(), status: 401 };
+    let unauthorized = || Error::Rejected {
+        error: "The request could not be authorized".into(),
+        description:
+            "The requested OAuth 2.0 client does not exist or you provided incorrect credentials."
+                .into(),
+        status: 401,
+    };
     let token = bearer(headers).ok_or_else(unauthorized)?;
-    let sig = s.hmac().validate(Kind::Access, &token).ok_or_else(unauthorized)?;
+    let sig = s
+        .hmac()
+        .validate(Kind::Access, &token)
+        .ok_or_else(unauthorized)?;
     let stored = s.store().get_client(id).await?.ok_or_else(unauthorized)?;
-    if !crate::crypto::constant_time_eq(storage_key(&sig).as_bytes(), stored.registration_key.as_bytes()) {
+    if !crate::crypto::constant_time_eq(
+        storage_key(&sig).as_bytes(),
+        stored.registration_key.as_bytes(),
+    ) {
         return Err(unauthorized());
     }
     Ok(stored)
 }
 
-async fn get_registered(State(s): State<Oauth2>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response> {
+async fn get_registered(
+    State(s): State<Oauth2>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
     let stored = registered(&s, &headers, &id).await?;
     let mut c = stored.client.without_secrets();
     c.metadata = json!({});
     Ok(axum::Json(c).into_response())
 }
 
-async fn set_registered(State(s): State<Oauth2>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+async fn set_registered(
+    State(s): State<Oauth2>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let stored = registered(&s, &headers, &id).await?;
     let mut c = replace(&s, &id, json_body(&body)?, Origin::Dynamic).await?;
     let (rat, sig) = s.hmac().generate(Kind::Access);
-    let hash = s.store().get_client(&id).await?.map(|c| c.secret_hash).unwrap_or(stored.secret_hash);
+    let hash = s
+        .store()
+        .get_client(&id)
+        .await?
+        .map(|c| c.secret_hash)
+        .unwrap_or(stored.secret_hash);
     let mut plain = c.clone();
     plain.client_secret = None;
-    s.store().update_client(&plain, &hash, &storage_key(&sig), s.now_micros()).await?;
+    s.store()
+        .update_client(&plain, &hash, &storage_key(&sig), s.now_micros())
+        .await?;
     c.registration_access_token = Some(rat);
     c.registration_client_uri = Some(format!("{}/oauth2/register/{id}", s.public_base()));
     Ok(axum::Json(c).into_response())
 }
 
-async fn delete_registered(State(s): State<Oauth2>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode> {
+async fn delete_registered(
+    State(s): State<Oauth2>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
     registered(&s, &headers, &id).await?;
     s.store().delete_client(&id).await?;
     Ok(StatusCode::NO_CONTENT)

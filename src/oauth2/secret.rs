@@ -53,6 +53,7 @@ pub fn dummy_hash(iterations: u32) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

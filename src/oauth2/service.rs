@@ -81,11 +81,17 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_config(c: &Oauth2Config, dev: bool) -> Settings {
-        let dur = |v: &Option<String>, d: u64| v.as_deref().and_then(parse_duration).unwrap_or(Duration::from_secs(d));
+        let dur = |v: &Option<String>, d: u64| {
+            v.as_deref()
+                .and_then(parse_duration)
+                .unwrap_or(Duration::from_secs(d))
+        };
         let refresh_ttl = match &c.ttl.refresh_token {
             Some(Value::Number(n)) if n.as_i64() == Some(-1) => None,
             Some(Value::String(s)) if s == "-1" => None,
-            Some(Value::String(s)) => Some(parse_duration(s).unwrap_or(Duration::from_secs(720 * 3600))),
+            Some(Value::String(s)) => {
+                Some(parse_duration(s).unwrap_or(Duration::from_secs(720 * 3600)))
+            }
             _ => Some(Duration::from_secs(720 * 3600)),
         };
         let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
@@ -102,7 +108,12 @@ impl Settings {
             dev,
             scope_strategy: ScopeStrategy::parse(c.strategies.scope.as_deref()),
             jwt_access_tokens: c.strategies.access_token.as_deref() == Some("jwt"),
-            scope_claim: c.strategies.jwt.scope_claim.clone().unwrap_or_else(|| "list".into()),
+            scope_claim: c
+                .strategies
+                .jwt
+                .scope_claim
+                .clone()
+                .unwrap_or_else(|| "list".into()),
             access_ttl: dur(&c.ttl.access_token, 3600),
             refresh_ttl,
             id_ttl: dur(&c.ttl.id_token, 3600),
@@ -113,12 +124,32 @@ impl Settings {
             allowed_top_level_claims: c.oauth2.allowed_top_level_claims.clone(),
             mirror_top_level_claims: c.oauth2.mirror_top_level_claims.unwrap_or(true),
             exclude_nbf: c.oauth2.exclude_not_before_claim.unwrap_or(false),
-            default_grant_allowed_scope: c.oauth2.client_credentials.default_grant_allowed_scope.unwrap_or(false),
+            default_grant_allowed_scope: c
+                .oauth2
+                .client_credentials
+                .default_grant_allowed_scope
+                .unwrap_or(false),
             pbkdf2_iterations: c.oauth2.hashers.pbkdf2.iterations.unwrap_or(25_000).max(1),
-            subject_types: if c.oidc.subject_identifiers.supported_types.is_empty() { vec!["public".into()] } else { c.oidc.subject_identifiers.supported_types.clone() },
+            subject_types: if c.oidc.subject_identifiers.supported_types.is_empty() {
+                vec!["public".into()]
+            } else {
+                c.oidc.subject_identifiers.supported_types.clone()
+            },
             dcr_enabled: c.oidc.dynamic_client_registration.enabled.unwrap_or(false),
-            dcr_default_scope: c.oidc.dynamic_client_registration.default_scope.clone().unwrap_or_else(|| vec!["offline_access".into(), "offline".into(), "openid".into()]),
-            broadcast_keys: c.webfinger.jwks.broadcast_keys.clone().unwrap_or_else(|| vec![ID_TOKEN_SET.into()]),
+            dcr_default_scope: c
+                .oidc
+                .dynamic_client_registration
+                .default_scope
+                .clone()
+                .unwrap_or_else(|| {
+                    vec!["offline_access".into(), "offline".into(), "openid".into()]
+                }),
+            broadcast_keys: c
+                .webfinger
+                .jwks
+                .broadcast_keys
+                .clone()
+                .unwrap_or_else(|| vec![ID_TOKEN_SET.into()]),
             discovery: c.webfinger.oidc_discovery.clone(),
         }
     }
@@ -151,8 +182,19 @@ fn trim(base: &str) -> &str {
 }
 
 impl Oauth2 {
-    pub fn new(config: &Oauth2Config, dev: bool, store: Store, bound: BoundUrls, clock: Clock) -> Oauth2 {
-        let mut secrets: Vec<String> = config.secrets.system.iter().map(|s| s.expose().clone()).collect();
+    pub fn new(
+        config: &Oauth2Config,
+        dev: bool,
+        store: Store,
+        bound: BoundUrls,
+        clock: Clock,
+    ) -> Oauth2 {
+        let mut secrets: Vec<String> = config
+            .secrets
+            .system
+            .iter()
+            .map(|s| s.expose().clone())
+            .collect();
         if secrets.is_empty() {
             // The in-process fixture has no --dev defaults applied: a per-process secret.
             secrets.push(crate::crypto::random_token(32));
@@ -200,23 +242,45 @@ impl Oauth2 {
     pub fn issuer(&self) -> String {
         match &self.inner.settings.issuer {
             Some(i) if !i.contains(":0/") && !i.ends_with(":0") => i.clone(),
-            _ => format!("{}/", self.inner.bound.get("public").unwrap_or_else(|| "http://localhost:4444".into())),
+            _ => format!(
+                "{}/",
+                self.inner
+                    .bound
+                    .get("public")
+                    .unwrap_or_else(|| "http://localhost:4444".into())
+            ),
         }
     }
 
     pub fn public_base(&self) -> String {
-        trim(self.inner.settings.public.as_deref().unwrap_or(&self.issuer())).to_string()
+        trim(
+            self.inner
+                .settings
+                .public
+                .as_deref()
+                .unwrap_or(&self.issuer()),
+        )
+        .to_string()
     }
 
     pub fn admin_base(&self) -> String {
         match &self.inner.settings.admin {
             Some(a) => trim(a).to_string(),
-            None => self.inner.bound.get("admin").unwrap_or_else(|| "http://localhost:4445".into()),
+            None => self
+                .inner
+                .bound
+                .get("admin")
+                .unwrap_or_else(|| "http://localhost:4445".into()),
         }
     }
 
     pub fn token_url(&self) -> String {
-        self.inner.settings.discovery.token_url.clone().unwrap_or_else(|| format!("{}/oauth2/token", self.public_base()))
+        self.inner
+            .settings
+            .discovery
+            .token_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/oauth2/token", self.public_base()))
     }
 
     pub fn ui_url(&self, which: &str) -> String {
@@ -247,7 +311,8 @@ impl Oauth2 {
         rows.iter()
             .map(|(_, sealed)| {
                 let plain = jose::unseal(&self.inner.secrets, sealed)?;
-                Jwk::from_bytes(plain).map_err(|e| Error::Internal(format!("a stored key is corrupt: {e}")))
+                Jwk::from_bytes(plain)
+                    .map_err(|e| Error::Internal(format!("a stored key is corrupt: {e}")))
             })
             .collect()
     }
@@ -257,9 +322,15 @@ impl Oauth2 {
         let mut sealed = Vec::new();
         for k in keys {
             let kid = k.key_id().unwrap_or_default().to_string();
-            sealed.push((kid, jose::seal(&self.inner.secrets, k.to_string().as_bytes())?));
+            sealed.push((
+                kid,
+                jose::seal(&self.inner.secrets, k.to_string().as_bytes())?,
+            ));
         }
-        self.inner.store.put_keys(set, &sealed, replace, self.now_micros()).await
+        self.inner
+            .store
+            .put_keys(set, &sealed, replace, self.now_micros())
+            .await
     }
 
     /// The newest private key of `set`, generating an RS256 key first if the set is empty.
@@ -275,7 +346,8 @@ impl Oauth2 {
         let jwk = tokio::task::spawn_blocking(move || jose::generate("RS256", &kid, "sig"))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
-        self.store_keys(set, std::slice::from_ref(&jwk), false).await?;
+        self.store_keys(set, std::slice::from_ref(&jwk), false)
+            .await?;
         // Another instance may have raced us: the newest stored key wins for everyone.
         Ok(self.key_set(set).await?.into_iter().next().unwrap_or(jwk))
     }
@@ -311,15 +383,22 @@ impl Oauth2 {
 
     pub async fn hash_secret(&self, secret: String) -> Result<String> {
         let n = self.inner.settings.pbkdf2_iterations;
-        tokio::task::spawn_blocking(move || super::secret::hash(&secret, n)).await.map_err(|e| Error::Internal(e.to_string()))
+        tokio::task::spawn_blocking(move || super::secret::hash(&secret, n))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     async fn verify_secret(&self, secret: String, hash: String) -> Result<bool> {
-        tokio::task::spawn_blocking(move || super::secret::verify(&secret, &hash)).await.map_err(|e| Error::Internal(e.to_string()))
+        tokio::task::spawn_blocking(move || super::secret::verify(&secret, &hash))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     fn dummy_hash(&self) -> String {
-        self.inner.dummy_hash.get_or_init(|| super::secret::dummy_hash(self.inner.settings.pbkdf2_iterations)).clone()
+        self.inner
+            .dummy_hash
+            .get_or_init(|| super::secret::dummy_hash(self.inner.settings.pbkdf2_iterations))
+            .clone()
     }
 
     /// Authenticates the client of a token/revoke request (basic, post, private_key_jwt, none).
@@ -327,21 +406,39 @@ impl Oauth2 {
     pub async fn authenticate_client(&self, headers: &HeaderMap, form: &Form) -> Result<Client> {
         let bad = || Error::InvalidClient(String::new());
         if let Some(assertion) = form.get("client_assertion") {
-            if form.get("client_assertion_type") != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
-                return Err(Error::InvalidRequest("Unknown client_assertion_type.".into()));
+            if form.get("client_assertion_type")
+                != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            {
+                return Err(Error::InvalidRequest(
+                    "Unknown client_assertion_type.".into(),
+                ));
             }
             return self.authenticate_private_key_jwt(assertion).await;
         }
         let basic = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")))
+            .and_then(|h| {
+                h.strip_prefix("Basic ")
+                    .or_else(|| h.strip_prefix("basic "))
+            })
             .map(str::trim);
         let (id, secret, method) = if let Some(b) = basic {
-            let raw = STANDARD.decode(b).map_err(|_| Error::InvalidRequest("The basic authorization header is not base64.".into()))?;
-            let raw = String::from_utf8(raw).map_err(|_| Error::InvalidRequest("The basic authorization header is not UTF-8.".into()))?;
-            let (id, secret) = raw.split_once(':').ok_or_else(|| Error::InvalidRequest("The basic authorization header must be 'id:secret'.".into()))?;
-            let dec = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
+            let raw = STANDARD.decode(b).map_err(|_| {
+                Error::InvalidRequest("The basic authorization header is not base64.".into())
+            })?;
+            let raw = String::from_utf8(raw).map_err(|_| {
+                Error::InvalidRequest("The basic authorization header is not UTF-8.".into())
+            })?;
+            let (id, secret) = raw.split_once(':').ok_or_else(|| {
+                Error::InvalidRequest("The basic authorization header must be 'id:secret'.".into())
+            })?;
+            let dec = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
             (dec(id), Some(dec(secret)), "client_secret_basic")
         } else if let Some(id) = form.get("client_id") {
             match form.get("client_secret") {
@@ -376,16 +473,32 @@ impl Oauth2 {
     }
 
     async fn authenticate_private_key_jwt(&self, assertion: &str) -> Result<Client> {
-        let claims_unverified = unverified_claims(assertion).ok_or_else(|| Error::InvalidClient("Unable to decode the client assertion.".into()))?;
-        let id = claims_unverified.get("iss").and_then(Value::as_str).unwrap_or_default().to_string();
-        let stored = self.inner.store.get_client(&id).await?.ok_or_else(|| Error::InvalidClient(String::new()))?;
+        let claims_unverified = unverified_claims(assertion)
+            .ok_or_else(|| Error::InvalidClient("Unable to decode the client assertion.".into()))?;
+        let id = claims_unverified
+            .get("iss")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let stored = self
+            .inner
+            .store
+            .get_client(&id)
+            .await?
+            .ok_or_else(|| Error::InvalidClient(String::new()))?;
         let client = stored.client;
         if client.token_endpoint_auth_method != "private_key_jwt" {
             return Err(Error::InvalidClient(format!("The OAuth 2.0 Client supports client authentication method '{}', but method 'private_key_jwt' was requested.", client.token_endpoint_auth_method)));
         }
         let keys = self.client_keys(&client).await?;
-        let (header, claims) = jose::verify(assertion, &keys).ok_or_else(|| Error::InvalidClient("Unable to verify the integrity of the 'client_assertion' value.".into()))?;
-        if header.get("alg").and_then(Value::as_str) != Some(client.token_endpoint_auth_signing_alg.as_str()) {
+        let (header, claims) = jose::verify(assertion, &keys).ok_or_else(|| {
+            Error::InvalidClient(
+                "Unable to verify the integrity of the 'client_assertion' value.".into(),
+            )
+        })?;
+        if header.get("alg").and_then(Value::as_str)
+            != Some(client.token_endpoint_auth_signing_alg.as_str())
+        {
             return Err(Error::InvalidClient(format!("The 'client_assertion' uses signing algorithm '{}' but the requested OAuth 2.0 Client enforces signing algorithm '{}'.", header.get("alg").and_then(Value::as_str).unwrap_or(""), client.token_endpoint_auth_signing_alg)));
         }
         let now = self.now_secs();
@@ -401,26 +514,54 @@ impl Oauth2 {
         if !aud_ok {
             return Err(Error::InvalidClient(format!("Claim 'audience' from 'client_assertion' must match the authorization server's token endpoint '{token_url}'.")));
         }
-        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| Error::InvalidClient("Claim 'exp' from 'client_assertion' is required.".into()))?;
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| {
+            Error::InvalidClient("Claim 'exp' from 'client_assertion' is required.".into())
+        })?;
         if exp < now {
-            return Err(Error::InvalidClient("Claim 'exp' from 'client_assertion' is expired.".into()));
+            return Err(Error::InvalidClient(
+                "Claim 'exp' from 'client_assertion' is expired.".into(),
+            ));
         }
-        let jti = claims.get("jti").and_then(Value::as_str).ok_or_else(|| Error::InvalidClient("Claim 'jti' from 'client_assertion' must be set but is not.".into()))?;
-        if !self.inner.store.use_jti(&format!("client:{id}:{jti}"), exp * 1_000_000, self.now_micros()).await? {
-            return Err(Error::Rejected { error: "jti_known".into(), description: "The jti was already used.".into(), status: 400 });
+        let jti = claims.get("jti").and_then(Value::as_str).ok_or_else(|| {
+            Error::InvalidClient(
+                "Claim 'jti' from 'client_assertion' must be set but is not.".into(),
+            )
+        })?;
+        if !self
+            .inner
+            .store
+            .use_jti(
+                &format!("client:{id}:{jti}"),
+                exp * 1_000_000,
+                self.now_micros(),
+            )
+            .await?
+        {
+            return Err(Error::Rejected {
+                error: "jti_known".into(),
+                description: "The jti was already used.".into(),
+                status: 400,
+            });
         }
         Ok(client)
     }
 
     async fn client_keys(&self, client: &Client) -> Result<Vec<Jwk>> {
         if !client.jwks_uri.is_empty() {
-            return Err(Error::InvalidClient("Quartet does not fetch jwks_uri yet; register the client's keys inline in 'jwks'.".into()));
+            return Err(Error::InvalidClient(
+                "Quartet does not fetch jwks_uri yet; register the client's keys inline in 'jwks'."
+                    .into(),
+            ));
         }
         let set = client.jwks.clone();
         Ok(set
             .get("keys")
             .and_then(Value::as_array)
-            .map(|keys| keys.iter().filter_map(|k| k.as_object().and_then(|m| Jwk::from_map(m.clone()).ok())).collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| k.as_object().and_then(|m| Jwk::from_map(m.clone()).ok()))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -431,7 +572,10 @@ impl Oauth2 {
         let candidates: Vec<(Kind, Option<String>)> = if token.starts_with(Kind::Access.prefix()) {
             vec![(Kind::Access, self.inner.hmac.validate(Kind::Access, token))]
         } else if token.starts_with(Kind::Refresh.prefix()) {
-            vec![(Kind::Refresh, self.inner.hmac.validate(Kind::Refresh, token))]
+            vec![(
+                Kind::Refresh,
+                self.inner.hmac.validate(Kind::Refresh, token),
+            )]
         } else if token.split('.').count() == 3 {
             vec![(Kind::Access, token.rsplit('.').next().map(str::to_string))]
         } else {
@@ -451,7 +595,9 @@ impl Oauth2 {
 
     /// An access or refresh token that is active and unexpired.
     pub async fn active_token(&self, token: &str) -> Result<Option<ActiveToken>> {
-        let Some(row) = self.lookup_token(token, None).await? else { return Ok(None) };
+        let Some(row) = self.lookup_token(token, None).await? else {
+            return Ok(None);
+        };
         if !row.active || (row.expires_at > 0 && row.expires_at < self.now_micros()) {
             return Ok(None);
         }
@@ -459,7 +605,13 @@ impl Oauth2 {
     }
 
     /// Issues an access token for `session` (see [`GrantSession`]) and stores it.
-    pub async fn issue_access_token(&self, client: &Client, session: &GrantSession, request_id: &str, ttl: Duration) -> Result<String> {
+    pub async fn issue_access_token(
+        &self,
+        client: &Client,
+        session: &GrantSession,
+        request_id: &str,
+        ttl: Duration,
+    ) -> Result<String> {
         let now = self.now_secs();
         let exp = now + ttl.as_secs() as i64;
         let jwt = match client.access_token_strategy.as_str() {
@@ -472,7 +624,18 @@ impl Oauth2 {
             let s = &self.inner.settings;
             if let Value::Object(ext) = &session.ext {
                 for key in &s.allowed_top_level_claims {
-                    let reserved = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scp", "ext"];
+                    let reserved = [
+                        "iss",
+                        "sub",
+                        "aud",
+                        "exp",
+                        "nbf",
+                        "iat",
+                        "jti",
+                        "client_id",
+                        "scp",
+                        "ext",
+                    ];
                     if reserved.contains(&key.as_str()) {
                         continue;
                     }
@@ -513,18 +676,37 @@ impl Oauth2 {
         } else {
             self.inner.hmac.generate(Kind::Access)
         };
-        self.store_token(Kind::Access, &signature, client, session, request_id, exp).await?;
+        self.store_token(Kind::Access, &signature, client, session, request_id, exp)
+            .await?;
         Ok(token)
     }
 
-    pub async fn issue_opaque(&self, kind: Kind, client: &Client, session: &GrantSession, request_id: &str, ttl: Option<Duration>) -> Result<String> {
+    pub async fn issue_opaque(
+        &self,
+        kind: Kind,
+        client: &Client,
+        session: &GrantSession,
+        request_id: &str,
+        ttl: Option<Duration>,
+    ) -> Result<String> {
         let (token, signature) = self.inner.hmac.generate(kind);
-        let exp = ttl.map(|t| self.now_secs() + t.as_secs() as i64).unwrap_or(0);
-        self.store_token(kind, &signature, client, session, request_id, exp).await?;
+        let exp = ttl
+            .map(|t| self.now_secs() + t.as_secs() as i64)
+            .unwrap_or(0);
+        self.store_token(kind, &signature, client, session, request_id, exp)
+            .await?;
         Ok(token)
     }
 
-    async fn store_token(&self, kind: Kind, signature: &str, client: &Client, session: &GrantSession, request_id: &str, exp_secs: i64) -> Result<()> {
+    async fn store_token(
+        &self,
+        kind: Kind,
+        signature: &str,
+        client: &Client,
+        session: &GrantSession,
+        request_id: &str,
+        exp_secs: i64,
+    ) -> Result<()> {
         let row = TokenRow {
             signature: storage_key(signature),
             kind: kind.as_str().into(),
@@ -540,7 +722,14 @@ impl Oauth2 {
     }
 
     /// Signs an ID token for `session`.
-    pub async fn id_token(&self, client: &Client, session: &GrantSession, access_token: Option<&str>, code: Option<&str>, ttl: Duration) -> Result<String> {
+    pub async fn id_token(
+        &self,
+        client: &Client,
+        session: &GrantSession,
+        access_token: Option<&str>,
+        code: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String> {
         let key = self.signing_key(ID_TOKEN_SET).await?;
         let alg = key.algorithm().unwrap_or("RS256").to_string();
         let now = self.now_secs();
@@ -579,7 +768,10 @@ impl Oauth2 {
 
     /// Per-client lifespan override, else the global TTL.
     pub fn lifespan(&self, client: &Client, field: &str, default: Duration) -> Duration {
-        client.lifespan(field).and_then(parse_duration).unwrap_or(default)
+        client
+            .lifespan(field)
+            .and_then(parse_duration)
+            .unwrap_or(default)
     }
 }
 
@@ -621,21 +813,33 @@ impl Form {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn all(&self, key: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// A space-separated or repeated parameter as a list.
     pub fn list(&self, key: &str) -> Vec<String> {
-        self.all(key).iter().flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>()).collect()
+        self.all(key)
+            .iter()
+            .flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect()
     }
 
     /// The first parameter sent more than once among `keys` (RFC 6749 §3.1).
     pub fn duplicate(&self, keys: &[&str]) -> Option<String> {
-        keys.iter().find(|k| self.all(k).len() > 1).map(|k| k.to_string())
+        keys.iter()
+            .find(|k| self.all(k).len() > 1)
+            .map(|k| k.to_string())
     }
 }
 
@@ -644,4 +848,3 @@ fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
     let payload = token.split('.').nth(1)?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
-

@@ -68,7 +68,8 @@ fn json(text: &str) -> serde_json::Value {
 
 fn client_row(row: &AnyRow) -> Result<StoredClient> {
     let doc: String = row.try_get("doc")?;
-    let client: Client = serde_json::from_str(&doc).map_err(|e| Error::Internal(format!("stored client is corrupt: {e}")))?;
+    let client: Client = serde_json::from_str(&doc)
+        .map_err(|e| Error::Internal(format!("stored client is corrupt: {e}")))?;
     Ok(StoredClient {
         client,
         secret_hash: row.try_get("secret_hash")?,
@@ -130,8 +131,15 @@ impl Store {
 
     // --- clients ---------------------------------------------------------------------------
 
-    pub async fn insert_client(&self, c: &Client, secret_hash: &str, registration_key: &str, now: i64) -> Result<()> {
-        let doc = serde_json::to_string(&c.clone().without_secrets()).map_err(|e| Error::Internal(e.to_string()))?;
+    pub async fn insert_client(
+        &self,
+        c: &Client,
+        secret_hash: &str,
+        registration_key: &str,
+        now: i64,
+    ) -> Result<()> {
+        let doc = serde_json::to_string(&c.clone().without_secrets())
+            .map_err(|e| Error::Internal(e.to_string()))?;
         sqlx::query("INSERT INTO oauth2_clients (id, client_name, owner, secret_hash, registration_key, doc, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&c.client_id)
             .bind(&c.client_name)
@@ -146,8 +154,15 @@ impl Store {
         Ok(())
     }
 
-    pub async fn update_client(&self, c: &Client, secret_hash: &str, registration_key: &str, now: i64) -> Result<bool> {
-        let doc = serde_json::to_string(&c.clone().without_secrets()).map_err(|e| Error::Internal(e.to_string()))?;
+    pub async fn update_client(
+        &self,
+        c: &Client,
+        secret_hash: &str,
+        registration_key: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let doc = serde_json::to_string(&c.clone().without_secrets())
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let done = sqlx::query("UPDATE oauth2_clients SET client_name = $2, owner = $3, secret_hash = $4, registration_key = $5, doc = $6, updated_at = $7 WHERE id = $1")
             .bind(&c.client_id)
             .bind(&c.client_name)
@@ -162,21 +177,31 @@ impl Store {
     }
 
     pub async fn get_client(&self, id: &str) -> Result<Option<StoredClient>> {
-        let row = sqlx::query("SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
         row.as_ref().map(client_row).transpose()
     }
 
     /// One page of clients (oldest first) and the total matching the filters.
-    pub async fn list_clients(&self, name: &str, owner: &str, offset: i64, limit: i64) -> Result<(Vec<Client>, i64)> {
+    pub async fn list_clients(
+        &self,
+        name: &str,
+        owner: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Client>, i64)> {
         let filter = "($1 = '' OR client_name = $1) AND ($2 = '' OR owner = $2)";
-        let total: (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM oauth2_clients WHERE {filter}"))
-            .bind(name)
-            .bind(owner)
-            .fetch_one(self.db.pool())
-            .await?;
+        let total: (i64,) = sqlx::query_as(&format!(
+            "SELECT COUNT(*) FROM oauth2_clients WHERE {filter}"
+        ))
+        .bind(name)
+        .bind(owner)
+        .fetch_one(self.db.pool())
+        .await?;
         let rows = sqlx::query(&format!("SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE {filter} ORDER BY created_at, id LIMIT $3 OFFSET $4"))
             .bind(name)
             .bind(owner)
@@ -184,15 +209,27 @@ impl Store {
             .bind(offset)
             .fetch_all(self.db.pool())
             .await?;
-        let clients = rows.iter().map(|r| client_row(r).map(|c| c.client)).collect::<Result<Vec<_>>>()?;
+        let clients = rows
+            .iter()
+            .map(|r| client_row(r).map(|c| c.client))
+            .collect::<Result<Vec<_>>>()?;
         Ok((clients, total.0))
     }
 
     pub async fn delete_client(&self, id: &str) -> Result<bool> {
         let mut tx = self.db.pool().begin().await?;
-        let done = sqlx::query("DELETE FROM oauth2_clients WHERE id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM oauth2_tokens WHERE client_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM oauth2_consents WHERE client_id = $1").bind(id).execute(&mut *tx).await?;
+        let done = sqlx::query("DELETE FROM oauth2_clients WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM oauth2_tokens WHERE client_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM oauth2_consents WHERE client_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -205,21 +242,38 @@ impl Store {
             .bind(set)
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter().map(|r| Ok((r.try_get("kid")?, r.try_get("sealed")?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("kid")?, r.try_get("sealed")?)))
+            .collect()
     }
 
     /// Adds keys to a set (replacing same-kid keys); with `replace_set` the set is emptied
     /// first. One transaction; later keys in `keys` become newer.
-    pub async fn put_keys(&self, set: &str, keys: &[(String, String)], replace_set: bool, now: i64) -> Result<()> {
+    pub async fn put_keys(
+        &self,
+        set: &str,
+        keys: &[(String, String)],
+        replace_set: bool,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.db.pool().begin().await?;
         if replace_set {
-            sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1").bind(set).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1")
+                .bind(set)
+                .execute(&mut *tx)
+                .await?;
         }
-        let max: (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM oauth2_jwks").fetch_one(&mut *tx).await?;
+        let max: (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM oauth2_jwks")
+            .fetch_one(&mut *tx)
+            .await?;
         let mut seq = max.0.unwrap_or(0);
         for (kid, sealed) in keys {
             seq += 1;
-            sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1 AND kid = $2").bind(set).bind(kid).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1 AND kid = $2")
+                .bind(set)
+                .bind(kid)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("INSERT INTO oauth2_jwks (set_id, kid, seq, sealed, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(set)
                 .bind(kid)
@@ -235,8 +289,19 @@ impl Store {
 
     pub async fn delete_keys(&self, set: &str, kid: Option<&str>) -> Result<bool> {
         let done = match kid {
-            Some(kid) => sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1 AND kid = $2").bind(set).bind(kid).execute(self.db.pool()).await?,
-            None => sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1").bind(set).execute(self.db.pool()).await?,
+            Some(kid) => {
+                sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1 AND kid = $2")
+                    .bind(set)
+                    .bind(kid)
+                    .execute(self.db.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1")
+                    .bind(set)
+                    .execute(self.db.pool())
+                    .await?
+            }
         };
         Ok(done.rows_affected() > 0)
     }
@@ -260,39 +325,67 @@ impl Store {
     }
 
     pub async fn get_token(&self, signature: &str) -> Result<Option<TokenRow>> {
-        let row = sqlx::query("SELECT * FROM oauth2_tokens WHERE signature = $1").bind(signature).fetch_optional(self.db.pool()).await?;
+        let row = sqlx::query("SELECT * FROM oauth2_tokens WHERE signature = $1")
+            .bind(signature)
+            .fetch_optional(self.db.pool())
+            .await?;
         row.as_ref().map(token_row).transpose()
     }
 
     /// Marks a token used/inactive if it is still active; `false` if someone else did first.
     pub async fn deactivate_token(&self, signature: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE oauth2_tokens SET active = 0 WHERE signature = $1 AND active = 1").bind(signature).execute(self.db.pool()).await?;
+        let done =
+            sqlx::query("UPDATE oauth2_tokens SET active = 0 WHERE signature = $1 AND active = 1")
+                .bind(signature)
+                .execute(self.db.pool())
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Revokes a whole grant: deletes its access tokens, deactivates refresh tokens and codes.
     pub async fn revoke_request(&self, request_id: &str) -> Result<()> {
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query("DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'").bind(request_id).execute(&mut *tx).await?;
-        sqlx::query("UPDATE oauth2_tokens SET active = 0 WHERE request_id = $1").bind(request_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'")
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE oauth2_tokens SET active = 0 WHERE request_id = $1")
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn delete_access_tokens_of_request(&self, request_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'").bind(request_id).execute(self.db.pool()).await?;
+        sqlx::query("DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'")
+            .bind(request_id)
+            .execute(self.db.pool())
+            .await?;
         Ok(())
     }
 
     pub async fn delete_access_tokens_of_client(&self, client_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM oauth2_tokens WHERE client_id = $1 AND kind = 'access_token'").bind(client_id).execute(self.db.pool()).await?;
+        sqlx::query("DELETE FROM oauth2_tokens WHERE client_id = $1 AND kind = 'access_token'")
+            .bind(client_id)
+            .execute(self.db.pool())
+            .await?;
         Ok(())
     }
 
     /// Records a JWT id until `expires_at`; `false` if it was seen before and has not expired.
     pub async fn use_jti(&self, jti: &str, expires_at: i64, now: i64) -> Result<bool> {
-        sqlx::query("DELETE FROM oauth2_jtis WHERE jti = $1 AND expires_at < $2").bind(jti).bind(now).execute(self.db.pool()).await?;
-        match sqlx::query("INSERT INTO oauth2_jtis (jti, expires_at) VALUES ($1, $2)").bind(jti).bind(expires_at).execute(self.db.pool()).await {
+        sqlx::query("DELETE FROM oauth2_jtis WHERE jti = $1 AND expires_at < $2")
+            .bind(jti)
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+        match sqlx::query("INSERT INTO oauth2_jtis (jti, expires_at) VALUES ($1, $2)")
+            .bind(jti)
+            .bind(expires_at)
+            .execute(self.db.pool())
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) => match crate::store::map_unique(e) {
                 crate::store::StoreError::Conflict(_) => Ok(false),
@@ -319,12 +412,24 @@ impl Store {
     }
 
     pub async fn get_flow(&self, challenge: &str, kind: &str) -> Result<Option<FlowRow>> {
-        let row = sqlx::query("SELECT * FROM oauth2_flows WHERE challenge = $1 AND kind = $2").bind(challenge).bind(kind).fetch_optional(self.db.pool()).await?;
+        let row = sqlx::query("SELECT * FROM oauth2_flows WHERE challenge = $1 AND kind = $2")
+            .bind(challenge)
+            .bind(kind)
+            .fetch_optional(self.db.pool())
+            .await?;
         row.as_ref().map(flow_row).transpose()
     }
 
-    pub async fn get_flow_by_verifier(&self, verifier: &str, kind: &str) -> Result<Option<FlowRow>> {
-        let row = sqlx::query("SELECT * FROM oauth2_flows WHERE verifier = $1 AND kind = $2").bind(verifier).bind(kind).fetch_optional(self.db.pool()).await?;
+    pub async fn get_flow_by_verifier(
+        &self,
+        verifier: &str,
+        kind: &str,
+    ) -> Result<Option<FlowRow>> {
+        let row = sqlx::query("SELECT * FROM oauth2_flows WHERE verifier = $1 AND kind = $2")
+            .bind(verifier)
+            .bind(kind)
+            .fetch_optional(self.db.pool())
+            .await?;
         row.as_ref().map(flow_row).transpose()
     }
 
@@ -345,9 +450,20 @@ impl Store {
 
     // --- login sessions --------------------------------------------------------------------
 
-    pub async fn upsert_login_session(&self, id: &str, subject: &str, authenticated_at: i64, remember: bool, expires_at: i64, doc: &serde_json::Value) -> Result<()> {
+    pub async fn upsert_login_session(
+        &self,
+        id: &str,
+        subject: &str,
+        authenticated_at: i64,
+        remember: bool,
+        expires_at: i64,
+        doc: &serde_json::Value,
+    ) -> Result<()> {
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query("DELETE FROM oauth2_login_sessions WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM oauth2_login_sessions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("INSERT INTO oauth2_login_sessions (id, subject, authenticated_at, remember, expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id)
             .bind(subject)
@@ -362,23 +478,42 @@ impl Store {
     }
 
     /// `(subject, authenticated_at, remember, expires_at, doc)` of a login session.
-    pub async fn login_session(&self, id: &str) -> Result<Option<(String, i64, bool, i64, serde_json::Value)>> {
+    pub async fn login_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, i64, bool, i64, serde_json::Value)>> {
         let row = sqlx::query("SELECT subject, authenticated_at, remember, expires_at, doc FROM oauth2_login_sessions WHERE id = $1").bind(id).fetch_optional(self.db.pool()).await?;
         match row {
             None => Ok(None),
             Some(r) => {
                 let doc: String = r.try_get("doc")?;
-                Ok(Some((r.try_get("subject")?, r.try_get("authenticated_at")?, r.try_get::<i64, _>("remember")? != 0, r.try_get("expires_at")?, json(&doc))))
+                Ok(Some((
+                    r.try_get("subject")?,
+                    r.try_get("authenticated_at")?,
+                    r.try_get::<i64, _>("remember")? != 0,
+                    r.try_get("expires_at")?,
+                    json(&doc),
+                )))
             }
         }
     }
 
-    pub async fn delete_login_sessions(&self, subject: Option<&str>, sid: Option<&str>) -> Result<()> {
+    pub async fn delete_login_sessions(
+        &self,
+        subject: Option<&str>,
+        sid: Option<&str>,
+    ) -> Result<()> {
         if let Some(sid) = sid {
-            sqlx::query("DELETE FROM oauth2_login_sessions WHERE id = $1").bind(sid).execute(self.db.pool()).await?;
+            sqlx::query("DELETE FROM oauth2_login_sessions WHERE id = $1")
+                .bind(sid)
+                .execute(self.db.pool())
+                .await?;
         }
         if let Some(subject) = subject {
-            sqlx::query("DELETE FROM oauth2_login_sessions WHERE subject = $1").bind(subject).execute(self.db.pool()).await?;
+            sqlx::query("DELETE FROM oauth2_login_sessions WHERE subject = $1")
+                .bind(subject)
+                .execute(self.db.pool())
+                .await?;
         }
         Ok(())
     }
@@ -401,7 +536,12 @@ impl Store {
     }
 
     /// Unrevoked consents of a subject (optionally one client or one login session), newest first.
-    pub async fn consents(&self, subject: &str, client_id: Option<&str>, login_session_id: Option<&str>) -> Result<Vec<ConsentRow>> {
+    pub async fn consents(
+        &self,
+        subject: &str,
+        client_id: Option<&str>,
+        login_session_id: Option<&str>,
+    ) -> Result<Vec<ConsentRow>> {
         let rows = sqlx::query("SELECT * FROM oauth2_consents WHERE subject = $1 AND revoked = 0 AND ($2 = '' OR client_id = $2) AND ($3 = '' OR login_session_id = $3) ORDER BY handled_at DESC")
             .bind(subject)
             .bind(client_id.unwrap_or(""))
@@ -421,8 +561,16 @@ impl Store {
             .await?;
         for r in rows {
             let challenge: String = r.try_get("challenge")?;
-            sqlx::query("DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'").bind(&challenge).execute(&mut *tx).await?;
-            sqlx::query("UPDATE oauth2_tokens SET active = 0 WHERE request_id = $1").bind(&challenge).execute(&mut *tx).await?;
+            sqlx::query(
+                "DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'",
+            )
+            .bind(&challenge)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE oauth2_tokens SET active = 0 WHERE request_id = $1")
+                .bind(&challenge)
+                .execute(&mut *tx)
+                .await?;
         }
         sqlx::query("UPDATE oauth2_consents SET revoked = 1 WHERE subject = $1 AND ($2 = '' OR client_id = $2)")
             .bind(subject)

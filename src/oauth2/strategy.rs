@@ -66,7 +66,8 @@ pub fn audience_allowed(allowed: &[String], requested: &str) -> bool {
         let Ok(al) = url::Url::parse(a) else {
             return a == requested;
         };
-        if al.scheme() != req.scheme() || al.host_str() != req.host_str() || al.port() != req.port() {
+        if al.scheme() != req.scheme() || al.host_str() != req.host_str() || al.port() != req.port()
+        {
             return false;
         }
         let ap = al.path().trim_end_matches('/');
@@ -87,13 +88,17 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut total: u128 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
         let value: u128 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let nanos_per: u128 = match &rest[..unit_len] {
             "ns" => 1,
             "us" | "µs" => 1_000,
@@ -144,11 +149,14 @@ pub fn format_duration(d: Duration) -> String {
 
 /// Whether a client lifespan string matches Hydra's pattern `^[0-9]+(ns|us|ms|s|m|h)$`.
 pub fn valid_lifespan(text: &str) -> bool {
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     digits > 0 && matches!(&text[digits..], "ns" | "us" | "ms" | "s" | "m" | "h")
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -173,7 +181,10 @@ mod tests {
     fn audience_paths_nest() {
         let allowed = s(&["https://api.example.com/v1"]);
         assert!(audience_allowed(&allowed, "https://api.example.com/v1"));
-        assert!(audience_allowed(&allowed, "https://api.example.com/v1/users"));
+        assert!(audience_allowed(
+            &allowed,
+            "https://api.example.com/v1/users"
+        ));
         assert!(!audience_allowed(&allowed, "https://api.example.com/v2"));
         assert!(!audience_allowed(&allowed, "http://api.example.com/v1"));
     }
@@ -182,7 +193,10 @@ mod tests {
     fn durations_round_trip_go_style() {
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("720h"), Some(Duration::from_secs(720 * 3600)));
+        assert_eq!(
+            parse_duration("720h"),
+            Some(Duration::from_secs(720 * 3600))
+        );
         assert_eq!(parse_duration("x"), None);
         assert_eq!(format_duration(Duration::from_secs(3600)), "1h0m0s");
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");

@@ -45,7 +45,10 @@ pub struct Hmacer {
 
 impl Hmacer {
     pub fn new(secrets: &[String]) -> Hmacer {
-        let keys = secrets.iter().map(|s| Sha256::digest(s.as_bytes()).into()).collect();
+        let keys = secrets
+            .iter()
+            .map(|s| Sha256::digest(s.as_bytes()).into())
+            .collect();
         Hmacer { keys }
     }
 
@@ -66,7 +69,12 @@ impl Hmacer {
         let key = self.keys.first().copied().unwrap_or_default();
         let signature = URL_SAFE_NO_PAD.encode(Self::mac(&key, &random));
         (
-            format!("{}{}.{}", kind.prefix(), URL_SAFE_NO_PAD.encode(random), signature),
+            format!(
+                "{}{}.{}",
+                kind.prefix(),
+                URL_SAFE_NO_PAD.encode(random),
+                signature
+            ),
             signature,
         )
     }
@@ -94,6 +102,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
