@@ -77,15 +77,25 @@ pub struct Client {
     pub registration_access_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_client_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_code_grant_access_token_lifespan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_code_grant_id_token_lifespan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_code_grant_refresh_token_lifespan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_credentials_grant_access_token_lifespan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub implicit_grant_access_token_lifespan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub implicit_grant_id_token_lifespan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwt_bearer_grant_access_token_lifespan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_grant_access_token_lifespan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_grant_id_token_lifespan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_grant_refresh_token_lifespan: Option<String>,
 }
 
