@@ -67,7 +67,8 @@ impl Stack {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut addrs = BTreeMap::new();
         let mut bound = Vec::new();
-        for spec in role_listeners(&config, roles, &db).await? {
+        let oauth2_urls = oauth2::BoundUrls::default();
+        for spec in role_listeners(&config, roles, &db, &oauth2_urls).await? {
             let addr = spec.bind_addr();
             let listener = server::bind(spec.role.name(), spec.name, &addr).await?;
             let local = listener.local_addr().map_err(|e| BindError {
@@ -77,6 +78,9 @@ impl Stack {
                 reason: e.to_string(),
             })?;
             addrs.insert((spec.role, spec.name), local);
+            if spec.role == Role::Oauth2 {
+                oauth2_urls.set(spec.name, &url_for(local));
+            }
             let router = assemble(spec, &config, &metrics, &health);
             bound.push((listener, router));
         }
@@ -141,6 +145,7 @@ async fn role_listeners(
     config: &Config,
     roles: &[Role],
     db: &Db,
+    oauth2_urls: &oauth2::BoundUrls,
 ) -> Result<Vec<ListenerSpec>, StartError> {
     let mut specs = Vec::new();
     for role in Role::ALL.into_iter().filter(|r| roles.contains(r)) {
@@ -149,7 +154,7 @@ async fn role_listeners(
                 let service = identity::service(&config.identity, db.clone(), config.dev).await?;
                 identity::listeners(&config.identity, service)
             }
-            Role::Oauth2 => oauth2::listeners(&config.oauth2),
+            Role::Oauth2 => oauth2::listeners(&config.oauth2, config.dev, db, oauth2_urls),
             Role::Permission => permission::listeners(&config.permission),
             Role::Proxy => proxy::listeners(&config.proxy),
         });

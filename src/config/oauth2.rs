@@ -16,6 +16,11 @@ pub struct Oauth2Config {
     pub serve: Oauth2Serve,
     pub urls: Oauth2Urls,
     pub secrets: Oauth2Secrets,
+    pub strategies: Oauth2Strategies,
+    pub ttl: Oauth2Ttl,
+    pub oauth2: Oauth2Oauth2,
+    pub oidc: Oauth2Oidc,
+    pub webfinger: Oauth2Webfinger,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -35,6 +40,7 @@ pub struct Oauth2Urls {
     pub logout: Option<String>,
     pub error: Option<String>,
     pub post_logout_redirect: Option<String>,
+    pub registration: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -50,4 +56,117 @@ pub struct Oauth2SelfUrls {
 pub struct Oauth2Secrets {
     pub system: Vec<Secret<String>>,
     pub cookie: Vec<Secret<String>>,
+}
+
+/// `strategies.*`: how scopes match and which access-token format is issued.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Strategies {
+    /// `exact` | `wildcard` (Hydra's schema default: wildcard).
+    pub scope: Option<String>,
+    /// `opaque` (default) | `jwt`.
+    pub access_token: Option<String>,
+    pub jwt: Oauth2JwtStrategy,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2JwtStrategy {
+    /// `list` (default) | `string` | `both`.
+    pub scope_claim: Option<String>,
+}
+
+/// `ttl.*` as Go duration strings (`1h`, `30m`); `refresh_token` may be `-1` (never expires).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Ttl {
+    pub login_consent_request: Option<String>,
+    pub access_token: Option<String>,
+    pub refresh_token: Option<serde_json::Value>,
+    pub id_token: Option<String>,
+    pub auth_code: Option<String>,
+}
+
+/// The `oauth2.*` block of Hydra's config.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Oauth2 {
+    pub expose_internal_errors: Option<bool>,
+    pub exclude_not_before_claim: Option<bool>,
+    pub allowed_top_level_claims: Vec<String>,
+    pub mirror_top_level_claims: Option<bool>,
+    pub pkce: Oauth2Pkce,
+    pub client_credentials: Oauth2ClientCredentials,
+    pub hashers: Oauth2Hashers,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Pkce {
+    pub enforced: Option<bool>,
+    pub enforced_for_public_clients: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2ClientCredentials {
+    pub default_grant_allowed_scope: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Hashers {
+    pub algorithm: Option<String>,
+    pub pbkdf2: Oauth2Pbkdf2,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Pbkdf2 {
+    pub iterations: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Oidc {
+    pub subject_identifiers: Oauth2SubjectIdentifiers,
+    pub dynamic_client_registration: Oauth2Dcr,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2SubjectIdentifiers {
+    pub supported_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Dcr {
+    pub enabled: Option<bool>,
+    pub default_scope: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Webfinger {
+    pub jwks: Oauth2WebfingerJwks,
+    pub oidc_discovery: Oauth2OidcDiscovery,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2WebfingerJwks {
+    pub broadcast_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2OidcDiscovery {
+    pub jwks_url: Option<String>,
+    pub token_url: Option<String>,
+    pub auth_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub client_registration_url: Option<String>,
+    pub supported_claims: Vec<String>,
+    pub supported_scope: Vec<String>,
 }

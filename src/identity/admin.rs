@@ -643,14 +643,7 @@ fn sessions_page(
     let body: Vec<Value> = rows
         .iter()
         .map(|(sess, ident)| {
-            let mut v = session_json(
-                sess,
-                Some(ident),
-                &base,
-                now,
-                View::Admin,
-                with_devices,
-            );
+            let mut v = session_json(sess, Some(ident), &base, now, View::Admin, with_devices);
             if !with_identity {
                 if let Some(m) = v.as_object_mut() {
                     m.remove("identity");

@@ -499,7 +499,10 @@ fn ensure_not_browser(headers: &HeaderMap) -> Result<()> {
         .any(|line| {
             line.split(';').any(|p| {
                 let name = p.trim().split('=').next().unwrap_or("");
-                !(name.is_empty() || name.starts_with("__cf") || name.starts_with("_cf") || name.starts_with("cf_"))
+                !(name.is_empty()
+                    || name.starts_with("__cf")
+                    || name.starts_with("_cf")
+                    || name.starts_with("cf_"))
             })
         });
     if has_cookie || headers.contains_key(header::ORIGIN) {

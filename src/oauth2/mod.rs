@@ -1,15 +1,57 @@
-//! The oauth2 role — Ory Hydra v2.2 on the wire: "which TOKEN?". Clients, grants, challenges
-//! and keys arrive with their issue; today the role declares its two ports (public 4444, admin
-//! 4445 with health and version unprefixed, everything else under `/admin` and a 307 there).
+//! The oauth2 role — Ory Hydra v2.2 on the wire: "which TOKEN?". Public port 4444 (authorize,
+//! token, revoke, userinfo, logout, discovery, JWKS, dynamic registration) and admin port 4445
+//! (clients, keys, introspection, login/consent/logout requests, sessions) under `/admin`, with
+//! health and version unprefixed and a 307 to `/admin<path>` for everything else.
+//!
+//! Map: [`service`] (state, keys, client auth, token issuance) · [`flow`] (the challenge state
+//! machine and `/oauth2/auth`) · [`public`] / [`admin`] (handlers and wire DTOs) · [`client`]
+//! (client model and validation) · [`store`] (SQL) · pure cores [`strategy`], [`token`],
+//! [`secret`], [`jose`] · [`error`] (the one error enum and its wire mapping).
 
-use axum::Router;
+pub mod admin;
+pub mod client;
+pub mod error;
+pub mod flow;
+pub mod jose;
+pub mod public;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod strategy;
+pub mod token;
+
+use std::sync::Arc;
 
 use crate::config::{Oauth2Config, Role};
 use crate::http::listener::{api_surface, ALL_INTERFACES, LOOPBACK};
 use crate::http::{ListenerSpec, Surface};
+use crate::store::Db;
 
-/// The role's listeners.
-pub fn listeners(config: &Oauth2Config) -> Vec<ListenerSpec> {
+pub use service::{BoundUrls, Oauth2};
+
+/// The role's listeners. `bound` is filled by the composition root with the actual URLs once
+/// the ports are bound (so that an unset issuer follows an ephemeral port).
+pub fn listeners(
+    config: &Oauth2Config,
+    dev: bool,
+    db: &Db,
+    bound: &BoundUrls,
+) -> Vec<ListenerSpec> {
+    let clock: service::Clock = Arc::new(std::time::SystemTime::now);
+    let state = Oauth2::new(
+        config,
+        dev,
+        store::Store::new(db.clone()),
+        bound.clone(),
+        clock,
+    );
+    let warm = state.clone();
+    // Hydra creates its key sets on first use; generating them now keeps the first token fast.
+    tokio::spawn(async move {
+        if let Err(e) = warm.ensure_default_keys().await {
+            tracing::warn!(error = %e, "could not create the default JSON Web Key sets yet; they will be created on first use");
+        }
+    });
     vec![
         ListenerSpec {
             role: Role::Oauth2,
@@ -18,7 +60,7 @@ pub fn listeners(config: &Oauth2Config) -> Vec<ListenerSpec> {
             default_host: ALL_INTERFACES,
             default_port: 4444,
             surface: api_surface(None),
-            routes: Router::new(),
+            routes: public::routes(state.clone()),
         },
         ListenerSpec {
             role: Role::Oauth2,
@@ -32,7 +74,7 @@ pub fn listeners(config: &Oauth2Config) -> Vec<ListenerSpec> {
                 metrics_path: Some("/admin/metrics/prometheus"),
                 redirect_to_admin: true,
             },
-            routes: Router::new(),
+            routes: admin::routes(state),
         },
     ]
 }

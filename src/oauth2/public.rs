@@ -1,0 +1,542 @@
+//! The public port's handlers: token endpoint (authorization_code with PKCE S256,
+//! refresh_token with rotation and replay detection, client_credentials), revocation,
+//! userinfo, discovery, JWKS, dynamic client registration and the fallback pages.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::admin::{bearer, create, json_body, replace};
+use super::client::{Client, Origin};
+use super::error::{Error, Result};
+use super::flow;
+use super::service::{Form, GrantSession, Oauth2, ID_TOKEN_SET};
+use super::token::{storage_key, Kind};
+
+pub fn routes(state: Oauth2) -> Router {
+    Router::new()
+        .route("/oauth2/auth", get(flow::authorize).post(flow::authorize))
+        .route("/oauth2/token", post(token))
+        .route("/oauth2/revoke", post(revoke))
+        .route(
+            "/oauth2/sessions/logout",
+            get(flow::logout).post(flow::logout),
+        )
+        .route("/userinfo", get(userinfo).post(userinfo))
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/oauth2/register", post(register))
+        .route(
+            "/oauth2/register/{id}",
+            get(get_registered)
+                .put(set_registered)
+                .delete(delete_registered),
+        )
+        .route("/oauth2/fallbacks/{page}", get(fallback))
+        .route(
+            "/oauth2/fallbacks/logout/callback",
+            get(|| async { Html("<html><body><h1>You have been logged out.</h1></body></html>") }),
+        )
+        .with_state(state)
+}
+
+fn token_json(v: Value) -> Response {
+    let mut r = axum::Json(v).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    let form = Form::parse(&body);
+    if let Some(dup) = form.duplicate(&[
+        "grant_type",
+        "code",
+        "redirect_uri",
+        "refresh_token",
+        "scope",
+        "code_verifier",
+        "client_id",
+        "client_secret",
+    ]) {
+        return Err(Error::InvalidRequest(format!(
+            "The parameter '{dup}' must not be included more than once."
+        )));
+    }
+    let grant = form.get("grant_type").unwrap_or("").to_string();
+    if !matches!(
+        grant.as_str(),
+        "authorization_code" | "refresh_token" | "client_credentials"
+    ) {
+        return Err(Error::UnsupportedGrantType(format!("The grant type '{grant}' is not supported; use authorization_code, refresh_token or client_credentials.")));
+    }
+    let client = s.authenticate_client(&headers, &form).await?;
+    if !client.effective_grant_types().contains(&grant) {
+        return Err(Error::UnauthorizedClient(format!(
+            "The OAuth 2.0 Client is not allowed to use authorization grant '{grant}'."
+        )));
+    }
+    match grant.as_str() {
+        "client_credentials" => client_credentials(&s, &client, &form).await,
+        "authorization_code" => authorization_code(&s, &client, &form).await,
+        _ => refresh(&s, &client, &form).await,
+    }
+}
+
+async fn client_credentials(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
+    if client.is_public() {
+        return Err(Error::InvalidClient("The client is not allowed to use the client_credentials grant because it is a public client.".into()));
+    }
+    let allowed = client.scopes();
+    let mut scopes = form.list("scope");
+    if scopes.is_empty() && s.settings().default_grant_allowed_scope {
+        scopes = allowed.clone();
+    }
+    for sc in &scopes {
+        if !s.settings().scope_strategy.allows(&allowed, sc) {
+            return Err(Error::InvalidScope(format!(
+                "The OAuth 2.0 Client is not allowed to request scope '{sc}'."
+            )));
+        }
+    }
+    let audience = form.list("audience");
+    for a in &audience {
+        if !super::strategy::audience_allowed(&client.audience, a) {
+            return Err(Error::InvalidRequest(format!(
+                "Requested audience '{a}' has not been whitelisted by the OAuth 2.0 Client."
+            )));
+        }
+    }
+    let session = GrantSession {
+        client_id: client.client_id.clone(),
+        subject: client.client_id.clone(),
+        granted_scope: scopes.clone(),
+        granted_audience: audience,
+        requested_at: s.now_secs(),
+        ext: json!({}),
+        id_token: json!({}),
+        ..GrantSession::default()
+    };
+    let ttl = s.lifespan(
+        client,
+        "client_credentials_grant_access_token_lifespan",
+        s.settings().access_ttl,
+    );
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let at = s
+        .issue_access_token(client, &session, &request_id, ttl)
+        .await?;
+    Ok(token_json(
+        json!({"access_token": at, "expires_in": ttl.as_secs(), "scope": scopes.join(" "), "token_type": "bearer"}),
+    ))
+}
+
+fn pkce_ok(challenge: &str, verifier: &str) -> bool {
+    let len = verifier.len();
+    (43..=128).contains(&len)
+        && verifier
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+        && crate::crypto::constant_time_eq(
+            URL_SAFE_NO_PAD
+                .encode(Sha256::digest(verifier.as_bytes()))
+                .as_bytes(),
+            challenge.as_bytes(),
+        )
+}
+
+async fn issue_tokens(
+    s: &Oauth2,
+    client: &Client,
+    session: &GrantSession,
+    request_id: &str,
+    grant: &str,
+) -> Result<Response> {
+    let (at_field, rt_field, id_field) = if grant == "authorization_code" {
+        (
+            "authorization_code_grant_access_token_lifespan",
+            "authorization_code_grant_refresh_token_lifespan",
+            "authorization_code_grant_id_token_lifespan",
+        )
+    } else {
+        (
+            "refresh_token_grant_access_token_lifespan",
+            "refresh_token_grant_refresh_token_lifespan",
+            "refresh_token_grant_id_token_lifespan",
+        )
+    };
+    let at_ttl = s.lifespan(client, at_field, s.settings().access_ttl);
+    let at = s
+        .issue_access_token(client, session, request_id, at_ttl)
+        .await?;
+    let mut out = Map::new();
+    out.insert("access_token".into(), json!(at));
+    out.insert("expires_in".into(), json!(at_ttl.as_secs()));
+    let offline = session
+        .granted_scope
+        .iter()
+        .any(|sc| sc == "offline" || sc == "offline_access");
+    if offline
+        && client
+            .effective_grant_types()
+            .iter()
+            .any(|g| g == "refresh_token")
+    {
+        let rt_ttl = match client
+            .lifespan(rt_field)
+            .and_then(super::strategy::parse_duration)
+        {
+            Some(d) => Some(d),
+            None => s.settings().refresh_ttl,
+        };
+        let rt = s
+            .issue_opaque(Kind::Refresh, client, session, request_id, rt_ttl)
+            .await?;
+        out.insert("refresh_token".into(), json!(rt));
+    }
+    if session.granted_scope.iter().any(|sc| sc == "openid") {
+        let id_ttl = s.lifespan(client, id_field, s.settings().id_ttl);
+        out.insert(
+            "id_token".into(),
+            json!(s.id_token(client, session, Some(&at), None, id_ttl).await?),
+        );
+    }
+    out.insert("scope".into(), json!(session.granted_scope.join(" ")));
+    out.insert("token_type".into(), json!("bearer"));
+    Ok(token_json(Value::Object(out)))
+}
+
+async fn authorization_code(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
+    let code = form.get("code").unwrap_or("");
+    let sig = s.hmac().validate(Kind::Code, code).ok_or_else(|| {
+        Error::InvalidGrant(
+            "The authorization code is malformed or was not issued by this server.".into(),
+        )
+    })?;
+    let key = storage_key(&sig);
+    let row = s
+        .store()
+        .get_token(&key)
+        .await?
+        .filter(|r| r.kind == Kind::Code.as_str())
+        .ok_or_else(|| Error::InvalidGrant("The authorization code is unknown.".into()))?;
+    if !row.active {
+        s.store().revoke_request(&row.request_id).await?;
+        return Err(Error::InvalidGrant("The authorization code has already been used; every token issued for it has been revoked.".into()));
+    }
+    if row.client_id != client.client_id {
+        return Err(Error::InvalidGrant("The OAuth 2.0 Client ID from this request does not match the one from the authorize request.".into()));
+    }
+    if row.expires_at < s.now_micros() {
+        return Err(Error::InvalidGrant(
+            "The authorization code has expired.".into(),
+        ));
+    }
+    let session: GrantSession =
+        serde_json::from_value(row.session.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+    if !session.redirect_uri.is_empty()
+        && form.get("redirect_uri") != Some(session.redirect_uri.as_str())
+    {
+        return Err(Error::InvalidGrant("The 'redirect_uri' from this request does not match the one from the authorize request.".into()));
+    }
+    let verifier = form.get("code_verifier").unwrap_or("");
+    if !session.code_challenge.is_empty() {
+        if verifier.is_empty() {
+            return Err(Error::InvalidGrant(
+                "The PKCE code verifier must be at least 43 characters.".into(),
+            ));
+        }
+        if !pkce_ok(&session.code_challenge, verifier) {
+            return Err(Error::InvalidGrant(
+                "The PKCE code challenge did not match the code verifier.".into(),
+            ));
+        }
+    } else if !verifier.is_empty() {
+        return Err(Error::InvalidGrant(
+            "A code_verifier was sent but the authorize request had no code_challenge.".into(),
+        ));
+    }
+    if !s.store().deactivate_token(&key).await? {
+        s.store().revoke_request(&row.request_id).await?;
+        return Err(Error::InvalidGrant(
+            "The authorization code has already been used.".into(),
+        ));
+    }
+    issue_tokens(s, client, &session, &row.request_id, "authorization_code").await
+}
+
+async fn refresh(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
+    let token = form.get("refresh_token").unwrap_or("");
+    let sig = s.hmac().validate(Kind::Refresh, token).ok_or_else(|| {
+        Error::InvalidGrant(
+            "The refresh token is malformed or was not issued by this server.".into(),
+        )
+    })?;
+    let key = storage_key(&sig);
+    let row = s
+        .store()
+        .get_token(&key)
+        .await?
+        .filter(|r| r.kind == Kind::Refresh.as_str())
+        .ok_or_else(|| Error::InvalidGrant("The refresh token is unknown.".into()))?;
+    if !row.active {
+        s.store().revoke_request(&row.request_id).await?;
+        return Err(Error::TokenInactive(
+            "The refresh token was already used; every token of this grant has been revoked."
+                .into(),
+        ));
+    }
+    if row.client_id != client.client_id {
+        return Err(Error::InvalidGrant("The OAuth 2.0 Client ID from this request does not match the ID during the initial token issuance.".into()));
+    }
+    if row.expires_at > 0 && row.expires_at < s.now_micros() {
+        return Err(Error::InvalidGrant("The refresh token has expired.".into()));
+    }
+    if !s.store().deactivate_token(&key).await? {
+        return Err(Error::InvalidRequest("Failed to refresh token because of multiple concurrent requests using the same token which is not allowed.".into()));
+    }
+    s.store()
+        .delete_access_tokens_of_request(&row.request_id)
+        .await?;
+    let mut session: GrantSession =
+        serde_json::from_value(row.session.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+    session.requested_at = s.now_secs();
+    issue_tokens(s, client, &session, &row.request_id, "refresh_token").await
+}
+
+async fn revoke(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    let form = Form::parse(&body);
+    let client = s.authenticate_client(&headers, &form).await?;
+    let token = form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| {
+        Error::InvalidRequest("The POST body must contain the 'token' parameter.".into())
+    })?;
+    if let Some(row) = s.lookup_token(token, form.get("token_type_hint")).await? {
+        if row.client_id == client.client_id {
+            s.store().revoke_request(&row.request_id).await?;
+        }
+    }
+    let mut r = StatusCode::OK.into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(r)
+}
+
+async fn userinfo(State(s): State<Oauth2>, headers: HeaderMap) -> Response {
+    let unauthorized = |desc: &str| {
+        let mut r = (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "request_unauthorized", "error_description": desc})),
+        )
+            .into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "Bearer error=\"request_unauthorized\",error_description=\"{desc}\""
+        )) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        r
+    };
+    let Some(token) = bearer(&headers) else {
+        return unauthorized("The request could not be authorized. Check that you provided valid credentials in the right format.");
+    };
+    let active = match s.active_token(&token).await {
+        Ok(Some(a)) if a.row.kind == Kind::Access.as_str() => a,
+        Ok(_) => return unauthorized("The access token is inactive, expired or unknown."),
+        Err(e) => return e.into_response(),
+    };
+    let session: GrantSession = serde_json::from_value(active.row.session).unwrap_or_default();
+    if !session.granted_scope.iter().any(|sc| sc == "openid") {
+        return (StatusCode::FORBIDDEN, axum::Json(json!({"error": "insufficient_scope", "error_description": "The access token was not granted the openid scope."}))).into_response();
+    }
+    let mut claims = match session.id_token {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    claims.insert("sub".into(), json!(session.subject));
+    claims.insert("iss".into(), json!(s.issuer()));
+    claims.insert("aud".into(), json!([session.client_id]));
+    claims.insert("auth_time".into(), json!(session.auth_time));
+    claims.insert("iat".into(), json!(s.now_secs()));
+    claims.insert("rat".into(), json!(session.requested_at));
+    if !session.acr.is_empty() {
+        claims.insert("acr".into(), json!(session.acr));
+    }
+    if !session.amr.is_empty() {
+        claims.insert("amr".into(), json!(session.amr));
+    }
+    axum::Json(Value::Object(claims)).into_response()
+}
+
+async fn discovery(State(s): State<Oauth2>) -> Result<Response> {
+    let issuer = s.issuer();
+    let base = s.public_base();
+    let root = issuer.trim_end_matches('/');
+    let d = &s.settings().discovery;
+    let alg = s
+        .signing_key(ID_TOKEN_SET)
+        .await?
+        .algorithm()
+        .unwrap_or("RS256")
+        .to_string();
+    let mut claims = vec!["sub".to_string()];
+    claims.extend(d.supported_claims.iter().cloned());
+    let mut scopes = vec![
+        "offline_access".to_string(),
+        "offline".into(),
+        "openid".into(),
+    ];
+    scopes.extend(d.supported_scope.iter().cloned());
+    let mut doc = json!({
+        "issuer": issuer,
+        "authorization_endpoint": d.auth_url.clone().unwrap_or_else(|| format!("{base}/oauth2/auth")),
+        "token_endpoint": s.token_url(),
+        "jwks_uri": d.jwks_url.clone().unwrap_or_else(|| format!("{root}/.well-known/jwks.json")),
+        "userinfo_endpoint": d.userinfo_url.clone().unwrap_or_else(|| format!("{base}/userinfo")),
+        "revocation_endpoint": format!("{root}/oauth2/revoke"),
+        "end_session_endpoint": format!("{root}/oauth2/sessions/logout"),
+        "subject_types_supported": s.settings().subject_types,
+        "response_types_supported": ["code", "code id_token", "id_token", "token id_token", "token", "token id_token code"],
+        "response_modes_supported": ["query", "fragment"],
+        "grant_types_supported": ["authorization_code", "implicit", "client_credentials", "refresh_token"],
+        "claims_supported": claims,
+        "scopes_supported": scopes,
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt", "none"],
+        "id_token_signing_alg_values_supported": [alg],
+        "id_token_signed_response_alg": [alg],
+        "userinfo_signed_response_alg": [alg],
+        "userinfo_signing_alg_values_supported": ["none", alg],
+        "request_object_signing_alg_values_supported": ["none", "RS256", "ES256"],
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": true,
+        "require_request_uri_registration": true,
+        "claims_parameter_supported": false,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
+        "code_challenge_methods_supported": ["plain", "S256"],
+        "credentials_endpoint_draft_00": format!("{base}/credentials"),
+        "credentials_supported_draft_00": [{
+            "format": "jwt_vc_json",
+            "types": ["VerifiableCredential", "UserInfoCredential"],
+            "cryptographic_binding_methods_supported": ["jwk"],
+            "cryptographic_suites_supported": ["PS256", "RS256", "ES256", "PS384", "RS384", "ES384", "PS512", "RS512", "ES512", "EdDSA"],
+        }],
+    });
+    if let Some(reg) = &d.client_registration_url {
+        doc["registration_endpoint"] = json!(reg);
+    }
+    Ok(axum::Json(doc).into_response())
+}
+
+async fn jwks(State(s): State<Oauth2>) -> Result<Response> {
+    Ok(axum::Json(json!({"keys": s.published_keys().await?})).into_response())
+}
+
+async fn register(State(s): State<Oauth2>, body: Bytes) -> Result<Response> {
+    if !s.settings().dcr_enabled {
+        return Err(Error::RegistrationDisabled);
+    }
+    let c = create(&s, json_body(&body)?, Origin::Dynamic).await?;
+    Ok((StatusCode::CREATED, axum::Json(c)).into_response())
+}
+
+async fn registered(
+    s: &Oauth2,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<super::store::StoredClient> {
+    if !s.settings().dcr_enabled {
+        return Err(Error::RegistrationDisabled);
+    }
+    let unauthorized = || Error::Rejected {
+        error: "The request could not be authorized".into(),
+        description:
+            "The requested OAuth 2.0 client does not exist or you provided incorrect credentials."
+                .into(),
+        status: 401,
+    };
+    let token = bearer(headers).ok_or_else(unauthorized)?;
+    let sig = s
+        .hmac()
+        .validate(Kind::Access, &token)
+        .ok_or_else(unauthorized)?;
+    let stored = s.store().get_client(id).await?.ok_or_else(unauthorized)?;
+    if !crate::crypto::constant_time_eq(
+        storage_key(&sig).as_bytes(),
+        stored.registration_key.as_bytes(),
+    ) {
+        return Err(unauthorized());
+    }
+    Ok(stored)
+}
+
+async fn get_registered(
+    State(s): State<Oauth2>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let stored = registered(&s, &headers, &id).await?;
+    let mut c = stored.client.without_secrets();
+    c.metadata = json!({});
+    Ok(axum::Json(c).into_response())
+}
+
+async fn set_registered(
+    State(s): State<Oauth2>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let stored = registered(&s, &headers, &id).await?;
+    let mut c = replace(&s, &id, json_body(&body)?, Origin::Dynamic).await?;
+    let (rat, sig) = s.hmac().generate(Kind::Access);
+    let hash = s
+        .store()
+        .get_client(&id)
+        .await?
+        .map(|c| c.secret_hash)
+        .unwrap_or(stored.secret_hash);
+    let mut plain = c.clone();
+    plain.client_secret = None;
+    s.store()
+        .update_client(&plain, &hash, &storage_key(&sig), s.now_micros())
+        .await?;
+    c.registration_access_token = Some(rat);
+    c.registration_client_uri = Some(format!("{}/oauth2/register/{id}", s.public_base()));
+    Ok(axum::Json(c).into_response())
+}
+
+async fn delete_registered(
+    State(s): State<Oauth2>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    registered(&s, &headers, &id).await?;
+    s.store().delete_client(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn fallback(Path(page): Path<String>) -> Response {
+    let text = match page.as_str() {
+        "login" => "The login provider is not configured yet: set urls.login.",
+        "consent" => "The consent provider is not configured yet: set urls.consent.",
+        "logout" => "The logout provider is not configured yet: set urls.logout.",
+        "error" => "An error occurred; the error and error_description query parameters say which.",
+        _ => return super::error::Error::NotFound(page).into_response(),
+    };
+    Html(format!("<html><body><h1>{text}</h1></body></html>")).into_response()
+}

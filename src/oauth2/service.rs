@@ -1,0 +1,850 @@
+//! The oauth2 role's shared state and the operations every endpoint builds on: resolved
+//! settings (issuer follows the bound public URL when the config leaves it out), key sets
+//! (created on first use, sealed at rest), client authentication, and token issuance for
+//! both access-token strategies. The clock is injected.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, SystemTime};
+
+use axum::http::HeaderMap;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use josekit::jwk::Jwk;
+use serde_json::{json, Map, Value};
+
+use super::client::Client;
+use super::error::{Error, Result};
+use super::jose;
+use super::store::{Store, TokenRow};
+use super::strategy::{parse_duration, ScopeStrategy};
+use super::token::{storage_key, Hmacer, Kind};
+use crate::config::Oauth2Config;
+use crate::store::unix_micros;
+
+pub const ID_TOKEN_SET: &str = "hydra.openid.id-token";
+pub const ACCESS_TOKEN_SET: &str = "hydra.jwt.access-token";
+
+/// The actual URLs of the role's listeners once bound (filled by the composition root), so
+/// that an issuer left out of the config follows an ephemeral port.
+#[derive(Clone, Default, Debug)]
+pub struct BoundUrls(Arc<RwLock<BTreeMap<String, String>>>);
+
+impl BoundUrls {
+    pub fn set(&self, listener: &str, url: &str) {
+        if let Ok(mut map) = self.0.write() {
+            map.insert(listener.to_string(), url.to_string());
+        }
+    }
+
+    pub fn get(&self, listener: &str) -> Option<String> {
+        self.0.read().ok().and_then(|m| m.get(listener).cloned())
+    }
+}
+
+/// The clock, injected so that tests and pure cores never read the system time themselves.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// Settings resolved once from the config.
+pub struct Settings {
+    pub issuer: Option<String>,
+    pub public: Option<String>,
+    pub admin: Option<String>,
+    pub login_url: Option<String>,
+    pub consent_url: Option<String>,
+    pub logout_url: Option<String>,
+    pub error_url: Option<String>,
+    pub post_logout_url: Option<String>,
+    pub registration_url: Option<String>,
+    pub dev: bool,
+    pub scope_strategy: ScopeStrategy,
+    pub jwt_access_tokens: bool,
+    pub scope_claim: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Option<Duration>,
+    pub id_ttl: Duration,
+    pub code_ttl: Duration,
+    pub flow_ttl: Duration,
+    pub pkce_enforced: bool,
+    pub pkce_public: bool,
+    pub allowed_top_level_claims: Vec<String>,
+    pub mirror_top_level_claims: bool,
+    pub exclude_nbf: bool,
+    pub default_grant_allowed_scope: bool,
+    pub pbkdf2_iterations: u32,
+    pub subject_types: Vec<String>,
+    pub dcr_enabled: bool,
+    pub dcr_default_scope: Vec<String>,
+    pub broadcast_keys: Vec<String>,
+    pub discovery: crate::config::oauth2::Oauth2OidcDiscovery,
+}
+
+impl Settings {
+    pub fn from_config(c: &Oauth2Config, dev: bool) -> Settings {
+        let dur = |v: &Option<String>, d: u64| {
+            v.as_deref()
+                .and_then(parse_duration)
+                .unwrap_or(Duration::from_secs(d))
+        };
+        let refresh_ttl = match &c.ttl.refresh_token {
+            Some(Value::Number(n)) if n.as_i64() == Some(-1) => None,
+            Some(Value::String(s)) if s == "-1" => None,
+            Some(Value::String(s)) => {
+                Some(parse_duration(s).unwrap_or(Duration::from_secs(720 * 3600)))
+            }
+            _ => Some(Duration::from_secs(720 * 3600)),
+        };
+        let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        Settings {
+            issuer: nonempty(&c.urls.self_.issuer),
+            public: nonempty(&c.urls.self_.public),
+            admin: nonempty(&c.urls.self_.admin),
+            login_url: nonempty(&c.urls.login),
+            consent_url: nonempty(&c.urls.consent),
+            logout_url: nonempty(&c.urls.logout),
+            error_url: nonempty(&c.urls.error),
+            post_logout_url: nonempty(&c.urls.post_logout_redirect),
+            registration_url: nonempty(&c.urls.registration),
+            dev,
+            scope_strategy: ScopeStrategy::parse(c.strategies.scope.as_deref()),
+            jwt_access_tokens: c.strategies.access_token.as_deref() == Some("jwt"),
+            scope_claim: c
+                .strategies
+                .jwt
+                .scope_claim
+                .clone()
+                .unwrap_or_else(|| "list".into()),
+            access_ttl: dur(&c.ttl.access_token, 3600),
+            refresh_ttl,
+            id_ttl: dur(&c.ttl.id_token, 3600),
+            code_ttl: dur(&c.ttl.auth_code, 600),
+            flow_ttl: dur(&c.ttl.login_consent_request, 1800),
+            pkce_enforced: c.oauth2.pkce.enforced.unwrap_or(false),
+            pkce_public: c.oauth2.pkce.enforced_for_public_clients.unwrap_or(false),
+            allowed_top_level_claims: c.oauth2.allowed_top_level_claims.clone(),
+            mirror_top_level_claims: c.oauth2.mirror_top_level_claims.unwrap_or(true),
+            exclude_nbf: c.oauth2.exclude_not_before_claim.unwrap_or(false),
+            default_grant_allowed_scope: c
+                .oauth2
+                .client_credentials
+                .default_grant_allowed_scope
+                .unwrap_or(false),
+            pbkdf2_iterations: c.oauth2.hashers.pbkdf2.iterations.unwrap_or(25_000).max(1),
+            subject_types: if c.oidc.subject_identifiers.supported_types.is_empty() {
+                vec!["public".into()]
+            } else {
+                c.oidc.subject_identifiers.supported_types.clone()
+            },
+            dcr_enabled: c.oidc.dynamic_client_registration.enabled.unwrap_or(false),
+            dcr_default_scope: c
+                .oidc
+                .dynamic_client_registration
+                .default_scope
+                .clone()
+                .unwrap_or_else(|| {
+                    vec!["offline_access".into(), "offline".into(), "openid".into()]
+                }),
+            broadcast_keys: c
+                .webfinger
+                .jwks
+                .broadcast_keys
+                .clone()
+                .unwrap_or_else(|| vec![ID_TOKEN_SET.into()]),
+            discovery: c.webfinger.oidc_discovery.clone(),
+        }
+    }
+}
+
+struct Inner {
+    settings: Settings,
+    store: Store,
+    secrets: Vec<String>,
+    hmac: Hmacer,
+    bound: BoundUrls,
+    clock: Clock,
+    key_lock: tokio::sync::Mutex<()>,
+    dummy_hash: OnceLock<String>,
+}
+
+/// The oauth2 role's service, cheap to clone (axum state).
+#[derive(Clone)]
+pub struct Oauth2 {
+    inner: Arc<Inner>,
+}
+
+/// A verified token and what it carries.
+pub struct ActiveToken {
+    pub row: TokenRow,
+}
+
+fn trim(base: &str) -> &str {
+    base.trim_end_matches('/')
+}
+
+impl Oauth2 {
+    pub fn new(
+        config: &Oauth2Config,
+        dev: bool,
+        store: Store,
+        bound: BoundUrls,
+        clock: Clock,
+    ) -> Oauth2 {
+        let mut secrets: Vec<String> = config
+            .secrets
+            .system
+            .iter()
+            .map(|s| s.expose().clone())
+            .collect();
+        if secrets.is_empty() {
+            // The in-process fixture has no --dev defaults applied: a per-process secret.
+            secrets.push(crate::crypto::random_token(32));
+        }
+        let hmac = Hmacer::new(&secrets);
+        Oauth2 {
+            inner: Arc::new(Inner {
+                settings: Settings::from_config(config, dev),
+                store,
+                secrets,
+                hmac,
+                bound,
+                clock,
+                key_lock: tokio::sync::Mutex::new(()),
+                dummy_hash: OnceLock::new(),
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn hmac(&self) -> &Hmacer {
+        &self.inner.hmac
+    }
+
+    pub fn now(&self) -> SystemTime {
+        (self.inner.clock)()
+    }
+
+    pub fn now_micros(&self) -> i64 {
+        unix_micros(self.now())
+    }
+
+    pub fn now_secs(&self) -> i64 {
+        self.now_micros() / 1_000_000
+    }
+
+    /// `urls.self.issuer`, or the bound public URL when unset (or set to port 0).
+    pub fn issuer(&self) -> String {
+        match &self.inner.settings.issuer {
+            Some(i) if !i.contains(":0/") && !i.ends_with(":0") => i.clone(),
+            _ => format!(
+                "{}/",
+                self.inner
+                    .bound
+                    .get("public")
+                    .unwrap_or_else(|| "http://localhost:4444".into())
+            ),
+        }
+    }
+
+    pub fn public_base(&self) -> String {
+        trim(
+            self.inner
+                .settings
+                .public
+                .as_deref()
+                .unwrap_or(&self.issuer()),
+        )
+        .to_string()
+    }
+
+    pub fn admin_base(&self) -> String {
+        match &self.inner.settings.admin {
+            Some(a) => trim(a).to_string(),
+            None => self
+                .inner
+                .bound
+                .get("admin")
+                .unwrap_or_else(|| "http://localhost:4445".into()),
+        }
+    }
+
+    pub fn token_url(&self) -> String {
+        self.inner
+            .settings
+            .discovery
+            .token_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/oauth2/token", self.public_base()))
+    }
+
+    pub fn ui_url(&self, which: &str) -> String {
+        let s = &self.inner.settings;
+        let configured = match which {
+            "login" => s.login_url.clone(),
+            "consent" => s.consent_url.clone(),
+            "logout" => s.logout_url.clone(),
+            "error" => s.error_url.clone(),
+            "registration" => s.registration_url.clone().or_else(|| s.login_url.clone()),
+            _ => s.post_logout_url.clone(),
+        };
+        configured.unwrap_or_else(|| {
+            let path = match which {
+                "registration" => "login",
+                "post_logout" => "logout/callback",
+                other => other,
+            };
+            format!("{}/oauth2/fallbacks/{path}", self.public_base())
+        })
+    }
+
+    // --- keys ------------------------------------------------------------------------------
+
+    /// The private keys of a set, newest first.
+    pub async fn key_set(&self, set: &str) -> Result<Vec<Jwk>> {
+        let rows = self.inner.store.keys(set).await?;
+        rows.iter()
+            .map(|(_, sealed)| {
+                let plain = jose::unseal(&self.inner.secrets, sealed)?;
+                Jwk::from_bytes(plain)
+                    .map_err(|e| Error::Internal(format!("a stored key is corrupt: {e}")))
+            })
+            .collect()
+    }
+
+    /// Seals and stores keys in a set.
+    pub async fn store_keys(&self, set: &str, keys: &[Jwk], replace: bool) -> Result<()> {
+        let mut sealed = Vec::new();
+        for k in keys {
+            let kid = k.key_id().unwrap_or_default().to_string();
+            sealed.push((
+                kid,
+                jose::seal(&self.inner.secrets, k.to_string().as_bytes())?,
+            ));
+        }
+        self.inner
+            .store
+            .put_keys(set, &sealed, replace, self.now_micros())
+            .await
+    }
+
+    /// The newest private key of `set`, generating an RS256 key first if the set is empty.
+    pub async fn signing_key(&self, set: &str) -> Result<Jwk> {
+        if let Some(k) = self.key_set(set).await?.into_iter().next() {
+            return Ok(k);
+        }
+        let _guard = self.inner.key_lock.lock().await;
+        if let Some(k) = self.key_set(set).await?.into_iter().next() {
+            return Ok(k);
+        }
+        let kid = uuid::Uuid::new_v4().to_string();
+        let jwk = tokio::task::spawn_blocking(move || jose::generate("RS256", &kid, "sig"))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        self.store_keys(set, std::slice::from_ref(&jwk), false)
+            .await?;
+        // Another instance may have raced us: the newest stored key wins for everyone.
+        Ok(self.key_set(set).await?.into_iter().next().unwrap_or(jwk))
+    }
+
+    /// Creates the default sets if they are missing (called at start, in the background).
+    pub async fn ensure_default_keys(&self) -> Result<()> {
+        self.signing_key(ID_TOKEN_SET).await?;
+        self.signing_key(ACCESS_TOKEN_SET).await?;
+        Ok(())
+    }
+
+    /// Public keys published at `/.well-known/jwks.json`.
+    pub async fn published_keys(&self) -> Result<Vec<Value>> {
+        let mut sets: Vec<String> = self.inner.settings.broadcast_keys.clone();
+        if !sets.iter().any(|s| s == ACCESS_TOKEN_SET) {
+            sets.push(ACCESS_TOKEN_SET.into());
+        }
+        let mut out = Vec::new();
+        for set in sets {
+            if set == ID_TOKEN_SET || set == ACCESS_TOKEN_SET {
+                self.signing_key(&set).await?;
+            }
+            for k in self.key_set(&set).await? {
+                if let Some(p) = jose::public(&k) {
+                    out.push(jose::to_value(&p));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    // --- clients ---------------------------------------------------------------------------
+
+    pub async fn hash_secret(&self, secret: String) -> Result<String> {
+        let n = self.inner.settings.pbkdf2_iterations;
+        tokio::task::spawn_blocking(move || super::secret::hash(&secret, n))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    async fn verify_secret(&self, secret: String, hash: String) -> Result<bool> {
+        tokio::task::spawn_blocking(move || super::secret::verify(&secret, &hash))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    fn dummy_hash(&self) -> String {
+        self.inner
+            .dummy_hash
+            .get_or_init(|| super::secret::dummy_hash(self.inner.settings.pbkdf2_iterations))
+            .clone()
+    }
+
+    /// Authenticates the client of a token/revoke request (basic, post, private_key_jwt, none).
+    /// Unknown clients and wrong secrets answer alike and take the same time.
+    pub async fn authenticate_client(&self, headers: &HeaderMap, form: &Form) -> Result<Client> {
+        let bad = || Error::InvalidClient(String::new());
+        if let Some(assertion) = form.get("client_assertion") {
+            if form.get("client_assertion_type")
+                != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            {
+                return Err(Error::InvalidRequest(
+                    "Unknown client_assertion_type.".into(),
+                ));
+            }
+            return self.authenticate_private_key_jwt(assertion).await;
+        }
+        let basic = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| {
+                h.strip_prefix("Basic ")
+                    .or_else(|| h.strip_prefix("basic "))
+            })
+            .map(str::trim);
+        let (id, secret, method) = if let Some(b) = basic {
+            let raw = STANDARD.decode(b).map_err(|_| {
+                Error::InvalidRequest("The basic authorization header is not base64.".into())
+            })?;
+            let raw = String::from_utf8(raw).map_err(|_| {
+                Error::InvalidRequest("The basic authorization header is not UTF-8.".into())
+            })?;
+            let (id, secret) = raw.split_once(':').ok_or_else(|| {
+                Error::InvalidRequest("The basic authorization header must be 'id:secret'.".into())
+            })?;
+            let dec = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            (dec(id), Some(dec(secret)), "client_secret_basic")
+        } else if let Some(id) = form.get("client_id") {
+            match form.get("client_secret") {
+                Some(s) => (id.to_string(), Some(s.to_string()), "client_secret_post"),
+                None => (id.to_string(), None, "none"),
+            }
+        } else {
+            return Err(Error::InvalidClient("Client credentials missing or malformed in both HTTP Authorization header and HTTP POST body.".into()));
+        };
+        let stored = self.inner.store.get_client(&id).await?;
+        let Some(stored) = stored else {
+            if let Some(secret) = secret {
+                let _ = self.verify_secret(secret, self.dummy_hash()).await;
+            }
+            return Err(bad());
+        };
+        let client = stored.client;
+        if client.token_endpoint_auth_method != method {
+            return Err(Error::InvalidClient(format!(
+                "The OAuth 2.0 Client supports client authentication method '{}', but method '{method}' was requested. You must configure the OAuth 2.0 client's 'token_endpoint_auth_method' value to accept '{method}'.",
+                client.token_endpoint_auth_method
+            )));
+        }
+        if method == "none" {
+            return Ok(client);
+        }
+        let secret = secret.unwrap_or_default();
+        if stored.secret_hash.is_empty() || !self.verify_secret(secret, stored.secret_hash).await? {
+            return Err(bad());
+        }
+        Ok(client)
+    }
+
+    async fn authenticate_private_key_jwt(&self, assertion: &str) -> Result<Client> {
+        let claims_unverified = unverified_claims(assertion)
+            .ok_or_else(|| Error::InvalidClient("Unable to decode the client assertion.".into()))?;
+        let id = claims_unverified
+            .get("iss")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let stored = self
+            .inner
+            .store
+            .get_client(&id)
+            .await?
+            .ok_or_else(|| Error::InvalidClient(String::new()))?;
+        let client = stored.client;
+        if client.token_endpoint_auth_method != "private_key_jwt" {
+            return Err(Error::InvalidClient(format!("The OAuth 2.0 Client supports client authentication method '{}', but method 'private_key_jwt' was requested.", client.token_endpoint_auth_method)));
+        }
+        let keys = self.client_keys(&client).await?;
+        let (header, claims) = jose::verify(assertion, &keys).ok_or_else(|| {
+            Error::InvalidClient(
+                "Unable to verify the integrity of the 'client_assertion' value.".into(),
+            )
+        })?;
+        if header.get("alg").and_then(Value::as_str)
+            != Some(client.token_endpoint_auth_signing_alg.as_str())
+        {
+            return Err(Error::InvalidClient(format!("The 'client_assertion' uses signing algorithm '{}' but the requested OAuth 2.0 Client enforces signing algorithm '{}'.", header.get("alg").and_then(Value::as_str).unwrap_or(""), client.token_endpoint_auth_signing_alg)));
+        }
+        let now = self.now_secs();
+        if claims.get("sub").and_then(Value::as_str) != Some(id.as_str()) {
+            return Err(Error::InvalidClient("Claim 'sub' from 'client_assertion' must match the 'client_id' of the OAuth 2.0 Client.".into()));
+        }
+        let token_url = self.token_url();
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => *a == token_url,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(token_url.as_str())),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(Error::InvalidClient(format!("Claim 'audience' from 'client_assertion' must match the authorization server's token endpoint '{token_url}'.")));
+        }
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| {
+            Error::InvalidClient("Claim 'exp' from 'client_assertion' is required.".into())
+        })?;
+        if exp < now {
+            return Err(Error::InvalidClient(
+                "Claim 'exp' from 'client_assertion' is expired.".into(),
+            ));
+        }
+        let jti = claims.get("jti").and_then(Value::as_str).ok_or_else(|| {
+            Error::InvalidClient(
+                "Claim 'jti' from 'client_assertion' must be set but is not.".into(),
+            )
+        })?;
+        if !self
+            .inner
+            .store
+            .use_jti(
+                &format!("client:{id}:{jti}"),
+                exp * 1_000_000,
+                self.now_micros(),
+            )
+            .await?
+        {
+            return Err(Error::Rejected {
+                error: "jti_known".into(),
+                description: "The jti was already used.".into(),
+                status: 400,
+            });
+        }
+        Ok(client)
+    }
+
+    async fn client_keys(&self, client: &Client) -> Result<Vec<Jwk>> {
+        if !client.jwks_uri.is_empty() {
+            return Err(Error::InvalidClient(
+                "Quartet does not fetch jwks_uri yet; register the client's keys inline in 'jwks'."
+                    .into(),
+            ));
+        }
+        let set = client.jwks.clone();
+        Ok(set
+            .get("keys")
+            .and_then(Value::as_array)
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| k.as_object().and_then(|m| Jwk::from_map(m.clone()).ok()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    // --- tokens ----------------------------------------------------------------------------
+
+    /// Looks up an access or refresh token (opaque or JWT) by its signature.
+    pub async fn lookup_token(&self, token: &str, hint: Option<&str>) -> Result<Option<TokenRow>> {
+        let candidates: Vec<(Kind, Option<String>)> = if token.starts_with(Kind::Access.prefix()) {
+            vec![(Kind::Access, self.inner.hmac.validate(Kind::Access, token))]
+        } else if token.starts_with(Kind::Refresh.prefix()) {
+            vec![(
+                Kind::Refresh,
+                self.inner.hmac.validate(Kind::Refresh, token),
+            )]
+        } else if token.split('.').count() == 3 {
+            vec![(Kind::Access, token.rsplit('.').next().map(str::to_string))]
+        } else {
+            Vec::new()
+        };
+        let _ = hint;
+        for (kind, sig) in candidates {
+            let Some(sig) = sig else { continue };
+            if let Some(row) = self.inner.store.get_token(&storage_key(&sig)).await? {
+                if row.kind == kind.as_str() {
+                    return Ok(Some(row));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// An access or refresh token that is active and unexpired.
+    pub async fn active_token(&self, token: &str) -> Result<Option<ActiveToken>> {
+        let Some(row) = self.lookup_token(token, None).await? else {
+            return Ok(None);
+        };
+        if !row.active || (row.expires_at > 0 && row.expires_at < self.now_micros()) {
+            return Ok(None);
+        }
+        Ok(Some(ActiveToken { row }))
+    }
+
+    /// Issues an access token for `session` (see [`GrantSession`]) and stores it.
+    pub async fn issue_access_token(
+        &self,
+        client: &Client,
+        session: &GrantSession,
+        request_id: &str,
+        ttl: Duration,
+    ) -> Result<String> {
+        let now = self.now_secs();
+        let exp = now + ttl.as_secs() as i64;
+        let jwt = match client.access_token_strategy.as_str() {
+            "jwt" => true,
+            "opaque" => false,
+            _ => self.inner.settings.jwt_access_tokens,
+        };
+        let (token, signature) = if jwt {
+            let mut claims = Map::new();
+            let s = &self.inner.settings;
+            if let Value::Object(ext) = &session.ext {
+                for key in &s.allowed_top_level_claims {
+                    let reserved = [
+                        "iss",
+                        "sub",
+                        "aud",
+                        "exp",
+                        "nbf",
+                        "iat",
+                        "jti",
+                        "client_id",
+                        "scp",
+                        "ext",
+                    ];
+                    if reserved.contains(&key.as_str()) {
+                        continue;
+                    }
+                    if let Some(v) = ext.get(key) {
+                        claims.insert(key.clone(), v.clone());
+                    }
+                }
+                if s.mirror_top_level_claims && !ext.is_empty() {
+                    claims.insert("ext".into(), Value::Object(ext.clone()));
+                }
+            }
+            claims.insert("iss".into(), json!(trim_issuer(&self.issuer())));
+            claims.insert("sub".into(), json!(session.subject));
+            claims.insert("aud".into(), json!(session.granted_audience));
+            claims.insert("exp".into(), json!(exp));
+            claims.insert("iat".into(), json!(now));
+            if !s.exclude_nbf {
+                claims.insert("nbf".into(), json!(now));
+            }
+            claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+            claims.insert("client_id".into(), json!(client.client_id));
+            match s.scope_claim.as_str() {
+                "string" => {
+                    claims.insert("scope".into(), json!(session.granted_scope.join(" ")));
+                }
+                "both" => {
+                    claims.insert("scp".into(), json!(session.granted_scope));
+                    claims.insert("scope".into(), json!(session.granted_scope.join(" ")));
+                }
+                _ => {
+                    claims.insert("scp".into(), json!(session.granted_scope));
+                }
+            }
+            let key = self.signing_key(ACCESS_TOKEN_SET).await?;
+            let token = jose::sign(&key, claims)?;
+            let sig = token.rsplit('.').next().unwrap_or_default().to_string();
+            (token, sig)
+        } else {
+            self.inner.hmac.generate(Kind::Access)
+        };
+        self.store_token(Kind::Access, &signature, client, session, request_id, exp)
+            .await?;
+        Ok(token)
+    }
+
+    pub async fn issue_opaque(
+        &self,
+        kind: Kind,
+        client: &Client,
+        session: &GrantSession,
+        request_id: &str,
+        ttl: Option<Duration>,
+    ) -> Result<String> {
+        let (token, signature) = self.inner.hmac.generate(kind);
+        let exp = ttl
+            .map(|t| self.now_secs() + t.as_secs() as i64)
+            .unwrap_or(0);
+        self.store_token(kind, &signature, client, session, request_id, exp)
+            .await?;
+        Ok(token)
+    }
+
+    async fn store_token(
+        &self,
+        kind: Kind,
+        signature: &str,
+        client: &Client,
+        session: &GrantSession,
+        request_id: &str,
+        exp_secs: i64,
+    ) -> Result<()> {
+        let row = TokenRow {
+            signature: storage_key(signature),
+            kind: kind.as_str().into(),
+            request_id: request_id.into(),
+            client_id: client.client_id.clone(),
+            subject: session.subject.clone(),
+            active: true,
+            requested_at: self.now_micros(),
+            expires_at: exp_secs.saturating_mul(1_000_000),
+            session: serde_json::to_value(session).map_err(|e| Error::Internal(e.to_string()))?,
+        };
+        self.inner.store.insert_token(&row).await
+    }
+
+    /// Signs an ID token for `session`.
+    pub async fn id_token(
+        &self,
+        client: &Client,
+        session: &GrantSession,
+        access_token: Option<&str>,
+        code: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String> {
+        let key = self.signing_key(ID_TOKEN_SET).await?;
+        let alg = key.algorithm().unwrap_or("RS256").to_string();
+        let now = self.now_secs();
+        let mut claims = match &session.id_token {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        claims.insert("iss".into(), json!(trim_issuer(&self.issuer())));
+        claims.insert("sub".into(), json!(session.subject));
+        claims.insert("aud".into(), json!([client.client_id]));
+        claims.insert("exp".into(), json!(now + ttl.as_secs() as i64));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("rat".into(), json!(session.requested_at));
+        claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+        claims.insert("auth_time".into(), json!(session.auth_time));
+        if !session.nonce.is_empty() {
+            claims.insert("nonce".into(), json!(session.nonce));
+        }
+        if !session.acr.is_empty() {
+            claims.insert("acr".into(), json!(session.acr));
+        }
+        if !session.amr.is_empty() {
+            claims.insert("amr".into(), json!(session.amr));
+        }
+        if !session.sid.is_empty() {
+            claims.insert("sid".into(), json!(session.sid));
+        }
+        if let Some(at) = access_token {
+            claims.insert("at_hash".into(), json!(jose::half_hash(&alg, at)));
+        }
+        if let Some(c) = code {
+            claims.insert("c_hash".into(), json!(jose::half_hash(&alg, c)));
+        }
+        jose::sign(&key, claims)
+    }
+
+    /// Per-client lifespan override, else the global TTL.
+    pub fn lifespan(&self, client: &Client, field: &str, default: Duration) -> Duration {
+        client
+            .lifespan(field)
+            .and_then(parse_duration)
+            .unwrap_or(default)
+    }
+}
+
+/// Hydra writes the issuer without a trailing slash into tokens only when configured so;
+/// it uses the configured string verbatim — so do we.
+fn trim_issuer(issuer: &str) -> String {
+    issuer.to_string()
+}
+
+/// The session stored with every token of a grant.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct GrantSession {
+    pub client_id: String,
+    pub subject: String,
+    pub granted_scope: Vec<String>,
+    pub granted_audience: Vec<String>,
+    /// Seconds since the epoch.
+    pub requested_at: i64,
+    pub auth_time: i64,
+    pub ext: Value,
+    pub id_token: Value,
+    pub nonce: String,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub sid: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub grant_types: Vec<String>,
+}
+
+/// A parsed `application/x-www-form-urlencoded` body or query, keeping repeated keys.
+#[derive(Debug, Default, Clone)]
+pub struct Form(pub Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(bytes: &[u8]) -> Form {
+        Form(url::form_urlencoded::parse(bytes).into_owned().collect())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// A space-separated or repeated parameter as a list.
+    pub fn list(&self, key: &str) -> Vec<String> {
+        self.all(key)
+            .iter()
+            .flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// The first parameter sent more than once among `keys` (RFC 6749 §3.1).
+    pub fn duplicate(&self, keys: &[&str]) -> Option<String> {
+        keys.iter()
+            .find(|k| self.all(k).len() > 1)
+            .map(|k| k.to_string())
+    }
+}
+
+fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = token.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}

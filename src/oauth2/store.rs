@@ -1,0 +1,583 @@
+//! The oauth2 role's SQL: clients, JSON Web Keys, tokens, login/consent/logout flows, login
+//! sessions, consents and seen JWT ids — portable SQL over the shared `Db` (SQLite and
+//! PostgreSQL). The only module of the role that knows SQL. Timestamps are Unix microseconds.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::client::Client;
+use super::error::{Error, Result};
+use crate::store::Db;
+
+/// The oauth2 tables.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+}
+
+/// A stored client with what never leaves the server.
+pub struct StoredClient {
+    pub client: Client,
+    pub secret_hash: String,
+    pub registration_key: String,
+}
+
+/// A stored token (access, refresh, code).
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub signature: String,
+    pub kind: String,
+    pub request_id: String,
+    pub client_id: String,
+    pub subject: String,
+    pub active: bool,
+    pub requested_at: i64,
+    pub expires_at: i64,
+    pub session: serde_json::Value,
+}
+
+/// A stored flow (login, consent or logout challenge).
+#[derive(Debug, Clone)]
+pub struct FlowRow {
+    pub challenge: String,
+    pub kind: String,
+    pub verifier: String,
+    pub state: String,
+    pub client_id: String,
+    pub subject: String,
+    pub requested_at: i64,
+    pub doc: serde_json::Value,
+}
+
+/// A granted consent.
+#[derive(Debug, Clone)]
+pub struct ConsentRow {
+    pub challenge: String,
+    pub subject: String,
+    pub client_id: String,
+    pub login_session_id: String,
+    pub remember: bool,
+    pub expires_at: i64,
+    pub handled_at: i64,
+    pub doc: serde_json::Value,
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
+fn client_row(row: &AnyRow) -> Result<StoredClient> {
+    let doc: String = row.try_get("doc")?;
+    let client: Client = serde_json::from_str(&doc)
+        .map_err(|e| Error::Internal(format!("stored client is corrupt: {e}")))?;
+    Ok(StoredClient {
+        client,
+        secret_hash: row.try_get("secret_hash")?,
+        registration_key: row.try_get("registration_key")?,
+    })
+}
+
+fn token_row(row: &AnyRow) -> Result<TokenRow> {
+    let session: String = row.try_get("session")?;
+    Ok(TokenRow {
+        signature: row.try_get("signature")?,
+        kind: row.try_get("kind")?,
+        request_id: row.try_get("request_id")?,
+        client_id: row.try_get("client_id")?,
+        subject: row.try_get("subject")?,
+        active: row.try_get::<i64, _>("active")? != 0,
+        requested_at: row.try_get("requested_at")?,
+        expires_at: row.try_get("expires_at")?,
+        session: json(&session),
+    })
+}
+
+fn flow_row(row: &AnyRow) -> Result<FlowRow> {
+    let doc: String = row.try_get("doc")?;
+    Ok(FlowRow {
+        challenge: row.try_get("challenge")?,
+        kind: row.try_get("kind")?,
+        verifier: row.try_get("verifier")?,
+        state: row.try_get("state")?,
+        client_id: row.try_get("client_id")?,
+        subject: row.try_get("subject")?,
+        requested_at: row.try_get("requested_at")?,
+        doc: json(&doc),
+    })
+}
+
+fn consent_row(row: &AnyRow) -> Result<ConsentRow> {
+    let doc: String = row.try_get("doc")?;
+    Ok(ConsentRow {
+        challenge: row.try_get("challenge")?,
+        subject: row.try_get("subject")?,
+        client_id: row.try_get("client_id")?,
+        login_session_id: row.try_get("login_session_id")?,
+        remember: row.try_get::<i64, _>("remember")? != 0,
+        expires_at: row.try_get("expires_at")?,
+        handled_at: row.try_get("handled_at")?,
+        doc: json(&doc),
+    })
+}
+
+impl Store {
+    pub fn new(db: Db) -> Store {
+        Store { db }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    // --- clients ---------------------------------------------------------------------------
+
+    pub async fn insert_client(
+        &self,
+        c: &Client,
+        secret_hash: &str,
+        registration_key: &str,
+        now: i64,
+    ) -> Result<()> {
+        let doc = serde_json::to_string(&c.clone().without_secrets())
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        sqlx::query("INSERT INTO oauth2_clients (id, client_name, owner, secret_hash, registration_key, doc, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(&c.client_id)
+            .bind(&c.client_name)
+            .bind(&c.owner)
+            .bind(secret_hash)
+            .bind(registration_key)
+            .bind(doc)
+            .bind(now)
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_client(
+        &self,
+        c: &Client,
+        secret_hash: &str,
+        registration_key: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let doc = serde_json::to_string(&c.clone().without_secrets())
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let done = sqlx::query("UPDATE oauth2_clients SET client_name = $2, owner = $3, secret_hash = $4, registration_key = $5, doc = $6, updated_at = $7 WHERE id = $1")
+            .bind(&c.client_id)
+            .bind(&c.client_name)
+            .bind(&c.owner)
+            .bind(secret_hash)
+            .bind(registration_key)
+            .bind(doc)
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn get_client(&self, id: &str) -> Result<Option<StoredClient>> {
+        let row = sqlx::query(
+            "SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(client_row).transpose()
+    }
+
+    /// One page of clients (oldest first) and the total matching the filters.
+    pub async fn list_clients(
+        &self,
+        name: &str,
+        owner: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Client>, i64)> {
+        let filter = "($1 = '' OR client_name = $1) AND ($2 = '' OR owner = $2)";
+        let total: (i64,) = sqlx::query_as(&format!(
+            "SELECT COUNT(*) FROM oauth2_clients WHERE {filter}"
+        ))
+        .bind(name)
+        .bind(owner)
+        .fetch_one(self.db.pool())
+        .await?;
+        let rows = sqlx::query(&format!("SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE {filter} ORDER BY created_at, id LIMIT $3 OFFSET $4"))
+            .bind(name)
+            .bind(owner)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.db.pool())
+            .await?;
+        let clients = rows
+            .iter()
+            .map(|r| client_row(r).map(|c| c.client))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((clients, total.0))
+    }
+
+    pub async fn delete_client(&self, id: &str) -> Result<bool> {
+        let mut tx = self.db.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM oauth2_clients WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM oauth2_tokens WHERE client_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM oauth2_consents WHERE client_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // --- keys ------------------------------------------------------------------------------
+
+    /// Keys of a set, newest first: `(kid, sealed private JWK)`.
+    pub async fn keys(&self, set: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT kid, sealed FROM oauth2_jwks WHERE set_id = $1 ORDER BY seq DESC, created_at DESC")
+            .bind(set)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("kid")?, r.try_get("sealed")?)))
+            .collect()
+    }
+
+    /// Adds keys to a set (replacing same-kid keys); with `replace_set` the set is emptied
+    /// first. One transaction; later keys in `keys` become newer.
+    pub async fn put_keys(
+        &self,
+        set: &str,
+        keys: &[(String, String)],
+        replace_set: bool,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        if replace_set {
+            sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1")
+                .bind(set)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let max: (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM oauth2_jwks")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut seq = max.0.unwrap_or(0);
+        for (kid, sealed) in keys {
+            seq += 1;
+            sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1 AND kid = $2")
+                .bind(set)
+                .bind(kid)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO oauth2_jwks (set_id, kid, seq, sealed, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(set)
+                .bind(kid)
+                .bind(seq)
+                .bind(sealed)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_keys(&self, set: &str, kid: Option<&str>) -> Result<bool> {
+        let done = match kid {
+            Some(kid) => {
+                sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1 AND kid = $2")
+                    .bind(set)
+                    .bind(kid)
+                    .execute(self.db.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1")
+                    .bind(set)
+                    .execute(self.db.pool())
+                    .await?
+            }
+        };
+        Ok(done.rows_affected() > 0)
+    }
+
+    // --- tokens ----------------------------------------------------------------------------
+
+    pub async fn insert_token(&self, t: &TokenRow) -> Result<()> {
+        sqlx::query("INSERT INTO oauth2_tokens (signature, kind, request_id, client_id, subject, active, requested_at, expires_at, session) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(&t.signature)
+            .bind(&t.kind)
+            .bind(&t.request_id)
+            .bind(&t.client_id)
+            .bind(&t.subject)
+            .bind(i64::from(t.active))
+            .bind(t.requested_at)
+            .bind(t.expires_at)
+            .bind(t.session.to_string())
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_token(&self, signature: &str) -> Result<Option<TokenRow>> {
+        let row = sqlx::query("SELECT * FROM oauth2_tokens WHERE signature = $1")
+            .bind(signature)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    /// Marks a token used/inactive if it is still active; `false` if someone else did first.
+    pub async fn deactivate_token(&self, signature: &str) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE oauth2_tokens SET active = 0 WHERE signature = $1 AND active = 1")
+                .bind(signature)
+                .execute(self.db.pool())
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Revokes a whole grant: deletes its access tokens, deactivates refresh tokens and codes.
+    pub async fn revoke_request(&self, request_id: &str) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query("DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'")
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE oauth2_tokens SET active = 0 WHERE request_id = $1")
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_access_tokens_of_request(&self, request_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'")
+            .bind(request_id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_access_tokens_of_client(&self, client_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM oauth2_tokens WHERE client_id = $1 AND kind = 'access_token'")
+            .bind(client_id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a JWT id until `expires_at`; `false` if it was seen before and has not expired.
+    pub async fn use_jti(&self, jti: &str, expires_at: i64, now: i64) -> Result<bool> {
+        sqlx::query("DELETE FROM oauth2_jtis WHERE jti = $1 AND expires_at < $2")
+            .bind(jti)
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+        match sqlx::query("INSERT INTO oauth2_jtis (jti, expires_at) VALUES ($1, $2)")
+            .bind(jti)
+            .bind(expires_at)
+            .execute(self.db.pool())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match crate::store::map_unique(e) {
+                crate::store::StoreError::Conflict(_) => Ok(false),
+                other => Err(other.into()),
+            },
+        }
+    }
+
+    // --- flows -----------------------------------------------------------------------------
+
+    pub async fn insert_flow(&self, f: &FlowRow) -> Result<()> {
+        sqlx::query("INSERT INTO oauth2_flows (challenge, kind, verifier, state, client_id, subject, requested_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(&f.challenge)
+            .bind(&f.kind)
+            .bind(&f.verifier)
+            .bind(&f.state)
+            .bind(&f.client_id)
+            .bind(&f.subject)
+            .bind(f.requested_at)
+            .bind(f.doc.to_string())
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_flow(&self, challenge: &str, kind: &str) -> Result<Option<FlowRow>> {
+        let row = sqlx::query("SELECT * FROM oauth2_flows WHERE challenge = $1 AND kind = $2")
+            .bind(challenge)
+            .bind(kind)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(flow_row).transpose()
+    }
+
+    pub async fn get_flow_by_verifier(
+        &self,
+        verifier: &str,
+        kind: &str,
+    ) -> Result<Option<FlowRow>> {
+        let row = sqlx::query("SELECT * FROM oauth2_flows WHERE verifier = $1 AND kind = $2")
+            .bind(verifier)
+            .bind(kind)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(flow_row).transpose()
+    }
+
+    /// Moves a flow from `from` to the row's state (compare-and-set); `false` if it was not in
+    /// `from` any more (a concurrent or replayed transition).
+    pub async fn transition_flow(&self, f: &FlowRow, from: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE oauth2_flows SET state = $2, verifier = $3, subject = $4, doc = $5 WHERE challenge = $1 AND state = $6")
+            .bind(&f.challenge)
+            .bind(&f.state)
+            .bind(&f.verifier)
+            .bind(&f.subject)
+            .bind(f.doc.to_string())
+            .bind(from)
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // --- login sessions --------------------------------------------------------------------
+
+    pub async fn upsert_login_session(
+        &self,
+        id: &str,
+        subject: &str,
+        authenticated_at: i64,
+        remember: bool,
+        expires_at: i64,
+        doc: &serde_json::Value,
+    ) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query("DELETE FROM oauth2_login_sessions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO oauth2_login_sessions (id, subject, authenticated_at, remember, expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id)
+            .bind(subject)
+            .bind(authenticated_at)
+            .bind(i64::from(remember))
+            .bind(expires_at)
+            .bind(doc.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `(subject, authenticated_at, remember, expires_at, doc)` of a login session.
+    pub async fn login_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, i64, bool, i64, serde_json::Value)>> {
+        let row = sqlx::query("SELECT subject, authenticated_at, remember, expires_at, doc FROM oauth2_login_sessions WHERE id = $1").bind(id).fetch_optional(self.db.pool()).await?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let doc: String = r.try_get("doc")?;
+                Ok(Some((
+                    r.try_get("subject")?,
+                    r.try_get("authenticated_at")?,
+                    r.try_get::<i64, _>("remember")? != 0,
+                    r.try_get("expires_at")?,
+                    json(&doc),
+                )))
+            }
+        }
+    }
+
+    pub async fn delete_login_sessions(
+        &self,
+        subject: Option<&str>,
+        sid: Option<&str>,
+    ) -> Result<()> {
+        if let Some(sid) = sid {
+            sqlx::query("DELETE FROM oauth2_login_sessions WHERE id = $1")
+                .bind(sid)
+                .execute(self.db.pool())
+                .await?;
+        }
+        if let Some(subject) = subject {
+            sqlx::query("DELETE FROM oauth2_login_sessions WHERE subject = $1")
+                .bind(subject)
+                .execute(self.db.pool())
+                .await?;
+        }
+        Ok(())
+    }
+
+    // --- consents --------------------------------------------------------------------------
+
+    pub async fn insert_consent(&self, c: &ConsentRow) -> Result<()> {
+        sqlx::query("INSERT INTO oauth2_consents (challenge, subject, client_id, login_session_id, remember, revoked, expires_at, handled_at, doc) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)")
+            .bind(&c.challenge)
+            .bind(&c.subject)
+            .bind(&c.client_id)
+            .bind(&c.login_session_id)
+            .bind(i64::from(c.remember))
+            .bind(c.expires_at)
+            .bind(c.handled_at)
+            .bind(c.doc.to_string())
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Unrevoked consents of a subject (optionally one client or one login session), newest first.
+    pub async fn consents(
+        &self,
+        subject: &str,
+        client_id: Option<&str>,
+        login_session_id: Option<&str>,
+    ) -> Result<Vec<ConsentRow>> {
+        let rows = sqlx::query("SELECT * FROM oauth2_consents WHERE subject = $1 AND revoked = 0 AND ($2 = '' OR client_id = $2) AND ($3 = '' OR login_session_id = $3) ORDER BY handled_at DESC")
+            .bind(subject)
+            .bind(client_id.unwrap_or(""))
+            .bind(login_session_id.unwrap_or(""))
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(consent_row).collect()
+    }
+
+    /// Revokes consents (of one client or all) and every token issued under them.
+    pub async fn revoke_consents(&self, subject: &str, client_id: Option<&str>) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        let rows = sqlx::query("SELECT challenge FROM oauth2_consents WHERE subject = $1 AND ($2 = '' OR client_id = $2)")
+            .bind(subject)
+            .bind(client_id.unwrap_or(""))
+            .fetch_all(&mut *tx)
+            .await?;
+        for r in rows {
+            let challenge: String = r.try_get("challenge")?;
+            sqlx::query(
+                "DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'",
+            )
+            .bind(&challenge)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE oauth2_tokens SET active = 0 WHERE request_id = $1")
+                .bind(&challenge)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE oauth2_consents SET revoked = 1 WHERE subject = $1 AND ($2 = '' OR client_id = $2)")
+            .bind(subject)
+            .bind(client_id.unwrap_or(""))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,756 @@
+//! HTTP tests of the oauth2 role (Hydra v2.2 on the wire) against the in-process stack on
+//! ephemeral ports; the `openidconnect` crate acts as an independent relying party doing
+//! discovery and the authorization-code flow with PKCE while the test plays the login and
+//! consent UI through the admin API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly by design
+
+use std::collections::BTreeMap;
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+};
+use quartet::config::{Config, Role};
+use quartet::Stack;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::{json, Value};
+
+struct Env {
+    stack: Stack,
+    public: String,
+    admin: String,
+    http: reqwest::Client,
+}
+
+async fn start() -> Env {
+    let stack = Stack::start_roles(Config::ephemeral(), &[Role::Oauth2])
+        .await
+        .unwrap();
+    let public = stack.url(Role::Oauth2, "public").unwrap();
+    let admin = stack.url(Role::Oauth2, "admin").unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    Env {
+        stack,
+        public,
+        admin,
+        http,
+    }
+}
+
+impl Env {
+    async fn create_client(&self, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/admin/clients", self.admin))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json().await.unwrap()
+    }
+
+    async fn introspect(&self, token: &str) -> Value {
+        self.http
+            .post(format!("{}/admin/oauth2/introspect", self.admin))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn clients_crud_pagination_and_hydra_errors() {
+    let env = start().await;
+    let c = env
+        .create_client(json!({"client_name": "one", "grant_types": ["client_credentials"]}))
+        .await;
+    let id = c["client_id"].as_str().unwrap();
+    assert_eq!(c["client_secret"].as_str().unwrap().len(), 26);
+    assert_eq!(c["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(c["scope"], "offline_access offline openid");
+    assert_eq!(c["redirect_uris"], json!([]));
+    assert_eq!(c["skip_logout_consent"], json!(false));
+
+    let got: Value = env
+        .http
+        .get(format!("{}/admin/clients/{id}", env.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        got.get("client_secret").is_none(),
+        "the secret is shown only on create"
+    );
+
+    for i in 0..3 {
+        env.create_client(json!({"client_name": format!("n{i}"), "owner": "o"}))
+            .await;
+    }
+    let r = env
+        .http
+        .get(format!("{}/admin/clients?page_size=2", env.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-total-count"], "4");
+    let link = r.headers()["link"].to_str().unwrap().to_string();
+    assert!(
+        link.contains("rel=\"next\"") && link.contains("rel=\"first\""),
+        "{link}"
+    );
+    assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 2);
+    let owned: Vec<Value> = env
+        .http
+        .get(format!("{}/admin/clients?owner=o", env.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(owned.len(), 3);
+
+    let patched: Value = env
+        .http
+        .patch(format!("{}/admin/clients/{id}", env.admin))
+        .json(&json!([{"op": "replace", "path": "/client_name", "value": "patched"}]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["client_name"], "patched");
+
+    let r = env
+        .http
+        .post(format!("{}/admin/clients", env.admin))
+        .json(&json!({"redirect_uris": ["not a url"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "invalid_redirect_uri"
+    );
+    let r = env
+        .http
+        .post(format!("{}/admin/clients", env.admin))
+        .json(&json!({"client_id": id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+
+    assert_eq!(
+        env.http
+            .delete(format!("{}/admin/clients/{id}", env.admin))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let r = env
+        .http
+        .get(format!("{}/admin/clients/{id}", env.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "Unable to locate the resource", "error_description": ""})
+    );
+    // unprefixed admin paths answer 307 to /admin<path>
+    let r = env
+        .http
+        .get(format!("{}/clients", env.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_credentials_introspection_revocation_and_bad_secrets() {
+    let env = start().await;
+    let c = env.create_client(json!({"grant_types": ["client_credentials"], "scope": "read write.*", "audience": ["https://api.example.com/v1"]})).await;
+    let (id, secret) = (
+        c["client_id"].as_str().unwrap(),
+        c["client_secret"].as_str().unwrap(),
+    );
+    let token_url = format!("{}/oauth2/token", env.public);
+    let r = env
+        .http
+        .post(&token_url)
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "read write.x"),
+            ("audience", "https://api.example.com/v1/users"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["token_type"], "bearer");
+    assert_eq!(t["scope"], "read write.x");
+    let at = t["access_token"].as_str().unwrap();
+    assert!(at.starts_with("ory_at_"));
+    let i = env.introspect(at).await;
+    assert_eq!(i["active"], true);
+    assert_eq!(i["sub"], id);
+    assert_eq!(i["token_use"], "access_token");
+    assert_eq!(i["aud"], json!(["https://api.example.com/v1/users"]));
+
+    // client_secret_post is refused for a basic client, with a hint naming the method
+    let r = env
+        .http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.json::<Value>().await.unwrap()["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("client_secret_basic"));
+    // wrong secret and unknown client answer identically
+    let wrong = env
+        .http
+        .post(&token_url)
+        .basic_auth(id, Some("nope-nope"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let unknown = env
+        .http
+        .post(&token_url)
+        .basic_auth("ghost", Some("nope-nope"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap(),
+        unknown.json::<Value>().await.unwrap()
+    );
+    // scope not allowed, unknown grant, duplicate parameter
+    let r = env
+        .http
+        .post(&token_url)
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");
+    let r = env
+        .http
+        .post(&token_url)
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
+    let r = env
+        .http
+        .post(&token_url)
+        .basic_auth(id, Some(secret))
+        .body("grant_type=client_credentials&scope=read&scope=read")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+
+    let r = env
+        .http
+        .post(format!("{}/oauth2/revoke", env.public))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(env.introspect(at).await, json!({"active": false}));
+    assert_eq!(
+        env.introspect("ory_at_garbage.x").await,
+        json!({"active": false})
+    );
+    env.stack.shutdown().await;
+}
+
+fn cookies_from(r: &reqwest::Response, jar: &mut BTreeMap<String, String>) {
+    for v in r.headers().get_all(SET_COOKIE) {
+        let text = v.to_str().unwrap();
+        let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
+        let (k, val) = pair.split_once('=').unwrap();
+        if attrs.contains("Max-Age=-1") || val.is_empty() {
+            jar.remove(k);
+        } else {
+            jar.insert(k.to_string(), val.to_string());
+        }
+    }
+}
+
+fn cookie_header(jar: &BTreeMap<String, String>) -> String {
+    jar.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn query_param(url: &str, key: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).unwrap();
+    u.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Plays the browser and the login/consent UI: returns the URL the flow finally redirects to.
+async fn browse(
+    env: &Env,
+    start: &str,
+    jar: &mut BTreeMap<String, String>,
+    session: Value,
+) -> String {
+    let mut url = start.to_string();
+    for _ in 0..10 {
+        if url.starts_with("https://rp.example/") {
+            return url;
+        }
+        let r = env
+            .http
+            .get(&url)
+            .header(COOKIE, cookie_header(jar))
+            .send()
+            .await
+            .unwrap();
+        cookies_from(&r, jar);
+        assert_eq!(r.status(), 302, "{url}");
+        let next = r.headers()[LOCATION].to_str().unwrap().to_string();
+        if let Some(ch) = query_param(&next, "login_challenge") {
+            let req: Value = env
+                .http
+                .get(format!(
+                    "{}/admin/oauth2/auth/requests/login?login_challenge={ch}",
+                    env.admin
+                ))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let subject = if req["skip"] == true {
+                req["subject"].as_str().unwrap().to_string()
+            } else {
+                "alice".to_string()
+            };
+            let a: Value = env.http.put(format!("{}/admin/oauth2/auth/requests/login/accept?login_challenge={ch}", env.admin))
+                .json(&json!({"subject": subject, "remember": true, "remember_for": 3600, "acr": "1", "amr": ["pwd"]})).send().await.unwrap().json().await.unwrap();
+            // a handled challenge answers 410 with redirect_to
+            let again = env
+                .http
+                .get(format!(
+                    "{}/admin/oauth2/auth/requests/login?login_challenge={ch}",
+                    env.admin
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 410);
+            url = a["redirect_to"].as_str().unwrap().to_string();
+        } else if let Some(ch) = query_param(&next, "consent_challenge") {
+            let req: Value = env
+                .http
+                .get(format!(
+                    "{}/admin/oauth2/auth/requests/consent?consent_challenge={ch}",
+                    env.admin
+                ))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let a: Value = env.http.put(format!("{}/admin/oauth2/auth/requests/consent/accept?consent_challenge={ch}", env.admin))
+                .json(&json!({"grant_scope": req["requested_scope"], "remember": true, "session": session})).send().await.unwrap().json().await.unwrap();
+            url = a["redirect_to"].as_str().unwrap().to_string();
+        } else {
+            url = next;
+        }
+    }
+    panic!("the flow did not finish: {url}");
+}
+
+#[tokio::test]
+async fn openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_replay() {
+    let env = start().await;
+    let c = env
+        .create_client(json!({
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "redirect_uris": ["https://rp.example/cb"], "scope": "openid offline_access profile",
+            "token_endpoint_auth_method": "client_secret_post",
+        }))
+        .await;
+    let rp_http = openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let issuer = IssuerUrl::new(format!("{}/", env.public)).unwrap();
+    let meta = CoreProviderMetadata::discover_async(issuer, &rp_http)
+        .await
+        .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(c["client_id"].as_str().unwrap().into()),
+        Some(ClientSecret::new(
+            c["client_secret"].as_str().unwrap().into(),
+        )),
+    )
+    .set_redirect_uri(RedirectUrl::new("https://rp.example/cb".into()).unwrap())
+    .set_auth_type(openidconnect::AuthType::RequestBody);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let mut jar = BTreeMap::new();
+    let done = browse(
+        &env,
+        auth_url.as_str(),
+        &mut jar,
+        json!({"id_token": {"email": "alice@example.com"}, "access_token": {"roles": ["admin"]}}),
+    )
+    .await;
+    assert_eq!(
+        query_param(&done, "state").as_deref(),
+        Some(csrf.secret().as_str())
+    );
+    let code = query_param(&done, "code").unwrap();
+    assert!(code.starts_with("ory_ac_"));
+
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&rp_http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().unwrap();
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .unwrap();
+    assert_eq!(claims.subject().as_str(), "alice");
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
+    assert!(claims.access_token_hash().is_some());
+    let at = tokens.access_token().secret().clone();
+    let ext = env.introspect(&at).await;
+    assert_eq!(ext["ext"], json!({"roles": ["admin"]}));
+    let userinfo: Value = env
+        .http
+        .get(format!("{}/userinfo", env.public))
+        .bearer_auth(&at)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["sub"], "alice");
+    assert_eq!(userinfo["email"], "alice@example.com");
+
+    // replaying the code fails and revokes what it issued
+    let replay = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request_async(&rp_http)
+        .await;
+    assert!(replay.is_err());
+    assert_eq!(env.introspect(&at).await["active"], false);
+
+    // a second flow skips login (remembered) and consent (remembered) and refreshes
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _, _) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let done = browse(&env, auth_url.as_str(), &mut jar, json!({})).await;
+    let code = query_param(&done, "code").unwrap();
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&rp_http)
+        .await
+        .unwrap();
+    let rt = tokens.refresh_token().unwrap().secret().clone();
+    assert!(rt.starts_with("ory_rt_"));
+    let refreshed = client
+        .exchange_refresh_token(&RefreshToken::new(rt.clone()))
+        .unwrap()
+        .request_async(&rp_http)
+        .await
+        .unwrap();
+    let new_at = refreshed.access_token().secret().clone();
+    assert_eq!(env.introspect(&new_at).await["active"], true);
+    assert_eq!(
+        env.introspect(tokens.access_token().secret()).await["active"],
+        false,
+        "rotation deletes the old access token"
+    );
+    // replaying the used refresh token revokes the whole grant
+    let r = env
+        .http
+        .post(format!("{}/oauth2/token", env.public))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+            ("client_id", c["client_id"].as_str().unwrap()),
+            ("client_secret", c["client_secret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "token_inactive");
+    assert_eq!(env.introspect(&new_at).await["active"], false);
+
+    let sessions: Vec<Value> = env
+        .http
+        .get(format!(
+            "{}/admin/oauth2/auth/sessions/consent?subject=alice",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!sessions.is_empty());
+    assert_eq!(
+        sessions[0]["consent_request"]["client"]["client_id"],
+        c["client_id"]
+    );
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn authorize_errors_never_redirect_to_unregistered_uris_and_plain_pkce_is_refused() {
+    let env = start().await;
+    let c = env
+        .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid"}))
+        .await;
+    let id = c["client_id"].as_str().unwrap();
+    let r = env.http.get(format!("{}/oauth2/auth?client_id={id}&response_type=code&state=abcdefgh&redirect_uri=https://evil.example/", env.public)).send().await.unwrap();
+    let loc = r.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(
+        loc.contains("/oauth2/fallbacks/error?error=invalid_request"),
+        "{loc}"
+    );
+    let r = env
+        .http
+        .get(format!(
+            "{}/oauth2/auth?client_id={id}&response_type=code&state=short",
+            env.public
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .starts_with("https://rp.example/cb?error=invalid_state"));
+    let r = env.http.get(format!("{}/oauth2/auth?client_id={id}&response_type=code&state=abcdefgh&code_challenge=abc&code_challenge_method=plain", env.public)).send().await.unwrap();
+    assert!(r.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .contains("error=invalid_request"));
+    // a rejected login is returned to the client
+    let r = env
+        .http
+        .get(format!(
+            "{}/oauth2/auth?client_id={id}&response_type=code&state=abcdefgh&scope=openid",
+            env.public
+        ))
+        .send()
+        .await
+        .unwrap();
+    let mut jar = BTreeMap::new();
+    cookies_from(&r, &mut jar);
+    let ch = query_param(r.headers()[LOCATION].to_str().unwrap(), "login_challenge").unwrap();
+    let bad = env
+        .http
+        .put(format!(
+            "{}/admin/oauth2/auth/requests/login/accept?login_challenge={ch}",
+            env.admin
+        ))
+        .json(&json!({"subject": "a", "unknown": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400, "unknown fields are refused");
+    let a: Value = env
+        .http
+        .put(format!(
+            "{}/admin/oauth2/auth/requests/login/reject?login_challenge={ch}",
+            env.admin
+        ))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = env
+        .http
+        .get(a["redirect_to"].as_str().unwrap())
+        .header(COOKIE, cookie_header(&jar))
+        .send()
+        .await
+        .unwrap();
+    let loc = r.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(
+        loc.starts_with("https://rp.example/cb?error=login+request+denied"),
+        "{loc}"
+    );
+    env.stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn keys_rotate_and_every_active_key_is_published() {
+    let env = start().await;
+    let jwks: Value = env
+        .http
+        .get(format!("{}/.well-known/jwks.json", env.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let before = jwks["keys"].as_array().unwrap().len();
+    assert!(
+        before >= 2,
+        "id-token and access-token keys are created on first start"
+    );
+    assert!(jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k.get("d").is_none()));
+    let r = env
+        .http
+        .post(format!("{}/admin/keys/hydra.openid.id-token", env.admin))
+        .json(&json!({"alg": "ES256", "kid": "es-1", "use": "sig"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let jwks: Value = env
+        .http
+        .get(format!("{}/.well-known/jwks.json", env.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), before + 1);
+    let disco: Value = env
+        .http
+        .get(format!("{}/.well-known/openid-configuration", env.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        disco["id_token_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
+    let set: Value = env
+        .http
+        .get(format!(
+            "{}/admin/keys/hydra.openid.id-token/es-1",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        set["keys"][0].get("d").is_some(),
+        "the admin API returns private keys"
+    );
+    assert_eq!(
+        env.http
+            .delete(format!(
+                "{}/admin/keys/hydra.openid.id-token/es-1",
+                env.admin
+            ))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let r = env
+        .http
+        .get(format!("{}/admin/keys/nope", env.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    env.stack.shutdown().await;
+}
