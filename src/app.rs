@@ -29,6 +29,9 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// A role could not start (e.g. the proxy could not fetch a remote access-rule repository).
+    #[error("{role}: {reason}")]
+    Role { role: &'static str, reason: String },
 }
 
 /// A running Quartet: every enabled role's listeners, sharing one database.
@@ -65,7 +68,7 @@ impl Stack {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut urls = BTreeMap::new();
         let mut bound = Vec::new();
-        for spec in role_listeners(&config, roles) {
+        for spec in role_listeners(&config, roles).await? {
             let addr = spec.bind_addr();
             let listener = server::bind(spec.role.name(), spec.name, &addr).await?;
             let local = listener.local_addr().map_err(|e| BindError {
@@ -130,17 +133,24 @@ impl Stack {
     }
 }
 
-fn role_listeners(config: &Config, roles: &[Role]) -> Vec<ListenerSpec> {
+async fn role_listeners(config: &Config, roles: &[Role]) -> Result<Vec<ListenerSpec>, StartError> {
     let mut specs = Vec::new();
     for role in Role::ALL.into_iter().filter(|r| roles.contains(r)) {
         specs.extend(match role {
             Role::Identity => identity::listeners(&config.identity),
             Role::Oauth2 => oauth2::listeners(&config.oauth2),
             Role::Permission => permission::listeners(&config.permission),
-            Role::Proxy => proxy::listeners(&config.proxy),
+            Role::Proxy => {
+                proxy::listeners(&config.proxy)
+                    .await
+                    .map_err(|reason| StartError::Role {
+                        role: "proxy",
+                        reason,
+                    })?
+            }
         });
     }
-    specs
+    Ok(specs)
 }
 
 /// The role's routes plus the kernel routes of its surface, wrapped in the kernel middleware.
