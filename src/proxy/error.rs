@@ -226,7 +226,7 @@ impl ErrorHandler {
         }
         let name = error.when_name();
         when.iter().any(|clause| {
-            if !clause.error.is_empty() && !clause.error.iter().any(|e| *e == name) {
+            if !clause.error.is_empty() && !clause.error.contains(&name) {
                 return false;
             }
             let Some(header) = clause.request.as_ref().and_then(|r| r.header.as_ref()) else {
