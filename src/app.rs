@@ -31,6 +31,9 @@ pub enum StartError {
     Bind(#[from] BindError),
     #[error("identity: {0}")]
     Identity(#[from] identity::Error),
+    /// A role could not start (e.g. the proxy could not fetch a remote access-rule repository).
+    #[error("{role}: {reason}")]
+    Role { role: &'static str, reason: String },
 }
 
 /// A running Quartet: every enabled role's listeners, sharing one database.
@@ -156,7 +159,14 @@ async fn role_listeners(
             }
             Role::Oauth2 => oauth2::listeners(&config.oauth2, config.dev, db, oauth2_urls),
             Role::Permission => permission::listeners(&config.permission),
-            Role::Proxy => proxy::listeners(&config.proxy),
+            Role::Proxy => {
+                proxy::listeners(&config.proxy)
+                    .await
+                    .map_err(|reason| StartError::Role {
+                        role: "proxy",
+                        reason,
+                    })?
+            }
         });
     }
     Ok(specs)

@@ -138,7 +138,7 @@ fn a_config_file_may_inline_every_role_and_env_overrides_win() {
         Some("https://auth.example.com/")
     );
     assert_eq!(c.permission.serve.read.port, Some(2222));
-    assert_eq!(c.proxy.serve.proxy.port, Some(4455));
+    assert_eq!(c.proxy.serve.proxy.endpoint.port, Some(4455));
     assert_eq!(c.log.level, LogLevel::Warn);
     assert_eq!(c.log.format, LogFormat::Json);
     assert_eq!(c.dsn, Dsn::Sqlite("/tmp/quartet-test.db".into()));

@@ -158,9 +158,10 @@ async fn the_proxy_port_forwards_every_path_and_has_no_health_routes() {
     let proxy = stack.url(Role::Proxy, "proxy").unwrap();
     let (status, _, body) = get(format!("{proxy}/health/alive")).await;
     assert_eq!(status, 404);
+    // Oathkeeper's non-verbose json error handler (the default) for "no rule matched".
     assert_eq!(
         json(&body)["error"]["message"],
-        "Requested url does not match any rules"
+        "The requested resource could not be found"
     );
     assert!(
         stack.url(Role::Identity, "public").is_none(),

@@ -288,7 +288,7 @@ impl Config {
             &mut permission.serve.write,
             &mut permission.serve.metrics,
             &mut permission.serve.opl,
-            &mut proxy.serve.proxy,
+            &mut proxy.serve.proxy.endpoint,
             &mut proxy.serve.api,
             &mut proxy.serve.prometheus,
         ]

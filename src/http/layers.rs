@@ -18,6 +18,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use super::error::ApiError;
 use super::metrics::{Metrics, RequestSample};
 
+/// Response extension: the body is the handler's on purpose (e.g. Oathkeeper's plain-text
+/// `www_authenticate` 401) and must not be re-rendered as the error envelope.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepBody;
+
 /// What the shared middleware needs to know about one listener.
 #[derive(Debug, Clone)]
 pub struct ListenerContext {
@@ -107,7 +112,9 @@ async fn finish(ctx: &ListenerContext, req: Request, next: Next, envelope: bool)
 fn render_error(response: Response, request_id: Option<&str>, dev: bool) -> Response {
     let error = match response.extensions().get::<ApiError>() {
         Some(error) => error.clone(),
-        None if is_json(&response) => return response,
+        None if is_json(&response) || response.extensions().get::<KeepBody>().is_some() => {
+            return response
+        }
         None => ApiError::for_status(response.status()),
     };
     let (mut parts, _) = response.into_parts();

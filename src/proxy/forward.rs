@@ -1,0 +1,251 @@
+//! The reverse proxy on 4455: match, run the pipeline, then stream the request to the rule's
+//! upstream (Oathkeeper's path join and `strip_path`, `preserve_host`, `X-Forwarded-*` only
+//! when `trust_forwarded_headers`) over a pooled client, and stream the response back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::response::Response;
+use axum::Router;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use super::error::Error;
+use super::pipeline::PipelineRequest;
+use super::template::UrlData;
+use super::Proxy;
+
+/// How long the upstream may take to send response headers.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The pooled upstream client.
+#[derive(Clone)]
+pub struct Forwarder {
+    client: Client<HttpConnector, Body>,
+    trust_forwarded_headers: bool,
+}
+
+impl Forwarder {
+    pub fn new(trust_forwarded_headers: bool) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(30)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Self {
+            client,
+            trust_forwarded_headers,
+        }
+    }
+}
+
+pub fn routes(proxy: Arc<Proxy>) -> Router {
+    Router::new().fallback(handle).with_state(proxy)
+}
+
+/// Hop-by-hop headers never forwarded (RFC 9110 §7.6.1).
+const HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Oathkeeper's upstream path: base path joined with the request path, then the first
+/// occurrence of `/<strip_path>` removed.
+pub fn upstream_path(base: &str, request_path: &str, strip_path: &str) -> String {
+    let joined = match (base.ends_with('/'), request_path.starts_with('/')) {
+        (true, true) => format!("{base}{}", &request_path[1..]),
+        (false, false) if !base.is_empty() && !request_path.is_empty() => {
+            format!("{base}/{request_path}")
+        }
+        _ => format!("{base}{request_path}"),
+    };
+    let strip = strip_path.trim_matches('/');
+    if strip.is_empty() {
+        return joined;
+    }
+    joined.replacen(&format!("/{strip}"), "", 1)
+}
+
+async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let https = parts
+        .headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or_default()
+        .to_string();
+    let url = UrlData {
+        scheme: if https { "https" } else { "http" }.into(),
+        host,
+        path: percent_decoded_path(parts.uri.path()),
+        raw_query: parts.uri.query().unwrap_or_default().to_string(),
+    };
+    let mut req = PipelineRequest {
+        method: parts.method.clone(),
+        url,
+        headers: parts.headers.clone(),
+        body: Default::default(),
+    };
+    let (rule, captures) = match proxy.find(req.method.as_str(), &req.url) {
+        Ok(x) => x,
+        Err(e) => return proxy.handle_error(None, &e, &req, request_id.as_deref()),
+    };
+    // Remote authorizers receive the original body; only then is it buffered.
+    let mut body = Some(body);
+    if matches!(rule.authorizer, super::pipeline::Authz::Remote { .. }) {
+        match axum::body::to_bytes(body.take().unwrap_or_default(), 16 * 1024 * 1024).await {
+            Ok(b) => req.body = b,
+            Err(_) => {
+                return proxy.handle_error(
+                    Some(&rule),
+                    &Error::internal("request body too large for the remote authorizer"),
+                    &req,
+                    request_id.as_deref(),
+                )
+            }
+        }
+    }
+    let session = match super::pipeline::run(
+        &proxy.outbound,
+        &rule.authenticators,
+        &rule.authorizer,
+        &rule.mutators,
+        &req,
+        captures,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return proxy.handle_error(Some(&rule), &e, &req, request_id.as_deref()),
+    };
+    let Some(upstream) = rule.upstream.as_ref() else {
+        return proxy.handle_error(Some(&rule), &Error::NoUpstream, &req, request_id.as_deref());
+    };
+    let path = upstream_path(
+        upstream.path(),
+        parts.uri.path(),
+        &rule.rule.upstream.strip_path,
+    );
+    let mut target = format!(
+        "{}://{}",
+        upstream.scheme(),
+        upstream.host_str().unwrap_or_default()
+    );
+    if let Some(port) = upstream.port() {
+        target.push_str(&format!(":{port}"));
+    }
+    target.push_str(&path);
+    if let Some(q) = parts.uri.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    let Ok(uri) = target.parse::<Uri>() else {
+        return proxy.handle_error(
+            Some(&rule),
+            &Error::internal(format!("invalid upstream URL {target}")),
+            &req,
+            request_id.as_deref(),
+        );
+    };
+    let mut headers = HeaderMap::new();
+    for (k, v) in &parts.headers {
+        let n = k.as_str();
+        if HOP.contains(&n) || n.starts_with("x-forwarded-") || k == header::HOST {
+            continue;
+        }
+        headers.append(k.clone(), v.clone());
+    }
+    if proxy.forwarder.trust_forwarded_headers {
+        for n in ["x-forwarded-host", "x-forwarded-proto", "x-forwarded-for"] {
+            if let Some(v) = parts.headers.get(n) {
+                headers.insert(HeaderName::from_static(n), v.clone());
+            }
+        }
+    }
+    for name in session.header.keys() {
+        if let Some(v) = session.header.get(name) {
+            headers.insert(name.clone(), v.clone());
+        }
+    }
+    let host_value = if rule.rule.upstream.preserve_host {
+        req.url.host.clone()
+    } else {
+        uri.authority().map(|a| a.to_string()).unwrap_or_default()
+    };
+    if let Ok(v) = HeaderValue::from_str(&host_value) {
+        headers.insert(header::HOST, v);
+    }
+    let out_body = match body {
+        Some(b) => b,
+        None => Body::from(req.body.clone()),
+    };
+    let mut outbound = axum::http::Request::new(out_body);
+    *outbound.method_mut() = parts.method.clone();
+    *outbound.uri_mut() = uri;
+    *outbound.headers_mut() = headers;
+    match tokio::time::timeout(UPSTREAM_TIMEOUT, proxy.forwarder.client.request(outbound)).await {
+        Ok(Ok(resp)) => {
+            let (mut p, b) = resp.into_parts();
+            for h in HOP {
+                p.headers.remove(h);
+            }
+            Response::from_parts(p, Body::new(b))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(rule = rule.rule.id, error = %e, "upstream request failed");
+            empty(axum::http::StatusCode::BAD_GATEWAY)
+        }
+        Err(_) => empty(axum::http::StatusCode::GATEWAY_TIMEOUT),
+    }
+}
+
+fn empty(status: axum::http::StatusCode) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+/// Go's `URL.Path` is the decoded path; matching runs on it.
+fn percent_decoded_path(path: &str) -> String {
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_and_strip_follow_oathkeeper() {
+        assert_eq!(upstream_path("", "/api/me", ""), "/api/me");
+        assert_eq!(upstream_path("/", "/api/me", ""), "/api/me");
+        assert_eq!(upstream_path("/base", "/req", ""), "/base/req");
+        assert_eq!(upstream_path("/base/", "/req", ""), "/base/req");
+        assert_eq!(upstream_path("", "/api/v1/x", "/api"), "/v1/x");
+        assert_eq!(upstream_path("/base", "/api/x", "api/"), "/base/x");
+        // strip runs after the join and may hit the base path
+        assert_eq!(upstream_path("/api", "/x", "/api"), "/x");
+    }
+}

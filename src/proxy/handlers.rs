@@ -1,0 +1,287 @@
+//! Pipeline handler configs: the global `<kind>.<id>.config` deep-merged with a rule's
+//! `config`, Oathkeeper's schema defaults materialised, then validated against Oathkeeper's own
+//! per-handler JSON schema (`additionalProperties: false`), all at rule load.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::config::proxy::HandlerSwitch;
+
+const OATHKEEPER_SCHEMA: &str =
+    include_str!("../../spec/ory/oathkeeper-v0.40.9/config.schema.json");
+
+/// Handler kinds, as in the config (`authenticators`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Authenticator,
+    Authorizer,
+    Mutator,
+    ErrorHandler,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Authenticator => "authenticator",
+            Kind::Authorizer => "authorizer",
+            Kind::Mutator => "mutator",
+            Kind::ErrorHandler => "error handler",
+        }
+    }
+}
+
+/// The handler ids Oathkeeper knows per kind, and the schema definition of each one's config
+/// (`None`: the handler takes no config).
+fn definition(kind: Kind, id: &str) -> Option<Option<&'static str>> {
+    Some(match (kind, id) {
+        (Kind::Authenticator, "noop" | "unauthorized") => None,
+        (Kind::Authenticator, "anonymous") => Some("configAuthenticatorsAnonymous"),
+        (Kind::Authenticator, "cookie_session") => Some("configAuthenticatorsCookieSession"),
+        (Kind::Authenticator, "bearer_token") => Some("configAuthenticatorsBearerToken"),
+        (Kind::Authenticator, "jwt") => Some("configAuthenticatorsJwt"),
+        (Kind::Authenticator, "oauth2_client_credentials") => {
+            Some("configAuthenticatorsOauth2ClientCredentials")
+        }
+        (Kind::Authenticator, "oauth2_introspection") => {
+            Some("configAuthenticatorsOauth2Introspection")
+        }
+        (Kind::Authorizer, "allow" | "deny") => None,
+        (Kind::Authorizer, "remote") => Some("configAuthorizersRemote"),
+        (Kind::Authorizer, "remote_json") => Some("configAuthorizersRemoteJSON"),
+        (Kind::Authorizer, "keto_engine_acp_ory") => Some("configAuthorizersKetoEngineAcpOry"),
+        (Kind::Mutator, "noop") => None,
+        (Kind::Mutator, "header") => Some("configMutatorsHeader"),
+        (Kind::Mutator, "cookie") => Some("configMutatorsCookie"),
+        (Kind::Mutator, "hydrator") => Some("configMutatorsHydrator"),
+        (Kind::Mutator, "id_token") => Some("configMutatorsIdToken"),
+        (Kind::ErrorHandler, "json") => Some("configErrorsJSON"),
+        (Kind::ErrorHandler, "redirect") => Some("configErrorsRedirect"),
+        (Kind::ErrorHandler, "www_authenticate") => Some("configErrorsWWWAuthenticate"),
+        _ => return None,
+    })
+}
+
+/// Oathkeeper's handler schemas, parsed and compiled once.
+pub struct Schemas {
+    root: Value,
+    validators: HashMap<&'static str, jsonschema::Validator>,
+}
+
+impl Schemas {
+    pub fn load() -> Result<Self, String> {
+        let mut root: Value = serde_json::from_str(OATHKEEPER_SCHEMA)
+            .map_err(|e| format!("embedded Oathkeeper schema: {e}"))?;
+        if let Some(o) = root.as_object_mut() {
+            o.insert(
+                "$id".into(),
+                Value::String("https://quartet.invalid/oathkeeper.json".into()),
+            );
+        }
+        let mut validators = HashMap::new();
+        let names = [
+            "configAuthenticatorsAnonymous",
+            "configAuthenticatorsCookieSession",
+            "configAuthenticatorsBearerToken",
+            "configAuthenticatorsJwt",
+            "configAuthenticatorsOauth2ClientCredentials",
+            "configAuthenticatorsOauth2Introspection",
+            "configAuthorizersRemote",
+            "configAuthorizersRemoteJSON",
+            "configAuthorizersKetoEngineAcpOry",
+            "configMutatorsHeader",
+            "configMutatorsCookie",
+            "configMutatorsHydrator",
+            "configMutatorsIdToken",
+            "configErrorsJSON",
+            "configErrorsRedirect",
+            "configErrorsWWWAuthenticate",
+        ];
+        for name in names {
+            // draft-07: `$ref` beside other keywords wins, so the whole document (with its
+            // definitions) validates against the one definition.
+            let mut schema = root.clone();
+            if let Some(o) = schema.as_object_mut() {
+                o.remove("properties");
+                o.remove("additionalProperties");
+                o.remove("required");
+                o.insert(
+                    "$ref".into(),
+                    Value::String(format!("#/definitions/{name}")),
+                );
+            }
+            let v = jsonschema::options()
+                .should_validate_formats(false)
+                .build(&schema)
+                .map_err(|e| format!("compiling the schema of {name}: {e}"))?;
+            validators.insert(name, v);
+        }
+        Ok(Self { root, validators })
+    }
+
+    /// The effective config of one handler use: global config deep-merged with the rule's,
+    /// defaults applied, validated. `Err` says which key is wrong and why.
+    pub fn effective(
+        &self,
+        kind: Kind,
+        id: &str,
+        switch: Option<&HandlerSwitch>,
+        rule_config: Option<&Value>,
+    ) -> Result<Value, String> {
+        let Some(def) = definition(kind, id) else {
+            return Err(format!("{} {id:?} is unknown", kind.name()));
+        };
+        let enabled = match (kind, id, switch) {
+            (_, _, Some(s)) => s.enabled,
+            (Kind::ErrorHandler, "json", None) => true,
+            _ => false,
+        };
+        if !enabled {
+            return Err(format!(
+                "{} {id:?} is disabled per configuration",
+                kind.name()
+            ));
+        }
+        let mut merged = switch
+            .and_then(|s| s.config.clone())
+            .filter(|v| !v.is_null())
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        if let Some(rule) = rule_config.filter(|v| !v.is_null()) {
+            deep_merge(&mut merged, rule);
+        }
+        let Some(def) = def else {
+            return Ok(merged);
+        };
+        if let Some(node) = self.root.pointer(&format!("/definitions/{def}")) {
+            self.apply_defaults(node, &mut merged, 0);
+        }
+        if let Some(validator) = self.validators.get(def) {
+            let problems: Vec<String> = validator
+                .iter_errors(&merged)
+                .map(|e| {
+                    let at = e
+                        .instance_path
+                        .to_string()
+                        .trim_start_matches('/')
+                        .replace('/', ".");
+                    if at.is_empty() {
+                        format!("config: {e}")
+                    } else {
+                        format!("config.{at}: {e}")
+                    }
+                })
+                .collect();
+            if !problems.is_empty() {
+                return Err(problems.join("; "));
+            }
+        }
+        Ok(merged)
+    }
+
+    fn resolve<'a>(&'a self, node: &'a Value) -> &'a Value {
+        match node.get("$ref").and_then(Value::as_str) {
+            Some(r) => r
+                .strip_prefix('#')
+                .and_then(|p| self.root.pointer(p))
+                .unwrap_or(node),
+            None => node,
+        }
+    }
+
+    /// Materialises `default`s of the properties (recursively into objects present), as
+    /// Oathkeeper's config loader does.
+    fn apply_defaults(&self, node: &Value, value: &mut Value, depth: usize) {
+        if depth > 16 {
+            return;
+        }
+        let node = self.resolve(node);
+        let Some(map) = value.as_object_mut() else {
+            return;
+        };
+        let Some(props) = node.get("properties").and_then(Value::as_object) else {
+            return;
+        };
+        for (key, prop) in props {
+            let prop = self.resolve(prop);
+            if !map.contains_key(key) {
+                if let Some(d) = prop.get("default") {
+                    map.insert(key.clone(), d.clone());
+                }
+            }
+            if let Some(child) = map.get_mut(key) {
+                self.apply_defaults(prop, child, depth + 1);
+            }
+        }
+    }
+}
+
+/// koanf's merge: objects recursively, everything else replaced by `over`.
+pub fn deep_merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(existing) => deep_merge(existing, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn on(config: Value) -> HandlerSwitch {
+        HandlerSwitch {
+            enabled: true,
+            config: Some(config),
+        }
+    }
+
+    #[test]
+    fn merge_defaults_and_validation() {
+        let s = Schemas::load().unwrap();
+        let global = on(json!({"check_session_url": "http://k/sessions/whoami", "only": ["a"]}));
+        let eff = s
+            .effective(
+                Kind::Authenticator,
+                "cookie_session",
+                Some(&global),
+                Some(&json!({"only": ["b"]})),
+            )
+            .unwrap();
+        assert_eq!(eff["only"], json!(["b"]));
+        assert_eq!(eff["check_session_url"], "http://k/sessions/whoami");
+        assert_eq!(eff["preserve_query"], true, "schema default materialised");
+        assert_eq!(eff["subject_from"], "subject");
+        let e = s
+            .effective(
+                Kind::Authenticator,
+                "cookie_session",
+                Some(&global),
+                Some(&json!({"bogus": 1})),
+            )
+            .unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+        let e = s.effective(Kind::Mutator, "nope", None, None).unwrap_err();
+        assert!(e.contains("unknown"), "{e}");
+        let e = s
+            .effective(Kind::Authorizer, "allow", None, None)
+            .unwrap_err();
+        assert!(e.contains("disabled"), "{e}");
+        assert!(s.effective(Kind::ErrorHandler, "json", None, None).is_ok());
+    }
+
+    #[test]
+    fn deep_merge_replaces_arrays_and_scalars() {
+        let mut a = json!({"x": {"y": 1, "z": [1, 2]}, "k": "v"});
+        deep_merge(&mut a, &json!({"x": {"z": [3]}, "k": "w"}));
+        assert_eq!(a, json!({"x": {"y": 1, "z": [3]}, "k": "w"}));
+    }
+}

@@ -1,0 +1,106 @@
+//! Outbound calls of the pipeline behind narrow traits: [`SessionChecker`] (cookie_session and
+//! bearer_token → Kratos `/sessions/whoami`) and [`TokenIntrospector`] (oauth2_introspection →
+//! Hydra `/admin/oauth2/introspect`), implemented over HTTP as Oathkeeper does ([`HttpClient`]).
+//! The composition root may swap in in-process adapters.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, Method};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
+/// One outbound HTTP request.
+#[derive(Debug, Clone)]
+pub struct OutboundRequest {
+    pub method: Method,
+    pub url: url::Url,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Its response.
+#[derive(Debug, Clone)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// "Who holds this session?" — the call cookie_session and bearer_token make.
+pub trait SessionChecker: Send + Sync {
+    /// `Err` is a transport failure (Oathkeeper answers 403 for those).
+    fn check_session(
+        &self,
+        request: OutboundRequest,
+    ) -> BoxFuture<'_, Result<OutboundResponse, String>>;
+}
+
+/// "Is this token active?" — the form POST oauth2_introspection makes.
+pub trait TokenIntrospector: Send + Sync {
+    fn introspect(
+        &self,
+        request: OutboundRequest,
+    ) -> BoxFuture<'_, Result<OutboundResponse, String>>;
+}
+
+/// Plain HTTP over a pooled `reqwest` client; also used by remote authorizers, the hydrator
+/// and client-credentials grants.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+}
+
+impl HttpClient {
+    pub fn new() -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        Ok(Self { client })
+    }
+
+    pub async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, String> {
+        let response = self
+            .client
+            .request(request.method, request.url)
+            .headers(request.headers)
+            .body(request.body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+impl SessionChecker for HttpClient {
+    fn check_session(
+        &self,
+        request: OutboundRequest,
+    ) -> BoxFuture<'_, Result<OutboundResponse, String>> {
+        Box::pin(self.send(request))
+    }
+}
+
+impl TokenIntrospector for HttpClient {
+    fn introspect(
+        &self,
+        request: OutboundRequest,
+    ) -> BoxFuture<'_, Result<OutboundResponse, String>> {
+        Box::pin(self.send(request))
+    }
+}
+
+/// The adapters the pipeline calls through.
+#[derive(Clone)]
+pub struct Outbound {
+    pub sessions: Arc<dyn SessionChecker>,
+    pub introspector: Arc<dyn TokenIntrospector>,
+    pub http: HttpClient,
+}

@@ -1,0 +1,1092 @@
+//! The access-rule pipeline: authenticators (first responsible wins), one authorizer, every
+//! mutator — compiled from a rule's handler list at load, run per request. Handler semantics
+//! follow Oathkeeper v0.40's code (see the reference note), including its quirks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::error::Error;
+use super::outbound::{Outbound, OutboundRequest};
+use super::template::{session_json, Template, TemplateData};
+
+/// `token_from` of bearer_token, oauth2_introspection and jwt.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TokenFrom {
+    pub header: Option<String>,
+    pub query_parameter: Option<String>,
+    pub cookie: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SessionCfg {
+    pub check_session_url: String,
+    pub only: Vec<String>,
+    pub token_from: Option<TokenFrom>,
+    pub prefix: Option<String>,
+    pub preserve_path: bool,
+    pub preserve_query: Option<bool>,
+    pub preserve_host: bool,
+    pub force_method: Option<String>,
+    pub forward_http_headers: Vec<String>,
+    pub additional_headers: BTreeMap<String, String>,
+    pub subject_from: Option<String>,
+    pub extra_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PreAuth {
+    pub enabled: bool,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_url: String,
+    pub audience: String,
+    pub scope: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct IntrospectionCfg {
+    pub introspection_url: String,
+    pub token_from: Option<TokenFrom>,
+    pub prefix: Option<String>,
+    pub scope_strategy: Option<String>,
+    pub required_scope: Vec<String>,
+    pub target_audience: Vec<String>,
+    pub trusted_issuers: Vec<String>,
+    pub pre_authorization: Option<PreAuth>,
+    pub introspection_request_headers: BTreeMap<String, String>,
+    pub preserve_host: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ClientCredentialsCfg {
+    pub token_url: String,
+    pub required_scope: Vec<String>,
+}
+
+/// A compiled authenticator.
+#[derive(Debug, Clone)]
+pub enum Authn {
+    Noop,
+    Unauthorized,
+    Anonymous { subject: String },
+    CookieSession(Arc<SessionCfg>),
+    BearerToken(Arc<SessionCfg>),
+    Introspection(Arc<IntrospectionCfg>),
+    ClientCredentials(Arc<ClientCredentialsCfg>),
+}
+
+/// A compiled authorizer.
+#[derive(Debug, Clone)]
+pub enum Authz {
+    Allow,
+    Deny,
+    Remote {
+        url: String,
+        headers: Vec<(String, Template)>,
+        forward: Vec<String>,
+    },
+    RemoteJson {
+        url: String,
+        payload: Template,
+        headers: Vec<(String, Template)>,
+        forward: Vec<String>,
+    },
+}
+
+/// A compiled mutator.
+#[derive(Debug, Clone)]
+pub enum Mutator {
+    Noop,
+    Header(Vec<(HeaderName, Template)>),
+    Cookie(Vec<(String, Template)>),
+    Hydrator {
+        url: String,
+        basic: Option<(String, String)>,
+    },
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(config: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(config)
+        .map_err(|e| format!("config.{}: {}", e.path(), e.inner()))
+}
+
+fn templates(map: Option<&Value>, at: &str) -> Result<Vec<(String, Template)>, String> {
+    let mut out = Vec::new();
+    if let Some(Value::Object(m)) = map {
+        for (k, v) in m {
+            let text = v.as_str().unwrap_or_default();
+            let t = Template::parse(text).map_err(|e| format!("config.{at}.{k}: template: {e}"))?;
+            out.push((k.clone(), t));
+        }
+    }
+    Ok(out)
+}
+
+impl Authn {
+    pub fn build(id: &str, config: Value) -> Result<Self, String> {
+        Ok(match id {
+            "noop" => Authn::Noop,
+            "unauthorized" => Authn::Unauthorized,
+            "anonymous" => Authn::Anonymous {
+                subject: config
+                    .get("subject")
+                    .and_then(Value::as_str)
+                    .unwrap_or("anonymous")
+                    .to_string(),
+            },
+            "cookie_session" | "bearer_token" => {
+                let cfg: SessionCfg = decode(config)?;
+                url::Url::parse(&cfg.check_session_url)
+                    .map_err(|e| format!("config.check_session_url: {e}"))?;
+                if id == "cookie_session" {
+                    Authn::CookieSession(Arc::new(cfg))
+                } else {
+                    Authn::BearerToken(Arc::new(cfg))
+                }
+            }
+            "oauth2_introspection" => {
+                let cfg: IntrospectionCfg = decode(config)?;
+                url::Url::parse(&cfg.introspection_url)
+                    .map_err(|e| format!("config.introspection_url: {e}"))?;
+                Authn::Introspection(Arc::new(cfg))
+            }
+            "oauth2_client_credentials" => {
+                let cfg: ClientCredentialsCfg = decode(config)?;
+                url::Url::parse(&cfg.token_url).map_err(|e| format!("config.token_url: {e}"))?;
+                Authn::ClientCredentials(Arc::new(cfg))
+            }
+            other => {
+                return Err(format!(
+                    "authenticator {other:?} is not supported by Quartet yet"
+                ))
+            }
+        })
+    }
+}
+
+impl Authz {
+    pub fn build(id: &str, config: Value) -> Result<Self, String> {
+        let forward = |c: &Value| -> Vec<String> {
+            c.get("forward_response_headers_to_upstream")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let remote = |c: &Value| -> Result<String, String> {
+            let u = c.get("remote").and_then(Value::as_str).unwrap_or_default();
+            url::Url::parse(u).map_err(|e| format!("config.remote: {e}"))?;
+            Ok(u.to_string())
+        };
+        Ok(match id {
+            "allow" => Authz::Allow,
+            "deny" => Authz::Deny,
+            "remote" => Authz::Remote {
+                url: remote(&config)?,
+                headers: templates(config.get("headers"), "headers")?,
+                forward: forward(&config),
+            },
+            "remote_json" => {
+                let payload = config
+                    .get("payload")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                Authz::RemoteJson {
+                    url: remote(&config)?,
+                    payload: Template::parse(payload)
+                        .map_err(|e| format!("config.payload: template: {e}"))?,
+                    headers: templates(config.get("headers"), "headers")?,
+                    forward: forward(&config),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "authorizer {other:?} is not supported by Quartet yet"
+                ))
+            }
+        })
+    }
+}
+
+impl Mutator {
+    pub fn build(id: &str, config: Value) -> Result<Self, String> {
+        Ok(match id {
+            "noop" => Mutator::Noop,
+            "header" => {
+                let mut out = Vec::new();
+                for (k, t) in templates(config.get("headers"), "headers")? {
+                    let name = HeaderName::from_bytes(k.as_bytes())
+                        .map_err(|e| format!("config.headers.{k}: not a header name: {e}"))?;
+                    out.push((name, t));
+                }
+                Mutator::Header(out)
+            }
+            "cookie" => Mutator::Cookie(templates(config.get("cookies"), "cookies")?),
+            "hydrator" => {
+                let api = config.get("api").cloned().unwrap_or_default();
+                let u = api.get("url").and_then(Value::as_str).unwrap_or_default();
+                url::Url::parse(u).map_err(|e| format!("config.api.url: {e}"))?;
+                let basic = api.pointer("/auth/basic").map(|b| {
+                    let f = |k: &str| {
+                        b.get(k)
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    (f("username"), f("password"))
+                });
+                Mutator::Hydrator {
+                    url: u.to_string(),
+                    basic,
+                }
+            }
+            other => return Err(format!("mutator {other:?} is not supported by Quartet yet")),
+        })
+    }
+}
+
+/// The request the pipeline judges.
+#[derive(Debug, Clone)]
+pub struct PipelineRequest {
+    pub method: Method,
+    pub url: super::template::UrlData,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+enum Authenticated {
+    NotResponsible,
+    Done,
+}
+
+/// Runs authenticators, authorizer and mutators; on success the session (with its `header`
+/// map holding what to send upstream / answer with).
+pub async fn run(
+    out: &Outbound,
+    authenticators: &[Authn],
+    authorizer: &Authz,
+    mutators: &[Mutator],
+    req: &PipelineRequest,
+    captures: Vec<String>,
+) -> Result<TemplateData, Error> {
+    let mut session = TemplateData {
+        captures,
+        url: req.url.clone(),
+        method: req.method.to_string(),
+        request_header: req.headers.clone(),
+        ..Default::default()
+    };
+    let mut done = false;
+    for a in authenticators {
+        match authenticate(out, a, req, &mut session).await? {
+            Authenticated::NotResponsible => continue,
+            Authenticated::Done => {
+                done = true;
+                break;
+            }
+        }
+    }
+    if !done {
+        return Err(Error::unauthorized(
+            "No authentication handler was responsible for handling the authentication request",
+        ));
+    }
+    authorize(out, authorizer, req, &mut session).await?;
+    for m in mutators {
+        mutate(out, m, req, &mut session).await?;
+    }
+    Ok(session)
+}
+
+fn bearer_token(
+    headers: &HeaderMap,
+    url: &super::template::UrlData,
+    from: Option<&TokenFrom>,
+) -> Option<String> {
+    let parse_bearer = |headers: &HeaderMap| -> Option<String> {
+        let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = v.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.to_string())
+    };
+    match from {
+        Some(TokenFrom {
+            header: Some(h), ..
+        }) if h == "Authorization" => parse_bearer(headers),
+        Some(TokenFrom {
+            header: Some(h), ..
+        }) => headers
+            .get(h.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        Some(TokenFrom {
+            query_parameter: Some(q),
+            ..
+        }) => url::form_urlencoded::parse(url.raw_query.as_bytes())
+            .find(|(k, _)| k == q)
+            .map(|(_, v)| v.into_owned()),
+        Some(TokenFrom {
+            cookie: Some(c), ..
+        }) => cookies(headers)
+            .into_iter()
+            .find(|(k, _)| k == c)
+            .map(|(_, v)| v),
+        _ => parse_bearer(headers),
+    }
+    .filter(|t| !t.is_empty())
+}
+
+fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| {
+            let (k, v) = c.trim().split_once('=')?;
+            Some((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+async fn authenticate(
+    out: &Outbound,
+    a: &Authn,
+    req: &PipelineRequest,
+    session: &mut TemplateData,
+) -> Result<Authenticated, Error> {
+    match a {
+        Authn::Noop => Ok(Authenticated::Done),
+        Authn::Unauthorized => Err(Error::unauthorized(
+            "Authentication is not possible for this rule",
+        )),
+        Authn::Anonymous { subject } => {
+            if req.headers.contains_key(header::AUTHORIZATION) {
+                return Ok(Authenticated::NotResponsible);
+            }
+            session.subject = subject.clone();
+            Ok(Authenticated::Done)
+        }
+        Authn::CookieSession(cfg) => {
+            let present = cookies(&req.headers);
+            let responsible = if cfg.only.is_empty() {
+                !present.is_empty()
+            } else {
+                present.iter().any(|(k, _)| cfg.only.contains(k))
+            };
+            if !responsible {
+                return Ok(Authenticated::NotResponsible);
+            }
+            forward_session(out, cfg, req, session, "Cookie", "subject").await?;
+            Ok(Authenticated::Done)
+        }
+        Authn::BearerToken(cfg) => {
+            let Some(token) = bearer_token(&req.headers, &req.url, cfg.token_from.as_ref()) else {
+                return Ok(Authenticated::NotResponsible);
+            };
+            if let Some(p) = cfg.prefix.as_deref() {
+                if !token.starts_with(p) {
+                    return Ok(Authenticated::NotResponsible);
+                }
+            }
+            forward_session(out, cfg, req, session, "Authorization", "sub").await?;
+            Ok(Authenticated::Done)
+        }
+        Authn::Introspection(cfg) => {
+            let Some(token) = bearer_token(&req.headers, &req.url, cfg.token_from.as_ref()) else {
+                return Ok(Authenticated::NotResponsible);
+            };
+            if let Some(p) = cfg.prefix.as_deref() {
+                if !token.starts_with(p) {
+                    return Ok(Authenticated::NotResponsible);
+                }
+            }
+            introspect(out, cfg, req, session, &token).await?;
+            Ok(Authenticated::Done)
+        }
+        Authn::ClientCredentials(cfg) => {
+            let Some((user, pass)) = basic_auth(&req.headers) else {
+                return Ok(Authenticated::NotResponsible);
+            };
+            client_credentials(out, cfg, &user, &pass).await?;
+            session.subject = user;
+            Ok(Authenticated::Done)
+        }
+    }
+}
+
+fn encode_form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, creds) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(creds.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (u, p) = text.split_once(':')?;
+    let unescape = |s: &str| percent_decode(s);
+    Some((unescape(u), unescape(p)))
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+async fn client_credentials(
+    out: &Outbound,
+    cfg: &ClientCredentialsCfg,
+    user: &str,
+    pass: &str,
+) -> Result<(), Error> {
+    let url = url::Url::parse(&cfg.token_url).map_err(|e| Error::internal(e.to_string()))?;
+    let scope = cfg.required_scope.join(" ");
+    let mut pairs = vec![("grant_type", "client_credentials")];
+    if !scope.is_empty() {
+        pairs.push(("scope", &scope));
+    }
+    let form = encode_form(&pairs);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(user), enc(pass)));
+    if let Ok(v) = HeaderValue::from_str(&format!("Basic {basic}")) {
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    let resp = out
+        .http
+        .send(OutboundRequest {
+            method: Method::POST,
+            url,
+            headers,
+            body: Bytes::from(form),
+        })
+        .await
+        .map_err(|e| Error::Upstream {
+            status: 503,
+            message: e,
+        })?;
+    match resp.status {
+        200 => {
+            let body: Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+            if body
+                .get("access_token")
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty())
+            {
+                Ok(())
+            } else {
+                Err(Error::unauthorized(
+                    "the token endpoint issued no access token",
+                ))
+            }
+        }
+        s @ (503 | 500 | 504 | 404) => Err(Error::Upstream {
+            status: s,
+            message: format!("the token endpoint answered {s}"),
+        }),
+        s => Err(Error::unauthorized(format!(
+            "the token endpoint answered {s}"
+        ))),
+    }
+}
+
+/// cookie_session / bearer_token: ask the session endpoint, as Oathkeeper forwards the request.
+async fn forward_session(
+    out: &Outbound,
+    cfg: &SessionCfg,
+    req: &PipelineRequest,
+    session: &mut TemplateData,
+    always_forward: &str,
+    default_subject: &str,
+) -> Result<(), Error> {
+    let mut url =
+        url::Url::parse(&cfg.check_session_url).map_err(|e| Error::internal(e.to_string()))?;
+    if !cfg.preserve_path {
+        url.set_path(&req.url.path);
+    }
+    if !cfg.preserve_query.unwrap_or(true) {
+        url.set_query(if req.url.raw_query.is_empty() {
+            None
+        } else {
+            Some(&req.url.raw_query)
+        });
+    }
+    let mut headers = HeaderMap::new();
+    let mut names: Vec<&str> = cfg
+        .forward_http_headers
+        .iter()
+        .map(String::as_str)
+        .collect();
+    names.push(always_forward);
+    for name in names {
+        for v in req.headers.get_all(name) {
+            if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
+                headers.append(n, v.clone());
+            }
+        }
+    }
+    if cfg.preserve_host {
+        if let Ok(v) = HeaderValue::from_str(&req.url.host) {
+            headers.insert("x-forwarded-host", v);
+        }
+    }
+    for (k, v) in &cfg.additional_headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            headers.insert(n, v);
+        }
+    }
+    let method = cfg
+        .force_method
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+        .unwrap_or_else(|| req.method.clone());
+    let resp = out
+        .sessions
+        .check_session(OutboundRequest {
+            method,
+            url,
+            headers,
+            body: Bytes::new(),
+        })
+        .await
+        .map_err(Error::forbidden)?;
+    if resp.status != 200 {
+        return Err(Error::unauthorized(format!(
+            "the session endpoint answered {}",
+            resp.status
+        )));
+    }
+    let body: Value = serde_json::from_slice(&resp.body)
+        .map_err(|e| Error::internal(format!("the session endpoint answered no JSON: {e}")))?;
+    let subject_path = cfg.subject_from.as_deref().unwrap_or(default_subject);
+    session.subject = match gjson(&body, subject_path) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s,
+        Some(other) => return Err(Error::forbidden(format!("The configured subject_from GJSON path returned an error on JSON output: expected a string but got {other}"))),
+    };
+    let extra_path = cfg.extra_from.as_deref().unwrap_or("extra");
+    session.extra = match gjson(&body, extra_path) {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m),
+        Some(_) => return Err(Error::forbidden("The configured extra_from GJSON path returned an error on JSON output: expected an object")),
+    };
+    Ok(())
+}
+
+/// The GJSON paths configs use: `a.b.c`, `@this`, array indices, `\.` escapes.
+pub fn gjson(v: &Value, path: &str) -> Option<Value> {
+    if path == "@this" || path.is_empty() {
+        return Some(v.clone());
+    }
+    let mut segments = Vec::new();
+    let mut cur = String::new();
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            '.' => segments.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    segments.push(cur);
+    let mut node = v;
+    for seg in &segments {
+        node = match node {
+            Value::Object(m) => m.get(seg)?,
+            Value::Array(a) if seg == "#" => return Some(Value::from(a.len())),
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(node.clone())
+}
+
+fn scope_granted(strategy: &str, granted: &[&str], needle: &str) -> bool {
+    match strategy {
+        "exact" => granted.contains(&needle),
+        "hierarchic" => granted
+            .iter()
+            .any(|g| needle == *g || needle.starts_with(&format!("{g}."))),
+        "wildcard" => granted.iter().any(|g| {
+            let gp: Vec<&str> = g.split('.').collect();
+            let np: Vec<&str> = needle.split('.').collect();
+            if gp.len() > np.len() {
+                return false;
+            }
+            for (i, n) in np.iter().enumerate() {
+                match gp.get(i) {
+                    Some(&"*") => continue,
+                    Some(x) if x == n => continue,
+                    Some(_) => return false,
+                    None => return gp.last() == Some(&"*"),
+                }
+            }
+            true
+        }),
+        _ => true,
+    }
+}
+
+async fn introspect(
+    out: &Outbound,
+    cfg: &IntrospectionCfg,
+    req: &PipelineRequest,
+    session: &mut TemplateData,
+    token: &str,
+) -> Result<(), Error> {
+    let strategy = cfg.scope_strategy.as_deref().unwrap_or("none");
+    let strategy = if matches!(strategy, "hierarchic" | "exact" | "wildcard") {
+        strategy
+    } else {
+        "none"
+    };
+    let scope = cfg.required_scope.join(" ");
+    let mut pairs = vec![("token", token)];
+    if strategy == "none" && !scope.is_empty() {
+        pairs.push(("scope", &scope));
+    }
+    let form = encode_form(&pairs);
+    let url =
+        url::Url::parse(&cfg.introspection_url).map_err(|e| Error::internal(e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    for (k, v) in &cfg.introspection_request_headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            headers.insert(n, v);
+        }
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    if cfg.preserve_host {
+        if let Ok(v) = HeaderValue::from_str(&req.url.host) {
+            headers.insert("x-forwarded-host", v);
+        }
+    }
+    if let Some(pre) = cfg.pre_authorization.as_ref().filter(|p| p.enabled) {
+        let t = pre_authorize(out, pre).await?;
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}")) {
+            headers.insert(header::AUTHORIZATION, v);
+        }
+    }
+    let resp = out
+        .introspector
+        .introspect(OutboundRequest {
+            method: Method::POST,
+            url,
+            headers,
+            body: Bytes::from(form),
+        })
+        .await
+        .map_err(|e| Error::internal(format!("token introspection failed: {e}")))?;
+    if resp.status != 200 {
+        return Err(Error::internal(format!(
+            "Introspection returned status code {} but expected 200",
+            resp.status
+        )));
+    }
+    let body: Value = serde_json::from_slice(&resp.body)
+        .map_err(|e| Error::internal(format!("introspection answered no JSON: {e}")))?;
+    if let Some(use_) = body.get("token_use").and_then(Value::as_str) {
+        if !use_.is_empty() && use_ != "access_token" {
+            return Err(Error::forbidden(format!(
+                "Use of introspected token is not an access token but \"{use_}\""
+            )));
+        }
+    }
+    if !body.get("active").and_then(Value::as_bool).unwrap_or(false) {
+        return Err(Error::unauthorized(
+            "Access token i.e. bearer token is not active",
+        ));
+    }
+    let aud: Vec<String> = match body.get("aud") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    for a in &cfg.target_audience {
+        if !aud.contains(a) {
+            return Err(Error::forbidden(format!(
+                "Token audience is not intended for target audience {a}"
+            )));
+        }
+    }
+    let iss = body.get("iss").and_then(Value::as_str).unwrap_or_default();
+    if !cfg.trusted_issuers.is_empty() && !cfg.trusted_issuers.iter().any(|t| t == iss) {
+        return Err(Error::forbidden(
+            "Token issuer does not match any trusted issuer",
+        ));
+    }
+    let scope = body
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if strategy != "none" {
+        let granted: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+        for s in &cfg.required_scope {
+            if !scope_granted(strategy, &granted, s) {
+                return Err(Error::forbidden(format!("Scope {s} was not granted")));
+            }
+        }
+    }
+    session.subject = body
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut extra = match body.get("ext") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    for k in ["username", "client_id"] {
+        extra.insert(
+            k.into(),
+            body.get(k).cloned().unwrap_or(Value::String(String::new())),
+        );
+    }
+    extra.insert("scope".into(), Value::String(scope));
+    if !aud.is_empty() {
+        extra.insert("aud".into(), Value::from(aud));
+    }
+    session.extra = Some(extra);
+    Ok(())
+}
+
+async fn pre_authorize(out: &Outbound, pre: &PreAuth) -> Result<String, Error> {
+    let url = url::Url::parse(&pre.token_url)
+        .map_err(|e| Error::internal(format!("pre_authorization.token_url: {e}")))?;
+    let scope = pre.scope.join(" ");
+    let mut pairs = vec![("grant_type", "client_credentials")];
+    if !scope.is_empty() {
+        pairs.push(("scope", &scope));
+    }
+    if !pre.audience.is_empty() {
+        pairs.push(("audience", &pre.audience));
+    }
+    let form = encode_form(&pairs);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", pre.client_id, pre.client_secret));
+    if let Ok(v) = HeaderValue::from_str(&format!("Basic {basic}")) {
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    let resp = out
+        .http
+        .send(OutboundRequest {
+            method: Method::POST,
+            url,
+            headers,
+            body: Bytes::from(form),
+        })
+        .await
+        .map_err(|e| Error::internal(format!("pre-authorization failed: {e}")))?;
+    let body: Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+    match body.get("access_token").and_then(Value::as_str) {
+        Some(t) if resp.status == 200 => Ok(t.to_string()),
+        _ => Err(Error::internal(format!(
+            "pre-authorization token endpoint answered {}",
+            resp.status
+        ))),
+    }
+}
+
+fn render_headers(
+    list: &[(String, Template)],
+    data: &Arc<TemplateData>,
+) -> Result<HeaderMap, Error> {
+    let mut h = HeaderMap::new();
+    for (k, t) in list {
+        let v = t
+            .execute_shared(data)
+            .map_err(|e| Error::internal(format!("header {k}: {e}")))?;
+        if v.is_empty() {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            h.insert(n, v);
+        }
+    }
+    Ok(h)
+}
+
+async fn authorize(
+    out: &Outbound,
+    a: &Authz,
+    req: &PipelineRequest,
+    session: &mut TemplateData,
+) -> Result<(), Error> {
+    let (url, body, mut headers, forward) = match a {
+        Authz::Allow => return Ok(()),
+        Authz::Deny => return Err(Error::forbidden("Access denied by the deny authorizer")),
+        Authz::Remote {
+            url,
+            headers,
+            forward,
+        } => {
+            let data = Arc::new(session.clone());
+            let mut h = render_headers(headers, &data)?;
+            if let Some(ct) = req.headers.get(header::CONTENT_TYPE) {
+                h.insert(header::CONTENT_TYPE, ct.clone());
+            }
+            (url, req.body.clone(), h, forward)
+        }
+        Authz::RemoteJson {
+            url,
+            payload,
+            headers,
+            forward,
+        } => {
+            let data = Arc::new(session.clone());
+            let body = payload
+                .execute_shared(&data)
+                .map_err(|e| Error::internal(format!("payload: {e}")))?;
+            serde_json::from_str::<Value>(&body).map_err(|e| {
+                Error::internal(format!("the remote_json payload is not valid JSON: {e}"))
+            })?;
+            let mut h = render_headers(headers, &data)?;
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            (url, Bytes::from(body), h, forward)
+        }
+    };
+    if let Some(auth) = req.headers.get(header::AUTHORIZATION) {
+        headers.insert(header::AUTHORIZATION, auth.clone());
+    }
+    let url = url::Url::parse(url).map_err(|e| Error::internal(e.to_string()))?;
+    let resp = out
+        .http
+        .send(OutboundRequest {
+            method: Method::POST,
+            url,
+            headers,
+            body,
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the remote authorizer could not be reached: {e}")))?;
+    match resp.status {
+        200 => {
+            for name in forward {
+                if let (Ok(n), Some(v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    resp.headers.get(name.as_str()),
+                ) {
+                    session.header.insert(n, v.clone());
+                }
+            }
+            Ok(())
+        }
+        403 => Err(Error::forbidden("The remote authorizer denied the request")),
+        s => Err(Error::internal(format!(
+            "Expected status code 200 or 403 but got {s}"
+        ))),
+    }
+}
+
+async fn mutate(
+    out: &Outbound,
+    m: &Mutator,
+    req: &PipelineRequest,
+    session: &mut TemplateData,
+) -> Result<(), Error> {
+    match m {
+        Mutator::Noop => {
+            let mut h = req.headers.clone();
+            for (k, v) in &session.header {
+                h.insert(k.clone(), v.clone());
+            }
+            session.header = h;
+        }
+        Mutator::Header(list) => {
+            let data = Arc::new(session.clone());
+            for (name, t) in list {
+                let v = t
+                    .execute_shared(&data)
+                    .map_err(|e| Error::internal(format!("header {name}: {e}")))?;
+                let v = HeaderValue::from_str(&v).map_err(|_| {
+                    Error::internal(format!(
+                        "header {name}: the value is not a valid header value"
+                    ))
+                })?;
+                session.header.insert(name.clone(), v);
+            }
+        }
+        Mutator::Cookie(list) => {
+            let data = Arc::new(session.clone());
+            let mut parts = Vec::new();
+            for (name, t) in list {
+                let v = t
+                    .execute_shared(&data)
+                    .map_err(|e| Error::internal(format!("cookie {name}: {e}")))?;
+                parts.push(format!("{name}={v}"));
+            }
+            for (k, v) in cookies(&req.headers) {
+                if !list.iter().any(|(n, _)| *n == k) {
+                    parts.push(format!("{k}={v}"));
+                }
+            }
+            let v = HeaderValue::from_str(&parts.join("; "))
+                .map_err(|_| Error::internal("cookie: invalid value"))?;
+            session.header.insert(header::COOKIE, v);
+        }
+        Mutator::Hydrator { url, basic } => {
+            let mut u = url::Url::parse(url).map_err(|e| Error::internal(e.to_string()))?;
+            if !req.url.raw_query.is_empty() {
+                u.set_query(Some(&req.url.raw_query));
+            }
+            let mut headers = req.headers.clone();
+            headers.remove(header::CONTENT_LENGTH);
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if let Some((user, pass)) = basic {
+                let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                if let Ok(v) = HeaderValue::from_str(&format!("Basic {b}")) {
+                    headers.insert(header::AUTHORIZATION, v);
+                }
+            }
+            let body = serde_json::to_vec(&session_json(session))
+                .map_err(|e| Error::internal(e.to_string()))?;
+            let resp = out
+                .http
+                .send(OutboundRequest {
+                    method: Method::POST,
+                    url: u,
+                    headers,
+                    body: Bytes::from(body),
+                })
+                .await
+                .map_err(|e| Error::internal(format!("the hydrator could not be reached: {e}")))?;
+            match resp.status {
+                200 => {}
+                401 => return Err(Error::internal("The hydrator answered 401 Unauthorized")),
+                s => return Err(Error::internal(format!("The hydrator answered {s}"))),
+            }
+            let v: Value = serde_json::from_slice(&resp.body)
+                .map_err(|e| Error::internal(format!("hydrator response: {e}")))?;
+            let subject = v.get("subject").and_then(Value::as_str).unwrap_or_default();
+            if subject != session.subject {
+                return Err(Error::internal("The hydrator changed the subject"));
+            }
+            session.extra = v.get("extra").and_then(Value::as_object).cloned();
+            if let Some(Value::Object(h)) = v.get("header") {
+                let mut map = HeaderMap::new();
+                for (k, vals) in h {
+                    if let (Ok(n), Some(Value::String(first))) =
+                        (HeaderName::from_bytes(k.as_bytes()), vals.get(0))
+                    {
+                        if let Ok(v) = HeaderValue::from_str(first) {
+                            map.insert(n, v);
+                        }
+                    }
+                }
+                session.header = map;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn gjson_paths() {
+        let v = json!({"identity": {"id": "u1", "a.b": 2}, "list": [1, 2]});
+        assert_eq!(gjson(&v, "identity.id"), Some(json!("u1")));
+        assert_eq!(gjson(&v, "identity.a\\.b"), Some(json!(2)));
+        assert_eq!(gjson(&v, "list.1"), Some(json!(2)));
+        assert_eq!(gjson(&v, "@this"), Some(v.clone()));
+        assert_eq!(gjson(&v, "nope.x"), None);
+    }
+
+    #[test]
+    fn scope_strategies() {
+        assert!(scope_granted("hierarchic", &["a"], "a.b"));
+        assert!(!scope_granted("hierarchic", &["a.b"], "a"));
+        assert!(scope_granted("exact", &["a"], "a"));
+        assert!(!scope_granted("exact", &["a"], "a.b"));
+        assert!(scope_granted("wildcard", &["a.*"], "a.b"));
+        assert!(!scope_granted("wildcard", &["a.*"], "b.c"));
+    }
+
+    #[test]
+    fn bearer_token_sources() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, "bearer abc".parse().unwrap());
+        h.insert(header::COOKIE, "t=ck; o=1".parse().unwrap());
+        let url = super::super::template::UrlData {
+            raw_query: "tok=q1".into(),
+            ..Default::default()
+        };
+        assert_eq!(bearer_token(&h, &url, None).as_deref(), Some("abc"));
+        let q = TokenFrom {
+            query_parameter: Some("tok".into()),
+            ..Default::default()
+        };
+        assert_eq!(bearer_token(&h, &url, Some(&q)).as_deref(), Some("q1"));
+        let c = TokenFrom {
+            cookie: Some("t".into()),
+            ..Default::default()
+        };
+        assert_eq!(bearer_token(&h, &url, Some(&c)).as_deref(), Some("ck"));
+    }
+}

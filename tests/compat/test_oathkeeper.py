@@ -1,0 +1,123 @@
+"""The proxy role through ory-oathkeeper-client 0.40.6: list rules, get a rule, decisions.
+
+Starts its own server (the session fixture's proxy section has no rules) with access rules
+inline in the config, and checks every SDK response against Oathkeeper's api.json.
+"""
+
+import base64
+import json
+import time
+
+import pytest
+import requests
+import yaml
+
+import conftest
+
+RULES = [
+    {
+        "id": "public",
+        "match": {"url": "http://<[^/]+>/public/<.*>", "methods": ["GET"]},
+        "authenticators": [{"handler": "anonymous"}],
+        "authorizer": {"handler": "allow"},
+        "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}"}}}],
+        "upstream": {"url": "http://127.0.0.1:9/"},
+    },
+    {
+        "id": "private",
+        "match": {"url": "http://<[^/]+>/private/<.*>", "methods": ["GET", "POST"]},
+        "authenticators": [{"handler": "unauthorized"}],
+        "authorizer": {"handler": "deny"},
+        "mutators": [{"handler": "noop"}],
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def oathkeeper(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("oathkeeper")
+    ports = dict(zip(conftest.LISTENERS, conftest.free_ports(len(conftest.LISTENERS))))
+    cfg = conftest.build_config(workdir, ports, "memory")
+    inline = base64.b64encode(json.dumps(RULES).encode()).decode()
+    cfg["proxy"].update(
+        {
+            "access_rules": {"repositories": [f"inline://{inline}"]},
+            "authenticators": {"anonymous": {"enabled": True}, "unauthorized": {"enabled": True}},
+            "authorizers": {"allow": {"enabled": True}, "deny": {"enabled": True}},
+            "mutators": {"header": {"enabled": True, "config": {"headers": {}}}, "noop": {"enabled": True}},
+        }
+    )
+    cfg_path = workdir / "quartet.yml"
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    q = conftest.Quartet(backend="memory", dsn="memory", workdir=workdir, config_path=cfg_path, ports=ports)
+    q.log_path = workdir / "quartet.log"
+    with open(q.log_path, "wb") as log:
+        q.process = conftest.subprocess.Popen(
+            [str(conftest.quartet_bin()), "serve", "proxy", "--dev", "-c", str(cfg_path)],
+            stdin=conftest.subprocess.DEVNULL, stdout=log, stderr=conftest.subprocess.STDOUT,
+            env=conftest.clean_env(), cwd=workdir,
+        )
+    deadline = time.monotonic() + conftest.START_TIMEOUT
+    while True:
+        try:
+            if conftest.http_get(q.proxy_api + "/health/ready", timeout=1.0)[0] == 200:
+                break
+        except OSError:
+            pass
+        if q.process.poll() is not None or time.monotonic() > deadline:
+            conftest.stop_quartet(q, check=False)
+            raise RuntimeError(f"quartet did not start\n{q.log_tail()}")
+        time.sleep(0.05)
+    yield q
+    conftest.stop_quartet(q)
+
+
+def api(q):
+    from ory_oathkeeper_client import ApiClient, Configuration
+    from ory_oathkeeper_client.api.api_api import ApiApi
+
+    return ApiApi(ApiClient(Configuration(host=q.proxy_api)))
+
+
+def test_list_and_get_rules(oathkeeper, openapi_recorder):
+    a = api(oathkeeper)
+    rules = a.list_rules()
+    assert [r.id for r in rules] == ["public", "private"]
+    assert rules[0].match.methods == ["GET"]
+    assert rules[0].upstream.url == "http://127.0.0.1:9/"
+    assert rules[0].version == "v0.40.9"
+    page = a.list_rules(limit=1, offset=1)
+    assert [r.id for r in page] == ["private"]
+    one = a.get_rule("private")
+    assert one.authorizer.handler == "deny"
+    assert [ex.status for ex in openapi_recorder.exchanges] == [200, 200, 200]
+
+
+def test_get_unknown_rule_is_404(oathkeeper, openapi_recorder):
+    from ory_oathkeeper_client.exceptions import NotFoundException
+
+    with pytest.raises(NotFoundException) as e:
+        api(oathkeeper).get_rule("nope")
+    body = json.loads(e.value.body)
+    assert body["error"]["code"] == 404
+    assert [ex.status for ex in openapi_recorder.exchanges] == [404]
+
+
+def test_decisions(oathkeeper, openapi_recorder):
+    from ory_oathkeeper_client.exceptions import ApiException
+
+    # The SDK's decisions() sends GET /decisions with no path: the original path is empty, so
+    # no rule matches (Oathkeeper answers the same).
+    with pytest.raises(ApiException) as e:
+        api(oathkeeper).decisions()
+    assert e.value.status == 404
+    # With the original request passed as nginx/Traefik do:
+    r = requests.get(
+        oathkeeper.proxy_api + "/decisions",
+        headers={"X-Forwarded-Method": "GET", "X-Forwarded-Host": "app", "X-Forwarded-Uri": "/public/x"},
+        timeout=5,
+    )
+    assert r.status_code == 200 and r.headers["X-User"] == "anonymous" and r.text == ""
+    r = requests.get(oathkeeper.proxy_api + "/decisions/private/x", headers={"Host": "app"}, timeout=5)
+    assert r.status_code == 401
+    assert r.json()["error"]["message"] == "The request could not be authorized"
