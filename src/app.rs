@@ -65,7 +65,7 @@ impl Stack {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut urls = BTreeMap::new();
         let mut bound = Vec::new();
-        for spec in role_listeners(&config, roles) {
+        for spec in role_listeners(&config, roles, &db) {
             let addr = spec.bind_addr();
             let listener = server::bind(spec.role.name(), spec.name, &addr).await?;
             let local = listener.local_addr().map_err(|e| BindError {
@@ -130,13 +130,13 @@ impl Stack {
     }
 }
 
-fn role_listeners(config: &Config, roles: &[Role]) -> Vec<ListenerSpec> {
+fn role_listeners(config: &Config, roles: &[Role], db: &Db) -> Vec<ListenerSpec> {
     let mut specs = Vec::new();
     for role in Role::ALL.into_iter().filter(|r| roles.contains(r)) {
         specs.extend(match role {
             Role::Identity => identity::listeners(&config.identity),
             Role::Oauth2 => oauth2::listeners(&config.oauth2),
-            Role::Permission => permission::listeners(&config.permission),
+            Role::Permission => permission::listeners(&config.permission, db),
             Role::Proxy => proxy::listeners(&config.proxy),
         });
     }
