@@ -32,7 +32,9 @@ async fn start() -> Api {
         experimental_strict_mode: false,
     });
     config.permission.limit.max_batch_check_size = 3;
-    let stack = Stack::start_roles(config, &[Role::Permission]).await.unwrap();
+    let stack = Stack::start_roles(config, &[Role::Permission])
+        .await
+        .unwrap();
     Api {
         read: stack.url(Role::Permission, "read").unwrap(),
         write: stack.url(Role::Permission, "write").unwrap(),
@@ -55,12 +57,7 @@ impl Api {
     }
 
     async fn get(&self, base: &str, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .get(format!("{base}{path}"))
-            .send()
-            .await
-            .unwrap();
+        let r = self.http.get(format!("{base}{path}")).send().await.unwrap();
         (r.status(), r.json().await.unwrap_or(Value::Null))
     }
 
@@ -123,11 +120,17 @@ async fn check_mirrors_the_answer_in_the_status() {
     api.seed().await;
     let q = "namespace=Gateway&object=gw1&relation=view";
     let (s, b) = api
-        .get(&api.read, &format!("/relation-tuples/check?{q}&subject_id=alice"))
+        .get(
+            &api.read,
+            &format!("/relation-tuples/check?{q}&subject_id=alice"),
+        )
         .await;
     assert_eq!((s, b), (StatusCode::OK, json!({"allowed": true})));
     let (s, b) = api
-        .get(&api.read, &format!("/relation-tuples/check?{q}&subject_id=mallory"))
+        .get(
+            &api.read,
+            &format!("/relation-tuples/check?{q}&subject_id=mallory"),
+        )
         .await;
     assert_eq!((s, b), (StatusCode::FORBIDDEN, json!({"allowed": false})));
     let (s, b) = api
@@ -196,7 +199,8 @@ async fn check_mirrors_the_answer_in_the_status() {
         }
     };
     let bob = json!({"namespace":"Gateway","object":"gw1","relation":"manage","subject_id":"bob"});
-    let alice = json!({"namespace":"Gateway","object":"gw1","relation":"manage","subject_id":"alice"});
+    let alice =
+        json!({"namespace":"Gateway","object":"gw1","relation":"manage","subject_id":"alice"});
     assert_eq!(
         post("/relation-tuples/check", bob.clone()).await,
         (StatusCode::OK, json!({"allowed": true}))
@@ -280,9 +284,7 @@ async fn list_paginates_to_the_end_and_rejects_tampered_tokens() {
     seen.sort();
     assert_eq!(seen, ["u0", "u1", "u2", "u3", "u4"]);
     assert_eq!(pages, 3);
-    let (s, b) = api
-        .get(&api.read, "/relation-tuples?subject_id=u0")
-        .await;
+    let (s, b) = api.get(&api.read, "/relation-tuples?subject_id=u0").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["relation_tuples"].as_array().unwrap().len(), 2);
     assert_eq!(b["next_page_token"], "");
@@ -325,7 +327,9 @@ async fn delete_and_patch_follow_keto() {
     // a bad entry anywhere: nothing is applied
     let (s, _) = patch(json!([{"action":"insert","relation_tuple":carol},{"action":"explode","relation_tuple":carol}])).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (_, b) = api.get(&api.read, "/relation-tuples?subject_id=carol").await;
+    let (_, b) = api
+        .get(&api.read, "/relation-tuples?subject_id=carol")
+        .await;
     assert_eq!(b["relation_tuples"], json!([]));
     let (s, b) = patch(json!([{"action":"insert"}])).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -334,7 +338,12 @@ async fn delete_and_patch_follow_keto() {
     let dave = json!({"namespace":"Organization","object":"acme","relation":"members","subject_id":"dave"});
     let (s, _) = patch(json!([{"action":"delete","relation_tuple":dave},{"action":"insert","relation_tuple":dave},{"action":"insert","relation_tuple":carol}])).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (_, b) = api.get(&api.read, "/relation-tuples?namespace=Organization&relation=members").await;
+    let (_, b) = api
+        .get(
+            &api.read,
+            "/relation-tuples?namespace=Organization&relation=members",
+        )
+        .await;
     let mut ids: Vec<&str> = b["relation_tuples"]
         .as_array()
         .unwrap()
@@ -346,7 +355,9 @@ async fn delete_and_patch_follow_keto() {
     // partial delete
     let (s, _) = del("namespace=Organization&relation=members", "").await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (_, b) = api.get(&api.read, "/relation-tuples?namespace=Organization").await;
+    let (_, b) = api
+        .get(&api.read, "/relation-tuples?namespace=Organization")
+        .await;
     assert_eq!(b["relation_tuples"].as_array().unwrap().len(), 1);
     api.stack.shutdown().await;
 }
@@ -371,7 +382,10 @@ async fn expand_namespaces_syntax_check_and_lookup() {
             "children":[{"type":"leaf","tuple":{"namespace":"","object":"","relation":"","subject_id":"alice"}}]}]})
     );
     let (s, _) = api
-        .get(&api.read, "/relation-tuples/expand?namespace=Gateway&object=none&relation=viewers")
+        .get(
+            &api.read,
+            "/relation-tuples/expand?namespace=Gateway&object=none&relation=viewers",
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, b) = api.get(&api.read, "/namespaces").await;
@@ -398,7 +412,10 @@ async fn expand_namespaces_syntax_check_and_lookup() {
         .await
         .unwrap();
     let b: Value = r.json().await.unwrap();
-    assert_eq!(b["errors"][0]["message"], "namespace \"Nope\" was not declared");
+    assert_eq!(
+        b["errors"][0]["message"],
+        "namespace \"Nope\" was not declared"
+    );
     assert!(b["errors"][0]["start"]["Line"].is_number());
     assert!(b["errors"][0]["start"]["column"].is_number());
 

@@ -57,9 +57,9 @@ struct ExpandCase {
 
 fn normalize(v: serde_yaml::Value) -> serde_yaml::Value {
     match v {
-        serde_yaml::Value::Mapping(m) => serde_yaml::Value::Mapping(
-            m.into_iter().map(|(k, v)| (k, normalize(v))).collect(),
-        ),
+        serde_yaml::Value::Mapping(m) => {
+            serde_yaml::Value::Mapping(m.into_iter().map(|(k, v)| (k, normalize(v))).collect())
+        }
         serde_yaml::Value::Sequence(items) => {
             let mut items: Vec<_> = items.into_iter().map(normalize).collect();
             items.sort_by_key(|i| serde_yaml::to_string(i).unwrap_or_default());
@@ -123,7 +123,9 @@ async fn databases() -> Vec<(String, Db, Option<(String, String)>)> {
         let db_url = format!("{base}/{name}");
         out.push((
             "postgres".into(),
-            Db::connect(&Dsn::Postgres(Secret::new(db_url))).await.unwrap(),
+            Db::connect(&Dsn::Postgres(Secret::new(db_url)))
+                .await
+                .unwrap(),
             Some((url, name)),
         ));
     }
@@ -154,8 +156,8 @@ fn load_cases() -> Vec<(PathBuf, Case)> {
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
-            let case: Case = serde_yaml::from_str(&text)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let case: Case =
+                serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             (p, case)
         })
         .collect()

@@ -352,26 +352,18 @@ fn parse_go_int(raw: &str) -> Option<i64> {
         Some(rest) => (true, rest),
         None => (false, raw.strip_prefix('+').unwrap_or(raw)),
     };
-    let (radix, digits) = if let Some(r) = body
-        .strip_prefix("0x")
-        .or_else(|| body.strip_prefix("0X"))
-    {
-        (16, r)
-    } else if let Some(r) = body
-        .strip_prefix("0o")
-        .or_else(|| body.strip_prefix("0O"))
-    {
-        (8, r)
-    } else if let Some(r) = body
-        .strip_prefix("0b")
-        .or_else(|| body.strip_prefix("0B"))
-    {
-        (2, r)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..])
-    } else {
-        (10, body)
-    };
+    let (radix, digits) =
+        if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, r)
+        } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+            (8, r)
+        } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+            (2, r)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..])
+        } else {
+            (10, body)
+        };
     let digits = digits.replace('_', "");
     if digits.is_empty() {
         return None;
@@ -709,9 +701,8 @@ async fn delete_tuples(
         }
     }
     if !q.has("namespace") {
-        problems.push(
-            "query parameters must specify at least one of the following: namespace".into(),
-        );
+        problems
+            .push("query parameters must specify at least one of the following: namespace".into());
     }
     if !body.is_empty() {
         problems.push("body is not empty".into());
@@ -759,6 +750,7 @@ async fn syntax_check(body: Bytes) -> Response {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -783,7 +775,11 @@ mod tests {
         assert!(decode_page_token(b"other", &f, &token).is_err());
         let g = TupleFilter::default();
         assert!(decode_page_token(b"k", &g, &token).is_err());
-        let forged = format!("{}.{}", URL_SAFE_NO_PAD.encode("zzz"), token.split('.').nth(1).unwrap());
+        let forged = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode("zzz"),
+            token.split('.').nth(1).unwrap()
+        );
         assert!(decode_page_token(b"k", &f, &forged).is_err());
         assert!(decode_page_token(b"k", &f, "garbage").is_err());
     }

@@ -165,9 +165,9 @@ async fn lookup_objects(
     let q = Query::parse(raw.as_deref());
     let namespace = required(&q, "namespace")?;
     let relation = required(&q, "relation")?;
-    let subject = q.subject()?.ok_or_else(|| {
-        PermissionError::BadRequest("subject is not allowed to be nil".into())
-    })?;
+    let subject = q
+        .subject()?
+        .ok_or_else(|| PermissionError::BadRequest("subject is not allowed to be nil".into()))?;
     let depth = q.max_depth()?;
     let size = page_size(&q)?;
     let bound = TupleFilter {
@@ -181,7 +181,8 @@ async fn lookup_objects(
         None | Some("") => String::new(),
         Some(t) => decode_page_token(&key, &bound, t)?,
     };
-    let (objects, next) = objects(&state, namespace, relation, &subject, depth, &after, size).await?;
+    let (objects, next) =
+        objects(&state, namespace, relation, &subject, depth, &after, size).await?;
     let next_page_token = match next {
         Some(c) => encode_page_token(&key, &bound, &c)?,
         None => String::new(),
@@ -214,7 +215,8 @@ async fn lookup_subjects(
         None | Some("") => String::new(),
         Some(t) => decode_page_token(&key, &bound, t)?,
     };
-    let (subject_ids, next) = subjects(&state, namespace, object, relation, depth, &after, size).await?;
+    let (subject_ids, next) =
+        subjects(&state, namespace, object, relation, depth, &after, size).await?;
     let next_page_token = match next {
         Some(c) => encode_page_token(&key, &bound, &c)?,
         None => String::new(),

@@ -184,7 +184,10 @@ async fn watch(source: Source, weak: std::sync::Weak<RwLock<Arc<NamespaceSet>>>,
         let handle = Namespaces { current, strict };
         match source.load() {
             Ok(set) => {
-                tracing::info!(namespaces = set.names().len(), "permission: namespaces reloaded");
+                tracing::info!(
+                    namespaces = set.names().len(),
+                    "permission: namespaces reloaded"
+                );
                 handle.replace(set);
             }
             Err(errors) => log_errors(&errors),
@@ -232,7 +235,9 @@ impl Source {
                 format,
             });
         }
-        Err(format!("namespaces location {uri:?}: unexpected url scheme"))
+        Err(format!(
+            "namespaces location {uri:?}: unexpected url scheme"
+        ))
     }
 
     fn files(&self) -> Vec<PathBuf> {
@@ -355,6 +360,7 @@ fn parse_legacy_files(files: &[(String, String)]) -> Result<NamespaceSet, Vec<St
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -370,7 +376,10 @@ mod tests {
             set.relation("Doc", "owners"),
             RelationLookup::Found(_)
         ));
-        assert!(matches!(set.relation("Doc", "nope"), RelationLookup::Missing));
+        assert!(matches!(
+            set.relation("Doc", "nope"),
+            RelationLookup::Missing
+        ));
         assert!(matches!(
             set.relation("User", "anything"),
             RelationLookup::Unconfigured
@@ -379,19 +388,24 @@ mod tests {
             set.relation("Unknown", "x"),
             RelationLookup::Unconfigured
         ));
-        assert!(matches!(set.relation("Doc", ""), RelationLookup::Unconfigured));
+        assert!(matches!(
+            set.relation("Doc", ""),
+            RelationLookup::Unconfigured
+        ));
     }
 
     #[test]
     fn bad_opl_is_an_error_with_position() {
-        let errs = parse_opl_files(&[("bad.ts".into(), "class X implements Namespace { $ }".into())])
-            .unwrap_err();
+        let errs =
+            parse_opl_files(&[("bad.ts".into(), "class X implements Namespace { $ }".into())])
+                .unwrap_err();
         assert!(errs[0].contains("bad.ts:1:"), "{errs:?}");
     }
 
     #[test]
     fn base64_and_unknown_schemes() {
-        let b64 = base64::engine::general_purpose::STANDARD.encode("class A implements Namespace {}");
+        let b64 =
+            base64::engine::general_purpose::STANDARD.encode("class A implements Namespace {}");
         let src = Source::parse(&format!("base64://{b64}"), Format::Opl).unwrap();
         assert_eq!(src.load().unwrap().names(), ["A".to_string()]);
         assert!(Source::parse("ws://x", Format::Opl).is_err());

@@ -85,7 +85,8 @@ struct Where {
 impl Where {
     fn eq(&mut self, column: &str, value: &str) {
         self.args.push(value.to_string());
-        self.clauses.push(format!("{column} = ${}", self.args.len()));
+        self.clauses
+            .push(format!("{column} = ${}", self.args.len()));
     }
 
     fn raw(&mut self, clause: &str) {
@@ -361,10 +362,9 @@ impl TupleStore {
             let count = rows.len();
             for row in rows {
                 let id: String = row.try_get("id")?;
-                let found: i32 = row.try_get::<i32, _>("found").or_else(|_| {
-                    row.try_get::<i64, _>("found")
-                        .map(|v| i32::from(v != 0))
-                })?;
+                let found: i32 = row
+                    .try_get::<i32, _>("found")
+                    .or_else(|_| row.try_get::<i64, _>("found").map(|v| i32::from(v != 0)))?;
                 let set = SubjectSet {
                     namespace: row.try_get::<Option<String>, _>("ns")?.unwrap_or_default(),
                     object: row.try_get::<Option<String>, _>("obj")?.unwrap_or_default(),

@@ -126,7 +126,9 @@ impl RelationTuple {
 impl TupleFilter {
     /// Does `tuple` match every given field?
     pub fn matches(&self, tuple: &RelationTuple) -> bool {
-        self.namespace.as_ref().is_none_or(|v| *v == tuple.namespace)
+        self.namespace
+            .as_ref()
+            .is_none_or(|v| *v == tuple.namespace)
             && self.object.as_ref().is_none_or(|v| *v == tuple.object)
             && self.relation.as_ref().is_none_or(|v| *v == tuple.relation)
             && self.subject.as_ref().is_none_or(|v| *v == tuple.subject)
@@ -134,6 +136,7 @@ impl TupleFilter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
