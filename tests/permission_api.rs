@@ -445,3 +445,102 @@ async fn expand_namespaces_syntax_check_and_lookup() {
     assert_eq!(b["subject_ids"], json!(["bob"]));
     api.stack.shutdown().await;
 }
+
+/// The optional check cache: a write by another instance (simulated by writing to the shared
+/// database behind this instance's back) stays invisible until the TTL passes, while a write
+/// through this instance is visible at once.
+#[tokio::test]
+async fn check_cache_is_bounded_by_ttl_and_cleared_by_local_writes() {
+    use quartet::config::Dsn;
+    use quartet::permission::RelationTuple;
+    use quartet::permission::{CheckCache, Engine, Limits, NamespaceSet, Namespaces, TupleStore};
+    let db = quartet::store::Db::connect(&Dsn::Memory).await.unwrap();
+    db.migrate().await.unwrap();
+    let ns = Namespaces::fixed(NamespaceSet::from_names(["doc"]), false);
+    let engine = Engine::new(TupleStore::new(db.clone()), ns, Limits::default())
+        .with_cache(CheckCache::new(std::time::Duration::from_secs(3600), 10));
+    let t = RelationTuple::parse("doc:d#read@ann").unwrap();
+    assert!(!engine.check(&t, None).await.unwrap());
+    // another instance writes: this one still answers from its cache (bounded by the TTL)
+    TupleStore::new(db.clone())
+        .transact(&[t.clone()], &[])
+        .await
+        .unwrap();
+    assert!(!engine.check(&t, None).await.unwrap());
+    // a write through this instance clears the cache
+    engine.invalidate();
+    assert!(engine.check(&t, None).await.unwrap());
+    // without a cache the other instance's write is seen immediately
+    let uncached = Engine::new(
+        TupleStore::new(db.clone()),
+        Namespaces::fixed(NamespaceSet::from_names(["doc"]), false),
+        Limits::default(),
+    );
+    let u = RelationTuple::parse("doc:d#read@ben").unwrap();
+    assert!(!uncached.check(&u, None).await.unwrap());
+    TupleStore::new(db.clone())
+        .transact(&[u.clone()], &[])
+        .await
+        .unwrap();
+    assert!(uncached.check(&u, None).await.unwrap());
+    // a zero TTL caches nothing
+    let zero = Engine::new(
+        TupleStore::new(db.clone()),
+        Namespaces::fixed(NamespaceSet::from_names(["doc"]), false),
+        Limits::default(),
+    )
+    .with_cache(CheckCache::new(std::time::Duration::ZERO, 10));
+    let v = RelationTuple::parse("doc:d#read@cat").unwrap();
+    assert!(!zero.check(&v, None).await.unwrap());
+    TupleStore::new(db)
+        .transact(&[v.clone()], &[])
+        .await
+        .unwrap();
+    assert!(zero.check(&v, None).await.unwrap());
+}
+
+#[tokio::test]
+async fn opl_file_location_hot_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ns.keto.ts");
+    std::fs::write(&file, "class A implements Namespace {}").unwrap();
+    let mut config = Config::ephemeral();
+    config.permission.namespaces = NamespacesConfig::Opl(OplNamespaces {
+        location: format!("file://{}", file.display()),
+        experimental_strict_mode: false,
+    });
+    let stack = Stack::start_roles(config, &[Role::Permission])
+        .await
+        .unwrap();
+    let read = stack.url(Role::Permission, "read").unwrap();
+    let names = || {
+        let url = format!("{read}/namespaces");
+        async move {
+            let v: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            v["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names().await, ["A"]);
+    // the watcher polls modification times every second: wait (bounded) for the event
+    std::fs::write(
+        &file,
+        "class A implements Namespace {}\nclass B implements Namespace {}",
+    )
+    .unwrap();
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if names().await == ["A", "B"] {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(reloaded, "namespaces were not reloaded");
+    // (a broken file keeping the previous set is tested in permission::namespaces)
+    stack.shutdown().await;
+}

@@ -60,6 +60,68 @@ pub struct Engine {
     store: TupleStore,
     namespaces: Namespaces,
     limits: Limits,
+    cache: Option<Arc<CheckCache>>,
+}
+
+/// Optional cache of check answers (Quartet extension, off by default: Keto has none).
+/// Bounded in size and age. Writes through this instance clear it; writes by another
+/// instance on the same database become visible after at most `ttl`.
+#[derive(Debug)]
+pub struct CheckCache {
+    ttl: std::time::Duration,
+    max_entries: usize,
+    entries: Mutex<HashMap<(RelationTuple, i32), (bool, std::time::Instant)>>,
+}
+
+impl CheckCache {
+    pub fn new(ttl: std::time::Duration, max_entries: usize) -> Self {
+        Self {
+            ttl,
+            max_entries: max_entries.max(1),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &(RelationTuple, i32)) -> Option<bool> {
+        let now = std::time::Instant::now();
+        let entries = lock_any(&self.entries);
+        entries
+            .get(key)
+            .filter(|(_, at)| now.duration_since(*at) < self.ttl)
+            .map(|(allowed, _)| *allowed)
+    }
+
+    fn put(&self, key: (RelationTuple, i32), allowed: bool) {
+        let now = std::time::Instant::now();
+        let mut entries = lock_any(&self.entries);
+        if entries.len() >= self.max_entries {
+            let ttl = self.ttl;
+            entries.retain(|_, (_, at)| now.duration_since(*at) < ttl);
+            if entries.len() >= self.max_entries {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (allowed, now));
+    }
+
+    fn clear(&self) {
+        lock_any(&self.entries).clear();
+    }
+
+    pub fn len(&self) -> usize {
+        lock_any(&self.entries).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn lock_any<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
 }
 
 /// Keto's clamp: the request depth if `0 < d <= max_read_depth`, else the global maximum.
@@ -76,6 +138,20 @@ impl Engine {
             store,
             namespaces,
             limits,
+            cache: None,
+        }
+    }
+
+    /// Adds the check cache (see [`CheckCache`]).
+    pub fn with_cache(mut self, cache: CheckCache) -> Self {
+        self.cache = Some(Arc::new(cache));
+        self
+    }
+
+    /// Forgets cached answers; called after every write through this instance.
+    pub fn invalidate(&self) {
+        if let Some(c) = &self.cache {
+            c.clear();
         }
     }
 
@@ -103,7 +179,18 @@ impl Engine {
                 return Ok(false);
             }
         }
-        Ok(self.membership(tuple, max_depth).await? == Membership::IsMember)
+        let key = (
+            tuple.clone(),
+            effective_depth(max_depth, self.limits.max_read_depth),
+        );
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(&key)) {
+            return Ok(hit);
+        }
+        let allowed = self.membership(tuple, max_depth).await? == Membership::IsMember;
+        if let Some(c) = &self.cache {
+            c.put(key, allowed);
+        }
+        Ok(allowed)
     }
 
     /// The raw three-valued answer (no namespace pre-check).
@@ -293,10 +380,7 @@ async fn all(checks: Vec<Check<'_>>) -> Result<Membership> {
 }
 
 fn lock(memo: &Mutex<Memo>) -> std::sync::MutexGuard<'_, Memo> {
-    match memo.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
+    lock_any(memo)
 }
 
 impl<'s> Request<'s> {

@@ -646,6 +646,7 @@ async fn create_tuple(State(state): State<ApiState>, body: Bytes) -> Result<Resp
         .store()
         .transact(std::slice::from_ref(&tuple), &[])
         .await?;
+    state.engine.invalidate();
     let location = format!("/relation-tuples?{}", tuple_query(&tuple));
     let mut response = (
         StatusCode::CREATED,
@@ -715,6 +716,7 @@ async fn delete_tuples(
         ensure_namespace(&state, ns)?;
     }
     state.engine.store().delete_matching(&filter).await?;
+    state.engine.invalidate();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -740,6 +742,7 @@ async fn patch_tuples(State(state): State<ApiState>, body: Bytes) -> Result<Resp
         }
     }
     state.engine.store().transact(&inserts, &deletes).await?;
+    state.engine.invalidate();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

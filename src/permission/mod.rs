@@ -29,7 +29,7 @@ use crate::http::listener::{api_surface, ALL_INTERFACES, LOOPBACK};
 use crate::http::{ListenerSpec, Surface};
 use crate::store::Db;
 
-pub use engine::{Engine, Limits, Membership};
+pub use engine::{CheckCache, Engine, Limits, Membership};
 pub use error::PermissionError;
 pub use namespaces::{NamespaceSet, Namespaces};
 pub use store::TupleStore;
@@ -44,7 +44,15 @@ pub fn engine(config: &PermissionConfig, db: &Db) -> Engine {
         max_read_depth: i32::try_from(config.limit.max_read_depth.max(1)).unwrap_or(5),
         max_read_width: config.limit.max_read_width.max(1) as usize,
     };
-    Engine::new(TupleStore::new(db.clone()), namespaces, limits)
+    let engine = Engine::new(TupleStore::new(db.clone()), namespaces, limits);
+    if config.check_cache.ttl_ms > 0 {
+        engine.with_cache(engine::CheckCache::new(
+            std::time::Duration::from_millis(config.check_cache.ttl_ms),
+            config.check_cache.max_entries.unwrap_or(100_000),
+        ))
+    } else {
+        engine
+    }
 }
 
 /// The role's listeners.

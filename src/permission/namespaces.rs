@@ -92,6 +92,7 @@ impl NamespaceSet {
 pub struct Namespaces {
     current: Arc<RwLock<Arc<NamespaceSet>>>,
     strict: bool,
+    source: Option<Arc<Source>>,
 }
 
 impl Namespaces {
@@ -99,6 +100,26 @@ impl Namespaces {
         Self {
             current: Arc::new(RwLock::new(Arc::new(set))),
             strict,
+            source: None,
+        }
+    }
+
+    /// Reloads from the configured source now (the watcher does this on change). On error
+    /// the previous set stays in force and every error is returned (and logged).
+    pub fn reload(&self) -> Result<usize, Vec<String>> {
+        let Some(source) = &self.source else {
+            return Ok(self.current().names().len());
+        };
+        match source.load() {
+            Ok(set) => {
+                let n = set.names().len();
+                self.replace(set);
+                Ok(n)
+            }
+            Err(errors) => {
+                log_errors(&errors);
+                Err(errors)
+            }
         }
     }
 
@@ -147,11 +168,9 @@ impl Namespaces {
                 return Self::fixed(NamespaceSet::default(), strict);
             }
         };
-        let handle = Self::fixed(NamespaceSet::default(), strict);
-        match source.load() {
-            Ok(set) => handle.replace(set),
-            Err(errors) => log_errors(&errors),
-        }
+        let mut handle = Self::fixed(NamespaceSet::default(), strict);
+        handle.source = Some(Arc::new(source.clone()));
+        let _ = handle.reload();
         if let Source::Files { .. } = &source {
             if tokio::runtime::Handle::try_current().is_ok() {
                 let weak = Arc::downgrade(&handle.current);
@@ -181,16 +200,13 @@ async fn watch(source: Source, weak: std::sync::Weak<RwLock<Arc<NamespaceSet>>>,
             continue;
         }
         seen = now;
-        let handle = Namespaces { current, strict };
-        match source.load() {
-            Ok(set) => {
-                tracing::info!(
-                    namespaces = set.names().len(),
-                    "permission: namespaces reloaded"
-                );
-                handle.replace(set);
-            }
-            Err(errors) => log_errors(&errors),
+        let handle = Namespaces {
+            current,
+            strict,
+            source: Some(Arc::new(source.clone())),
+        };
+        if let Ok(n) = handle.reload() {
+            tracing::info!(namespaces = n, "permission: namespaces reloaded");
         }
     }
 }
@@ -400,6 +416,30 @@ mod tests {
             parse_opl_files(&[("bad.ts".into(), "class X implements Namespace { $ }".into())])
                 .unwrap_err();
         assert!(errs[0].contains("bad.ts:1:"), "{errs:?}");
+    }
+
+    #[test]
+    fn failed_reload_keeps_the_previous_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ns.ts");
+        std::fs::write(&file, "class A implements Namespace {}").unwrap();
+        let config = NamespacesConfig::Opl(crate::config::permission::OplNamespaces {
+            location: format!("file://{}", file.display()),
+            experimental_strict_mode: false,
+        });
+        let ns = Namespaces::from_config(&config);
+        assert_eq!(ns.current().names(), ["A".to_string()]);
+        std::fs::write(
+            &file,
+            "class A implements Namespace {}\nclass B implements Namespace { $ }",
+        )
+        .unwrap();
+        let errors = ns.reload().unwrap_err();
+        assert!(errors[0].contains("ns.ts:2:"), "{errors:?}");
+        assert_eq!(ns.current().names(), ["A".to_string()]);
+        std::fs::write(&file, "class B implements Namespace {}").unwrap();
+        assert_eq!(ns.reload().unwrap(), 1);
+        assert_eq!(ns.current().names(), ["B".to_string()]);
     }
 
     #[test]
