@@ -544,3 +544,45 @@ async fn opl_file_location_hot_reloads() {
     // (a broken file keeping the previous set is tested in permission::namespaces)
     stack.shutdown().await;
 }
+
+/// One SQL round trip per hop over the whole frontier: a document shared with 20 groups,
+/// each holding one team, answered in a handful of statements instead of one per group.
+#[tokio::test]
+async fn a_wide_frontier_costs_one_statement_per_hop() {
+    use quartet::config::Dsn;
+    use quartet::permission::{
+        Engine, Limits, NamespaceSet, Namespaces, RelationTuple, TupleStore,
+    };
+    let db = quartet::store::Db::connect(&Dsn::Memory).await.unwrap();
+    db.migrate().await.unwrap();
+    let store = TupleStore::new(db.clone());
+    let mut tuples = Vec::new();
+    for i in 0..20 {
+        tuples.push(RelationTuple::parse(&format!("doc:d#viewers@group:g{i}#members")).unwrap());
+        tuples
+            .push(RelationTuple::parse(&format!("group:g{i}#members@team:t{i}#members")).unwrap());
+    }
+    tuples.push(RelationTuple::parse("team:t19#members@uma").unwrap());
+    store.transact(&tuples, &[]).await.unwrap();
+    let engine = Engine::new(
+        store.clone(),
+        Namespaces::fixed(NamespaceSet::from_names(["doc", "group", "team"]), false),
+        Limits::default(),
+    );
+    let before = store.query_count();
+    assert!(engine
+        .check(&RelationTuple::parse("doc:d#viewers@uma").unwrap(), None)
+        .await
+        .unwrap());
+    let allowed_cost = store.query_count() - before;
+    assert!(allowed_cost <= 4, "{allowed_cost} statements");
+    let before = store.query_count();
+    assert!(!engine
+        .check(&RelationTuple::parse("doc:d#viewers@nobody").unwrap(), None)
+        .await
+        .unwrap());
+    // denied: every level is explored (4 levels of expansion at depth 5), still one
+    // statement per level rather than one per group
+    let denied_cost = store.query_count() - before;
+    assert!(denied_cost <= 8, "{denied_cost} statements");
+}

@@ -281,7 +281,7 @@ async fn permission_cases() {
         db.close().await;
         if let Some((url, name)) = pg {
             let admin = Db::connect(&Dsn::Postgres(Secret::new(url))).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(admin.pool())
                 .await
                 .unwrap();

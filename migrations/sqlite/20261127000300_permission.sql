@@ -28,6 +28,9 @@ CREATE INDEX permission_relation_tuples_reverse_subject_id_idx
 CREATE INDEX permission_relation_tuples_reverse_subject_set_idx
     ON permission_relation_tuples (subject_set_namespace, subject_set_object, subject_set_relation,
                                    namespace, relation, object);
--- List by namespace (+ relation) ordered by the page key.
+-- Keyset pages over one object#relation (expansion, traverse, expand, list) in page-key order.
+CREATE INDEX permission_relation_tuples_page_idx
+    ON permission_relation_tuples (namespace, object, relation, id);
+-- List by namespace only, in page-key order.
 CREATE INDEX permission_relation_tuples_namespace_idx
-    ON permission_relation_tuples (namespace, relation, id);
+    ON permission_relation_tuples (namespace, id);

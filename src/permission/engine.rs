@@ -206,6 +206,7 @@ impl Engine {
             strict: self.namespaces.strict(),
             width: self.limits.max_read_width.max(1),
             memo: Mutex::new(Memo::default()),
+            pending: Mutex::new(Pending::default()),
         };
         req.is_allowed(tuple.clone(), depth, false, Path::root())
             .await
@@ -341,6 +342,23 @@ struct Request<'s> {
     strict: bool,
     width: usize,
     memo: Mutex<Memo>,
+    pending: Mutex<Pending>,
+}
+
+type Key = (String, String, String);
+type Expansion = Arc<Vec<(SubjectSet, bool)>>;
+
+/// Lookups requested by the branches of one frontier, answered together: a branch that
+/// needs a lookup registers here and yields once; by then every sibling that is ready has
+/// registered too, and the first to resume runs one statement for all of them.
+#[derive(Default)]
+struct Pending {
+    direct: Vec<(Key, tokio::sync::oneshot::Sender<bool>)>,
+    expansion: Vec<(Key, tokio::sync::oneshot::Sender<Expansion>)>,
+}
+
+fn key_of(t: &RelationTuple) -> Key {
+    (t.namespace.clone(), t.object.clone(), t.relation.clone())
 }
 
 type Check<'a> = BoxFuture<'a, Result<Membership>>;
@@ -436,16 +454,7 @@ impl<'s> Request<'s> {
             let cached = lock(&self.memo).direct.get(&t).copied();
             let found = match cached {
                 Some(f) => f,
-                None => match self.store.exists(&t).await {
-                    Ok(f) => {
-                        lock(&self.memo).direct.insert(t, f);
-                        f
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "permission: direct lookup failed");
-                        false
-                    }
-                },
+                None => self.direct_batched(&t).await,
             };
             Ok(if found {
                 Membership::IsMember
@@ -454,6 +463,95 @@ impl<'s> Request<'s> {
             })
         }
         .boxed()
+    }
+
+    /// The direct lookup through the frontier batch. A database error is logged and counts
+    /// as "not a member" (Keto's `checkDirect`).
+    async fn direct_batched(&self, t: &RelationTuple) -> bool {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock_any(&self.pending).direct.push((key_of(t), tx));
+        tokio::task::yield_now().await;
+        let batch = std::mem::take(&mut lock_any(&self.pending).direct);
+        if !batch.is_empty() {
+            let keys: Vec<Key> = batch.iter().map(|(k, _)| k.clone()).collect();
+            match self.store.exists_many(&keys, &t.subject).await {
+                Ok(found) => {
+                    let mut memo = lock(&self.memo);
+                    for (key, tx) in batch {
+                        let hit = found.contains(&key);
+                        memo.direct.insert(
+                            RelationTuple {
+                                namespace: key.0,
+                                object: key.1,
+                                relation: key.2,
+                                subject: t.subject.clone(),
+                            },
+                            hit,
+                        );
+                        let _ = tx.send(hit);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "permission: direct lookup failed");
+                    // the senders drop: every waiter falls back to its own lookup below
+                }
+            }
+        }
+        match rx.await {
+            Ok(found) => found,
+            // the batch ran in a branch that was cancelled, or failed: ask alone
+            Err(_) => match self.store.exists(t).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::error!(error = %e, "permission: direct lookup failed");
+                    false
+                }
+            },
+        }
+    }
+
+    /// Keto's expansion query through the frontier batch.
+    async fn expansion_batched(&self, t: &RelationTuple) -> Result<Expansion> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock_any(&self.pending).expansion.push((key_of(t), tx));
+        tokio::task::yield_now().await;
+        let batch = std::mem::take(&mut lock_any(&self.pending).expansion);
+        if !batch.is_empty() {
+            let keys: Vec<Key> = batch.iter().map(|(k, _)| k.clone()).collect();
+            if let Ok(mut found) = self
+                .store
+                .subject_set_expansion_many(&keys, &t.subject)
+                .await
+            {
+                let mut memo = lock(&self.memo);
+                for (key, tx) in batch {
+                    let rows = Arc::new(found.remove(&key).unwrap_or_default());
+                    memo.expansion.insert(
+                        RelationTuple {
+                            namespace: key.0,
+                            object: key.1,
+                            relation: key.2,
+                            subject: t.subject.clone(),
+                        },
+                        rows.clone(),
+                    );
+                    let _ = tx.send(rows);
+                }
+            }
+        }
+        match rx.await {
+            Ok(rows) => Ok(rows),
+            // cancelled or failed batch: run the query alone (errors propagate from here)
+            Err(_) => {
+                let rows = Arc::new(
+                    self.store
+                        .subject_set_expansion(&t.namespace, &t.object, &t.relation, &t.subject)
+                        .await?,
+                );
+                lock(&self.memo).expansion.insert(t.clone(), rows.clone());
+                Ok(rows)
+            }
+        }
     }
 
     /// `checkExpandSubject`.
@@ -465,15 +563,7 @@ impl<'s> Request<'s> {
             let cached = lock(&self.memo).expansion.get(&t).cloned();
             let results = match cached {
                 Some(r) => r,
-                None => {
-                    let r = Arc::new(
-                        self.store
-                            .subject_set_expansion(&t.namespace, &t.object, &t.relation, &t.subject)
-                            .await?,
-                    );
-                    lock(&self.memo).expansion.insert(t.clone(), r.clone());
-                    r
-                }
+                None => self.expansion_batched(&t).await?,
             };
             if results.iter().any(|(_, found)| *found) {
                 return Ok(Membership::IsMember);

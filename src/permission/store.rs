@@ -16,6 +16,8 @@ const SCAN_PAGE: i64 = 1000;
 #[derive(Clone, Debug)]
 pub struct TupleStore {
     db: Db,
+    /// SQL statements issued by the engine's read paths (for benchmarks and tests).
+    queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A stored row: the tuple and its page key.
@@ -145,7 +147,134 @@ fn bind_all<'q>(
 
 impl TupleStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            queries: Default::default(),
+        }
+    }
+
+    /// How many read statements the engine paths have issued so far.
+    pub fn query_count(&self) -> u64 {
+        self.queries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.queries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Keto's expansion step for many `ns:obj#rel` keys at once (one frontier of the
+    /// search, one statement per 100 keys): for each key, its stored subject sets with the
+    /// one-hop look-ahead flag for `subject`, in page-key order.
+    pub async fn subject_set_expansion_many(
+        &self,
+        keys: &[(String, String, String)],
+        subject: &Subject,
+    ) -> Result<std::collections::HashMap<(String, String, String), Vec<(SubjectSet, bool)>>> {
+        let mut out: std::collections::HashMap<_, Vec<(SubjectSet, bool)>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for chunk in keys.chunks(100) {
+            let mut w = Where::default();
+            w.raw("inner_t.namespace = cur.subject_set_namespace");
+            w.raw("inner_t.object = cur.subject_set_object");
+            w.raw("inner_t.relation = cur.subject_set_relation");
+            match subject {
+                Subject::Id(id) => w.eq("inner_t.subject_id", id),
+                Subject::Set(s) => {
+                    w.raw("inner_t.subject_id IS NULL");
+                    w.eq("inner_t.subject_set_namespace", &s.namespace);
+                    w.eq("inner_t.subject_set_object", &s.object);
+                    w.eq("inner_t.subject_set_relation", &s.relation);
+                }
+            }
+            let inner = w.sql();
+            let mut ors = Vec::new();
+            for (ns, obj, rel) in chunk {
+                let n = w.next();
+                ors.push(format!(
+                    "(cur.namespace = ${} AND cur.object = ${} AND cur.relation = ${})",
+                    n,
+                    n + 1,
+                    n + 2
+                ));
+                w.args.push(ns.clone());
+                w.args.push(obj.clone());
+                w.args.push(rel.clone());
+            }
+            let sql = format!(
+                "SELECT cur.namespace AS n, cur.object AS o, cur.relation AS r, \
+                 cur.subject_set_namespace AS ns, cur.subject_set_object AS obj, \
+                 cur.subject_set_relation AS rel, \
+                 CASE WHEN EXISTS (SELECT 1 FROM permission_relation_tuples AS inner_t WHERE {inner}) \
+                 THEN 1 ELSE 0 END AS found \
+                 FROM permission_relation_tuples AS cur \
+                 WHERE cur.subject_id IS NULL AND ({}) ORDER BY cur.id",
+                ors.join(" OR ")
+            );
+            self.count();
+            let rows = bind_all(sqlx::query(&sql), &w.args)
+                .fetch_all(self.db.pool())
+                .await?;
+            for row in rows {
+                let key: (String, String, String) =
+                    (row.try_get("n")?, row.try_get("o")?, row.try_get("r")?);
+                let found: i64 = row
+                    .try_get::<i64, _>("found")
+                    .or_else(|_| row.try_get::<i32, _>("found").map(i64::from))?;
+                let set = SubjectSet {
+                    namespace: row.try_get::<Option<String>, _>("ns")?.unwrap_or_default(),
+                    object: row.try_get::<Option<String>, _>("obj")?.unwrap_or_default(),
+                    relation: row.try_get::<Option<String>, _>("rel")?.unwrap_or_default(),
+                };
+                out.entry(key).or_default().push((set, found != 0));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Direct lookups for many `ns:obj#rel` keys with one subject: which of them store
+    /// exactly `key@subject` (one statement per 100 keys).
+    pub async fn exists_many(
+        &self,
+        keys: &[(String, String, String)],
+        subject: &Subject,
+    ) -> Result<std::collections::HashSet<(String, String, String)>> {
+        let mut out = std::collections::HashSet::new();
+        for chunk in keys.chunks(100) {
+            let mut w = Where::default();
+            w.subject(subject);
+            let mut ors = Vec::new();
+            for (ns, obj, rel) in chunk {
+                let n = w.next();
+                ors.push(format!(
+                    "(namespace = ${} AND object = ${} AND relation = ${})",
+                    n,
+                    n + 1,
+                    n + 2
+                ));
+                w.args.push(ns.clone());
+                w.args.push(obj.clone());
+                w.args.push(rel.clone());
+            }
+            let sql = format!(
+                "SELECT DISTINCT namespace, object, relation FROM permission_relation_tuples \
+                 WHERE {} AND ({})",
+                w.sql(),
+                ors.join(" OR ")
+            );
+            self.count();
+            let rows = bind_all(sqlx::query(&sql), &w.args)
+                .fetch_all(self.db.pool())
+                .await?;
+            for row in rows {
+                out.insert((
+                    row.try_get("namespace")?,
+                    row.try_get("object")?,
+                    row.try_get("relation")?,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     pub fn db(&self) -> &Db {
@@ -236,6 +365,7 @@ impl TupleStore {
             w.sql(),
             limit + 1
         );
+        self.count();
         let mut rows: Vec<StoredTuple> = bind_all(sqlx::query(&sql), &w.args)
             .try_map(|r: AnyRow| Row8::from_row(&r))
             .fetch_all(self.db.pool())
@@ -272,6 +402,7 @@ impl TupleStore {
             "SELECT 1 AS one FROM permission_relation_tuples WHERE {} LIMIT 1",
             w.sql()
         );
+        self.count();
         let row = bind_all(sqlx::query(&sql), &w.args)
             .fetch_optional(self.db.pool())
             .await?;
@@ -304,6 +435,7 @@ impl TupleStore {
             "SELECT 1 AS one FROM permission_relation_tuples WHERE {} LIMIT 1",
             w.sql()
         );
+        self.count();
         let row = bind_all(sqlx::query(&sql), &w.args)
             .fetch_optional(self.db.pool())
             .await?;
