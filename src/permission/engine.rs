@@ -465,12 +465,26 @@ impl<'s> Request<'s> {
         .boxed()
     }
 
+    /// Yields until no more lookups join the pending batch (the scheduler may poll only part
+    /// of a frontier per pass), at most 64 times.
+    async fn settle(&self, len: impl Fn(&Pending) -> usize) {
+        let mut seen = len(&lock_any(&self.pending));
+        for _ in 0..64 {
+            tokio::task::yield_now().await;
+            let now = len(&lock_any(&self.pending));
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
+    }
+
     /// The direct lookup through the frontier batch. A database error is logged and counts
     /// as "not a member" (Keto's `checkDirect`).
     async fn direct_batched(&self, t: &RelationTuple) -> bool {
         let (tx, rx) = tokio::sync::oneshot::channel();
         lock_any(&self.pending).direct.push((key_of(t), tx));
-        tokio::task::yield_now().await;
+        self.settle(|p| p.direct.len()).await;
         let batch = std::mem::take(&mut lock_any(&self.pending).direct);
         if !batch.is_empty() {
             let keys: Vec<Key> = batch.iter().map(|(k, _)| k.clone()).collect();
@@ -514,7 +528,7 @@ impl<'s> Request<'s> {
     async fn expansion_batched(&self, t: &RelationTuple) -> Result<Expansion> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         lock_any(&self.pending).expansion.push((key_of(t), tx));
-        tokio::task::yield_now().await;
+        self.settle(|p| p.expansion.len()).await;
         let batch = std::mem::take(&mut lock_any(&self.pending).expansion);
         if !batch.is_empty() {
             let keys: Vec<Key> = batch.iter().map(|(k, _)| k.clone()).collect();

@@ -98,8 +98,9 @@ impl Where {
     fn subject(&mut self, subject: &Subject) {
         match subject {
             Subject::Id(id) => self.eq("subject_id", id),
+            // (no `subject_id IS NULL`: the table's CHECK constraints imply it, and that
+            // clause would lure SQLite onto the subject-id index)
             Subject::Set(set) => {
-                self.raw("subject_id IS NULL");
                 self.eq("subject_set_namespace", &set.namespace);
                 self.eq("subject_set_object", &set.object);
                 self.eq("subject_set_relation", &set.relation);
@@ -163,6 +164,10 @@ impl TupleStore {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    // `(cur.subject_id || '') IS NULL` rather than `cur.subject_id IS NULL`: the expression
+    // keeps SQLite's planner from answering it with the subject-id index (a scan of every
+    // subject-set row) instead of the (namespace, object, relation) page index.
+
     /// Keto's expansion step for many `ns:obj#rel` keys at once (one frontier of the
     /// search, one statement per 100 keys): for each key, its stored subject sets with the
     /// one-hop look-ahead flag for `subject`, in page-key order.
@@ -181,7 +186,6 @@ impl TupleStore {
             match subject {
                 Subject::Id(id) => w.eq("inner_t.subject_id", id),
                 Subject::Set(s) => {
-                    w.raw("inner_t.subject_id IS NULL");
                     w.eq("inner_t.subject_set_namespace", &s.namespace);
                     w.eq("inner_t.subject_set_object", &s.object);
                     w.eq("inner_t.subject_set_relation", &s.relation);
@@ -208,7 +212,7 @@ impl TupleStore {
                  CASE WHEN EXISTS (SELECT 1 FROM permission_relation_tuples AS inner_t WHERE {inner}) \
                  THEN 1 ELSE 0 END AS found \
                  FROM permission_relation_tuples AS cur \
-                 WHERE cur.subject_id IS NULL AND ({}) ORDER BY cur.id",
+                 WHERE (cur.subject_id || '') IS NULL AND ({}) ORDER BY cur.id",
                 ors.join(" OR ")
             );
             self.count();
@@ -462,7 +466,6 @@ impl TupleStore {
             match subject {
                 Subject::Id(id) => inner.eq("inner_t.subject_id", id),
                 Subject::Set(s) => {
-                    inner.raw("inner_t.subject_id IS NULL");
                     inner.eq("inner_t.subject_set_namespace", &s.namespace);
                     inner.eq("inner_t.subject_set_object", &s.object);
                     inner.eq("inner_t.subject_set_relation", &s.relation);
@@ -476,7 +479,7 @@ impl TupleStore {
                  THEN 1 ELSE 0 END AS found \
                  FROM permission_relation_tuples AS cur \
                  WHERE cur.namespace = ${} AND cur.object = ${} AND cur.relation = ${} \
-                 AND cur.subject_id IS NULL AND cur.id > ${} \
+                 AND (cur.subject_id || '') IS NULL AND cur.id > ${} \
                  ORDER BY cur.id LIMIT {SCAN_PAGE}",
                 inner.sql(),
                 n,
