@@ -1,24 +1,71 @@
 //! HTTP tests of the identity role (Kratos v1.1 wire behaviour) against the in-process stack.
-#![allow(clippy::unwrap_used)]
+//! Every test runs on SQLite (in memory) and again on PostgreSQL when `TEST_DATABASE_URL` is set
+//! (a fresh database per test, dropped afterwards).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
 
 use quartet::config::identity::{GoDuration, HookConfig};
 use quartet::config::{Config, Role};
 use quartet::Stack;
 use serde_json::{json, Value};
 
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates, for every listed case, `sqlite::<case>` (always) and `postgres::<case>` (a no-op
+/// unless `TEST_DATABASE_URL` is set).
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(super::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $case() {
+                if super::postgres_enabled() {
+                    super::$case(super::Backend::Postgres).await
+                }
+            })*
+        }
+    };
+}
+
+fn postgres_enabled() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
+}
+
 struct Env {
     stack: Stack,
+    pg: Option<common::PgDatabase>,
     public: String,
     admin: String,
     http: reqwest::Client,
 }
 
-async fn start_with(edit: impl FnOnce(&mut Config)) -> Env {
+async fn start_with(backend: Backend, edit: impl FnOnce(&mut Config)) -> Env {
     let mut config = Config::ephemeral();
     config.apply_dev_defaults();
     config.identity.hashers.bcrypt.cost = Some(4);
     config.identity.selfservice.default_browser_return_url = Some("http://app.test/".into());
     config.identity.selfservice.allowed_return_urls = vec!["http://app.test/".into()];
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(
+            common::pg_database()
+                .await
+                .expect("TEST_DATABASE_URL is set"),
+        ),
+    };
+    if let Some(pg) = &pg {
+        config.dsn = pg.dsn.clone();
+    }
     edit(&mut config);
     let stack = Stack::start_roles(config, &[Role::Identity]).await.unwrap();
     let public = stack.url(Role::Identity, "public").unwrap();
@@ -29,17 +76,32 @@ async fn start_with(edit: impl FnOnce(&mut Config)) -> Env {
         .unwrap();
     Env {
         stack,
+        pg,
         public,
         admin,
         http,
     }
 }
 
-async fn start() -> Env {
-    start_with(|_| {}).await
+async fn start(backend: Backend) -> Env {
+    start_with(backend, |_| {}).await
 }
 
 impl Env {
+    /// Stops the stack and drops the Postgres database, if any.
+    async fn finish(self) {
+        self.stack.shutdown().await;
+        if let Some(pg) = self.pg {
+            // Proves the stack ran on this database: the role's tables exist there.
+            let db = quartet::store::Db::connect(&pg.dsn).await.unwrap();
+            let (_n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM identity_flows")
+                .fetch_one(db.pool())
+                .await
+                .expect("the stack migrated the Postgres test database");
+            db.close().await;
+            pg.drop_now().await;
+        }
+    }
     async fn create(&self, body: Value) -> reqwest::Response {
         self.http
             .post(format!("{}/admin/identities", self.admin))
@@ -76,9 +138,8 @@ fn person(email: &str, password: Option<&str>) -> Value {
     v
 }
 
-#[tokio::test]
-async fn schemas_are_served_by_id_and_base64_id() {
-    let env = start().await;
+async fn schemas_are_served_by_id_and_base64_id(backend: Backend) {
+    let env = start(backend).await;
     let list: Value = env
         .http
         .get(format!("{}/schemas", env.public))
@@ -106,12 +167,11 @@ async fn schemas_are_served_by_id_and_base64_id() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn admin_identity_lifecycle() {
-    let env = start().await;
+async fn admin_identity_lifecycle(backend: Backend) {
+    let env = start(backend).await;
     let r = env
         .create(person("Alice@Example.com", Some("a-long-secret-pw")))
         .await;
@@ -237,12 +297,11 @@ async fn admin_identity_lifecycle() {
             .status(),
         404
     );
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn list_paginates_with_link_header_and_filters_by_identifier() {
-    let env = start().await;
+async fn list_paginates_with_link_header_and_filters_by_identifier(backend: Backend) {
+    let env = start(backend).await;
     let batch = json!({"identities": (0..5).map(|i| json!({"create": person(&format!("u{i}@example.com"), None), "patch_id": format!("00000000-0000-4000-8000-00000000000{i}")})).collect::<Vec<_>>()});
     let r = env
         .http
@@ -326,12 +385,11 @@ async fn list_paginates_with_link_header_and_filters_by_identifier() {
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn imported_hash_logs_in_and_is_rehashed() {
-    let env = start().await;
+async fn imported_hash_logs_in_and_is_rehashed(backend: Backend) {
+    let env = start(backend).await;
     let md5 = "$md5$".to_string()
         + &quartet::crypto::password::b64_std(&[
             0x5e, 0xbe, 0x22, 0x94, 0xec, 0xd0, 0xe0, 0xf0, 0x8e, 0xab, 0x76, 0x90, 0xd2, 0xa6,
@@ -366,12 +424,11 @@ async fn imported_hash_logs_in_and_is_rehashed() {
             .starts_with("$2"),
         "rehashed to bcrypt"
     );
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn api_login_whoami_sessions_and_logout() {
-    let env = start().await;
+async fn api_login_whoami_sessions_and_logout(backend: Backend) {
+    let env = start(backend).await;
     env.create(person("bob@example.com", Some("a-long-secret-pw")))
         .await;
     let r = env.api_login("bob@example.com", "wrong-password").await;
@@ -530,12 +587,11 @@ async fn api_login_whoami_sessions_and_logout() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn api_registration_validates_and_runs_the_session_hook() {
-    let env = start_with(|c| {
+async fn api_registration_validates_and_runs_the_session_hook(backend: Backend) {
+    let env = start_with(backend, |c| {
         c.identity
             .selfservice
             .flows
@@ -630,12 +686,11 @@ async fn api_registration_validates_and_runs_the_session_hook() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie() {
-    let env = start().await;
+async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend: Backend) {
+    let env = start(backend).await;
     env.create(person("dan@example.com", Some("a-long-secret-pw")))
         .await;
     let r = env
@@ -821,12 +876,14 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie() {
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["id"], "self_service_flow_return_to_forbidden");
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn expired_flows_answer_410_with_use_flow_id() {
-    let env = start_with(|c| c.identity.selfservice.flows.login.lifespan = GoDuration(1)).await;
+async fn expired_flows_answer_410_with_use_flow_id(backend: Backend) {
+    let env = start_with(backend, |c| {
+        c.identity.selfservice.flows.login.lifespan = GoDuration(1)
+    })
+    .await;
     let flow: Value = env
         .http
         .get(format!("{}/self-service/login/api", env.public))
@@ -858,12 +915,11 @@ async fn expired_flows_answer_410_with_use_flow_id() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn settings_changes_profile_and_password() {
-    let env = start().await;
+async fn settings_changes_profile_and_password(backend: Backend) {
+    let env = start(backend).await;
     env.create(person("eve@example.com", Some("a-long-secret-pw")))
         .await;
     let login: Value = env
@@ -922,12 +978,11 @@ async fn settings_changes_profile_and_password() {
             .status(),
         200
     );
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn brute_force_protection_answers_429_then_recovers_on_success_path() {
-    let env = start_with(|c| {
+async fn brute_force_protection_answers_429_then_recovers_on_success_path(backend: Backend) {
+    let env = start_with(backend, |c| {
         c.identity.quartet.brute_force.free_failures_per_identifier = 2;
         c.identity.quartet.brute_force.base_delay = GoDuration(60_000_000_000);
     })
@@ -960,5 +1015,18 @@ async fn brute_force_protection_answers_429_then_recovers_on_success_path() {
             .status(),
         200
     );
-    env.stack.shutdown().await;
+    env.finish().await;
 }
+
+on_every_backend!(
+    schemas_are_served_by_id_and_base64_id,
+    admin_identity_lifecycle,
+    list_paginates_with_link_header_and_filters_by_identifier,
+    imported_hash_logs_in_and_is_rehashed,
+    api_login_whoami_sessions_and_logout,
+    api_registration_validates_and_runs_the_session_hook,
+    browser_login_redirects_checks_csrf_and_sets_the_session_cookie,
+    expired_flows_answer_410_with_use_flow_id,
+    settings_changes_profile_and_password,
+    brute_force_protection_answers_429_then_recovers_on_success_path,
+);

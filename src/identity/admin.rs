@@ -311,7 +311,7 @@ async fn list_identities(
             .store
             .list_identities(&filter, &PageStart::Offset((page - 1) * per_page), per_page)
             .await?;
-        let total = s.store.count_identities().await?;
+        let total = s.store.count_identities(&filter).await?;
         let last = ((total + per_page - 1) / per_page).max(1);
         let mut links = vec![format!(
             "<{base}?page=1&per_page={per_page}>; rel=\"first\""
