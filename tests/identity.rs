@@ -487,6 +487,28 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // No tokenizer template is configured: tokenize_as names an unknown one → 400, after the
+    // session check (an anonymous caller still gets 401).
+    let r = env
+        .http
+        .get(format!("{}/sessions/whoami?tokenize_as=jwt", env.public))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["reason"].as_str().unwrap().contains("\"jwt\""),
+        "{e}"
+    );
+    let r = env
+        .http
+        .get(format!("{}/sessions/whoami?tokenize_as=jwt", env.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 
     // a second session; list mine (excludes current) and revoke others
     let second: Value = env
@@ -755,6 +777,27 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
         .as_str()
         .unwrap()
         .to_string();
+    // The node carries a masked token: fresh on every response, never the cookie's raw value.
+    let again: Value = env
+        .http
+        .get(format!(
+            "{}/self-service/login/flows?id={flow_id}",
+            env.public
+        ))
+        .header("cookie", &csrf_cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf_again = again["ui"]["nodes"][0]["attributes"]["value"]
+        .as_str()
+        .unwrap();
+    let raw = csrf_cookie.split_once('=').unwrap().1;
+    assert_ne!(csrf, csrf_again);
+    assert_ne!(csrf, raw);
+    assert_ne!(csrf_again, raw);
 
     // form post without csrf → 403
     let action = format!("{}/self-service/login?flow={flow_id}", env.public);
@@ -1018,6 +1061,86 @@ async fn brute_force_protection_answers_429_then_recovers_on_success_path(backen
     env.finish().await;
 }
 
+async fn misrouted_paths_answer_307_to_the_other_port(backend: Backend) {
+    let env = start(backend).await;
+    let location = |r: &reqwest::Response| {
+        r.headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    // Admin routes on the public port → the admin URL, `/admin` added, query kept.
+    for (method, path, want) in [
+        (
+            "GET",
+            "/identities?page_size=2",
+            "/admin/identities?page_size=2",
+        ),
+        ("POST", "/identities", "/admin/identities"),
+        ("GET", "/admin/identities/x", "/admin/identities/x"),
+        (
+            "DELETE",
+            "/identities/x/sessions",
+            "/admin/identities/x/sessions",
+        ),
+    ] {
+        let r = env
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", env.public))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 307, "{method} {path}");
+        assert!(
+            location(&r).ends_with(want),
+            "{method} {path}: {}",
+            location(&r)
+        );
+    }
+    // Public routes on the admin port → the public URL, `/admin` stripped.
+    for (method, path, want) in [
+        ("GET", "/admin/schemas", "/schemas"),
+        ("GET", "/admin/schemas/ZGVmYXVsdA", "/schemas/ZGVmYXVsdA"),
+        ("DELETE", "/admin/sessions", "/sessions"),
+        ("GET", "/admin/sessions/whoami", "/sessions/whoami"),
+        (
+            "GET",
+            "/admin/self-service/login/browser?refresh=true",
+            "/self-service/login/browser?refresh=true",
+        ),
+    ] {
+        let r = env
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", env.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 307, "{method} {path}");
+        assert!(
+            location(&r).ends_with(want),
+            "{method} {path}: {}",
+            location(&r)
+        );
+        assert!(!location(&r).contains("/admin/"), "{}", location(&r));
+    }
+    // The admin port still serves its own session list; the public port serves /admin/schemas.
+    let r = env
+        .http
+        .get(format!("{}/admin/sessions", env.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = env
+        .http
+        .get(format!("{}/admin/schemas", env.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    env.finish().await;
+}
+
 on_every_backend!(
     schemas_are_served_by_id_and_base64_id,
     admin_identity_lifecycle,
@@ -1029,4 +1152,71 @@ on_every_backend!(
     expired_flows_answer_410_with_use_flow_id,
     settings_changes_profile_and_password,
     brute_force_protection_answers_429_then_recovers_on_success_path,
+    misrouted_paths_answer_307_to_the_other_port,
 );
+
+/// The bound-URL handle without the composition root: the role's own routers served on port 0,
+/// the handle filled with the real URLs, as `Stack` does once it passes the handle in. The
+/// admin API's `schema_url` and the public port's 307 then name the real ports, not `:0`.
+#[tokio::test]
+async fn bound_urls_replace_port_zero_in_schema_url_and_redirects() {
+    use quartet::identity::BoundUrls;
+
+    let mut config = Config::ephemeral();
+    config.apply_dev_defaults();
+    config.identity.hashers.bcrypt.cost = Some(4);
+    let db = quartet::store::Db::connect(&quartet::config::Dsn::Memory)
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    let urls = BoundUrls::default();
+    let service = quartet::identity::service_with_urls(&config.identity, db, true, urls.clone())
+        .await
+        .unwrap();
+    let mut bases = std::collections::BTreeMap::new();
+    for spec in quartet::identity::listeners(&config.identity, service) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        urls.set(spec.name, &url);
+        bases.insert(spec.name, url);
+        tokio::spawn(async move { axum::serve(listener, spec.routes).await.unwrap() });
+    }
+    let (public, admin) = (bases["public"].clone(), bases["admin"].clone());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let created: Value = http
+        .post(format!("{admin}/admin/identities"))
+        .json(&json!({"schema_id": "default", "traits": {"email": "bound@example.com"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        created["schema_url"],
+        format!("{public}/schemas/ZGVmYXVsdA"),
+        "schema_url names the bound public port"
+    );
+    let r = http
+        .get(format!("{public}/identities"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(
+        r.headers().get("location").unwrap(),
+        &format!("{admin}/admin/identities")
+    );
+    let r = http
+        .get(format!("{admin}/admin/schemas"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers().get("location").unwrap(),
+        &format!("{public}/schemas")
+    );
+}
