@@ -1,24 +1,71 @@
 //! HTTP tests of the identity role (Kratos v1.1 wire behaviour) against the in-process stack.
-#![allow(clippy::unwrap_used)]
+//! Every test runs on SQLite (in memory) and again on PostgreSQL when `TEST_DATABASE_URL` is set
+//! (a fresh database per test, dropped afterwards).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
 
 use quartet::config::identity::{GoDuration, HookConfig};
 use quartet::config::{Config, Role};
 use quartet::Stack;
 use serde_json::{json, Value};
 
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates, for every listed case, `sqlite::<case>` (always) and `postgres::<case>` (a no-op
+/// unless `TEST_DATABASE_URL` is set).
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(super::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $case() {
+                if super::postgres_enabled() {
+                    super::$case(super::Backend::Postgres).await
+                }
+            })*
+        }
+    };
+}
+
+fn postgres_enabled() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
+}
+
 struct Env {
     stack: Stack,
+    pg: Option<common::PgDatabase>,
     public: String,
     admin: String,
     http: reqwest::Client,
 }
 
-async fn start_with(edit: impl FnOnce(&mut Config)) -> Env {
+async fn start_with(backend: Backend, edit: impl FnOnce(&mut Config)) -> Env {
     let mut config = Config::ephemeral();
     config.apply_dev_defaults();
     config.identity.hashers.bcrypt.cost = Some(4);
     config.identity.selfservice.default_browser_return_url = Some("http://app.test/".into());
     config.identity.selfservice.allowed_return_urls = vec!["http://app.test/".into()];
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(
+            common::pg_database()
+                .await
+                .expect("TEST_DATABASE_URL is set"),
+        ),
+    };
+    if let Some(pg) = &pg {
+        config.dsn = pg.dsn.clone();
+    }
     edit(&mut config);
     let stack = Stack::start_roles(config, &[Role::Identity]).await.unwrap();
     let public = stack.url(Role::Identity, "public").unwrap();
@@ -29,17 +76,32 @@ async fn start_with(edit: impl FnOnce(&mut Config)) -> Env {
         .unwrap();
     Env {
         stack,
+        pg,
         public,
         admin,
         http,
     }
 }
 
-async fn start() -> Env {
-    start_with(|_| {}).await
+async fn start(backend: Backend) -> Env {
+    start_with(backend, |_| {}).await
 }
 
 impl Env {
+    /// Stops the stack and drops the Postgres database, if any.
+    async fn finish(self) {
+        self.stack.shutdown().await;
+        if let Some(pg) = self.pg {
+            // Proves the stack ran on this database: the role's tables exist there.
+            let db = quartet::store::Db::connect(&pg.dsn).await.unwrap();
+            let (_n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM identity_flows")
+                .fetch_one(db.pool())
+                .await
+                .expect("the stack migrated the Postgres test database");
+            db.close().await;
+            pg.drop_now().await;
+        }
+    }
     async fn create(&self, body: Value) -> reqwest::Response {
         self.http
             .post(format!("{}/admin/identities", self.admin))
@@ -76,9 +138,8 @@ fn person(email: &str, password: Option<&str>) -> Value {
     v
 }
 
-#[tokio::test]
-async fn schemas_are_served_by_id_and_base64_id() {
-    let env = start().await;
+async fn schemas_are_served_by_id_and_base64_id(backend: Backend) {
+    let env = start(backend).await;
     let list: Value = env
         .http
         .get(format!("{}/schemas", env.public))
@@ -106,12 +167,11 @@ async fn schemas_are_served_by_id_and_base64_id() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn admin_identity_lifecycle() {
-    let env = start().await;
+async fn admin_identity_lifecycle(backend: Backend) {
+    let env = start(backend).await;
     let r = env
         .create(person("Alice@Example.com", Some("a-long-secret-pw")))
         .await;
@@ -237,12 +297,11 @@ async fn admin_identity_lifecycle() {
             .status(),
         404
     );
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn list_paginates_with_link_header_and_filters_by_identifier() {
-    let env = start().await;
+async fn list_paginates_with_link_header_and_filters_by_identifier(backend: Backend) {
+    let env = start(backend).await;
     let batch = json!({"identities": (0..5).map(|i| json!({"create": person(&format!("u{i}@example.com"), None), "patch_id": format!("00000000-0000-4000-8000-00000000000{i}")})).collect::<Vec<_>>()});
     let r = env
         .http
@@ -326,12 +385,11 @@ async fn list_paginates_with_link_header_and_filters_by_identifier() {
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn imported_hash_logs_in_and_is_rehashed() {
-    let env = start().await;
+async fn imported_hash_logs_in_and_is_rehashed(backend: Backend) {
+    let env = start(backend).await;
     let md5 = "$md5$".to_string()
         + &quartet::crypto::password::b64_std(&[
             0x5e, 0xbe, 0x22, 0x94, 0xec, 0xd0, 0xe0, 0xf0, 0x8e, 0xab, 0x76, 0x90, 0xd2, 0xa6,
@@ -366,12 +424,11 @@ async fn imported_hash_logs_in_and_is_rehashed() {
             .starts_with("$2"),
         "rehashed to bcrypt"
     );
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn api_login_whoami_sessions_and_logout() {
-    let env = start().await;
+async fn api_login_whoami_sessions_and_logout(backend: Backend) {
+    let env = start(backend).await;
     env.create(person("bob@example.com", Some("a-long-secret-pw")))
         .await;
     let r = env.api_login("bob@example.com", "wrong-password").await;
@@ -426,6 +483,28 @@ async fn api_login_whoami_sessions_and_logout() {
         .http
         .get(format!("{}/sessions/whoami", env.public))
         .header("x-session-token", "ory_st_forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // No tokenizer template is configured: tokenize_as names an unknown one → 400, after the
+    // session check (an anonymous caller still gets 401).
+    let r = env
+        .http
+        .get(format!("{}/sessions/whoami?tokenize_as=jwt", env.public))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["reason"].as_str().unwrap().contains("\"jwt\""),
+        "{e}"
+    );
+    let r = env
+        .http
+        .get(format!("{}/sessions/whoami?tokenize_as=jwt", env.public))
         .send()
         .await
         .unwrap();
@@ -530,12 +609,11 @@ async fn api_login_whoami_sessions_and_logout() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn api_registration_validates_and_runs_the_session_hook() {
-    let env = start_with(|c| {
+async fn api_registration_validates_and_runs_the_session_hook(backend: Backend) {
+    let env = start_with(backend, |c| {
         c.identity
             .selfservice
             .flows
@@ -630,12 +708,11 @@ async fn api_registration_validates_and_runs_the_session_hook() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie() {
-    let env = start().await;
+async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend: Backend) {
+    let env = start(backend).await;
     env.create(person("dan@example.com", Some("a-long-secret-pw")))
         .await;
     let r = env
@@ -700,6 +777,27 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie() {
         .as_str()
         .unwrap()
         .to_string();
+    // The node carries a masked token: fresh on every response, never the cookie's raw value.
+    let again: Value = env
+        .http
+        .get(format!(
+            "{}/self-service/login/flows?id={flow_id}",
+            env.public
+        ))
+        .header("cookie", &csrf_cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf_again = again["ui"]["nodes"][0]["attributes"]["value"]
+        .as_str()
+        .unwrap();
+    let raw = csrf_cookie.split_once('=').unwrap().1;
+    assert_ne!(csrf, csrf_again);
+    assert_ne!(csrf, raw);
+    assert_ne!(csrf_again, raw);
 
     // form post without csrf → 403
     let action = format!("{}/self-service/login?flow={flow_id}", env.public);
@@ -821,12 +919,14 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie() {
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["id"], "self_service_flow_return_to_forbidden");
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn expired_flows_answer_410_with_use_flow_id() {
-    let env = start_with(|c| c.identity.selfservice.flows.login.lifespan = GoDuration(1)).await;
+async fn expired_flows_answer_410_with_use_flow_id(backend: Backend) {
+    let env = start_with(backend, |c| {
+        c.identity.selfservice.flows.login.lifespan = GoDuration(1)
+    })
+    .await;
     let flow: Value = env
         .http
         .get(format!("{}/self-service/login/api", env.public))
@@ -858,12 +958,11 @@ async fn expired_flows_answer_410_with_use_flow_id() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn settings_changes_profile_and_password() {
-    let env = start().await;
+async fn settings_changes_profile_and_password(backend: Backend) {
+    let env = start(backend).await;
     env.create(person("eve@example.com", Some("a-long-secret-pw")))
         .await;
     let login: Value = env
@@ -922,12 +1021,11 @@ async fn settings_changes_profile_and_password() {
             .status(),
         200
     );
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn brute_force_protection_answers_429_then_recovers_on_success_path() {
-    let env = start_with(|c| {
+async fn brute_force_protection_answers_429_then_recovers_on_success_path(backend: Backend) {
+    let env = start_with(backend, |c| {
         c.identity.quartet.brute_force.free_failures_per_identifier = 2;
         c.identity.quartet.brute_force.base_delay = GoDuration(60_000_000_000);
     })
@@ -960,5 +1058,165 @@ async fn brute_force_protection_answers_429_then_recovers_on_success_path() {
             .status(),
         200
     );
-    env.stack.shutdown().await;
+    env.finish().await;
+}
+
+async fn misrouted_paths_answer_307_to_the_other_port(backend: Backend) {
+    let env = start(backend).await;
+    let location = |r: &reqwest::Response| {
+        r.headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    // Admin routes on the public port → the admin URL, `/admin` added, query kept.
+    for (method, path, want) in [
+        (
+            "GET",
+            "/identities?page_size=2",
+            "/admin/identities?page_size=2",
+        ),
+        ("POST", "/identities", "/admin/identities"),
+        ("GET", "/admin/identities/x", "/admin/identities/x"),
+        (
+            "DELETE",
+            "/identities/x/sessions",
+            "/admin/identities/x/sessions",
+        ),
+    ] {
+        let r = env
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", env.public))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 307, "{method} {path}");
+        assert!(
+            location(&r).ends_with(want),
+            "{method} {path}: {}",
+            location(&r)
+        );
+    }
+    // Public routes on the admin port → the public URL, `/admin` stripped.
+    for (method, path, want) in [
+        ("GET", "/admin/schemas", "/schemas"),
+        ("GET", "/admin/schemas/ZGVmYXVsdA", "/schemas/ZGVmYXVsdA"),
+        ("DELETE", "/admin/sessions", "/sessions"),
+        ("GET", "/admin/sessions/whoami", "/sessions/whoami"),
+        (
+            "GET",
+            "/admin/self-service/login/browser?refresh=true",
+            "/self-service/login/browser?refresh=true",
+        ),
+    ] {
+        let r = env
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", env.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 307, "{method} {path}");
+        assert!(
+            location(&r).ends_with(want),
+            "{method} {path}: {}",
+            location(&r)
+        );
+        assert!(!location(&r).contains("/admin/"), "{}", location(&r));
+    }
+    // The admin port still serves its own session list; the public port serves /admin/schemas.
+    let r = env
+        .http
+        .get(format!("{}/admin/sessions", env.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = env
+        .http
+        .get(format!("{}/admin/schemas", env.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    env.finish().await;
+}
+
+on_every_backend!(
+    schemas_are_served_by_id_and_base64_id,
+    admin_identity_lifecycle,
+    list_paginates_with_link_header_and_filters_by_identifier,
+    imported_hash_logs_in_and_is_rehashed,
+    api_login_whoami_sessions_and_logout,
+    api_registration_validates_and_runs_the_session_hook,
+    browser_login_redirects_checks_csrf_and_sets_the_session_cookie,
+    expired_flows_answer_410_with_use_flow_id,
+    settings_changes_profile_and_password,
+    brute_force_protection_answers_429_then_recovers_on_success_path,
+    misrouted_paths_answer_307_to_the_other_port,
+);
+
+/// The bound-URL handle without the composition root: the role's own routers served on port 0,
+/// the handle filled with the real URLs, as `Stack` does once it passes the handle in. The
+/// admin API's `schema_url` and the public port's 307 then name the real ports, not `:0`.
+#[tokio::test]
+async fn bound_urls_replace_port_zero_in_schema_url_and_redirects() {
+    use quartet::identity::BoundUrls;
+
+    let mut config = Config::ephemeral();
+    config.apply_dev_defaults();
+    config.identity.hashers.bcrypt.cost = Some(4);
+    let db = quartet::store::Db::connect(&quartet::config::Dsn::Memory)
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    let urls = BoundUrls::default();
+    let service = quartet::identity::service_with_urls(&config.identity, db, true, urls.clone())
+        .await
+        .unwrap();
+    let mut bases = std::collections::BTreeMap::new();
+    for spec in quartet::identity::listeners(&config.identity, service) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        urls.set(spec.name, &url);
+        bases.insert(spec.name, url);
+        tokio::spawn(async move { axum::serve(listener, spec.routes).await.unwrap() });
+    }
+    let (public, admin) = (bases["public"].clone(), bases["admin"].clone());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let created: Value = http
+        .post(format!("{admin}/admin/identities"))
+        .json(&json!({"schema_id": "default", "traits": {"email": "bound@example.com"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        created["schema_url"],
+        format!("{public}/schemas/ZGVmYXVsdA"),
+        "schema_url names the bound public port"
+    );
+    let r = http
+        .get(format!("{public}/identities"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(
+        r.headers().get("location").unwrap(),
+        &format!("{admin}/admin/identities")
+    );
+    let r = http
+        .get(format!("{admin}/admin/schemas"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers().get("location").unwrap(),
+        &format!("{public}/schemas")
+    );
 }

@@ -4,13 +4,14 @@
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch};
+use axum::routing::{any, delete, get, patch};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{Error, Result};
 use super::model::{CredentialType, IdentityState, VerifiableAddress};
+use super::redirect;
 use super::schema::FieldError;
 use super::service::{Built, IdentityInput, PasswordInput, Service};
 use super::store::{IdentityFilter, PageStart};
@@ -40,7 +41,15 @@ pub fn routes(service: Service) -> Router {
             "/admin/identities/{id}/sessions",
             get(list_identity_sessions).delete(delete_identity_sessions),
         )
-        .route("/admin/sessions", get(list_sessions))
+        .route(
+            "/admin/sessions",
+            get(list_sessions).delete(redirect::to_public),
+        )
+        // Public routes asked of the admin port: 307 to the public URL.
+        .route("/admin/sessions/whoami", any(redirect::to_public))
+        .route("/admin/schemas", get(redirect::to_public))
+        .route("/admin/schemas/{id}", get(redirect::to_public))
+        .route("/admin/self-service/{*rest}", any(redirect::to_public))
         .route(
             "/admin/sessions/{id}",
             get(get_session).delete(disable_session),
@@ -311,7 +320,7 @@ async fn list_identities(
             .store
             .list_identities(&filter, &PageStart::Offset((page - 1) * per_page), per_page)
             .await?;
-        let total = s.store.count_identities().await?;
+        let total = s.store.count_identities(&filter).await?;
         let last = ((total + per_page - 1) / per_page).max(1);
         let mut links = vec![format!(
             "<{base}?page=1&per_page={per_page}>; rel=\"first\""

@@ -10,12 +10,14 @@
 //! `schema` validation, `flow`, `policy` and `throttle` do no I/O and read no clock.**
 
 pub mod admin;
+pub mod csrf;
 pub mod error;
 pub mod flow;
 mod http_fetch;
 pub mod model;
 pub mod policy;
 pub mod public;
+pub mod redirect;
 pub mod schema;
 pub mod selfservice;
 pub mod service;
@@ -25,7 +27,7 @@ pub mod throttle;
 pub mod wire;
 
 pub use error::Error;
-pub use service::Service;
+pub use service::{BoundUrls, Service};
 
 use crate::config::{IdentityConfig, Role};
 use crate::http::listener::{api_surface, ALL_INTERFACES, LOOPBACK};
@@ -34,11 +36,23 @@ use crate::store::Db;
 
 /// Builds the role's service (loads the identity schemas, prepares the hasher).
 pub async fn service(config: &IdentityConfig, db: Db, dev: bool) -> Result<Service, Error> {
+    service_with_urls(config, db, dev, BoundUrls::default()).await
+}
+
+/// As [`service`], with the handle through which the composition root reports the addresses
+/// the listeners were bound to (`urls.set("public" | "admin", url)` after binding).
+pub async fn service_with_urls(
+    config: &IdentityConfig,
+    db: Db,
+    dev: bool,
+    urls: BoundUrls,
+) -> Result<Service, Error> {
     Service::new(
         config.clone(),
         store::IdentityStore::new(db),
         dev,
         model::Clock::system(),
+        urls,
     )
     .await
 }

@@ -1,7 +1,7 @@
 //! Public API outside the flows: identity schemas (`/schemas`), `/sessions/whoami` (the
 //! hottest path of the stack: one indexed lookup) and the caller's own sessions.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get};
@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{Error, Result};
+use super::redirect;
 use super::service::Service;
 use super::wire::{session_json, View};
 use crate::http::Json;
@@ -21,6 +22,16 @@ pub fn routes(service: Service) -> Router {
         .route("/sessions/whoami", any(whoami))
         .route("/sessions", get(my_sessions).delete(revoke_others))
         .route("/sessions/{id}", delete(revoke_one))
+        // Kratos also serves the schemas under /admin on the public port.
+        .route("/admin/schemas", get(list_schemas))
+        .route("/admin/schemas/{id}", get(get_schema))
+        // Admin routes asked of the public port: 307 to the admin URL.
+        .route("/identities", any(redirect::to_admin))
+        .route("/identities/{*rest}", any(redirect::to_admin))
+        .route("/admin/identities", any(redirect::to_admin))
+        .route("/admin/identities/{*rest}", any(redirect::to_admin))
+        .route("/admin/recovery/{*rest}", any(redirect::to_admin))
+        .route("/admin/courier/{*rest}", any(redirect::to_admin))
         .with_state(service)
 }
 
@@ -45,6 +56,7 @@ async fn whoami(
     State(s): State<Service>,
     method: axum::http::Method,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
 ) -> Result<Response> {
     if method == axum::http::Method::DELETE {
         return Ok(crate::http::ApiError::method_not_allowed().into_response());
@@ -53,6 +65,13 @@ async fn whoami(
         .current_session(&headers)
         .await?
         .ok_or(Error::Unauthorized)?;
+    // Session-to-JWT templates (`session.whoami.tokenizer.templates`) are not supported yet, so
+    // every template name is unknown: Kratos answers that with a 400 rather than ignoring it.
+    if let Some(template) = tokenize_as(query.as_deref()) {
+        return Err(Error::BadRequest(format!(
+            "Unable to find tokenizer template \"{template}\"."
+        )));
+    }
     let body = session_json(
         &session,
         Some(&identity),
@@ -68,6 +87,16 @@ async fn whoami(
             .insert("x-kratos-authenticated-identity-id", v);
     }
     Ok(response)
+}
+
+/// The non-empty `tokenize_as` query parameter, if any (only this key is read: whoami accepts
+/// and ignores every other parameter, as Kratos does).
+fn tokenize_as(query: Option<&str>) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query?).ok()?;
+    pairs
+        .into_iter()
+        .find(|(k, v)| k == "tokenize_as" && !v.is_empty())
+        .map(|(_, v)| v)
 }
 
 #[derive(Debug, Deserialize)]

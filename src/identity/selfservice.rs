@@ -250,7 +250,7 @@ fn default_return(s: &Service, kind: FlowKind, method: &str) -> String {
 }
 
 fn nodes_for(s: &Service, kind: FlowKind, csrf: &str, identity: Option<&Identity>) -> Vec<Value> {
-    let mut nodes = vec![flow::csrf_node(csrf)];
+    let mut nodes = vec![flow::csrf_node(&s.masked_csrf(csrf))];
     let schema = identity
         .and_then(|i| s.schemas.get(&i.schema_id))
         .or_else(|| s.schemas.default_schema());
@@ -381,14 +381,29 @@ async fn new_flow(
     Ok((flow, cookie))
 }
 
+/// The flow's JSON; its `csrf_token` node carries a freshly masked token on every response, as
+/// Kratos' nosurf does.
 fn flow_json(s: &Service, flow: &Flow, identity: Option<&Identity>, headers: &HeaderMap) -> Value {
-    match (flow.kind, identity) {
+    let mut json = match (flow.kind, identity) {
         (FlowKind::Settings, Some(i)) => flow.to_json(Some((
             "identity",
             identity_json(i, &s.public_base(headers), View::Public, None),
         ))),
         _ => flow.to_json(None),
+    };
+    let nodes = json
+        .pointer_mut("/ui/nodes")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten();
+    for node in nodes {
+        if let Some(attrs) = node.get_mut("attributes").and_then(Value::as_object_mut) {
+            if attrs.get("name").and_then(Value::as_str) == Some("csrf_token") {
+                attrs.insert("value".into(), json!(s.masked_csrf(&flow.csrf_token)));
+            }
+        }
     }
+    json
 }
 
 /// The answer to "a flow was created": 303 to the UI for browsers, the flow JSON otherwise.
@@ -477,7 +492,7 @@ fn ensure_csrf(
                 ));
             }
             if let Some(token) = submitted {
-                if !crate::crypto::constant_time_eq(token.as_bytes(), flow.csrf_token.as_bytes()) {
+                if !super::csrf::matches(token, &flow.csrf_token) {
                     return Err(Error::Csrf(
                         "The anti-CSRF token in the request does not match the anti-CSRF cookie."
                             .into(),

@@ -3,7 +3,8 @@
 //! admin or self-service input, password hashing off the runtime, sessions and their cookie,
 //! CSRF tokens and failed-login throttling.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,6 +27,25 @@ use crate::config::IdentityConfig;
 use crate::crypto::constant_time_eq;
 use crate::crypto::password::{self, Hasher};
 
+/// The URLs the role's listeners were actually bound to (`"public"`, `"admin"`), filled in by
+/// the composition root after binding. They stand in for `serve.*.base_url` when it is unset,
+/// so that a port 0 in the config still yields the real port in `schema_url`, `ui.action`,
+/// logout URLs and the public↔admin redirects (Kratos guesses `http://<host>:<port>/`).
+#[derive(Clone, Debug, Default)]
+pub struct BoundUrls(Arc<RwLock<BTreeMap<String, String>>>);
+
+impl BoundUrls {
+    pub fn set(&self, listener: &str, url: &str) {
+        if let Ok(mut map) = self.0.write() {
+            map.insert(listener.to_string(), url.trim_end_matches('/').to_string());
+        }
+    }
+
+    pub fn get(&self, listener: &str) -> Option<String> {
+        self.0.read().ok().and_then(|m| m.get(listener).cloned())
+    }
+}
+
 /// Shared state of the role.
 #[derive(Clone)]
 pub struct Service(pub Arc<Inner>);
@@ -40,6 +60,7 @@ pub struct Inner {
     pub dummy_hash: String,
     pub clock: Clock,
     pub dev: bool,
+    pub bound: BoundUrls,
     cookie_secrets: Vec<Vec<u8>>,
 }
 
@@ -148,6 +169,7 @@ impl Service {
         store: IdentityStore,
         dev: bool,
         clock: Clock,
+        bound: BoundUrls,
     ) -> Result<Service> {
         let schemas = Schemas::load(
             &config.identity.schemas,
@@ -182,6 +204,7 @@ impl Service {
             dummy_hash,
             clock,
             dev,
+            bound,
             cookie_secrets,
         })))
     }
@@ -202,18 +225,34 @@ impl Service {
         format!("http://{host}")
     }
 
-    /// The public URL as Kratos guesses it without a request to the public port: the
-    /// configured `serve.public.base_url`, else `http://<host>:<port>` of the public listener.
+    /// The public URL without a request to the public port: `serve.public.base_url`, else the
+    /// URL the public listener is bound to, else Kratos' guess `http://<host>:<port>`.
     pub fn configured_public_base(&self) -> String {
-        if let Some(b) = &self.config.serve.public.base_url {
+        self.configured_base("public", 4433)
+    }
+
+    /// The admin URL (for the public port's 307 to admin routes): `serve.admin.base_url`, else
+    /// the bound admin listener, else `http://<host>:<port>`.
+    pub fn configured_admin_base(&self) -> String {
+        self.configured_base("admin", 4434)
+    }
+
+    fn configured_base(&self, listener: &str, default_port: u16) -> String {
+        let endpoint = match listener {
+            "admin" => &self.config.serve.admin,
+            _ => &self.config.serve.public,
+        };
+        if let Some(b) = &endpoint.base_url {
             return b.trim_end_matches('/').to_string();
         }
-        let p = &self.config.serve.public;
-        let host = match p.host.as_deref() {
+        if let Some(bound) = self.bound.get(listener) {
+            return bound;
+        }
+        let host = match endpoint.host.as_deref() {
             None | Some("") | Some("0.0.0.0") => "127.0.0.1",
             Some(h) => h,
         };
-        format!("http://{host}:{}", p.port.unwrap_or(4433))
+        format!("http://{host}:{}", endpoint.port.unwrap_or(default_port))
     }
 
     // --- passwords ----------------------------------------------------------------------------
@@ -555,6 +594,13 @@ impl Service {
             Some(t) if t.len() >= 32 => (t, false),
             _ => (crate::crypto::random_token(32), true),
         }
+    }
+
+    /// A freshly masked variant of the CSRF token for a `csrf_token` node.
+    pub fn masked_csrf(&self, token: &str) -> String {
+        let mut key = vec![0u8; token.len()];
+        rand::thread_rng().fill(&mut key[..]);
+        super::csrf::mask(token, &key)
     }
 
     pub fn csrf_cookie(&self, headers: &HeaderMap, token: &str) -> HeaderValue {

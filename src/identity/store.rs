@@ -217,50 +217,42 @@ impl IdentityStore {
         start: &PageStart,
         limit: i64,
     ) -> Result<Vec<Identity>> {
-        let mut sql = format!("SELECT {IDENTITY_COLS} FROM identity_identities i");
-        let mut binds: Vec<String> = Vec::new();
-        let mut clauses: Vec<String> = Vec::new();
-        if let Some(identifier) = &filter.credentials_identifier {
-            binds.push(identifier.to_lowercase());
-            clauses.push(format!(
-                "i.id IN (SELECT identity_id FROM identity_credential_identifiers WHERE identifier = ${})",
-                binds.len()
-            ));
-        }
-        if !filter.ids.is_empty() {
-            let mut marks = Vec::new();
-            for id in &filter.ids {
-                binds.push(id.clone());
-                marks.push(format!("${}", binds.len()));
-            }
-            clauses.push(format!("i.id IN ({})", marks.join(", ")));
-        }
-        if let PageStart::After(Some(after)) = start {
-            binds.push(after.clone());
-            clauses.push(format!("i.id > ${}", binds.len()));
-        }
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
-        }
-        sql.push_str(" ORDER BY i.id");
+        let after = match start {
+            PageStart::After(after) => after.as_deref(),
+            PageStart::Offset(_) => None,
+        };
+        let (where_sql, mut binds) = identity_where(filter, after);
         let offset = match start {
             PageStart::Offset(o) => *o,
             PageStart::After(_) => 0,
         };
-        sql.push_str(&format!(" LIMIT {} OFFSET {}", limit.max(0), offset.max(0)));
+        // LIMIT/OFFSET are bound as BIGINT (both backends accept a bound integer there).
+        let sql = format!(
+            "SELECT {IDENTITY_COLS} FROM identity_identities i{where_sql} ORDER BY i.id LIMIT ${} OFFSET ${}",
+            binds.len() + 1,
+            binds.len() + 2
+        );
         let mut q = sqlx::query(&sql);
-        for b in &binds {
+        for b in binds.drain(..) {
             q = q.bind(b);
         }
-        let rows = q.fetch_all(self.db.pool()).await?;
+        let rows = q
+            .bind(limit.max(0))
+            .bind(offset.max(0))
+            .fetch_all(self.db.pool())
+            .await?;
         rows.iter().map(identity_from).collect()
     }
 
-    pub async fn count_identities(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM identity_identities")
-            .fetch_one(self.db.pool())
-            .await?;
+    /// How many identities match `filter` (the legacy pagination's `X-Total-Count`).
+    pub async fn count_identities(&self, filter: &IdentityFilter) -> Result<i64> {
+        let (where_sql, binds) = identity_where(filter, None);
+        let sql = format!("SELECT COUNT(*) AS n FROM identity_identities i{where_sql}");
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let row = q.fetch_one(self.db.pool()).await?;
         Ok(row.try_get("n")?)
     }
 
@@ -628,6 +620,36 @@ impl IdentityStore {
             .execute(self.db.pool())
             .await?;
         Ok(())
+    }
+}
+
+/// The `WHERE` clause (with a leading space, or empty) and its text binds for an identity list.
+fn identity_where(filter: &IdentityFilter, after: Option<&str>) -> (String, Vec<String>) {
+    let mut binds: Vec<String> = Vec::new();
+    let mut clauses: Vec<String> = Vec::new();
+    if let Some(identifier) = &filter.credentials_identifier {
+        binds.push(identifier.to_lowercase());
+        clauses.push(format!(
+            "i.id IN (SELECT identity_id FROM identity_credential_identifiers WHERE identifier = ${})",
+            binds.len()
+        ));
+    }
+    if !filter.ids.is_empty() {
+        let mut marks = Vec::new();
+        for id in &filter.ids {
+            binds.push(id.clone());
+            marks.push(format!("${}", binds.len()));
+        }
+        clauses.push(format!("i.id IN ({})", marks.join(", ")));
+    }
+    if let Some(after) = after {
+        binds.push(after.to_owned());
+        clauses.push(format!("i.id > ${}", binds.len()));
+    }
+    if clauses.is_empty() {
+        (String::new(), binds)
+    } else {
+        (format!(" WHERE {}", clauses.join(" AND ")), binds)
     }
 }
 
