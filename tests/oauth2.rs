@@ -754,3 +754,51 @@ async fn keys_rotate_and_every_active_key_is_published() {
     assert_eq!(r.status(), 404);
     env.stack.shutdown().await;
 }
+
+/// Bits of an RSA JWK's modulus.
+fn rsa_bits(jwk: &Value) -> usize {
+    use base64::Engine;
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwk["n"].as_str().unwrap())
+        .unwrap();
+    n.len() * 8
+}
+
+/// Key generation is off the startup path: the whole stack answers `/health/ready` as soon as
+/// `Stack::start` returns (the keys are generated in the background; `service.rs`'s unit test
+/// holds the generator back to show that readiness and JWKS do not race), and the JWKS still
+/// serves both default keys — 2048-bit RSA under `--dev`, Hydra's 4096 bits otherwise.
+#[tokio::test]
+async fn ready_before_keys_and_jwks_waits_for_them() {
+    for (dev, bits) in [(true, 2048), (false, 4096)] {
+        let mut config = Config::ephemeral();
+        config.dev = dev;
+        let stack = Stack::start(config).await.unwrap();
+        let http = reqwest::Client::new();
+        for (role, listener, path) in [
+            (Role::Oauth2, "public", "/health/ready"),
+            (Role::Oauth2, "admin", "/health/ready"),
+            (Role::Identity, "public", "/health/ready"),
+        ] {
+            let url = format!("{}{path}", stack.url(role, listener).unwrap());
+            assert_eq!(http.get(&url).send().await.unwrap().status(), 200, "{url}");
+        }
+        let public = stack.url(Role::Oauth2, "public").unwrap();
+        let jwks: Value = http
+            .get(format!("{public}/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 2, "{jwks}");
+        for k in keys {
+            assert_eq!(k["kty"], "RSA");
+            assert_eq!(k["alg"], "RS256");
+            assert_eq!(rsa_bits(k), bits, "dev={dev}");
+        }
+        stack.shutdown().await;
+    }
+}

@@ -435,9 +435,10 @@ async fn create_key_set(
             "Field alg is required, e.g. RS256 or ES256.".into(),
         ));
     }
-    let jwk = tokio::task::spawn_blocking(move || jose::generate(&alg, &kid, &use_))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let mut jwk = s.generate_key(&alg, &kid).await?;
+    if !use_.is_empty() {
+        jwk.set_key_use(use_);
+    }
     s.store_keys(&set, std::slice::from_ref(&jwk), false)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(jwks(&[jwk]))).into_response())

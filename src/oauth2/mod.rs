@@ -45,13 +45,9 @@ pub fn listeners(
         bound.clone(),
         clock,
     );
-    let warm = state.clone();
-    // Hydra creates its key sets on first use; generating them now keeps the first token fast.
-    tokio::spawn(async move {
-        if let Err(e) = warm.ensure_default_keys().await {
-            tracing::warn!(error = %e, "could not create the default JSON Web Key sets yet; they will be created on first use");
-        }
-    });
+    // Hydra creates its key sets before the first token; generating them in the background
+    // keeps RSA key generation off the startup path (endpoints that need keys await it).
+    state.start_key_generation();
     vec![
         ListenerSpec {
             role: Role::Oauth2,
