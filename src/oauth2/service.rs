@@ -113,6 +113,7 @@ pub struct Settings {
     pub dcr_default_scope: Vec<String>,
     pub broadcast_keys: Vec<String>,
     pub discovery: crate::config::oauth2::Oauth2OidcDiscovery,
+    pub assertion: super::trust::AssertionRules,
 }
 
 impl Settings {
@@ -187,6 +188,11 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| vec![ID_TOKEN_SET.into()]),
             discovery: c.webfinger.oidc_discovery.clone(),
+            assertion: super::trust::AssertionRules {
+                jti_optional: c.oauth2.grant.jwt.jti_optional.unwrap_or(false),
+                iat_optional: c.oauth2.grant.jwt.iat_optional.unwrap_or(false),
+                max_ttl_secs: dur(&c.oauth2.grant.jwt.max_ttl, 720 * 3600).as_secs() as i64,
+            },
         }
     }
 }
@@ -203,6 +209,7 @@ struct Inner {
     /// Set once the default key sets exist (created in the background at role start;
     /// endpoints that need keys await the same cell, so generation happens once).
     default_keys: tokio::sync::OnceCell<()>,
+    secret_cache: super::secret_cache::SecretCache,
     dummy_hash: OnceLock<String>,
 }
 
@@ -263,6 +270,10 @@ impl Oauth2 {
                 key_lock: tokio::sync::Mutex::new(()),
                 keygen,
                 default_keys: tokio::sync::OnceCell::new(),
+                secret_cache: super::secret_cache::SecretCache::new(
+                    super::secret_cache::DEFAULT_TTL,
+                    super::secret_cache::DEFAULT_CAPACITY,
+                ),
                 dummy_hash: OnceLock::new(),
             }),
         }
@@ -369,6 +380,37 @@ impl Oauth2 {
                     .map_err(|e| Error::Internal(format!("a stored key is corrupt: {e}")))
             })
             .collect()
+    }
+
+    /// Seals a value with the first system secret.
+    pub fn seal(&self, plain: &[u8]) -> Result<String> {
+        jose::seal(&self.inner.secrets, plain)
+    }
+
+    /// The keys that trust `issuer` for `subject` (the assertion's unverified claims), by the
+    /// header's `kid` when it names one; expired trust relationships grant nothing.
+    pub async fn trusted_keys(
+        &self,
+        issuer: &str,
+        subject: &str,
+        kid: Option<&str>,
+    ) -> Result<Vec<(super::trust::Grant, Jwk)>> {
+        let grants = self
+            .inner
+            .store
+            .trusting_grants(issuer, subject, kid, self.now_micros())
+            .await?;
+        let mut out = Vec::new();
+        for g in grants {
+            let rows = self.inner.store.keys(&g.key_set).await?;
+            if let Some((_, sealed)) = rows.iter().find(|(k, _)| *k == g.key_id) {
+                let plain = jose::unseal(&self.inner.secrets, sealed)?;
+                let jwk = Jwk::from_bytes(plain)
+                    .map_err(|e| Error::Internal(format!("a stored key is corrupt: {e}")))?;
+                out.push((g, jwk));
+            }
+        }
+        Ok(out)
     }
 
     /// Seals and stores keys in a set.
@@ -501,6 +543,12 @@ impl Oauth2 {
             .map_err(|e| Error::Internal(e.to_string()))
     }
 
+    /// Drops cached secret verifications of a client (after it was updated or deleted here;
+    /// other instances notice through the stored hash, see `secret_cache`).
+    pub fn forget_client_secrets(&self, client_id: &str) {
+        self.inner.secret_cache.forget_client(client_id);
+    }
+
     fn dummy_hash(&self) -> String {
         self.inner
             .dummy_hash
@@ -573,9 +621,30 @@ impl Oauth2 {
             return Ok(client);
         }
         let secret = secret.unwrap_or_default();
-        if stored.secret_hash.is_empty() || !self.verify_secret(secret, stored.secret_hash).await? {
+        if stored.secret_hash.is_empty() {
             return Err(bad());
         }
+        let cache = &self.inner.secret_cache;
+        if cache.verified(
+            &client.client_id,
+            &secret,
+            &stored.secret_hash,
+            std::time::Instant::now(),
+        ) {
+            return Ok(client);
+        }
+        if !self
+            .verify_secret(secret.clone(), stored.secret_hash.clone())
+            .await?
+        {
+            return Err(bad());
+        }
+        cache.remember(
+            &client.client_id,
+            &secret,
+            &stored.secret_hash,
+            std::time::Instant::now(),
+        );
         Ok(client)
     }
 
