@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly by design
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
@@ -13,22 +15,73 @@ use openidconnect::{
     PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 use quartet::config::{Config, Role};
+use quartet::oauth2::jose;
 use quartet::Stack;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
+
+/// Where a test's stack keeps its data: SQLite in memory always, and PostgreSQL too when
+/// `TEST_DATABASE_URL` is set (a fresh database per test, dropped at the end).
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn all() -> Vec<Backend> {
+        let mut all = vec![Backend::Sqlite];
+        if std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+            all.push(Backend::Postgres);
+        }
+        all
+    }
+}
+
+/// Runs each named `async fn name(backend: Backend)` as a test on every backend.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod every_backend {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    for backend in super::Backend::all() {
+                        super::$name(backend).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    clients_crud_pagination_and_hydra_errors,
+    client_credentials_introspection_revocation_and_bad_secrets,
+    openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_replay,
+    authorize_errors_never_redirect_to_unregistered_uris_and_plain_pkce_is_refused,
+    keys_rotate_and_every_active_key_is_published,
+    jwt_bearer_grant_with_trusted_issuers,
+);
 
 struct Env {
     stack: Stack,
     public: String,
     admin: String,
     http: reqwest::Client,
+    pg: Option<common::PgDatabase>,
 }
 
-async fn start() -> Env {
-    let stack = Stack::start_roles(Config::ephemeral(), &[Role::Oauth2])
-        .await
-        .unwrap();
+async fn start(backend: Backend) -> Env {
+    let mut config = Config::ephemeral();
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => common::pg_database().await,
+    };
+    if let Some(pg) = &pg {
+        config.dsn = pg.dsn.clone();
+    }
+    let stack = Stack::start_roles(config, &[Role::Oauth2]).await.unwrap();
     let public = stack.url(Role::Oauth2, "public").unwrap();
     let admin = stack.url(Role::Oauth2, "admin").unwrap();
     let http = reqwest::Client::builder()
@@ -40,10 +93,19 @@ async fn start() -> Env {
         public,
         admin,
         http,
+        pg,
     }
 }
 
 impl Env {
+    /// Stops the stack and drops the test's PostgreSQL database.
+    async fn finish(self) {
+        self.stack.shutdown().await;
+        if let Some(pg) = self.pg {
+            pg.drop_now().await;
+        }
+    }
+
     async fn create_client(&self, body: Value) -> Value {
         let r = self
             .http
@@ -69,9 +131,8 @@ impl Env {
     }
 }
 
-#[tokio::test]
-async fn clients_crud_pagination_and_hydra_errors() {
-    let env = start().await;
+async fn clients_crud_pagination_and_hydra_errors(backend: Backend) {
+    let env = start(backend).await;
     let c = env
         .create_client(json!({"client_name": "one", "grant_types": ["client_credentials"]}))
         .await;
@@ -185,12 +246,11 @@ async fn clients_crud_pagination_and_hydra_errors() {
         .await
         .unwrap();
     assert_eq!(r.status(), 307);
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn client_credentials_introspection_revocation_and_bad_secrets() {
-    let env = start().await;
+async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Backend) {
+    let env = start(backend).await;
     let c = env.create_client(json!({"grant_types": ["client_credentials"], "scope": "read write.*", "audience": ["https://api.example.com/v1"]})).await;
     let (id, secret) = (
         c["client_id"].as_str().unwrap(),
@@ -308,7 +368,7 @@ async fn client_credentials_introspection_revocation_and_bad_secrets() {
         env.introspect("ory_at_garbage.x").await,
         json!({"active": false})
     );
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
 fn cookies_from(r: &reqwest::Response, jar: &mut BTreeMap<String, String>) {
@@ -415,9 +475,10 @@ async fn browse(
     panic!("the flow did not finish: {url}");
 }
 
-#[tokio::test]
-async fn openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_replay() {
-    let env = start().await;
+async fn openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_replay(
+    backend: Backend,
+) {
+    let env = start(backend).await;
     let c = env
         .create_client(json!({
             "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
@@ -578,12 +639,13 @@ async fn openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_re
         sessions[0]["consent_request"]["client"]["client_id"],
         c["client_id"]
     );
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn authorize_errors_never_redirect_to_unregistered_uris_and_plain_pkce_is_refused() {
-    let env = start().await;
+async fn authorize_errors_never_redirect_to_unregistered_uris_and_plain_pkce_is_refused(
+    backend: Backend,
+) {
+    let env = start(backend).await;
     let c = env
         .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid"}))
         .await;
@@ -661,12 +723,11 @@ async fn authorize_errors_never_redirect_to_unregistered_uris_and_plain_pkce_is_
         loc.starts_with("https://rp.example/cb?error=login+request+denied"),
         "{loc}"
     );
-    env.stack.shutdown().await;
+    env.finish().await;
 }
 
-#[tokio::test]
-async fn keys_rotate_and_every_active_key_is_published() {
-    let env = start().await;
+async fn keys_rotate_and_every_active_key_is_published(backend: Backend) {
+    let env = start(backend).await;
     let jwks: Value = env
         .http
         .get(format!("{}/.well-known/jwks.json", env.public))
@@ -752,5 +813,332 @@ async fn keys_rotate_and_every_active_key_is_published() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    env.stack.shutdown().await;
+    env.finish().await;
+}
+
+/// Bits of an RSA JWK's modulus.
+fn rsa_bits(jwk: &Value) -> usize {
+    use base64::Engine;
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwk["n"].as_str().unwrap())
+        .unwrap();
+    n.len() * 8
+}
+
+/// Key generation is off the startup path: the whole stack answers `/health/ready` as soon as
+/// `Stack::start` returns (the keys are generated in the background; `service.rs`'s unit test
+/// holds the generator back to show that readiness and JWKS do not race), and the JWKS still
+/// serves both default keys — 2048-bit RSA under `--dev`, Hydra's 4096 bits otherwise.
+#[tokio::test]
+async fn ready_before_keys_and_jwks_waits_for_them() {
+    for (dev, bits) in [(true, 2048), (false, 4096)] {
+        let mut config = Config::ephemeral();
+        config.dev = dev;
+        let stack = Stack::start(config).await.unwrap();
+        let http = reqwest::Client::new();
+        for (role, listener, path) in [
+            (Role::Oauth2, "public", "/health/ready"),
+            (Role::Oauth2, "admin", "/health/ready"),
+            (Role::Identity, "public", "/health/ready"),
+        ] {
+            let url = format!("{}{path}", stack.url(role, listener).unwrap());
+            assert_eq!(http.get(&url).send().await.unwrap().status(), 200, "{url}");
+        }
+        let public = stack.url(Role::Oauth2, "public").unwrap();
+        let jwks: Value = http
+            .get(format!("{public}/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 2, "{jwks}");
+        for k in keys {
+            assert_eq!(k["kty"], "RSA");
+            assert_eq!(k["alg"], "RS256");
+            assert_eq!(rsa_bits(k), bits, "dev={dev}");
+        }
+        stack.shutdown().await;
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// RFC 7523: trusted issuers through the admin API with Hydra's shapes and validation, and the
+/// jwt-bearer grant checking issuer, subject, scope, audience, expiry, jti replay and signature.
+async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
+    let env = start(backend).await;
+    let issuers = format!("{}/admin/trust/grants/jwt-bearer/issuers", env.admin);
+    let token_url = format!("{}/oauth2/token", env.public);
+    let idp_key = jose::generate("ES256", "idp-1", "sig", 2048).unwrap();
+    let idp_public = jose::to_value(&jose::public(&idp_key).unwrap());
+
+    // Validation in Hydra's order, with Hydra's error code.
+    for (body, hint) in [
+        (json!({}), "Field 'issuer' is required."),
+        (
+            json!({"issuer": "https://idp.example"}),
+            "One of 'subject' or 'allow_any_subject' field must be set.",
+        ),
+        (
+            json!({"issuer": "https://idp.example", "subject": "alice"}),
+            "Field 'expires_at' is required.",
+        ),
+        (
+            json!({"issuer": "https://idp.example", "subject": "alice", "expires_at": "2099-01-01T00:00:00Z", "jwk": {"kty": "EC"}}),
+            "Field 'jwk' must contain JWK with kid header.",
+        ),
+    ] {
+        let r = env.http.post(&issuers).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "missing_required_parameter");
+        assert!(
+            v["error_description"].as_str().unwrap().ends_with(hint),
+            "{v}"
+        );
+    }
+
+    let trust = json!({
+        "issuer": "https://idp.example", "subject": "alice", "scope": ["read"],
+        "jwk": idp_public, "expires_at": "2099-01-01T00:00:00Z",
+    });
+    let r = env.http.post(&issuers).json(&trust).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let id_location = r.headers()[LOCATION].to_str().unwrap().to_string();
+    let grant: Value = r.json().await.unwrap();
+    let id = grant["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        id_location,
+        format!("/trust/grants/jwt-bearer/issuers/{id}")
+    );
+    assert_eq!(grant["issuer"], "https://idp.example");
+    assert_eq!(grant["subject"], "alice");
+    assert_eq!(grant["allow_any_subject"], false);
+    assert_eq!(grant["scope"], json!(["read"]));
+    assert_eq!(
+        grant["public_key"],
+        json!({"set": "https://idp.example", "kid": "idp-1"})
+    );
+    assert_eq!(grant["expires_at"], "2099-01-01T00:00:00Z");
+    assert!(grant["created_at"].as_str().unwrap().ends_with('Z'));
+    let r = env.http.post(&issuers).json(&trust).send().await.unwrap();
+    assert_eq!(r.status(), 409, "the same issuer key twice");
+
+    let r = env.http.get(&issuers).send().await.unwrap();
+    assert_eq!(r.headers()["x-total-count"], "1");
+    assert_eq!(r.json::<Value>().await.unwrap(), json!([grant.clone()]));
+    let none: Value = env
+        .http
+        .get(format!("{issuers}?issuer=https://other.example"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none, json!([]));
+    let got: Value = env
+        .http
+        .get(format!("{issuers}/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, grant);
+
+    let client = env
+        .create_client(json!({
+            "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"],
+            "scope": "read write", "token_endpoint_auth_method": "client_secret_post",
+        }))
+        .await;
+    let cid = client["client_id"].as_str().unwrap().to_string();
+    let secret = client["client_secret"].as_str().unwrap().to_string();
+    let assertion = |key: &josekit::jwk::Jwk, claims: Value| {
+        jose::sign(key, claims.as_object().unwrap().clone()).unwrap()
+    };
+    let claims = |sub: &str, jti: &str| json!({"iss": "https://idp.example", "sub": sub, "aud": [token_url], "exp": now_secs() + 300, "iat": now_secs(), "jti": jti});
+    let exchange = |assertion: String, scope: &'static str| {
+        let form = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer".to_string(),
+            ),
+            ("assertion", assertion),
+            ("scope", scope.to_string()),
+            ("client_id", cid.clone()),
+            ("client_secret", secret.clone()),
+        ];
+        env.http.post(&token_url).form(&form).send()
+    };
+
+    let good = assertion(&idp_key, claims("alice", "jti-1"));
+    let r = exchange(good.clone(), "read").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let token: Value = r.json().await.unwrap();
+    assert!(token["access_token"]
+        .as_str()
+        .unwrap()
+        .starts_with("ory_at_"));
+    assert!(token.get("refresh_token").is_none());
+    assert_eq!(token["scope"], "read");
+    let info = env
+        .introspect(token["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["sub"], "alice");
+    assert_eq!(info["client_id"], cid.as_str());
+    assert_eq!(info["aud"], json!([token_url]));
+
+    let error = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        (status, v["error"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        error(exchange(good, "read").await.unwrap()).await,
+        (400, "jti_known".into()),
+        "a replayed assertion is refused"
+    );
+    assert_eq!(
+        error(
+            exchange(assertion(&idp_key, claims("alice", "jti-2")), "write")
+                .await
+                .unwrap()
+        )
+        .await,
+        (400, "invalid_scope".into()),
+        "scope outside the trust relationship"
+    );
+    assert_eq!(
+        error(
+            exchange(assertion(&idp_key, claims("bob", "jti-3")), "read")
+                .await
+                .unwrap()
+        )
+        .await,
+        (400, "invalid_grant".into()),
+        "subject not trusted"
+    );
+    let mut wrong_aud = claims("alice", "jti-4");
+    wrong_aud["aud"] = json!("https://elsewhere.example/token");
+    assert_eq!(
+        error(
+            exchange(assertion(&idp_key, wrong_aud), "read")
+                .await
+                .unwrap()
+        )
+        .await,
+        (400, "invalid_grant".into())
+    );
+    let mut expired = claims("alice", "jti-5");
+    expired["exp"] = json!(now_secs() - 10);
+    assert_eq!(
+        error(
+            exchange(assertion(&idp_key, expired), "read")
+                .await
+                .unwrap()
+        )
+        .await,
+        (400, "invalid_grant".into())
+    );
+    let forger = jose::generate("ES256", "idp-1", "sig", 2048).unwrap();
+    assert_eq!(
+        error(
+            exchange(assertion(&forger, claims("alice", "jti-6")), "read")
+                .await
+                .unwrap()
+        )
+        .await,
+        (400, "invalid_grant".into()),
+        "a signature by another key with the same kid"
+    );
+    assert_eq!(
+        error(exchange("not-a-jwt".into(), "read").await.unwrap()).await,
+        (400, "invalid_grant".into())
+    );
+
+    // A client without the grant type may not use it.
+    let other = env
+        .create_client(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post"}))
+        .await;
+    let r = env
+        .http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            (
+                "assertion",
+                assertion(&idp_key, claims("alice", "jti-7")).as_str(),
+            ),
+            ("client_id", other["client_id"].as_str().unwrap()),
+            ("client_secret", other["client_secret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(r).await, (400, "unauthorized_client".into()));
+
+    // allow_any_subject trusts every subject of the issuer.
+    let any_key = jose::generate("ES256", "idp-any", "sig", 2048).unwrap();
+    let r = env
+        .http
+        .post(&issuers)
+        .json(&json!({"issuer": "https://idp.example", "allow_any_subject": true, "scope": ["read"],
+            "jwk": jose::to_value(&jose::public(&any_key).unwrap()), "expires_at": "2099-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = exchange(assertion(&any_key, claims("carol", "jti-8")), "read")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Deleting the trust relationship ends it.
+    let r = env
+        .http
+        .delete(format!("{issuers}/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        env.http
+            .get(format!("{issuers}/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        env.http
+            .delete(format!("{issuers}/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        error(
+            exchange(assertion(&idp_key, claims("alice", "jti-9")), "read")
+                .await
+                .unwrap()
+        )
+        .await,
+        (400, "invalid_grant".into())
+    );
+    env.finish().await;
 }

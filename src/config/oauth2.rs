@@ -98,6 +98,23 @@ pub struct Oauth2Oauth2 {
     pub pkce: Oauth2Pkce,
     pub client_credentials: Oauth2ClientCredentials,
     pub hashers: Oauth2Hashers,
+    pub grant: Oauth2Grant,
+}
+
+/// `oauth2.grant.*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Grant {
+    pub jwt: Oauth2GrantJwt,
+}
+
+/// `oauth2.grant.jwt.*`: RFC 7523 assertion rules (Hydra: `false`, `false`, `720h`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2GrantJwt {
+    pub jti_optional: Option<bool>,
+    pub iat_optional: Option<bool>,
+    pub max_ttl: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

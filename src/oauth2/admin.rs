@@ -15,6 +15,7 @@ use super::error::{Error, Result};
 use super::flow;
 use super::jose;
 use super::service::{Form, Oauth2};
+use super::trust;
 
 pub fn routes(state: Oauth2) -> Router {
     Router::new()
@@ -77,6 +78,14 @@ pub fn routes(state: Oauth2) -> Router {
         .route(
             "/admin/oauth2/auth/sessions/login",
             axum::routing::delete(flow::revoke_login_sessions),
+        )
+        .route(
+            "/admin/trust/grants/jwt-bearer/issuers",
+            get(list_grants).post(create_grant),
+        )
+        .route(
+            "/admin/trust/grants/jwt-bearer/issuers/{id}",
+            get(get_grant).delete(delete_grant),
         )
         .layer(axum::middleware::map_response(no_cache))
         .with_state(state)
@@ -234,11 +243,29 @@ pub fn parse_page(size: Option<&str>, token: Option<&str>) -> Result<(i64, i64)>
     Ok((size, offset.max(0)))
 }
 
-/// `Link` (first, next, prev, last) and `X-Total-Count` as Ory's token pagination.
+/// `path` with the request's filters kept (Hydra's links keep the other query parameters).
+pub fn with_filters(path: &str, filters: &[(&str, Option<&str>)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in filters {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            q.append_pair(k, v);
+        }
+    }
+    let q = q.finish();
+    if q.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{q}")
+    }
+}
+
+/// `Link` (first, next, prev, last) and `X-Total-Count` as Ory's token pagination. `base` is
+/// the path, with the request's other query parameters if any ([`with_filters`]).
 pub fn paginate(response: &mut Response, base: &str, size: i64, offset: i64, total: i64) {
+    let sep = if base.contains('?') { '&' } else { '?' };
     let link = |off: i64, rel: &str| {
         format!(
-            "<{base}?page_size={size}&page_token={}>; rel=\"{rel}\"",
+            "<{base}{sep}page_size={size}&page_token={}>; rel=\"{rel}\"",
             page_token(off)
         )
     };
@@ -274,7 +301,14 @@ async fn list_clients(State(s): State<Oauth2>, Query(q): Query<ListQuery>) -> Re
         )
         .await?;
     let mut response = axum::Json(clients).into_response();
-    paginate(&mut response, "/admin/clients", size, offset, total);
+    let base = with_filters(
+        "/admin/clients",
+        &[
+            ("client_name", q.client_name.as_deref()),
+            ("owner", q.owner.as_deref()),
+        ],
+    );
+    paginate(&mut response, &base, size, offset, total);
     Ok(response)
 }
 
@@ -317,11 +351,12 @@ pub async fn replace(s: &Oauth2, id: &str, body: Value, origin: Origin) -> Resul
     c.client_secret = None;
     c.registration_access_token = None;
     c.registration_client_uri = None;
-    if !s
+    let updated = s
         .store()
         .update_client(&c, &hash, &stored.registration_key, now)
-        .await?
-    {
+        .await?;
+    s.forget_client_secrets(id);
+    if !updated {
         return Err(Error::ClientNotFound);
     }
     c.client_secret = new_secret;
@@ -385,7 +420,9 @@ async fn set_lifespans(
 }
 
 async fn delete_client(State(s): State<Oauth2>, Path(id): Path<String>) -> Result<StatusCode> {
-    if s.store().delete_client(&id).await? {
+    let deleted = s.store().delete_client(&id).await?;
+    s.forget_client_secrets(&id);
+    if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::ClientNotFound)
@@ -435,9 +472,10 @@ async fn create_key_set(
             "Field alg is required, e.g. RS256 or ES256.".into(),
         ));
     }
-    let jwk = tokio::task::spawn_blocking(move || jose::generate(&alg, &kid, &use_))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let mut jwk = s.generate_key(&alg, &kid).await?;
+    if !use_.is_empty() {
+        jwk.set_key_use(use_);
+    }
     s.store_keys(&set, std::slice::from_ref(&jwk), false)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(jwks(&[jwk]))).into_response())
@@ -583,6 +621,85 @@ async fn delete_tokens(
         .ok_or_else(|| Error::BadRequest("Query parameter client_id is required.".into()))?;
     s.store().delete_access_tokens_of_client(&id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// --- trusted jwt-bearer issuers --------------------------------------------------------------
+
+/// Hydra's `trustedOAuth2JwtGrantIssuer`.
+fn grant_json(g: &trust::Grant) -> Value {
+    json!({
+        "id": g.id,
+        "issuer": g.issuer,
+        "subject": g.subject,
+        "allow_any_subject": g.allow_any_subject,
+        "scope": g.scope,
+        "public_key": {"set": g.key_set, "kid": g.key_id},
+        "created_at": rfc3339(g.created_at),
+        "expires_at": rfc3339(g.expires_at),
+    })
+}
+
+async fn create_grant(State(s): State<Oauth2>, body: Bytes) -> Result<Response> {
+    let req = trust::CreateGrant::parse(&json_body(&body)?)?;
+    let jwk = josekit::jwk::Jwk::from_map(req.jwk.clone())
+        .map_err(|e| Error::BadRequest(format!("Field 'jwk' is not a valid JSON Web Key: {e}")))?;
+    let now = s.now_micros();
+    let grant = trust::Grant {
+        id: uuid::Uuid::new_v4().to_string(),
+        issuer: req.issuer.clone(),
+        subject: req.subject,
+        allow_any_subject: req.allow_any_subject,
+        scope: req.scope,
+        key_set: req.issuer,
+        key_id: req.kid,
+        created_at: now - now.rem_euclid(1_000_000),
+        expires_at: req.expires_at,
+    };
+    let sealed = s.seal(jwk.to_string().as_bytes())?;
+    s.store().insert_grant(&grant, &sealed).await?;
+    let mut response = (StatusCode::CREATED, axum::Json(grant_json(&grant))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/trust/grants/jwt-bearer/issuers/{}", grant.id))
+    {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct GrantQuery {
+    page_size: Option<String>,
+    page_token: Option<String>,
+    issuer: Option<String>,
+}
+
+async fn list_grants(State(s): State<Oauth2>, Query(q): Query<GrantQuery>) -> Result<Response> {
+    let (size, offset) = parse_page(q.page_size.as_deref(), q.page_token.as_deref())?;
+    let (grants, total) = s
+        .store()
+        .list_grants(q.issuer.as_deref().unwrap_or(""), offset, size)
+        .await?;
+    let mut response =
+        axum::Json(grants.iter().map(grant_json).collect::<Vec<_>>()).into_response();
+    let base = with_filters(
+        "/admin/trust/grants/jwt-bearer/issuers",
+        &[("issuer", q.issuer.as_deref())],
+    );
+    paginate(&mut response, &base, size, offset, total);
+    Ok(response)
+}
+
+async fn get_grant(State(s): State<Oauth2>, Path(id): Path<String>) -> Result<Response> {
+    let g = s.store().get_grant(&id).await?.ok_or(Error::NoRows(id))?;
+    Ok(axum::Json(grant_json(&g)).into_response())
+}
+
+async fn delete_grant(State(s): State<Oauth2>, Path(id): Path<String>) -> Result<StatusCode> {
+    if s.store().delete_grant(&id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NoRows(id))
+    }
 }
 
 /// Reads the bearer token of a request.

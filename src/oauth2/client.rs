@@ -155,6 +155,40 @@ impl Client {
         self.scope.split_whitespace().map(str::to_string).collect()
     }
 
+    fn lifespan_mut(&mut self, field: &str) -> Option<&mut Option<String>> {
+        Some(match field {
+            "authorization_code_grant_access_token_lifespan" => {
+                &mut self.authorization_code_grant_access_token_lifespan
+            }
+            "authorization_code_grant_id_token_lifespan" => {
+                &mut self.authorization_code_grant_id_token_lifespan
+            }
+            "authorization_code_grant_refresh_token_lifespan" => {
+                &mut self.authorization_code_grant_refresh_token_lifespan
+            }
+            "client_credentials_grant_access_token_lifespan" => {
+                &mut self.client_credentials_grant_access_token_lifespan
+            }
+            "implicit_grant_access_token_lifespan" => {
+                &mut self.implicit_grant_access_token_lifespan
+            }
+            "implicit_grant_id_token_lifespan" => &mut self.implicit_grant_id_token_lifespan,
+            "jwt_bearer_grant_access_token_lifespan" => {
+                &mut self.jwt_bearer_grant_access_token_lifespan
+            }
+            "refresh_token_grant_access_token_lifespan" => {
+                &mut self.refresh_token_grant_access_token_lifespan
+            }
+            "refresh_token_grant_id_token_lifespan" => {
+                &mut self.refresh_token_grant_id_token_lifespan
+            }
+            "refresh_token_grant_refresh_token_lifespan" => {
+                &mut self.refresh_token_grant_refresh_token_lifespan
+            }
+            _ => return None,
+        })
+    }
+
     pub fn lifespan(&self, field: &str) -> Option<&str> {
         match field {
             "authorization_code_grant_access_token_lifespan" => self
@@ -366,9 +400,14 @@ impl Client {
             *origin = parsed.origin().ascii_serialization();
         }
         for field in LIFESPANS {
-            if let Some(value) = self.lifespan(field) {
-                if !valid_lifespan(value) {
-                    return Err(Error::BadRequest(format!("Field {field} must be a duration like '1h', '30m' or '10s', not '{value}'.")));
+            if let Some(slot) = self.lifespan_mut(field) {
+                if let Some(value) = slot.as_deref() {
+                    // Hydra stores a time.Duration and answers with its String() ("5m" → "5m0s").
+                    let parsed = valid_lifespan(value)
+                        .then(|| super::strategy::parse_duration(value))
+                        .flatten()
+                        .ok_or_else(|| Error::BadRequest(format!("Field {field} must be a duration like '1h', '30m', '10s' or '1h30m', not '{value}'.")))?;
+                    *slot = Some(super::strategy::format_duration(parsed));
                 }
             }
         }

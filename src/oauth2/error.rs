@@ -57,6 +57,9 @@ pub enum Error {
     /// Unknown client (Hydra's sqlcon not-found shape).
     #[error("client not found")]
     ClientNotFound,
+    /// Another unknown row behind sqlcon (e.g. a trusted jwt-bearer issuer): same shape.
+    #[error("no rows: {0}")]
+    NoRows(String),
     /// Unknown key set, key, or flow.
     #[error("not found: {0}")]
     NotFound(String),
@@ -127,7 +130,7 @@ impl Error {
                 error.clone(),
                 description.clone(),
             ),
-            Error::ClientNotFound => (StatusCode::NOT_FOUND, "Unable to locate the resource".into(), String::new()),
+            Error::ClientNotFound | Error::NoRows(_) => (StatusCode::NOT_FOUND, "Unable to locate the resource".into(), String::new()),
             Error::NotFound(what) => (StatusCode::NOT_FOUND, "Not Found".into(), format!("Unable to locate the requested resource: {what}")),
             Error::Gone { .. } => (StatusCode::GONE, String::new(), String::new()),
             Error::Conflict(_) => (StatusCode::CONFLICT, "Unable to insert or update resource because a resource with that value exists already".into(), String::new()),

@@ -1338,7 +1338,8 @@ pub struct SessionQuery {
     subject: Option<String>,
     login_session_id: Option<String>,
     client: Option<String>,
-    all: Option<bool>,
+    /// Hydra compares the raw value with `"true"`; anything else is "not set".
+    all: Option<String>,
     sid: Option<String>,
     page_size: Option<String>,
     page_token: Option<String>,
@@ -1349,7 +1350,9 @@ pub async fn list_consent_sessions(
     Query(q): Query<SessionQuery>,
 ) -> Result<Response> {
     let subject = q.subject.filter(|v| !v.is_empty()).ok_or_else(|| {
-        Error::BadRequest("Query parameter 'subject' is not defined but should have been.".into())
+        Error::InvalidRequest(
+            "Query parameter 'subject' is not defined but should have been.".into(),
+        )
     })?;
     let (size, offset) = super::admin::parse_page(q.page_size.as_deref(), q.page_token.as_deref())?;
     let all = s
@@ -1370,13 +1373,14 @@ pub async fn list_consent_sessions(
         })
         .collect();
     let mut response = axum::Json(page).into_response();
-    super::admin::paginate(
-        &mut response,
+    let base = super::admin::with_filters(
         "/admin/oauth2/auth/sessions/consent",
-        size,
-        offset,
-        total,
+        &[
+            ("subject", Some(subject.as_str())),
+            ("login_session_id", q.login_session_id.as_deref()),
+        ],
     );
+    super::admin::paginate(&mut response, &base, size, offset, total);
     Ok(response)
 }
 
@@ -1385,14 +1389,19 @@ pub async fn revoke_consent_sessions(
     Query(q): Query<SessionQuery>,
 ) -> Result<StatusCode> {
     let subject = q.subject.filter(|v| !v.is_empty()).ok_or_else(|| {
-        Error::BadRequest("Query parameter 'subject' is not defined but should have been.".into())
+        Error::InvalidRequest(
+            "Query parameter 'subject' is not defined but should have been.".into(),
+        )
     })?;
-    match (q.client.filter(|c| !c.is_empty()), q.all.unwrap_or(false)) {
+    match (
+        q.client.filter(|c| !c.is_empty()),
+        q.all.as_deref() == Some("true"),
+    ) {
         (Some(client), _) => s.store().revoke_consents(&subject, Some(&client)).await?,
         (None, true) => s.store().revoke_consents(&subject, None).await?,
         (None, false) => {
-            return Err(Error::BadRequest(
-                "Query parameter 'client' or 'all' must be set.".into(),
+            return Err(Error::InvalidRequest(
+                "Query parameter both 'client' and 'all' is not defined but one of them should have been.".into(),
             ))
         }
     }
@@ -1406,7 +1415,7 @@ pub async fn revoke_login_sessions(
     let subject = q.subject.filter(|v| !v.is_empty());
     let sid = q.sid.filter(|v| !v.is_empty());
     if subject.is_none() && sid.is_none() {
-        return Err(Error::BadRequest(
+        return Err(Error::InvalidRequest(
             "Either 'subject' or 'sid' query parameters need to be defined.".into(),
         ));
     }

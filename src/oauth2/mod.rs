@@ -6,7 +6,7 @@
 //! Map: [`service`] (state, keys, client auth, token issuance) · [`flow`] (the challenge state
 //! machine and `/oauth2/auth`) · [`public`] / [`admin`] (handlers and wire DTOs) · [`client`]
 //! (client model and validation) · [`store`] (SQL) · pure cores [`strategy`], [`token`],
-//! [`secret`], [`jose`] · [`error`] (the one error enum and its wire mapping).
+//! [`secret`] (+ [`secret_cache`]), [`jose`], [`trust`] (RFC 7523) · [`error`] (the one error enum and its wire mapping).
 
 pub mod admin;
 pub mod client;
@@ -15,10 +15,12 @@ pub mod flow;
 pub mod jose;
 pub mod public;
 pub mod secret;
+pub mod secret_cache;
 pub mod service;
 pub mod store;
 pub mod strategy;
 pub mod token;
+pub mod trust;
 
 use std::sync::Arc;
 
@@ -45,13 +47,9 @@ pub fn listeners(
         bound.clone(),
         clock,
     );
-    let warm = state.clone();
-    // Hydra creates its key sets on first use; generating them now keeps the first token fast.
-    tokio::spawn(async move {
-        if let Err(e) = warm.ensure_default_keys().await {
-            tracing::warn!(error = %e, "could not create the default JSON Web Key sets yet; they will be created on first use");
-        }
-    });
+    // Hydra creates its key sets before the first token; generating them in the background
+    // keeps RSA key generation off the startup path (endpoints that need keys await it).
+    state.start_key_generation();
     vec![
         ListenerSpec {
             role: Role::Oauth2,

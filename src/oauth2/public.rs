@@ -19,6 +19,7 @@ use super::error::{Error, Result};
 use super::flow;
 use super::service::{Form, GrantSession, Oauth2, ID_TOKEN_SET};
 use super::token::{storage_key, Kind};
+use super::trust;
 
 pub fn routes(state: Oauth2) -> Router {
     Router::new()
@@ -70,6 +71,7 @@ async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Resu
         "code_verifier",
         "client_id",
         "client_secret",
+        "assertion",
     ]) {
         return Err(Error::InvalidRequest(format!(
             "The parameter '{dup}' must not be included more than once."
@@ -78,9 +80,9 @@ async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Resu
     let grant = form.get("grant_type").unwrap_or("").to_string();
     if !matches!(
         grant.as_str(),
-        "authorization_code" | "refresh_token" | "client_credentials"
+        "authorization_code" | "refresh_token" | "client_credentials" | trust::GRANT_TYPE
     ) {
-        return Err(Error::UnsupportedGrantType(format!("The grant type '{grant}' is not supported; use authorization_code, refresh_token or client_credentials.")));
+        return Err(Error::UnsupportedGrantType(format!("The grant type '{grant}' is not supported; use authorization_code, refresh_token, client_credentials or {}.", trust::GRANT_TYPE)));
     }
     let client = s.authenticate_client(&headers, &form).await?;
     if !client.effective_grant_types().contains(&grant) {
@@ -91,6 +93,7 @@ async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Resu
     match grant.as_str() {
         "client_credentials" => client_credentials(&s, &client, &form).await,
         "authorization_code" => authorization_code(&s, &client, &form).await,
+        trust::GRANT_TYPE => jwt_bearer(&s, &client, &form).await,
         _ => refresh(&s, &client, &form).await,
     }
 }
@@ -132,6 +135,136 @@ async fn client_credentials(s: &Oauth2, client: &Client, form: &Form) -> Result<
     let ttl = s.lifespan(
         client,
         "client_credentials_grant_access_token_lifespan",
+        s.settings().access_ttl,
+    );
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let at = s
+        .issue_access_token(client, &session, &request_id, ttl)
+        .await?;
+    Ok(token_json(
+        json!({"access_token": at, "expires_in": ttl.as_secs(), "scope": scopes.join(" "), "token_type": "bearer"}),
+    ))
+}
+
+/// RFC 7523 (fosite `handler/rfc7523`): the authenticated client presents an assertion signed
+/// by a trusted issuer; the token's subject is the assertion's `sub`, its audience the
+/// assertion's `aud` (plus requested audiences the client may use), its scopes those requested
+/// within the trust relationship. No refresh token.
+async fn jwt_bearer(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
+    let assertion = form
+        .get("assertion")
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "The assertion request parameter must be set when using grant_type of '{}'.",
+                trust::GRANT_TYPE
+            ))
+        })?;
+    let parse_error = || {
+        Error::InvalidGrant(
+            "Unable to parse JSON Web Token passed in \"assertion\" request parameter.".into(),
+        )
+    };
+    let mut parts = assertion.split('.');
+    let (Some(h), Some(p), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(parse_error());
+    };
+    let decode = |part: &str| -> Option<Map<String, Value>> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+    };
+    let header = decode(h).ok_or_else(parse_error)?;
+    let unverified = decode(p).ok_or_else(|| {
+        Error::InvalidGrant(
+            "Looks like there are no claims in JWT in \"assertion\" request parameter.".into(),
+        )
+    })?;
+    let (issuer, subject) = trust::issuer_and_subject(&unverified)?;
+    let kid = header
+        .get("kid")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty());
+    let trusted = s.trusted_keys(&issuer, &subject, kid).await?;
+    let no_key = || {
+        Error::InvalidGrant(format!("No public JWK was registered for issuer \"{issuer}\" and subject \"{subject}\", and public key is required to check signature of JWT in \"assertion\" request parameter."))
+    };
+    if trusted.is_empty() {
+        return Err(no_key());
+    }
+    let mut verified = None;
+    for (grant, jwk) in &trusted {
+        let Some(public) = super::jose::public(jwk) else {
+            continue;
+        };
+        if let Some((_, claims)) = super::jose::verify(assertion, std::slice::from_ref(&public)) {
+            verified = Some((grant, claims));
+            break;
+        }
+    }
+    let Some((grant, claims)) = verified else {
+        return Err(if kid.is_some() {
+            Error::InvalidGrant("Unable to verify the integrity of the 'assertion' value.".into())
+        } else {
+            no_key()
+        });
+    };
+    let (jti, exp) = trust::check_claims(
+        &claims,
+        &s.token_url(),
+        &s.settings().assertion,
+        s.now_secs(),
+    )?;
+    let scopes = form.list("scope");
+    for sc in &scopes {
+        if !s.settings().scope_strategy.allows(&grant.scope, sc) {
+            return Err(Error::InvalidScope(format!("The public key registered for issuer \"{issuer}\" and subject \"{subject}\" is not allowed to request scope \"{sc}\".")));
+        }
+    }
+    if let Some(jti) = jti {
+        if !s
+            .store()
+            .use_jti(
+                &format!("jwt-bearer:{issuer}:{jti}"),
+                exp.saturating_mul(1_000_000),
+                s.now_micros(),
+            )
+            .await?
+        {
+            return Err(Error::Rejected {
+                error: "jti_known".into(),
+                description: "The jti was already used.".into(),
+                status: 400,
+            });
+        }
+    }
+    let mut audience: Vec<String> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    for a in form.list("audience") {
+        if super::strategy::audience_allowed(&client.audience, &a) && !audience.contains(&a) {
+            audience.push(a);
+        }
+    }
+    let session = GrantSession {
+        client_id: client.client_id.clone(),
+        subject: subject.clone(),
+        granted_scope: scopes.clone(),
+        granted_audience: audience,
+        requested_at: s.now_secs(),
+        ext: json!({}),
+        id_token: json!({}),
+        ..GrantSession::default()
+    };
+    let ttl = s.lifespan(
+        client,
+        "jwt_bearer_grant_access_token_lifespan",
         s.settings().access_ttl,
     );
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -515,6 +648,7 @@ async fn set_registered(
     s.store()
         .update_client(&plain, &hash, &storage_key(&sig), s.now_micros())
         .await?;
+    s.forget_client_secrets(&id);
     c.registration_access_token = Some(rat);
     c.registration_client_uri = Some(format!("{}/oauth2/register/{id}", s.public_base()));
     Ok(axum::Json(c).into_response())
@@ -527,6 +661,7 @@ async fn delete_registered(
 ) -> Result<StatusCode> {
     registered(&s, &headers, &id).await?;
     s.store().delete_client(&id).await?;
+    s.forget_client_secrets(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 

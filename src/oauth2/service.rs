@@ -27,19 +27,55 @@ pub const ACCESS_TOKEN_SET: &str = "hydra.jwt.access-token";
 
 /// The actual URLs of the role's listeners once bound (filled by the composition root), so
 /// that an issuer left out of the config follows an ephemeral port.
-#[derive(Clone, Default, Debug)]
-pub struct BoundUrls(Arc<RwLock<BTreeMap<String, String>>>);
+#[derive(Clone, Debug)]
+pub struct BoundUrls {
+    map: Arc<RwLock<BTreeMap<String, String>>>,
+    /// Bumped on every `set`, so that background work can wait for the listeners.
+    changed: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl Default for BoundUrls {
+    fn default() -> Self {
+        BoundUrls {
+            map: Arc::default(),
+            changed: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+}
 
 impl BoundUrls {
     pub fn set(&self, listener: &str, url: &str) {
-        if let Ok(mut map) = self.0.write() {
+        if let Ok(mut map) = self.map.write() {
             map.insert(listener.to_string(), url.to_string());
         }
+        self.changed.send_modify(|n| *n += 1);
     }
 
     pub fn get(&self, listener: &str) -> Option<String> {
-        self.0.read().ok().and_then(|m| m.get(listener).cloned())
+        self.map.read().ok().and_then(|m| m.get(listener).cloned())
     }
+
+    /// Resolves once every listener in `names` is bound.
+    pub async fn bound(&self, names: &[&str]) {
+        let mut rx = self.changed.subscribe();
+        let _ = rx
+            .wait_for(|_| names.iter().all(|n| self.get(n).is_some()))
+            .await;
+    }
+}
+
+/// Generates a private JWK: `(alg, kid)` → key. Injected so that tests can hold generation
+/// back; runs on a blocking thread.
+pub type KeyGenerator = Arc<dyn Fn(&str, &str) -> Result<Jwk> + Send + Sync>;
+
+/// The default generator: Hydra's sizes, or 2048-bit RSA under `--dev`.
+pub fn key_generator(dev: bool) -> KeyGenerator {
+    let bits = if dev {
+        jose::DEV_RSA_BITS
+    } else {
+        jose::RSA_BITS
+    };
+    Arc::new(move |alg: &str, kid: &str| jose::generate(alg, kid, "sig", bits))
 }
 
 /// The clock, injected so that tests and pure cores never read the system time themselves.
@@ -77,6 +113,7 @@ pub struct Settings {
     pub dcr_default_scope: Vec<String>,
     pub broadcast_keys: Vec<String>,
     pub discovery: crate::config::oauth2::Oauth2OidcDiscovery,
+    pub assertion: super::trust::AssertionRules,
 }
 
 impl Settings {
@@ -151,6 +188,11 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| vec![ID_TOKEN_SET.into()]),
             discovery: c.webfinger.oidc_discovery.clone(),
+            assertion: super::trust::AssertionRules {
+                jti_optional: c.oauth2.grant.jwt.jti_optional.unwrap_or(false),
+                iat_optional: c.oauth2.grant.jwt.iat_optional.unwrap_or(false),
+                max_ttl_secs: dur(&c.oauth2.grant.jwt.max_ttl, 720 * 3600).as_secs() as i64,
+            },
         }
     }
 }
@@ -163,6 +205,11 @@ struct Inner {
     bound: BoundUrls,
     clock: Clock,
     key_lock: tokio::sync::Mutex<()>,
+    keygen: KeyGenerator,
+    /// Set once the default key sets exist (created in the background at role start;
+    /// endpoints that need keys await the same cell, so generation happens once).
+    default_keys: tokio::sync::OnceCell<()>,
+    secret_cache: super::secret_cache::SecretCache,
     dummy_hash: OnceLock<String>,
 }
 
@@ -189,6 +236,18 @@ impl Oauth2 {
         bound: BoundUrls,
         clock: Clock,
     ) -> Oauth2 {
+        Self::with_key_generator(config, dev, store, bound, clock, key_generator(dev))
+    }
+
+    /// [`Oauth2::new`] with an injected key generator.
+    pub fn with_key_generator(
+        config: &Oauth2Config,
+        dev: bool,
+        store: Store,
+        bound: BoundUrls,
+        clock: Clock,
+        keygen: KeyGenerator,
+    ) -> Oauth2 {
         let mut secrets: Vec<String> = config
             .secrets
             .system
@@ -209,6 +268,12 @@ impl Oauth2 {
                 bound,
                 clock,
                 key_lock: tokio::sync::Mutex::new(()),
+                keygen,
+                default_keys: tokio::sync::OnceCell::new(),
+                secret_cache: super::secret_cache::SecretCache::new(
+                    super::secret_cache::DEFAULT_TTL,
+                    super::secret_cache::DEFAULT_CAPACITY,
+                ),
                 dummy_hash: OnceLock::new(),
             }),
         }
@@ -317,6 +382,37 @@ impl Oauth2 {
             .collect()
     }
 
+    /// Seals a value with the first system secret.
+    pub fn seal(&self, plain: &[u8]) -> Result<String> {
+        jose::seal(&self.inner.secrets, plain)
+    }
+
+    /// The keys that trust `issuer` for `subject` (the assertion's unverified claims), by the
+    /// header's `kid` when it names one; expired trust relationships grant nothing.
+    pub async fn trusted_keys(
+        &self,
+        issuer: &str,
+        subject: &str,
+        kid: Option<&str>,
+    ) -> Result<Vec<(super::trust::Grant, Jwk)>> {
+        let grants = self
+            .inner
+            .store
+            .trusting_grants(issuer, subject, kid, self.now_micros())
+            .await?;
+        let mut out = Vec::new();
+        for g in grants {
+            let rows = self.inner.store.keys(&g.key_set).await?;
+            if let Some((_, sealed)) = rows.iter().find(|(k, _)| *k == g.key_id) {
+                let plain = jose::unseal(&self.inner.secrets, sealed)?;
+                let jwk = Jwk::from_bytes(plain)
+                    .map_err(|e| Error::Internal(format!("a stored key is corrupt: {e}")))?;
+                out.push((g, jwk));
+            }
+        }
+        Ok(out)
+    }
+
     /// Seals and stores keys in a set.
     pub async fn store_keys(&self, set: &str, keys: &[Jwk], replace: bool) -> Result<()> {
         let mut sealed = Vec::new();
@@ -333,8 +429,21 @@ impl Oauth2 {
             .await
     }
 
+    /// Generates a key with the role's generator on a blocking thread.
+    pub async fn generate_key(&self, alg: &str, kid: &str) -> Result<Jwk> {
+        let keygen = self.inner.keygen.clone();
+        let (alg, kid) = (alg.to_string(), kid.to_string());
+        tokio::task::spawn_blocking(move || keygen(&alg, &kid))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+    }
+
     /// The newest private key of `set`, generating an RS256 key first if the set is empty.
+    /// The default sets are awaited from the background generation started at role start.
     pub async fn signing_key(&self, set: &str) -> Result<Jwk> {
+        if set == ID_TOKEN_SET || set == ACCESS_TOKEN_SET {
+            self.ensure_default_keys().await?;
+        }
         if let Some(k) = self.key_set(set).await?.into_iter().next() {
             return Ok(k);
         }
@@ -342,21 +451,61 @@ impl Oauth2 {
         if let Some(k) = self.key_set(set).await?.into_iter().next() {
             return Ok(k);
         }
-        let kid = uuid::Uuid::new_v4().to_string();
-        let jwk = tokio::task::spawn_blocking(move || jose::generate("RS256", &kid, "sig"))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let jwk = self
+            .generate_key("RS256", &uuid::Uuid::new_v4().to_string())
+            .await?;
         self.store_keys(set, std::slice::from_ref(&jwk), false)
             .await?;
         // Another instance may have raced us: the newest stored key wins for everyone.
         Ok(self.key_set(set).await?.into_iter().next().unwrap_or(jwk))
     }
 
-    /// Creates the default sets if they are missing (called at start, in the background).
+    /// Creates the default sets if they are missing — once per process: the background task
+    /// started at role start and every endpoint that needs a key await the same cell. A set
+    /// deleted later through the admin API is re-created on first use by [`Self::signing_key`].
     pub async fn ensure_default_keys(&self) -> Result<()> {
-        self.signing_key(ID_TOKEN_SET).await?;
-        self.signing_key(ACCESS_TOKEN_SET).await?;
+        self.inner
+            .default_keys
+            .get_or_try_init(|| async {
+                for set in [ID_TOKEN_SET, ACCESS_TOKEN_SET] {
+                    if !self.inner.store.keys(set).await?.is_empty() {
+                        continue;
+                    }
+                    let _guard = self.inner.key_lock.lock().await;
+                    if !self.inner.store.keys(set).await?.is_empty() {
+                        continue;
+                    }
+                    let jwk = self
+                        .generate_key("RS256", &uuid::Uuid::new_v4().to_string())
+                        .await?;
+                    self.store_keys(set, std::slice::from_ref(&jwk), false)
+                        .await?;
+                }
+                Ok::<(), Error>(())
+            })
+            .await?;
         Ok(())
+    }
+
+    /// Whether the default key sets have been created by this process.
+    pub fn default_keys_ready(&self) -> bool {
+        self.inner.default_keys.initialized()
+    }
+
+    /// Starts creating the default key sets in the background, off the startup path: it waits
+    /// until the role's listeners are bound (at most a few seconds), then generates.
+    pub fn start_key_generation(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                this.inner.bound.bound(&["public", "admin"]),
+            )
+            .await;
+            if let Err(e) = this.ensure_default_keys().await {
+                tracing::warn!(error = %e, "could not create the default JSON Web Key sets yet; they will be created on first use");
+            }
+        })
     }
 
     /// Public keys published at `/.well-known/jwks.json`.
@@ -392,6 +541,12 @@ impl Oauth2 {
         tokio::task::spawn_blocking(move || super::secret::verify(&secret, &hash))
             .await
             .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Drops cached secret verifications of a client (after it was updated or deleted here;
+    /// other instances notice through the stored hash, see `secret_cache`).
+    pub fn forget_client_secrets(&self, client_id: &str) {
+        self.inner.secret_cache.forget_client(client_id);
     }
 
     fn dummy_hash(&self) -> String {
@@ -466,9 +621,30 @@ impl Oauth2 {
             return Ok(client);
         }
         let secret = secret.unwrap_or_default();
-        if stored.secret_hash.is_empty() || !self.verify_secret(secret, stored.secret_hash).await? {
+        if stored.secret_hash.is_empty() {
             return Err(bad());
         }
+        let cache = &self.inner.secret_cache;
+        if cache.verified(
+            &client.client_id,
+            &secret,
+            &stored.secret_hash,
+            std::time::Instant::now(),
+        ) {
+            return Ok(client);
+        }
+        if !self
+            .verify_secret(secret.clone(), stored.secret_hash.clone())
+            .await?
+        {
+            return Err(bad());
+        }
+        cache.remember(
+            &client.client_id,
+            &secret,
+            &stored.secret_hash,
+            std::time::Instant::now(),
+        );
         Ok(client)
     }
 
@@ -847,4 +1023,73 @@ fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let payload = token.split('.').nth(1)?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::config::Dsn;
+    use crate::store::Db;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Key generation runs in the background and endpoints that need keys wait for it: while
+    /// the generator is held back no key exists and a JWKS request is pending; once released,
+    /// both default sets exist, each generated exactly once, and the JWKS request answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn default_keys_are_generated_once_in_the_background_and_awaited() {
+        let db = Db::connect(&Dsn::Memory).await.unwrap();
+        db.migrate().await.unwrap();
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate_rx));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let keygen: KeyGenerator = {
+            let (gate, calls) = (gate.clone(), calls.clone());
+            Arc::new(move |alg: &str, kid: &str| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                gate.lock().unwrap().recv().unwrap();
+                jose::generate(if alg == "RS256" { "ES256" } else { alg }, kid, "sig", 2048)
+            })
+        };
+        let bound = BoundUrls::default();
+        let s = Oauth2::with_key_generator(
+            &Oauth2Config::default(),
+            true,
+            Store::new(db.clone()),
+            bound.clone(),
+            Arc::new(SystemTime::now),
+            keygen,
+        );
+        let background = s.start_key_generation();
+        // The background task waits for the listeners before it generates anything.
+        tokio::task::yield_now().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        bound.set("public", "http://127.0.0.1:1");
+        bound.set("admin", "http://127.0.0.1:2");
+
+        let jwks = tokio::spawn({
+            let s = s.clone();
+            async move { s.published_keys().await }
+        });
+        // Until the generator is released, no key exists and nobody is served one.
+        while calls.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(s.store().keys(ID_TOKEN_SET).await.unwrap().is_empty());
+        assert!(!s.default_keys_ready());
+        assert!(!jwks.is_finished());
+
+        gate_tx.send(()).unwrap();
+        gate_tx.send(()).unwrap();
+        let keys = jwks.await.unwrap().unwrap();
+        background.await.unwrap();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(
+            keys.iter().all(|k| k.get("d").is_none()),
+            "public parts only"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "one key per default set");
+        assert!(s.default_keys_ready());
+        assert_eq!(s.store().keys(ACCESS_TOKEN_SET).await.unwrap().len(), 1);
+    }
 }

@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use super::client::Client;
 use super::error::{Error, Result};
+use super::trust::Grant;
 use crate::store::Db;
 
 /// The oauth2 tables.
@@ -103,6 +104,21 @@ fn flow_row(row: &AnyRow) -> Result<FlowRow> {
         subject: row.try_get("subject")?,
         requested_at: row.try_get("requested_at")?,
         doc: json(&doc),
+    })
+}
+
+fn grant_row(row: &AnyRow) -> Result<Grant> {
+    let scope: String = row.try_get("scope")?;
+    Ok(Grant {
+        id: row.try_get("id")?,
+        issuer: row.try_get("issuer")?,
+        subject: row.try_get("subject")?,
+        allow_any_subject: row.try_get::<i64, _>("allow_any_subject")? != 0,
+        scope: serde_json::from_str(&scope).unwrap_or_default(),
+        key_set: row.try_get("key_set")?,
+        key_id: row.try_get("key_id")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
     })
 }
 
@@ -579,5 +595,109 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    // --- trusted jwt-bearer issuers ---------------------------------------------------------
+
+    /// Stores a trust relationship and its public key (in the key set named after the issuer,
+    /// as Hydra) in one transaction; an existing (issuer, kid) key or (issuer, subject, kid)
+    /// grant is a conflict.
+    pub async fn insert_grant(&self, g: &Grant, sealed_key: &str) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        let max: (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM oauth2_jwks")
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO oauth2_jwks (set_id, kid, seq, sealed, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&g.key_set)
+            .bind(&g.key_id)
+            .bind(max.0.unwrap_or(0) + 1)
+            .bind(sealed_key)
+            .bind(g.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO oauth2_trust_grants (id, issuer, subject, allow_any_subject, scope, key_set, key_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(&g.id)
+            .bind(&g.issuer)
+            .bind(&g.subject)
+            .bind(i64::from(g.allow_any_subject))
+            .bind(serde_json::to_string(&g.scope).map_err(|e| Error::Internal(e.to_string()))?)
+            .bind(&g.key_set)
+            .bind(&g.key_id)
+            .bind(g.created_at)
+            .bind(g.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn get_grant(&self, id: &str) -> Result<Option<Grant>> {
+        let row = sqlx::query("SELECT * FROM oauth2_trust_grants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(grant_row).transpose()
+    }
+
+    /// One page of grants (optionally of one issuer) and the total number of grants.
+    pub async fn list_grants(
+        &self,
+        issuer: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Grant>, i64)> {
+        let total: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM oauth2_trust_grants")
+            .fetch_one(self.db.pool())
+            .await?;
+        let rows = sqlx::query("SELECT * FROM oauth2_trust_grants WHERE ($1 = '' OR issuer = $1) ORDER BY created_at, id LIMIT $2 OFFSET $3")
+            .bind(issuer)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.db.pool())
+            .await?;
+        let grants = rows.iter().map(grant_row).collect::<Result<Vec<_>>>()?;
+        Ok((grants, total.0))
+    }
+
+    /// Deletes a grant and its key; `false` if there was none.
+    pub async fn delete_grant(&self, id: &str) -> Result<bool> {
+        let mut tx = self.db.pool().begin().await?;
+        let row = sqlx::query("SELECT * FROM oauth2_trust_grants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(g) = row.as_ref().map(grant_row).transpose()? else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM oauth2_trust_grants WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1 AND kid = $2")
+            .bind(&g.key_set)
+            .bind(&g.key_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Unexpired grants that trust `issuer` for `subject` (by name or any subject), optionally
+    /// only those of key `kid`.
+    pub async fn trusting_grants(
+        &self,
+        issuer: &str,
+        subject: &str,
+        kid: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<Grant>> {
+        let rows = sqlx::query("SELECT * FROM oauth2_trust_grants WHERE issuer = $1 AND (subject = $2 OR allow_any_subject = 1) AND ($3 = '' OR key_id = $3) AND expires_at > $4 ORDER BY created_at DESC")
+            .bind(issuer)
+            .bind(subject)
+            .bind(kid.unwrap_or(""))
+            .bind(now)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(grant_row).collect()
     }
 }

@@ -147,12 +147,30 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-/// Whether a client lifespan string matches Hydra's pattern `^[0-9]+(ns|us|ms|s|m|h)$`.
+/// Whether a client lifespan string matches Hydra's `NullDuration` pattern
+/// `^([0-9]+(ns|us|ms|s|m|h))*$` (one or more number-unit pairs, e.g. `1h30m`).
 pub fn valid_lifespan(text: &str) -> bool {
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    digits > 0 && matches!(&text[digits..], "ns" | "us" | "ms" | "s" | "m" | "h")
+    let mut rest = text;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let unit = ["ns", "us", "ms", "s", "m", "h"].into_iter().find(|u| {
+            rest.starts_with(u) && !rest[u.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
+        });
+        match unit {
+            Some(u) => rest = &rest[u.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -175,6 +193,17 @@ mod tests {
         assert!(w.allows(&s(&["openid", "offline"]), "offline"));
         assert!(!w.allows(&s(&["foo"]), "foo.bar"));
         assert!(!ScopeStrategy::Exact.allows(&s(&["foo.*"]), "foo.bar"));
+    }
+
+    #[test]
+    fn lifespans_follow_hydras_pattern() {
+        for ok in ["1h", "30m", "5m0s", "1h30m", "10s", "500ms", "1h0m0s"] {
+            assert!(valid_lifespan(ok), "{ok}");
+        }
+        for bad in ["", "1", "1d", "h", "1.5h", "-1h", "1hm", "1 h"] {
+            assert!(!valid_lifespan(bad), "{bad}");
+        }
+        assert_eq!(format_duration(parse_duration("90m").unwrap()), "1h30m0s");
     }
 
     #[test]
@@ -201,6 +230,6 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(3600)), "1h0m0s");
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_duration(Duration::from_secs(5)), "5s");
-        assert!(valid_lifespan("12h") && !valid_lifespan("1h30m") && !valid_lifespan("h"));
+        assert!(valid_lifespan("12h") && valid_lifespan("1h30m") && !valid_lifespan("h"));
     }
 }

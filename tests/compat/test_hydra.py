@@ -5,7 +5,9 @@ login/consent challenges (this test plays the UI through the admin API), refresh
 ID-token verification against the published JWKS.
 """
 
+import re
 import time
+from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -20,6 +22,10 @@ from ory_hydra_client.model.accept_o_auth2_consent_request_session import Accept
 from ory_hydra_client.model.accept_o_auth2_login_request import AcceptOAuth2LoginRequest
 from ory_hydra_client.model.create_json_web_key_set import CreateJsonWebKeySet
 from ory_hydra_client.model.json_patch import JsonPatch
+from ory_hydra_client.model.json_web_key import JsonWebKey as SdkJsonWebKey
+from ory_hydra_client.model.null_duration import NullDuration
+from ory_hydra_client.model.o_auth2_client_token_lifespans import OAuth2ClientTokenLifespans
+from ory_hydra_client.model.trust_o_auth2_jwt_grant_issuer import TrustOAuth2JwtGrantIssuer
 from ory_hydra_client.model.o_auth2_client import OAuth2Client
 from ory_hydra_client.model.reject_o_auth2_request import RejectOAuth2Request
 from ory_hydra_client.model.string_slice_json_format import StringSliceJSONFormat as S
@@ -145,3 +151,193 @@ def test_rejected_and_handled_challenges(quartet, hydra_admin, openapi_recorder)
     with pytest.raises(ApiException) as gone:
         api.get_o_auth2_login_request(ch)
     assert gone.value.status == 410
+
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def test_trusted_issuers_and_jwt_bearer_grant(quartet, hydra_admin, openapi_recorder):
+    """RFC 7523 through the SDK's trust operations; the assertion is signed by authlib."""
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    key = JsonWebKey.generate_key("EC", "P-256", is_private=True, options={"kid": "py-idp"})
+    pub = key.as_dict(is_private=False)
+    issuer = "https://py-idp.example"
+    expires = datetime(2099, 1, 1, tzinfo=timezone.utc)
+    sdk_jwk = SdkJsonWebKey(alg="ES256", kid="py-idp", kty="EC", use="sig", crv=pub["crv"], x=pub["x"], y=pub["y"])
+    trust = api.trust_o_auth2_jwt_grant_issuer(trust_o_auth2_jwt_grant_issuer=TrustOAuth2JwtGrantIssuer(
+        issuer=issuer, subject="py-alice", scope=["read"], expires_at=expires, jwk=sdk_jwk))
+    assert trust.issuer == issuer and trust.subject == "py-alice" and trust.allow_any_subject is False
+    assert trust.public_key.set == issuer and trust.public_key.kid == "py-idp"
+    assert trust.expires_at == expires and trust.scope == ["read"]
+    listed = api.list_trusted_o_auth2_jwt_grant_issuers(issuer=issuer)
+    assert [g.id for g in listed.value] == [trust.id]
+    assert api.get_trusted_o_auth2_jwt_grant_issuer(trust.id).subject == "py-alice"
+    # Error cases go through `requests`, not the SDK: Hydra's api.json declares `genericError`
+    # ({message, ...}) for the trust endpoints, but Hydra 2.2 writes every admin error through
+    # x.ErrorEnhancer as {error, error_description} (what the SDK's ApiException carries anyway).
+    admin = quartet.oauth2_admin
+    bad = requests.post(f"{admin}/admin/trust/grants/jwt-bearer/issuers", json={
+        "issuer": issuer, "scope": ["read"], "expires_at": "2099-01-01T00:00:00Z", "jwk": pub})
+    assert bad.status_code == 400 and bad.json()["error"] == "missing_required_parameter", bad.text
+    assert bad.json()["error_description"].endswith("One of 'subject' or 'allow_any_subject' field must be set.")
+
+    c = api.create_o_auth2_client(OAuth2Client(grant_types=S([JWT_BEARER]), scope="read", token_endpoint_auth_method="client_secret_post"))
+    token_url = f"{quartet.oauth2_public}/oauth2/token"
+    now = int(time.time())
+    claims = {"iss": issuer, "sub": "py-alice", "aud": token_url, "exp": now + 300, "iat": now, "jti": "py-jti-1"}
+    assertion = jwt.encode({"alg": "ES256", "kid": "py-idp"}, claims, key).decode()
+    form = {"grant_type": JWT_BEARER, "assertion": assertion, "scope": "read",
+            "client_id": c.client_id, "client_secret": c.client_secret}
+    r = requests.post(token_url, data=form)
+    assert r.status_code == 200, r.text
+    info = api.introspect_o_auth2_token(token=r.json()["access_token"])
+    assert info.active and info.sub == "py-alice" and info.scope == "read" and info.client_id == c.client_id
+    replay = requests.post(token_url, data=form)
+    assert replay.status_code == 400 and replay.json()["error"] == "jti_known"
+
+    api.delete_trusted_o_auth2_jwt_grant_issuer(trust.id)
+    gone = requests.get(f"{admin}/admin/trust/grants/jwt-bearer/issuers/{trust.id}")
+    assert gone.status_code == 404 and gone.json()["error"] == "Unable to locate the resource"
+    claims["jti"] = "py-jti-2"
+    form["assertion"] = jwt.encode({"alg": "ES256", "kid": "py-idp"}, claims, key).decode()
+    refused = requests.post(token_url, data=form)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+def test_client_lifespans_and_token_deletion(quartet, hydra_admin, openapi_recorder):
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    c = _cc_client(api, "client_secret_post")
+    updated = api.set_o_auth2_client_lifespans(c.client_id, o_auth2_client_token_lifespans=OAuth2ClientTokenLifespans(
+        client_credentials_grant_access_token_lifespan=NullDuration("5m")))
+    # Hydra answers with Go's Duration.String(): "5m" comes back as "5m0s".
+    assert updated.client_credentials_grant_access_token_lifespan.value == "5m0s"
+    assert api.get_o_auth2_client(c.client_id).client_credentials_grant_access_token_lifespan.value == "5m0s"
+    token_url = f"{quartet.oauth2_public}/oauth2/token"
+    form = {"grant_type": "client_credentials", "scope": "read", "client_id": c.client_id, "client_secret": c.client_secret}
+    tokens = [requests.post(token_url, data=form).json() for _ in range(2)]
+    assert all(t["expires_in"] == 300 for t in tokens), tokens
+    assert all(api.introspect_o_auth2_token(token=t["access_token"]).active for t in tokens)
+    api.delete_o_auth2_token(c.client_id)
+    assert all(api.introspect_o_auth2_token(token=t["access_token"]).active is False for t in tokens)
+
+
+def _start_auth(quartet, client_id, browser, scope="openid"):
+    r = browser.get(f"{quartet.oauth2_public}/oauth2/auth", params={
+        "client_id": client_id, "response_type": "code", "state": "12345678", "scope": scope,
+        "redirect_uri": REDIRECT}, allow_redirects=False)
+    assert r.status_code == 302, r.text
+    return r.headers["Location"]
+
+
+def _challenge(location, name):
+    return parse_qs(urlsplit(location).query)[name][0]
+
+
+def _follow_to(browser, url, name):
+    """Follows redirects until one carries the `name` challenge (or reaches the client)."""
+    for _ in range(10):
+        if url.startswith(REDIRECT) or name in parse_qs(urlsplit(url).query):
+            return url
+        r = browser.get(url, allow_redirects=False)
+        assert r.status_code == 302, (url, r.status_code, r.text)
+        url = r.headers["Location"]
+    raise AssertionError(url)
+
+
+def test_consent_reject_reaches_the_client_as_an_error(quartet, hydra_admin, openapi_recorder):
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    c = api.create_o_auth2_client(OAuth2Client(redirect_uris=S([REDIRECT]), scope="openid"))
+    browser = requests.Session()
+    login = _challenge(_start_auth(quartet, c.client_id, browser), "login_challenge")
+    after_login = api.accept_o_auth2_login_request(login, accept_o_auth2_login_request=AcceptOAuth2LoginRequest(subject="rita")).redirect_to
+    consent = _challenge(_follow_to(browser, after_login, "consent_challenge"), "consent_challenge")
+    assert api.get_o_auth2_consent_request(consent).subject == "rita"
+    redirect = api.reject_o_auth2_consent_request(consent, reject_o_auth2_request=RejectOAuth2Request(
+        error="access_denied", error_description="The user said no.")).redirect_to
+    assert "consent_verifier=" in redirect
+    final = _follow_to(browser, redirect, "never")
+    q = parse_qs(urlsplit(final).query)
+    assert final.startswith(REDIRECT) and q["error"] == ["access_denied"] and q["state"] == ["12345678"], final
+    with pytest.raises(ApiException) as gone:
+        api.get_o_auth2_consent_request(consent)
+    assert gone.value.status == 410
+
+
+def _remembered_login(quartet, api, client_id, browser, subject):
+    """Runs login + consent with remember=True so that the browser holds a login session."""
+    url = _start_auth(quartet, client_id, browser)
+    url = _follow_to(browser, url, "login_challenge")
+    login = _challenge(url, "login_challenge")
+    url = api.accept_o_auth2_login_request(login, accept_o_auth2_login_request=AcceptOAuth2LoginRequest(
+        subject=subject, remember=True, remember_for=3600)).redirect_to
+    url = _follow_to(browser, url, "consent_challenge")
+    consent = _challenge(url, "consent_challenge")
+    url = api.accept_o_auth2_consent_request(consent, accept_o_auth2_consent_request=AcceptOAuth2ConsentRequest(
+        grant_scope=S(["openid"]), remember=True)).redirect_to
+    assert _follow_to(browser, url, "never").startswith(REDIRECT)
+
+
+def test_logout_requests_get_accept_reject(quartet, hydra_admin, openapi_recorder):
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    c = api.create_o_auth2_client(OAuth2Client(redirect_uris=S([REDIRECT]), scope="openid"))
+    browser = requests.Session()
+    _remembered_login(quartet, api, c.client_id, browser, "lou")
+    logout_url = f"{quartet.oauth2_public}/oauth2/sessions/logout"
+
+    # Rejected: the UI decides where to go; the session stays.
+    r = browser.get(logout_url, allow_redirects=False)
+    assert r.status_code == 302, r.text
+    rejected = _challenge(r.headers["Location"], "logout_challenge")
+    req = api.get_o_auth2_logout_request(rejected)
+    assert req.subject == "lou" and req.rp_initiated is False and req.challenge == rejected
+    api.reject_o_auth2_logout_request(rejected)
+
+    # Accepted: the verifier ends the session and lands on the post-logout URL.
+    r = browser.get(logout_url, allow_redirects=False)
+    accepted = _challenge(r.headers["Location"], "logout_challenge")
+    redirect = api.accept_o_auth2_logout_request(accepted).redirect_to
+    assert "logout_verifier=" in redirect
+    done = browser.get(redirect, allow_redirects=False)
+    assert done.status_code in (200, 302), done.text
+    with pytest.raises(ApiException) as gone:
+        api.get_o_auth2_logout_request(accepted)
+    assert gone.value.status == 410
+    # Without a login session there is nothing to log out of: straight to the post-logout page.
+    again = browser.get(logout_url, allow_redirects=False)
+    assert again.status_code == 302 and "logout_challenge" not in again.headers["Location"]
+
+
+def test_consent_sessions_are_paged(quartet, hydra_admin, openapi_recorder):
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    browser = requests.Session()
+    clients = []
+    for _ in range(3):
+        c = api.create_o_auth2_client(OAuth2Client(redirect_uris=S([REDIRECT]), scope="openid"))
+        clients.append(c.client_id)
+        _remembered_login(quartet, api, c.client_id, browser, "pat")
+    seen = []
+    token = None
+    for _ in range(5):
+        kwargs = {"page_size": 2}
+        if token:
+            kwargs["page_token"] = token
+        page, status, headers = api.list_o_auth2_consent_sessions("pat", _return_http_data_only=False, **kwargs)
+        assert status == 200 and headers["X-Total-Count"] == "3"
+        assert len(page.value) <= 2
+        seen += [s.consent_request.client.client_id for s in page.value]
+        nxt = re.search(r'<([^>]*)>; rel="next"', headers.get("Link", ""))
+        if not nxt:
+            break
+        assert "subject=pat" in nxt.group(1), headers["Link"]
+        token = parse_qs(urlsplit(nxt.group(1)).query)["page_token"][0]
+    assert sorted(seen) == sorted(clients)
+    api.revoke_o_auth2_consent_sessions("pat", client=clients[0])
+    assert len(api.list_o_auth2_consent_sessions("pat").value) == 2
+    # The SDK sends a Python bool as `all=True`; Hydra only honours the exact string "true"
+    # (consent/handler.go), so the SDK's `all=True` is refused there and here alike.
+    with pytest.raises(ApiException) as refused:
+        api.revoke_o_auth2_consent_sessions("pat", all=True)
+    assert refused.value.status == 400 and "invalid_request" in refused.value.body
+    r = requests.delete(f"{quartet.oauth2_admin}/admin/oauth2/auth/sessions/consent", params={"subject": "pat", "all": "true"})
+    assert r.status_code == 204
+    assert api.list_o_auth2_consent_sessions("pat").value == []
