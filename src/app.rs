@@ -22,6 +22,9 @@ use crate::http::{ApiError, ListenerSpec, Surface};
 use crate::store::{Db, StoreError};
 use crate::{identity, oauth2, permission, proxy};
 
+mod inprocess;
+pub use inprocess::LocalListeners;
+
 /// Why the stack could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -71,18 +74,20 @@ impl Stack {
         let mut addrs = BTreeMap::new();
         let mut bound = Vec::new();
         let oauth2_urls = oauth2::BoundUrls::default();
-        for spec in role_listeners(&config, roles, &db, &oauth2_urls).await? {
+        let local = LocalListeners::default();
+        for spec in role_listeners(&config, roles, &db, &oauth2_urls, &local).await? {
             let addr = spec.bind_addr();
             let listener = server::bind(spec.role.name(), spec.name, &addr).await?;
-            let local = listener.local_addr().map_err(|e| BindError {
+            let bound_at = listener.local_addr().map_err(|e| BindError {
                 role: spec.role.name(),
                 listener: spec.name,
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
-            addrs.insert((spec.role, spec.name), local);
+            addrs.insert((spec.role, spec.name), bound_at);
+            local.add(spec.role, spec.name, bound_at, &spec.endpoint);
             if spec.role == Role::Oauth2 {
-                oauth2_urls.set(spec.name, &url_for(local));
+                oauth2_urls.set(spec.name, &url_for(bound_at));
             }
             let router = assemble(spec, &config, &metrics, &health);
             bound.push((listener, router));
@@ -149,23 +154,48 @@ async fn role_listeners(
     roles: &[Role],
     db: &Db,
     oauth2_urls: &oauth2::BoundUrls,
+    local: &LocalListeners,
 ) -> Result<Vec<ListenerSpec>, StartError> {
     let mut specs = Vec::new();
+    // Role::ALL lists identity and oauth2 before the proxy, whose in-process adapters use them.
+    let mut identity_service = None;
+    let mut oauth2_state = None;
     for role in Role::ALL.into_iter().filter(|r| roles.contains(r)) {
         specs.extend(match role {
             Role::Identity => {
                 let service = identity::service(&config.identity, db.clone(), config.dev).await?;
+                identity_service = Some(service.clone());
                 identity::listeners(&config.identity, service)
             }
-            Role::Oauth2 => oauth2::listeners(&config.oauth2, config.dev, db, oauth2_urls),
+            Role::Oauth2 => {
+                let state = oauth2::state(&config.oauth2, config.dev, db, oauth2_urls);
+                oauth2_state = Some(state.clone());
+                oauth2::listeners_with(&config.oauth2, state)
+            }
             Role::Permission => permission::listeners(&config.permission),
             Role::Proxy => {
-                proxy::listeners(&config.proxy)
+                let role_error = |reason| StartError::Role {
+                    role: "proxy",
+                    reason,
+                };
+                let http = proxy::HttpClient::new().map_err(role_error)?;
+                let outbound = proxy::Outbound {
+                    sessions: Arc::new(inprocess::Sessions {
+                        identity: identity_service.clone(),
+                        local: local.clone(),
+                        http: http.clone(),
+                    }),
+                    introspector: Arc::new(inprocess::Introspection {
+                        oauth2: oauth2_state.clone(),
+                        local: local.clone(),
+                        http: http.clone(),
+                    }),
+                    http,
+                };
+                let proxy = proxy::Proxy::start_with(&config.proxy, outbound)
                     .await
-                    .map_err(|reason| StartError::Role {
-                        role: "proxy",
-                        reason,
-                    })?
+                    .map_err(role_error)?;
+                proxy::listeners_for(&config.proxy, proxy)
             }
         });
     }

@@ -37,6 +37,12 @@ pub fn listeners(
     db: &Db,
     bound: &BoundUrls,
 ) -> Vec<ListenerSpec> {
+    listeners_with(config, state(config, dev, db, bound))
+}
+
+/// The role's shared state (the composition root keeps a clone for in-process callers such as
+/// the proxy's token introspection). Starts creating the default key sets in the background.
+pub fn state(config: &Oauth2Config, dev: bool, db: &Db, bound: &BoundUrls) -> Oauth2 {
     let clock: service::Clock = Arc::new(std::time::SystemTime::now);
     let state = Oauth2::new(
         config,
@@ -52,6 +58,11 @@ pub fn listeners(
             tracing::warn!(error = %e, "could not create the default JSON Web Key sets yet; they will be created on first use");
         }
     });
+    state
+}
+
+/// The listeners over an already built [`state`].
+pub fn listeners_with(config: &Oauth2Config, state: Oauth2) -> Vec<ListenerSpec> {
     vec![
         ListenerSpec {
             role: Role::Oauth2,
