@@ -179,19 +179,19 @@ async fn role_listeners(
                     reason,
                 };
                 let http = proxy::HttpClient::new().map_err(role_error)?;
-                let outbound = proxy::Outbound {
-                    sessions: Arc::new(inprocess::Sessions {
+                let outbound = proxy::Outbound::with(
+                    Arc::new(inprocess::Sessions {
                         identity: identity_service.clone(),
                         local: local.clone(),
                         http: http.clone(),
                     }),
-                    introspector: Arc::new(inprocess::Introspection {
+                    Arc::new(inprocess::Introspection {
                         oauth2: oauth2_state.clone(),
                         local: local.clone(),
                         http: http.clone(),
                     }),
                     http,
-                };
+                );
                 let proxy = proxy::Proxy::start_with(&config.proxy, outbound)
                     .await
                     .map_err(role_error)?;

@@ -100,7 +100,7 @@ impl LocalListeners {
             .iter()
             .filter(|l| l.role == role && l.name == name)
             .any(|l| {
-                (l.port == port && l.hosts.iter().any(|h| *h == host))
+                (l.port == port && l.hosts.contains(&host))
                     || l.base
                         .as_ref()
                         .is_some_and(|(h, p)| *h == host && *p == port)
