@@ -75,7 +75,10 @@ impl Stack {
         let mut bound = Vec::new();
         let oauth2_urls = oauth2::BoundUrls::default();
         let local = LocalListeners::default();
-        for spec in role_listeners(&config, roles, &db, &oauth2_urls, &local).await? {
+        let mut extra_checks = Vec::new();
+        let specs =
+            role_listeners(&config, roles, &db, &oauth2_urls, &local, &mut extra_checks).await?;
+        for spec in specs {
             let addr = spec.bind_addr();
             let listener = server::bind(spec.role.name(), spec.name, &addr).await?;
             let bound_at = listener.local_addr().map_err(|e| BindError {
@@ -89,7 +92,19 @@ impl Stack {
             if spec.role == Role::Oauth2 {
                 oauth2_urls.set(spec.name, &url_for(bound_at));
             }
-            let router = assemble(spec, &config, &metrics, &health);
+            // Listener-specific readiness (the proxy API's `rules_loaded`) on top of the shared
+            // checks.
+            let mut listener_health = health.clone();
+            for (_, _, name, check, oathkeeper) in extra_checks
+                .iter()
+                .filter(|(r, l, ..)| *r == spec.role && *l == spec.name)
+            {
+                listener_health = listener_health.check(name, check.clone());
+                if *oathkeeper {
+                    listener_health = listener_health.oathkeeper_failure();
+                }
+            }
+            let router = assemble(spec, &config, &metrics, &listener_health);
             bound.push((listener, router));
         }
         let servers = bound
@@ -155,6 +170,7 @@ async fn role_listeners(
     db: &Db,
     oauth2_urls: &oauth2::BoundUrls,
     local: &LocalListeners,
+    extra_checks: &mut Vec<ExtraCheck>,
 ) -> Result<Vec<ListenerSpec>, StartError> {
     let mut specs = Vec::new();
     // Role::ALL lists identity and oauth2 before the proxy, whose in-process adapters use them.
@@ -195,6 +211,18 @@ async fn role_listeners(
                 let proxy = proxy::Proxy::start_with(&config.proxy, outbound)
                     .await
                     .map_err(role_error)?;
+                // Without any repository configured (e.g. `quartet serve --dev` with no proxy
+                // section) there is nothing to wait for; Oathkeeper would stay unready forever,
+                // which would break the stack's readiness contract.
+                if !config.proxy.access_rules.repositories.is_empty() {
+                    extra_checks.push((
+                        Role::Proxy,
+                        "api",
+                        "rules_loaded",
+                        rules_loaded_check(&proxy),
+                        true,
+                    ));
+                }
                 proxy::listeners_for(&config.proxy, proxy)
             }
         });
@@ -269,6 +297,27 @@ async fn redirect_or_not_found(uri: Uri) -> Response {
     let mut response = Redirect::temporary(&target).into_response();
     *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
     response
+}
+
+/// A readiness check of one listener: role, listener, check name, probe, and whether failures
+/// are answered in Oathkeeper's shape.
+type ExtraCheck = (Role, &'static str, &'static str, ReadyCheck, bool);
+
+/// Oathkeeper's `rules_loaded`: ready only while the repository holds at least one valid rule.
+fn rules_loaded_check(proxy: &Arc<proxy::Proxy>) -> ReadyCheck {
+    let proxy = Arc::downgrade(proxy);
+    Arc::new(move || {
+        let loaded = proxy
+            .upgrade()
+            .is_some_and(|p| !p.rule_set().rules().is_empty());
+        Box::pin(async move {
+            if loaded {
+                Ok(())
+            } else {
+                Err("no valid access rules are loaded".to_string())
+            }
+        })
+    })
 }
 
 fn database_check(db: Db) -> ReadyCheck {
