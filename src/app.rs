@@ -22,6 +22,9 @@ use crate::http::{ApiError, ListenerSpec, Surface};
 use crate::store::{Db, StoreError};
 use crate::{identity, oauth2, permission, proxy};
 
+mod inprocess;
+pub use inprocess::LocalListeners;
+
 /// Why the stack could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -71,20 +74,37 @@ impl Stack {
         let mut addrs = BTreeMap::new();
         let mut bound = Vec::new();
         let oauth2_urls = oauth2::BoundUrls::default();
-        for spec in role_listeners(&config, roles, &db, &oauth2_urls).await? {
+        let local = LocalListeners::default();
+        let mut extra_checks = Vec::new();
+        let specs =
+            role_listeners(&config, roles, &db, &oauth2_urls, &local, &mut extra_checks).await?;
+        for spec in specs {
             let addr = spec.bind_addr();
             let listener = server::bind(spec.role.name(), spec.name, &addr).await?;
-            let local = listener.local_addr().map_err(|e| BindError {
+            let bound_at = listener.local_addr().map_err(|e| BindError {
                 role: spec.role.name(),
                 listener: spec.name,
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
-            addrs.insert((spec.role, spec.name), local);
+            addrs.insert((spec.role, spec.name), bound_at);
+            local.add(spec.role, spec.name, bound_at, &spec.endpoint);
             if spec.role == Role::Oauth2 {
-                oauth2_urls.set(spec.name, &url_for(local));
+                oauth2_urls.set(spec.name, &url_for(bound_at));
             }
-            let router = assemble(spec, &config, &metrics, &health);
+            // Listener-specific readiness (the proxy API's `rules_loaded`) on top of the shared
+            // checks.
+            let mut listener_health = health.clone();
+            for (_, _, name, check, oathkeeper) in extra_checks
+                .iter()
+                .filter(|(r, l, ..)| *r == spec.role && *l == spec.name)
+            {
+                listener_health = listener_health.check(name, check.clone());
+                if *oathkeeper {
+                    listener_health = listener_health.oathkeeper_failure();
+                }
+            }
+            let router = assemble(spec, &config, &metrics, &listener_health);
             bound.push((listener, router));
         }
         let servers = bound
@@ -149,23 +169,61 @@ async fn role_listeners(
     roles: &[Role],
     db: &Db,
     oauth2_urls: &oauth2::BoundUrls,
+    local: &LocalListeners,
+    extra_checks: &mut Vec<ExtraCheck>,
 ) -> Result<Vec<ListenerSpec>, StartError> {
     let mut specs = Vec::new();
+    // Role::ALL lists identity and oauth2 before the proxy, whose in-process adapters use them.
+    let mut identity_service = None;
+    let mut oauth2_state = None;
     for role in Role::ALL.into_iter().filter(|r| roles.contains(r)) {
         specs.extend(match role {
             Role::Identity => {
                 let service = identity::service(&config.identity, db.clone(), config.dev).await?;
+                identity_service = Some(service.clone());
                 identity::listeners(&config.identity, service)
             }
-            Role::Oauth2 => oauth2::listeners(&config.oauth2, config.dev, db, oauth2_urls),
+            Role::Oauth2 => {
+                let state = oauth2::state(&config.oauth2, config.dev, db, oauth2_urls);
+                oauth2_state = Some(state.clone());
+                oauth2::listeners_with(&config.oauth2, state)
+            }
             Role::Permission => permission::listeners(&config.permission, db),
             Role::Proxy => {
-                proxy::listeners(&config.proxy)
+                let role_error = |reason| StartError::Role {
+                    role: "proxy",
+                    reason,
+                };
+                let http = proxy::HttpClient::new().map_err(role_error)?;
+                let outbound = proxy::Outbound::with(
+                    Arc::new(inprocess::Sessions {
+                        identity: identity_service.clone(),
+                        local: local.clone(),
+                        http: http.clone(),
+                    }),
+                    Arc::new(inprocess::Introspection {
+                        oauth2: oauth2_state.clone(),
+                        local: local.clone(),
+                        http: http.clone(),
+                    }),
+                    http,
+                );
+                let proxy = proxy::Proxy::start_with(&config.proxy, outbound)
                     .await
-                    .map_err(|reason| StartError::Role {
-                        role: "proxy",
-                        reason,
-                    })?
+                    .map_err(role_error)?;
+                // Without any repository configured (e.g. `quartet serve --dev` with no proxy
+                // section) there is nothing to wait for; Oathkeeper would stay unready forever,
+                // which would break the stack's readiness contract.
+                if !config.proxy.access_rules.repositories.is_empty() {
+                    extra_checks.push((
+                        Role::Proxy,
+                        "api",
+                        "rules_loaded",
+                        rules_loaded_check(&proxy),
+                        true,
+                    ));
+                }
+                proxy::listeners_for(&config.proxy, proxy)
             }
         });
     }
@@ -239,6 +297,27 @@ async fn redirect_or_not_found(uri: Uri) -> Response {
     let mut response = Redirect::temporary(&target).into_response();
     *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
     response
+}
+
+/// A readiness check of one listener: role, listener, check name, probe, and whether failures
+/// are answered in Oathkeeper's shape.
+type ExtraCheck = (Role, &'static str, &'static str, ReadyCheck, bool);
+
+/// Oathkeeper's `rules_loaded`: ready only while the repository holds at least one valid rule.
+fn rules_loaded_check(proxy: &Arc<proxy::Proxy>) -> ReadyCheck {
+    let proxy = Arc::downgrade(proxy);
+    Arc::new(move || {
+        let loaded = proxy
+            .upgrade()
+            .is_some_and(|p| !p.rule_set().rules().is_empty());
+        Box::pin(async move {
+            if loaded {
+                Ok(())
+            } else {
+                Err("no valid access rules are loaded".to_string())
+            }
+        })
+    })
 }
 
 fn database_check(db: Db) -> ReadyCheck {

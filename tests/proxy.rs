@@ -419,3 +419,66 @@ async fn the_unmodified_seed_rejects_the_public_rule_with_its_field() {
         "the bad rule never breaks the others"
     );
 }
+
+/// Oathkeeper's `rules_loaded`: the API port is not ready while no valid rule is loaded (503
+/// with herodot's body), and becomes ready when a valid rule appears; other roles' readiness
+/// is not affected.
+#[tokio::test]
+async fn health_ready_needs_a_valid_rule_on_the_api_port() {
+    let up = upstream().await;
+    let env = start(&up).await;
+    let c = client();
+    let ready = || async {
+        let r = c
+            .get(format!("{}/health/ready", env.api))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(ready().await, (200, json!({"status": "ok"})));
+
+    // Only invalid rules left: the last good versions are kept (Quartet), so write a file
+    // whose rules are all new and invalid — nothing valid remains.
+    std::fs::write(
+        &env.rules_path,
+        r#"[{"id": "broken", "match": {"url": "http://x/<[>", "methods": ["GET"]},
+             "authenticators": [{"handler": "noop"}], "authorizer": {"handler": "allow"},
+             "mutators": [{"handler": "noop"}]}]"#,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = ready().await;
+    while seen.0 != 503 && Instant::now() < deadline {
+        tokio::task::yield_now().await;
+        seen = ready().await;
+    }
+    assert_eq!(
+        seen,
+        (
+            503,
+            json!({"error": {"code": 500, "message": "The requested resource could not be found"}})
+        )
+    );
+    // Liveness is unaffected.
+    let alive = c
+        .get(format!("{}/health/alive", env.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alive.status(), 200);
+
+    std::fs::write(
+        &env.rules_path,
+        r#"[{"id": "ok", "match": {"url": "http://x/<.*>", "methods": ["GET"]},
+             "authenticators": [{"handler": "noop"}], "authorizer": {"handler": "allow"},
+             "mutators": [{"handler": "noop"}]}]"#,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ready().await.0 != 200 {
+        assert!(Instant::now() < deadline, "never became ready again");
+        tokio::task::yield_now().await;
+    }
+    env.stack.shutdown().await;
+}

@@ -21,6 +21,8 @@ pub type ReadyCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + S
 #[derive(Clone, Default)]
 pub struct Health {
     checks: Vec<(&'static str, ReadyCheck)>,
+    /// Answer a failed readiness check as Oathkeeper does (see [`Health::oathkeeper_failure`]).
+    oathkeeper_failure: bool,
 }
 
 impl Health {
@@ -30,6 +32,14 @@ impl Health {
 
     pub fn check(mut self, name: &'static str, check: ReadyCheck) -> Self {
         self.checks.push((name, check));
+        self
+    }
+
+    /// Oathkeeper writes a failed readiness check through herodot's error writer: HTTP 503 with
+    /// `{"error":{"code":500,"message":"The requested resource could not be found"}}` instead
+    /// of the `{"errors":{...}}` its OpenAPI document promises; its API port answers so.
+    pub fn oathkeeper_failure(mut self) -> Self {
+        self.oathkeeper_failure = true;
         self
     }
 
@@ -93,6 +103,14 @@ async fn alive() -> Response {
 async fn ready(State(health): State<Arc<Health>>) -> Response {
     match health.ready().await {
         Ok(()) => axum::Json(json!({"status": "ok"})).into_response(),
+        Err(_) if health.oathkeeper_failure => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": {
+                "code": 500,
+                "message": "The requested resource could not be found",
+            }})),
+        )
+            .into_response(),
         Err(errors) => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(json!({"errors": errors})),

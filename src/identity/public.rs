@@ -52,7 +52,9 @@ async fn get_schema(State(s): State<Service>, Path(id): Path<String>) -> Result<
         .ok_or(Error::NotFound)
 }
 
-async fn whoami(
+/// `/sessions/whoami` (any method but DELETE). Public so that the composition root can call it
+/// in-process for the proxy's cookie_session/bearer_token checks (same answer, no HTTP hop).
+pub async fn whoami(
     State(s): State<Service>,
     method: axum::http::Method,
     headers: HeaderMap,

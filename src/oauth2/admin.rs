@@ -563,7 +563,9 @@ async fn delete_key(
 
 // --- tokens ----------------------------------------------------------------------------------
 
-async fn introspect(State(s): State<Oauth2>, body: Bytes) -> Result<Response> {
+/// `POST /admin/oauth2/introspect`. Public so that the composition root can call it in-process
+/// for the proxy's oauth2_introspection (same answer, no HTTP hop).
+pub async fn introspect(State(s): State<Oauth2>, body: Bytes) -> Result<Response> {
     let form = Form::parse(&body);
     let token = form
         .get("token")

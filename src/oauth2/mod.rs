@@ -39,6 +39,12 @@ pub fn listeners(
     db: &Db,
     bound: &BoundUrls,
 ) -> Vec<ListenerSpec> {
+    listeners_with(config, state(config, dev, db, bound))
+}
+
+/// The role's shared state (the composition root keeps a clone for in-process callers such as
+/// the proxy's token introspection). Starts creating the default key sets in the background.
+pub fn state(config: &Oauth2Config, dev: bool, db: &Db, bound: &BoundUrls) -> Oauth2 {
     let clock: service::Clock = Arc::new(std::time::SystemTime::now);
     let state = Oauth2::new(
         config,
@@ -50,6 +56,11 @@ pub fn listeners(
     // Hydra creates its key sets before the first token; generating them in the background
     // keeps RSA key generation off the startup path (endpoints that need keys await it).
     state.start_key_generation();
+    state
+}
+
+/// The listeners over an already built [`state`].
+pub fn listeners_with(config: &Oauth2Config, state: Oauth2) -> Vec<ListenerSpec> {
     vec![
         ListenerSpec {
             role: Role::Oauth2,

@@ -64,9 +64,23 @@ async fn get_rule(
         .ok_or_else(ApiError::not_found)
 }
 
-async fn jwks() -> Json<serde_json::Value> {
-    // The id_token mutator is not implemented yet, so no signing keys exist to publish.
-    Json(serde_json::json!({ "keys": [] }))
+/// The public keys of every id_token `jwks_url`. With no id_token mutator configured the set
+/// is empty (Oathkeeper answers 500 there; an empty set is the truthful answer). When keys are
+/// configured but none can be loaded: 500, as Oathkeeper.
+async fn jwks(State(proxy): State<Arc<Proxy>>) -> Response {
+    let locations = proxy.jwks_locations();
+    if locations.is_empty() {
+        return Json(serde_json::json!({ "keys": [] })).into_response();
+    }
+    match proxy.outbound.keys.union(&locations).await {
+        Ok(keys) => {
+            Json(serde_json::json!({ "keys": super::jose::public_keys(&keys) })).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = e, "no id_token JSON Web Key Set could be loaded");
+            ApiError::internal(e).into_response()
+        }
+    }
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {

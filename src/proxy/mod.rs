@@ -8,6 +8,8 @@ pub mod api;
 pub mod error;
 pub mod forward;
 pub mod handlers;
+pub mod jose;
+pub mod jwks;
 pub mod matcher;
 pub mod outbound;
 pub mod pipeline;
@@ -94,20 +96,27 @@ impl Proxy {
     /// loads every repository once (a remote repository that cannot be fetched is fatal, as in
     /// Oathkeeper; local problems are logged and reported by [`Proxy::problems`]).
     pub async fn start(config: &ProxyConfig) -> Result<Arc<Proxy>, String> {
-        let http = HttpClient::new()?;
-        let outbound = Outbound {
-            sessions: Arc::new(http.clone()),
-            introspector: Arc::new(http.clone()),
-            http,
-        };
-        Self::start_with(config, outbound).await
+        Self::start_with(config, Outbound::over(HttpClient::new()?)).await
     }
 
     /// As [`Proxy::start`], with the session/introspection adapters given.
     pub async fn start_with(
         config: &ProxyConfig,
-        outbound: Outbound,
+        mut outbound: Outbound,
     ) -> Result<Arc<Proxy>, String> {
+        // Oathkeeper reads jwks_ttl only from the global jwt config, once.
+        if let Some(ttl) = config
+            .authenticators
+            .get("jwt")
+            .and_then(|j| j.config.as_ref())
+            .and_then(|c| c.get("jwks_ttl"))
+            .and_then(serde_json::Value::as_str)
+        {
+            let ttl = handlers::go_duration(ttl).ok_or_else(|| {
+                format!("proxy.authenticators.jwt.config.jwks_ttl: {ttl:?} is not a duration")
+            })?;
+            outbound.keys = Arc::new(jwks::KeyCache::new(outbound.http.clone(), ttl));
+        }
         let strategy = Strategy::parse(config.access_rules.matching_strategy.as_deref())
             .map_err(|e| format!("proxy.access_rules.matching_strategy: {e}"))?;
         let schemas = Schemas::load()?;
@@ -160,6 +169,32 @@ impl Proxy {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         }
+    }
+
+    /// Where the id_token signing keys live: the global `mutators.id_token.config.jwks_url`
+    /// and every loaded rule's id_token `jwks_url`, deduplicated.
+    pub fn jwks_locations(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        if let Some(u) = self
+            .config
+            .mutators
+            .get("id_token")
+            .and_then(|m| m.config.as_ref())
+            .and_then(|c| c.get("jwks_url"))
+            .and_then(serde_json::Value::as_str)
+        {
+            out.push(u.to_string());
+        }
+        for rule in self.rule_set().rules() {
+            for m in &rule.mutators {
+                if let Mutator::IdToken(cfg) = m {
+                    if !out.contains(&cfg.jwks_url) {
+                        out.push(cfg.jwks_url.clone());
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Problems found by the last load of each rule (rule id and field), for operators/tests.

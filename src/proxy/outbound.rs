@@ -97,10 +97,55 @@ impl TokenIntrospector for HttpClient {
     }
 }
 
+/// The wall clock the pipeline reads (JWT `exp`/`iat`, cache expiry); injected so tests can
+/// move time.
+pub type Clock = Arc<dyn Fn() -> std::time::SystemTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(std::time::SystemTime::now)
+}
+
 /// The adapters the pipeline calls through.
 #[derive(Clone)]
 pub struct Outbound {
     pub sessions: Arc<dyn SessionChecker>,
     pub introspector: Arc<dyn TokenIntrospector>,
     pub http: HttpClient,
+    /// JSON Web Key sets of the jwt authenticator and the id_token mutator.
+    pub keys: Arc<super::jwks::KeyCache>,
+    pub clock: Clock,
+}
+
+impl Outbound {
+    /// Adapters over `http` for everything, the system clock, Oathkeeper's default JWKS ttl.
+    pub fn over(http: HttpClient) -> Self {
+        Self::with(Arc::new(http.clone()), Arc::new(http.clone()), http)
+    }
+
+    /// The given session/introspection adapters, the system clock, default JWKS ttl.
+    pub fn with(
+        sessions: Arc<dyn SessionChecker>,
+        introspector: Arc<dyn TokenIntrospector>,
+        http: HttpClient,
+    ) -> Self {
+        Self {
+            sessions,
+            introspector,
+            keys: Arc::new(super::jwks::KeyCache::new(
+                http.clone(),
+                super::jwks::DEFAULT_TTL,
+            )),
+            http,
+            clock: system_clock(),
+        }
+    }
+
+    /// Unix seconds now.
+    pub fn now_secs(&self) -> i64 {
+        (self.clock)()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default()
+    }
 }

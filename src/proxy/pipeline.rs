@@ -74,6 +74,30 @@ pub struct ClientCredentialsCfg {
     pub required_scope: Vec<String>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct JwtCfg {
+    pub jwks_urls: Vec<String>,
+    pub allowed_algorithms: Vec<String>,
+    pub token_from: Option<TokenFrom>,
+    pub required_scope: Vec<String>,
+    pub scope_strategy: Option<String>,
+    pub target_audience: Vec<String>,
+    pub trusted_issuers: Vec<String>,
+    /// Read from the global config only, as Oathkeeper (`Proxy::start_with`).
+    pub jwks_max_wait: Option<String>,
+    pub jwks_ttl: Option<String>,
+}
+
+/// The id_token mutator, compiled.
+#[derive(Debug, Clone)]
+pub struct IdTokenCfg {
+    pub issuer_url: String,
+    pub jwks_url: String,
+    pub ttl: std::time::Duration,
+    pub claims: Option<Template>,
+}
+
 /// A compiled authenticator.
 #[derive(Debug, Clone)]
 pub enum Authn {
@@ -84,6 +108,7 @@ pub enum Authn {
     BearerToken(Arc<SessionCfg>),
     Introspection(Arc<IntrospectionCfg>),
     ClientCredentials(Arc<ClientCredentialsCfg>),
+    Jwt(Arc<JwtCfg>),
 }
 
 /// A compiled authorizer.
@@ -114,6 +139,7 @@ pub enum Mutator {
         url: String,
         basic: Option<(String, String)>,
     },
+    IdToken(Arc<IdTokenCfg>),
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(config: Value) -> Result<T, String> {
@@ -166,6 +192,17 @@ impl Authn {
                 url::Url::parse(&cfg.token_url).map_err(|e| format!("config.token_url: {e}"))?;
                 Authn::ClientCredentials(Arc::new(cfg))
             }
+            "jwt" => {
+                let mut cfg: JwtCfg = decode(config)?;
+                for (i, u) in cfg.jwks_urls.iter().enumerate() {
+                    super::repository::Source::parse(u)
+                        .map_err(|e| format!("config.jwks_urls.{i}: {e}"))?;
+                }
+                if cfg.allowed_algorithms.is_empty() {
+                    cfg.allowed_algorithms = vec!["RS256".into()];
+                }
+                Authn::Jwt(Arc::new(cfg))
+            }
             other => {
                 return Err(format!(
                     "authenticator {other:?} is not supported by Quartet yet"
@@ -214,6 +251,9 @@ impl Authz {
                     forward: forward(&config),
                 }
             }
+            "keto_engine_acp_ory" => {
+                return Err("authorizer \"keto_engine_acp_ory\" calls Keto <= v0.5's /engines/acp/ory API, which Keto v0.14 (and Quartet's permission role) does not serve; use the remote_json authorizer with the permission role's /relation-tuples/check instead (Oathkeeper issue #945)".into())
+            }
             other => {
                 return Err(format!(
                     "authorizer {other:?} is not supported by Quartet yet"
@@ -254,6 +294,33 @@ impl Mutator {
                     url: u.to_string(),
                     basic,
                 }
+            }
+            "id_token" => {
+                let text = |k: &str| {
+                    config
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let jwks_url = text("jwks_url");
+                super::repository::Source::parse(&jwks_url)
+                    .map_err(|e| format!("config.jwks_url: {e}"))?;
+                let ttl_text = config.get("ttl").and_then(Value::as_str).unwrap_or("15m");
+                let ttl = super::handlers::go_duration(ttl_text)
+                    .ok_or_else(|| format!("config.ttl: {ttl_text:?} is not a duration"))?;
+                let claims = match config.get("claims").and_then(Value::as_str) {
+                    Some(c) if !c.trim().is_empty() => Some(
+                        Template::parse(c).map_err(|e| format!("config.claims: template: {e}"))?,
+                    ),
+                    _ => None,
+                };
+                Mutator::IdToken(Arc::new(IdTokenCfg {
+                    issuer_url: text("issuer_url"),
+                    jwks_url,
+                    ttl,
+                    claims,
+                }))
             }
             other => return Err(format!("mutator {other:?} is not supported by Quartet yet")),
         })
@@ -420,6 +487,16 @@ async fn authenticate(
             introspect(out, cfg, req, session, &token).await?;
             Ok(Authenticated::Done)
         }
+        Authn::Jwt(cfg) => {
+            let Some(token) = bearer_token(&req.headers, &req.url, cfg.token_from.as_ref()) else {
+                return Ok(Authenticated::NotResponsible);
+            };
+            if !super::jose::looks_like_jwt(&token) {
+                return Ok(Authenticated::NotResponsible);
+            }
+            authenticate_jwt(out, cfg, &token, session).await?;
+            Ok(Authenticated::Done)
+        }
         Authn::ClientCredentials(cfg) => {
             let Some((user, pass)) = basic_auth(&req.headers) else {
                 return Ok(Authenticated::NotResponsible);
@@ -519,6 +596,122 @@ async fn client_credentials(
             "the token endpoint answered {s}"
         ))),
     }
+}
+
+/// The jwt authenticator: verify with the keys of `jwks_urls`, then scope, audience, issuer.
+/// Every failure is 401, as in Oathkeeper.
+async fn authenticate_jwt(
+    out: &Outbound,
+    cfg: &JwtCfg,
+    token: &str,
+    session: &mut TemplateData,
+) -> Result<(), Error> {
+    let keys =
+        out.keys.union(&cfg.jwks_urls).await.map_err(|e| {
+            Error::unauthorized(format!("no JSON Web Key Set could be loaded: {e}"))
+        })?;
+    let mut claims = super::jose::verify(token, &keys, &cfg.allowed_algorithms, out.now_secs())
+        .map_err(Error::unauthorized)?;
+    let scopes = super::jose::normalise_scope(&mut claims);
+    if !cfg.required_scope.is_empty() {
+        let strategy = cfg.scope_strategy.as_deref().unwrap_or("none");
+        if !matches!(strategy, "hierarchic" | "exact" | "wildcard") {
+            return Err(Error::unauthorized(
+                "a scope_strategy is required when required_scope is set",
+            ));
+        }
+        let granted: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        for s in &cfg.required_scope {
+            if !scope_granted(strategy, &granted, s) {
+                return Err(Error::unauthorized(format!(
+                    "JSON Web Token is missing required scope \"{s}\""
+                )));
+            }
+        }
+    }
+    let aud: Vec<String> = match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    for a in &cfg.target_audience {
+        if !aud.contains(a) {
+            return Err(Error::unauthorized(format!(
+                "JSON Web Token audience does not match the target audience {a}"
+            )));
+        }
+    }
+    if !cfg.trusted_issuers.is_empty() {
+        let iss = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !cfg.trusted_issuers.iter().any(|t| t == iss) {
+            return Err(Error::unauthorized(format!(
+                "JSON Web Token issuer {iss:?} does not match any trusted issuer"
+            )));
+        }
+    }
+    session.subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    session.extra = Some(claims);
+    Ok(())
+}
+
+/// The id_token mutator: claims from the template, then Oathkeeper's forced claims, signed with
+/// the first private key at `jwks_url`; sets `Authorization: Bearer <jwt>`.
+async fn mint_id_token(
+    out: &Outbound,
+    cfg: &IdTokenCfg,
+    session: &mut TemplateData,
+) -> Result<(), Error> {
+    let mut claims = match &cfg.claims {
+        Some(t) => {
+            let text = t
+                .execute_shared(&Arc::new(session.clone()))
+                .map_err(|e| Error::internal(format!("id_token claims: {e}")))?;
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(m)) => m,
+                Ok(_) => {
+                    return Err(Error::internal(
+                        "id_token claims: the template must render a JSON object",
+                    ))
+                }
+                Err(e) => {
+                    return Err(Error::internal(format!(
+                        "id_token claims: the rendered template is not JSON: {e}"
+                    )))
+                }
+            }
+        }
+        None => Map::new(),
+    };
+    let now = out.now_secs();
+    let ttl = cfg.ttl.as_secs() as i64;
+    claims.insert("exp".into(), Value::from(now + ttl));
+    claims.insert("jti".into(), Value::from(uuid::Uuid::new_v4().to_string()));
+    claims.insert("iat".into(), Value::from(now));
+    claims.insert("nbf".into(), Value::from(now));
+    claims.insert("iss".into(), Value::from(cfg.issuer_url.clone()));
+    claims.insert("sub".into(), Value::from(session.subject.clone()));
+    let keys = out
+        .keys
+        .get(&cfg.jwks_url)
+        .await
+        .map_err(|e| Error::internal(format!("id_token: {e}")))?;
+    let jwt =
+        super::jose::sign(&keys, claims).map_err(|e| Error::internal(format!("id_token: {e}")))?;
+    let v = HeaderValue::from_str(&format!("Bearer {jwt}"))
+        .map_err(|_| Error::internal("id_token: the token is not a valid header value"))?;
+    session.header.insert(header::AUTHORIZATION, v);
+    Ok(())
 }
 
 /// cookie_session / bearer_token: ask the session endpoint, as Oathkeeper forwards the request.
@@ -984,6 +1177,7 @@ async fn mutate(
                 .map_err(|_| Error::internal("cookie: invalid value"))?;
             session.header.insert(header::COOKIE, v);
         }
+        Mutator::IdToken(cfg) => mint_id_token(out, cfg, session).await?,
         Mutator::Hydrator { url, basic } => {
             let mut u = url::Url::parse(url).map_err(|e| Error::internal(e.to_string()))?;
             if !req.url.raw_query.is_empty() {
@@ -1047,6 +1241,29 @@ async fn mutate(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn keto_engine_acp_ory_is_rejected_with_the_way_out() {
+        let e = Authz::build("keto_engine_acp_ory", json!({})).unwrap_err();
+        assert!(
+            e.contains("remote_json") && e.contains("/relation-tuples/check"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn id_token_config_is_checked_at_load() {
+        let ok = json!({"issuer_url": "https://i/", "jwks_url": "file:///k.json", "ttl": "1h",
+            "claims": "{\"aud\": [\"a\"]}"});
+        assert!(
+            matches!(Mutator::build("id_token", ok), Ok(Mutator::IdToken(c)) if c.ttl.as_secs() == 3600)
+        );
+        let bad =
+            json!({"issuer_url": "https://i/", "jwks_url": "file:///k.json", "claims": "{{ nope"});
+        assert!(Mutator::build("id_token", bad)
+            .unwrap_err()
+            .starts_with("config.claims"));
+    }
 
     #[test]
     fn gjson_paths() {
