@@ -158,7 +158,7 @@ async fn role_listeners(
                 identity::listeners(&config.identity, service)
             }
             Role::Oauth2 => oauth2::listeners(&config.oauth2, config.dev, db, oauth2_urls),
-            Role::Permission => permission::listeners(&config.permission),
+            Role::Permission => permission::listeners(&config.permission, db),
             Role::Proxy => {
                 proxy::listeners(&config.proxy)
                     .await

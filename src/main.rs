@@ -45,8 +45,22 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Ory Permission Language tools.
+    Opl {
+        #[command(subcommand)]
+        command: OplCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum OplCommand {
+    /// Parse and type-check OPL files; print every error as file:line:col; exit 1 on error.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn parse_role(name: &str) -> Result<Role, String> {
@@ -62,6 +76,15 @@ async fn main() -> ExitCode {
         Command::Serve { roles, config, dev } => serve(roles, config, dev).await,
         Command::Migrate { config } => migrate(config).await,
         Command::CheckConfig { config } => check_config(config),
+        Command::Opl {
+            command: OplCommand::Check { files },
+        } => {
+            if quartet::permission::cli::opl_check(&files, &mut std::io::stdout()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Command::Version => {
             println!("quartet {}", quartet::http::health::version());
             ExitCode::SUCCESS

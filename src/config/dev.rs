@@ -56,6 +56,10 @@ mod tests {
     #[test]
     fn dev_defaults_fill_only_what_is_missing_and_never_print_secrets() {
         let mut config = Config::ephemeral();
+        config.identity.identity.schemas.clear();
+        config.identity.secrets.cookie.clear();
+        config.identity.secrets.cipher.clear();
+        config.oauth2.secrets.system.clear();
         config.oauth2.urls.self_.issuer = Some("https://auth.example.com/".into());
         let notes = config.apply_dev_defaults();
         assert_eq!(

@@ -251,8 +251,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration for in-process tests and the `Stack` fixture: `--dev`, a fresh in-memory
-    /// database, and every listener on `127.0.0.1:0` (an ephemeral port).
+    /// A configuration for in-process tests and the `Stack` fixture: `--dev` with its defaults
+    /// (identity schema, issuer, generated secrets), a fresh in-memory database, and every
+    /// listener on `127.0.0.1:0` (an ephemeral port).
     pub fn ephemeral() -> Config {
         let mut config = Config {
             dsn: Dsn::Memory,
@@ -268,6 +269,7 @@ impl Config {
             endpoint.host = Some("127.0.0.1".into());
             endpoint.port = Some(0);
         }
+        config.apply_dev_defaults();
         config
     }
 

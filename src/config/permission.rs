@@ -7,7 +7,8 @@ use super::ServeEndpoint;
 
 /// Quartet-only keys of this role (dotted paths relative to the section) that go beyond Ory's
 /// schema; the loader accepts them although Ory's schema does not know them.
-pub const EXTENSION_KEYS: &[&str] = &[];
+/// `check_cache`: the optional check-result cache (off unless `check_cache.ttl_ms > 0`).
+pub const EXTENSION_KEYS: &[&str] = &["check_cache"];
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -16,6 +17,9 @@ pub struct PermissionConfig {
     #[serde(rename = "$schema")]
     pub schema: Option<String>,
     pub serve: PermissionServe,
+    pub namespaces: NamespacesConfig,
+    pub limit: LimitConfig,
+    pub check_cache: CheckCacheConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -25,4 +29,73 @@ pub struct PermissionServe {
     pub write: ServeEndpoint,
     pub metrics: ServeEndpoint,
     pub opl: ServeEndpoint,
+}
+
+/// Keto's three `namespaces` shapes (`K:internal/driver/config/provider.go`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum NamespacesConfig {
+    /// `namespaces: [{name: videos}, …]` — names only, any relation accepted.
+    Legacy(Vec<LegacyNamespace>),
+    /// `namespaces: file:///etc/keto/namespaces` — a file or directory of legacy namespace files.
+    LegacyUri(String),
+    /// `namespaces: {location: file://…/namespaces.keto.ts, experimental_strict_mode: false}`.
+    Opl(OplNamespaces),
+}
+
+impl Default for NamespacesConfig {
+    fn default() -> Self {
+        NamespacesConfig::LegacyUri("file://./keto_namespaces".into())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacyNamespace {
+    /// Deprecated in Keto; accepted and ignored.
+    pub id: Option<i64>,
+    pub name: String,
+    /// Ignored by Keto.
+    pub config: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OplNamespaces {
+    pub location: String,
+    #[serde(default)]
+    pub experimental_strict_mode: bool,
+}
+
+/// `limit.*` with Keto's defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LimitConfig {
+    pub max_read_depth: u32,
+    pub max_read_width: u32,
+    pub max_batch_check_size: u32,
+    pub batch_check_max_parallelization: u32,
+}
+
+impl Default for LimitConfig {
+    fn default() -> Self {
+        Self {
+            max_read_depth: 5,
+            max_read_width: 100,
+            max_batch_check_size: 10,
+            batch_check_max_parallelization: 5,
+        }
+    }
+}
+
+/// Quartet extension: an in-process cache of check results. Off by default (Keto has none).
+/// With several instances on one database an answer may be stale for at most `ttl_ms` after
+/// a write on another instance; writes on this instance clear the cache.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckCacheConfig {
+    /// Time to live of a cached answer in milliseconds; 0 disables the cache.
+    pub ttl_ms: u64,
+    /// Maximum number of cached answers (default 100 000 when the cache is on).
+    pub max_entries: Option<usize>,
 }

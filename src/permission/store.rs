@@ -1,0 +1,580 @@
+//! The relation-tuple store: the only module of the role that knows SQL. Portable SQL over
+//! `Db` (SQLite and PostgreSQL), every write in one transaction, and the few queries the
+//! check engine needs per hop (`K:internal/persistence/sql/traverser.go`).
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
+
+use super::error::Result;
+use super::tuple::{RelationTuple, Subject, SubjectSet, TupleFilter};
+use crate::store::{unix_micros, Db};
+
+/// Keto's page size for internal scans (subject-set expansion pages through 1000 rows).
+const SCAN_PAGE: i64 = 1000;
+
+/// Relation tuples in the shared database.
+#[derive(Clone, Debug)]
+pub struct TupleStore {
+    db: Db,
+    /// SQL statements issued by the engine's read paths (for benchmarks and tests).
+    queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A stored row: the tuple and its page key.
+#[derive(Debug, Clone)]
+pub struct StoredTuple {
+    pub id: String,
+    pub tuple: RelationTuple,
+}
+
+struct Row8 {
+    id: String,
+    namespace: String,
+    object: String,
+    relation: String,
+    subject_id: Option<String>,
+    ss_namespace: Option<String>,
+    ss_object: Option<String>,
+    ss_relation: Option<String>,
+}
+
+impl<'r> FromRow<'r, AnyRow> for Row8 {
+    fn from_row(row: &'r AnyRow) -> std::result::Result<Self, sqlx::Error> {
+        Ok(Row8 {
+            id: row.try_get("id")?,
+            namespace: row.try_get("namespace")?,
+            object: row.try_get("object")?,
+            relation: row.try_get("relation")?,
+            subject_id: row.try_get("subject_id")?,
+            ss_namespace: row.try_get("subject_set_namespace")?,
+            ss_object: row.try_get("subject_set_object")?,
+            ss_relation: row.try_get("subject_set_relation")?,
+        })
+    }
+}
+
+impl Row8 {
+    fn into_stored(self) -> StoredTuple {
+        let subject = match (self.subject_id, self.ss_namespace) {
+            (Some(id), _) => Subject::Id(id),
+            (None, ns) => Subject::Set(SubjectSet {
+                namespace: ns.unwrap_or_default(),
+                object: self.ss_object.unwrap_or_default(),
+                relation: self.ss_relation.unwrap_or_default(),
+            }),
+        };
+        StoredTuple {
+            id: self.id,
+            tuple: RelationTuple {
+                namespace: self.namespace,
+                object: self.object,
+                relation: self.relation,
+                subject,
+            },
+        }
+    }
+}
+
+const COLUMNS: &str = "id, namespace, object, relation, subject_id, subject_set_namespace, subject_set_object, subject_set_relation";
+
+/// A WHERE clause under construction with `$n` placeholders and its string arguments.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<String>,
+    args: Vec<String>,
+}
+
+impl Where {
+    fn eq(&mut self, column: &str, value: &str) {
+        self.args.push(value.to_string());
+        self.clauses
+            .push(format!("{column} = ${}", self.args.len()));
+    }
+
+    fn raw(&mut self, clause: &str) {
+        self.clauses.push(clause.to_string());
+    }
+
+    fn subject(&mut self, subject: &Subject) {
+        match subject {
+            Subject::Id(id) => self.eq("subject_id", id),
+            Subject::Set(set) => {
+                self.raw("subject_id IS NULL");
+                self.eq("subject_set_namespace", &set.namespace);
+                self.eq("subject_set_object", &set.object);
+                self.eq("subject_set_relation", &set.relation);
+            }
+        }
+    }
+
+    fn filter(&mut self, filter: &TupleFilter) {
+        if let Some(v) = &filter.namespace {
+            self.eq("namespace", v);
+        }
+        if let Some(v) = &filter.object {
+            self.eq("object", v);
+        }
+        if let Some(v) = &filter.relation {
+            self.eq("relation", v);
+        }
+        if let Some(s) = &filter.subject {
+            self.subject(s);
+        }
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".to_string()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+
+    fn next(&self) -> usize {
+        self.args.len() + 1
+    }
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    args: &'q [String],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for a in args {
+        q = q.bind(a.as_str());
+    }
+    q
+}
+
+impl TupleStore {
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            queries: Default::default(),
+        }
+    }
+
+    /// How many read statements the engine paths have issued so far.
+    pub fn query_count(&self) -> u64 {
+        self.queries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.queries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Keto's expansion step for many `ns:obj#rel` keys at once (one frontier of the
+    /// search, one statement per 100 keys): for each key, its stored subject sets with the
+    /// one-hop look-ahead flag for `subject`, in page-key order.
+    pub async fn subject_set_expansion_many(
+        &self,
+        keys: &[(String, String, String)],
+        subject: &Subject,
+    ) -> Result<std::collections::HashMap<(String, String, String), Vec<(SubjectSet, bool)>>> {
+        let mut out: std::collections::HashMap<_, Vec<(SubjectSet, bool)>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for chunk in keys.chunks(100) {
+            let mut w = Where::default();
+            w.raw("inner_t.namespace = cur.subject_set_namespace");
+            w.raw("inner_t.object = cur.subject_set_object");
+            w.raw("inner_t.relation = cur.subject_set_relation");
+            match subject {
+                Subject::Id(id) => w.eq("inner_t.subject_id", id),
+                Subject::Set(s) => {
+                    w.raw("inner_t.subject_id IS NULL");
+                    w.eq("inner_t.subject_set_namespace", &s.namespace);
+                    w.eq("inner_t.subject_set_object", &s.object);
+                    w.eq("inner_t.subject_set_relation", &s.relation);
+                }
+            }
+            let inner = w.sql();
+            let mut ors = Vec::new();
+            for (ns, obj, rel) in chunk {
+                let n = w.next();
+                ors.push(format!(
+                    "(cur.namespace = ${} AND cur.object = ${} AND cur.relation = ${})",
+                    n,
+                    n + 1,
+                    n + 2
+                ));
+                w.args.push(ns.clone());
+                w.args.push(obj.clone());
+                w.args.push(rel.clone());
+            }
+            let sql = format!(
+                "SELECT cur.namespace AS n, cur.object AS o, cur.relation AS r, \
+                 cur.subject_set_namespace AS ns, cur.subject_set_object AS obj, \
+                 cur.subject_set_relation AS rel, \
+                 CASE WHEN EXISTS (SELECT 1 FROM permission_relation_tuples AS inner_t WHERE {inner}) \
+                 THEN 1 ELSE 0 END AS found \
+                 FROM permission_relation_tuples AS cur \
+                 WHERE cur.subject_id IS NULL AND ({}) ORDER BY cur.id",
+                ors.join(" OR ")
+            );
+            self.count();
+            let rows = bind_all(sqlx::query(&sql), &w.args)
+                .fetch_all(self.db.pool())
+                .await?;
+            for row in rows {
+                let key: (String, String, String) =
+                    (row.try_get("n")?, row.try_get("o")?, row.try_get("r")?);
+                let found: i64 = row
+                    .try_get::<i64, _>("found")
+                    .or_else(|_| row.try_get::<i32, _>("found").map(i64::from))?;
+                let set = SubjectSet {
+                    namespace: row.try_get::<Option<String>, _>("ns")?.unwrap_or_default(),
+                    object: row.try_get::<Option<String>, _>("obj")?.unwrap_or_default(),
+                    relation: row.try_get::<Option<String>, _>("rel")?.unwrap_or_default(),
+                };
+                out.entry(key).or_default().push((set, found != 0));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Direct lookups for many `ns:obj#rel` keys with one subject: which of them store
+    /// exactly `key@subject` (one statement per 100 keys).
+    pub async fn exists_many(
+        &self,
+        keys: &[(String, String, String)],
+        subject: &Subject,
+    ) -> Result<std::collections::HashSet<(String, String, String)>> {
+        let mut out = std::collections::HashSet::new();
+        for chunk in keys.chunks(100) {
+            let mut w = Where::default();
+            w.subject(subject);
+            let mut ors = Vec::new();
+            for (ns, obj, rel) in chunk {
+                let n = w.next();
+                ors.push(format!(
+                    "(namespace = ${} AND object = ${} AND relation = ${})",
+                    n,
+                    n + 1,
+                    n + 2
+                ));
+                w.args.push(ns.clone());
+                w.args.push(obj.clone());
+                w.args.push(rel.clone());
+            }
+            let sql = format!(
+                "SELECT DISTINCT namespace, object, relation FROM permission_relation_tuples \
+                 WHERE {} AND ({})",
+                w.sql(),
+                ors.join(" OR ")
+            );
+            self.count();
+            let rows = bind_all(sqlx::query(&sql), &w.args)
+                .fetch_all(self.db.pool())
+                .await?;
+            for row in rows {
+                out.insert((
+                    row.try_get("namespace")?,
+                    row.try_get("object")?,
+                    row.try_get("relation")?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    async fn insert_in(tx: &mut Transaction<'_, Any>, tuple: &RelationTuple) -> Result<()> {
+        let (sid, ssn, sso, ssr) = match &tuple.subject {
+            Subject::Id(id) => (Some(id.as_str()), None, None, None),
+            Subject::Set(s) => (
+                None,
+                Some(s.namespace.as_str()),
+                Some(s.object.as_str()),
+                Some(s.relation.as_str()),
+            ),
+        };
+        sqlx::query(
+            "INSERT INTO permission_relation_tuples (id, namespace, object, relation, subject_id, \
+             subject_set_namespace, subject_set_object, subject_set_relation, commit_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(tuple.namespace.as_str())
+        .bind(tuple.object.as_str())
+        .bind(tuple.relation.as_str())
+        .bind(sid)
+        .bind(ssn)
+        .bind(sso)
+        .bind(ssr)
+        .bind(unix_micros(std::time::SystemTime::now()))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_in(tx: &mut Transaction<'_, Any>, filter: &TupleFilter) -> Result<u64> {
+        let mut w = Where::default();
+        w.filter(filter);
+        let sql = format!("DELETE FROM permission_relation_tuples WHERE {}", w.sql());
+        let done = bind_all(sqlx::query(&sql), &w.args)
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Inserts the tuples, then deletes every stored copy of each tuple in `deletes`, in one
+    /// transaction (Keto's `TransactRelationTuples`: inserts first, whatever the input order).
+    pub async fn transact(
+        &self,
+        inserts: &[RelationTuple],
+        deletes: &[RelationTuple],
+    ) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        for t in inserts {
+            Self::insert_in(&mut tx, t).await?;
+        }
+        for t in deletes {
+            Self::delete_in(&mut tx, &t.as_filter()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes every tuple matching the partial filter; returns how many.
+    pub async fn delete_matching(&self, filter: &TupleFilter) -> Result<u64> {
+        let mut tx = self.db.pool().begin().await?;
+        let n = Self::delete_in(&mut tx, filter).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// One page of tuples matching `filter`, ordered by page key, after `after` (exclusive).
+    /// Fetches `limit + 1` rows; the returned flag says whether more pages exist.
+    pub async fn list(
+        &self,
+        filter: &TupleFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<StoredTuple>, bool)> {
+        let mut w = Where::default();
+        w.filter(filter);
+        if let Some(after) = after {
+            w.args.push(after.to_string());
+            w.clauses.push(format!("id > ${}", w.args.len()));
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM permission_relation_tuples WHERE {} ORDER BY id LIMIT {}",
+            w.sql(),
+            limit + 1
+        );
+        self.count();
+        let mut rows: Vec<StoredTuple> = bind_all(sqlx::query(&sql), &w.args)
+            .try_map(|r: AnyRow| Row8::from_row(&r))
+            .fetch_all(self.db.pool())
+            .await?
+            .into_iter()
+            .map(Row8::into_stored)
+            .collect();
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        Ok((rows, more))
+    }
+
+    /// Every tuple matching `filter` (internal scans: expand, traverse), in page-key order.
+    pub async fn all(&self, filter: &TupleFilter) -> Result<Vec<RelationTuple>> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (page, more) = self
+                .list(filter, after.as_deref(), SCAN_PAGE as usize)
+                .await?;
+            after = page.last().map(|s| s.id.clone());
+            out.extend(page.into_iter().map(|s| s.tuple));
+            if !more {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Is exactly this tuple stored? (the check engine's direct lookup)
+    pub async fn exists(&self, tuple: &RelationTuple) -> Result<bool> {
+        let mut w = Where::default();
+        w.filter(&tuple.as_filter());
+        let sql = format!(
+            "SELECT 1 AS one FROM permission_relation_tuples WHERE {} LIMIT 1",
+            w.sql()
+        );
+        self.count();
+        let row = bind_all(sqlx::query(&sql), &w.args)
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Is `ns:obj#R@subject` stored for any `R` in `relations`? (Keto's OR-of-computed
+    /// shortcut, one query for all relations).
+    pub async fn exists_any_relation(
+        &self,
+        namespace: &str,
+        object: &str,
+        relations: &[String],
+        subject: &Subject,
+    ) -> Result<bool> {
+        if relations.is_empty() {
+            return Ok(false);
+        }
+        let mut w = Where::default();
+        w.eq("namespace", namespace);
+        w.eq("object", object);
+        w.subject(subject);
+        let start = w.next();
+        let placeholders: Vec<String> = (0..relations.len())
+            .map(|i| format!("${}", start + i))
+            .collect();
+        w.raw(&format!("relation IN ({})", placeholders.join(", ")));
+        w.args.extend(relations.iter().cloned());
+        let sql = format!(
+            "SELECT 1 AS one FROM permission_relation_tuples WHERE {} LIMIT 1",
+            w.sql()
+        );
+        self.count();
+        let row = bind_all(sqlx::query(&sql), &w.args)
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Keto's `TraverseSubjectSetExpansion`: the subject sets stored on `ns:obj#rel`, each
+    /// with whether `subject` is stored directly on that set (one-hop look-ahead). One
+    /// round trip per 1000 rows; stops at the first hit.
+    pub async fn subject_set_expansion(
+        &self,
+        namespace: &str,
+        object: &str,
+        relation: &str,
+        subject: &Subject,
+    ) -> Result<Vec<(SubjectSet, bool)>> {
+        let mut out = Vec::new();
+        let mut after = String::new();
+        loop {
+            let mut inner = Where::default();
+            inner.raw("inner_t.namespace = cur.subject_set_namespace");
+            inner.raw("inner_t.object = cur.subject_set_object");
+            inner.raw("inner_t.relation = cur.subject_set_relation");
+            match subject {
+                Subject::Id(id) => inner.eq("inner_t.subject_id", id),
+                Subject::Set(s) => {
+                    inner.raw("inner_t.subject_id IS NULL");
+                    inner.eq("inner_t.subject_set_namespace", &s.namespace);
+                    inner.eq("inner_t.subject_set_object", &s.object);
+                    inner.eq("inner_t.subject_set_relation", &s.relation);
+                }
+            }
+            let n = inner.next();
+            let sql = format!(
+                "SELECT cur.id AS id, cur.subject_set_namespace AS ns, cur.subject_set_object AS obj, \
+                 cur.subject_set_relation AS rel, \
+                 CASE WHEN EXISTS (SELECT 1 FROM permission_relation_tuples AS inner_t WHERE {}) \
+                 THEN 1 ELSE 0 END AS found \
+                 FROM permission_relation_tuples AS cur \
+                 WHERE cur.namespace = ${} AND cur.object = ${} AND cur.relation = ${} \
+                 AND cur.subject_id IS NULL AND cur.id > ${} \
+                 ORDER BY cur.id LIMIT {SCAN_PAGE}",
+                inner.sql(),
+                n,
+                n + 1,
+                n + 2,
+                n + 3
+            );
+            let rows = bind_all(sqlx::query(&sql), &inner.args)
+                .bind(namespace)
+                .bind(object)
+                .bind(relation)
+                .bind(after.as_str())
+                .fetch_all(self.db.pool())
+                .await?;
+            let count = rows.len();
+            for row in rows {
+                let id: String = row.try_get("id")?;
+                let found: i32 = row
+                    .try_get::<i32, _>("found")
+                    .or_else(|_| row.try_get::<i64, _>("found").map(|v| i32::from(v != 0)))?;
+                let set = SubjectSet {
+                    namespace: row.try_get::<Option<String>, _>("ns")?.unwrap_or_default(),
+                    object: row.try_get::<Option<String>, _>("obj")?.unwrap_or_default(),
+                    relation: row.try_get::<Option<String>, _>("rel")?.unwrap_or_default(),
+                };
+                after = id;
+                let hit = found != 0;
+                out.push((set, hit));
+                if hit {
+                    return Ok(out);
+                }
+            }
+            if (count as i64) < SCAN_PAGE {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The subject sets stored on `ns:obj#rel` (traverse edges; subject-id rows are ignored
+    /// as in Keto).
+    pub async fn subject_sets_on(
+        &self,
+        namespace: &str,
+        object: &str,
+        relation: &str,
+    ) -> Result<Vec<SubjectSet>> {
+        let filter = TupleFilter {
+            namespace: Some(namespace.to_string()),
+            object: Some(object.to_string()),
+            relation: Some(relation.to_string()),
+            subject: None,
+        };
+        Ok(self
+            .all(&filter)
+            .await?
+            .into_iter()
+            .filter_map(|t| match t.subject {
+                Subject::Set(s) => Some(s),
+                Subject::Id(_) => None,
+            })
+            .collect())
+    }
+}
+
+impl TupleStore {
+    /// Distinct objects of a namespace in byte order after `after` (reverse-lookup candidates:
+    /// every path to "allowed" on `ns:obj` starts from a tuple stored on `ns:obj`).
+    pub async fn distinct_objects(
+        &self,
+        namespace: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let rows = sqlx::query(&format!(
+            "SELECT DISTINCT object FROM permission_relation_tuples \
+             WHERE namespace = $1 AND object > $2 ORDER BY object LIMIT {limit}"
+        ))
+        .bind(namespace)
+        .bind(after)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("object").map_err(Into::into))
+            .collect()
+    }
+
+    /// Distinct subject ids after `after` (every "allowed" for a subject id ends in a tuple
+    /// stored with that subject id).
+    pub async fn distinct_subject_ids(&self, after: &str, limit: usize) -> Result<Vec<String>> {
+        let rows = sqlx::query(&format!(
+            "SELECT DISTINCT subject_id FROM permission_relation_tuples \
+             WHERE subject_id IS NOT NULL AND subject_id > $1 ORDER BY subject_id LIMIT {limit}"
+        ))
+        .bind(after)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("subject_id").map_err(Into::into))
+            .collect()
+    }
+}

@@ -1,0 +1,7 @@
+class User implements Namespace {}
+class Doc implements Namespace {
+  related: {
+    owners: Array<User>,
+    editors: User[],
+  }
+}

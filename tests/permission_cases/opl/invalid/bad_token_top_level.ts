@@ -1,0 +1,2 @@
+class User implements Namespace {}
+# not a comment

@@ -1,0 +1,1 @@
+class this implements Namespace {}

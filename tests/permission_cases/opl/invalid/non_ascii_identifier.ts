@@ -1,0 +1,3 @@
+class Doc implements Namespace {
+  related: { été: User[] }
+}

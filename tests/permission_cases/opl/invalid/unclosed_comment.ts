@@ -1,0 +1,3 @@
+class User implements Namespace {}
+/* the rest of the file
+is commented out

@@ -1,0 +1,9 @@
+class User implements Namespace {}
+class Group implements Namespace {
+  related: { members: User[] }
+}
+class Doc implements Namespace {
+  related: {
+    viewers: SubjectSet<Group, "admins">[]
+  }
+}

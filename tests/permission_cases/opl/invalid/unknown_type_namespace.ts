@@ -1,0 +1,6 @@
+class Doc implements Namespace {
+  related: {
+    owners: Person[]
+    editors: Array<Person | User>
+  }
+}

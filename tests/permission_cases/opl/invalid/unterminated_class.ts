@@ -1,0 +1,4 @@
+class User implements Namespace {
+  related: {
+    friends: User[]
+  }
