@@ -463,7 +463,7 @@ async fn check_cache_is_bounded_by_ttl_and_cleared_by_local_writes() {
     assert!(!engine.check(&t, None).await.unwrap());
     // another instance writes: this one still answers from its cache (bounded by the TTL)
     TupleStore::new(db.clone())
-        .transact(&[t.clone()], &[])
+        .transact(std::slice::from_ref(&t), &[])
         .await
         .unwrap();
     assert!(!engine.check(&t, None).await.unwrap());
@@ -479,7 +479,7 @@ async fn check_cache_is_bounded_by_ttl_and_cleared_by_local_writes() {
     let u = RelationTuple::parse("doc:d#read@ben").unwrap();
     assert!(!uncached.check(&u, None).await.unwrap());
     TupleStore::new(db.clone())
-        .transact(&[u.clone()], &[])
+        .transact(std::slice::from_ref(&u), &[])
         .await
         .unwrap();
     assert!(uncached.check(&u, None).await.unwrap());
@@ -493,7 +493,7 @@ async fn check_cache_is_bounded_by_ttl_and_cleared_by_local_writes() {
     let v = RelationTuple::parse("doc:d#read@cat").unwrap();
     assert!(!zero.check(&v, None).await.unwrap());
     TupleStore::new(db)
-        .transact(&[v.clone()], &[])
+        .transact(std::slice::from_ref(&v), &[])
         .await
         .unwrap();
     assert!(zero.check(&v, None).await.unwrap());
