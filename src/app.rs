@@ -73,11 +73,14 @@ impl Stack {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut addrs = BTreeMap::new();
         let mut bound = Vec::new();
-        let oauth2_urls = oauth2::BoundUrls::default();
-        let local = LocalListeners::default();
-        let mut extra_checks = Vec::new();
-        let specs =
-            role_listeners(&config, roles, &db, &oauth2_urls, &local, &mut extra_checks).await?;
+        let mut wiring = Wiring::default();
+        let specs = role_listeners(&config, roles, &db, &mut wiring).await?;
+        let Wiring {
+            identity_urls,
+            oauth2_urls,
+            local,
+            extra_checks,
+        } = wiring;
         for spec in specs {
             let addr = spec.bind_addr();
             let listener = server::bind(spec.role.name(), spec.name, &addr).await?;
@@ -89,8 +92,10 @@ impl Stack {
             })?;
             addrs.insert((spec.role, spec.name), bound_at);
             local.add(spec.role, spec.name, bound_at, &spec.endpoint);
-            if spec.role == Role::Oauth2 {
-                oauth2_urls.set(spec.name, &url_for(bound_at));
+            match spec.role {
+                Role::Identity => identity_urls.set(spec.name, &url_for(bound_at)),
+                Role::Oauth2 => oauth2_urls.set(spec.name, &url_for(bound_at)),
+                Role::Permission | Role::Proxy => {}
             }
             // Listener-specific readiness (the proxy API's `rules_loaded`) on top of the shared
             // checks.
@@ -164,14 +169,29 @@ impl Stack {
     }
 }
 
+/// What the composition root hands to roles before binding and fills in after: the bound
+/// addresses (so that unset base URLs and issuers follow ephemeral ports, and the proxy knows
+/// which URLs are this process) and listener-specific readiness checks.
+#[derive(Default)]
+struct Wiring {
+    identity_urls: identity::BoundUrls,
+    oauth2_urls: oauth2::BoundUrls,
+    local: LocalListeners,
+    extra_checks: Vec<ExtraCheck>,
+}
+
 async fn role_listeners(
     config: &Config,
     roles: &[Role],
     db: &Db,
-    oauth2_urls: &oauth2::BoundUrls,
-    local: &LocalListeners,
-    extra_checks: &mut Vec<ExtraCheck>,
+    wiring: &mut Wiring,
 ) -> Result<Vec<ListenerSpec>, StartError> {
+    let Wiring {
+        identity_urls,
+        oauth2_urls,
+        local,
+        extra_checks,
+    } = wiring;
     let mut specs = Vec::new();
     // Role::ALL lists identity and oauth2 before the proxy, whose in-process adapters use them.
     let mut identity_service = None;
@@ -179,7 +199,13 @@ async fn role_listeners(
     for role in Role::ALL.into_iter().filter(|r| roles.contains(r)) {
         specs.extend(match role {
             Role::Identity => {
-                let service = identity::service(&config.identity, db.clone(), config.dev).await?;
+                let service = identity::service_with_urls(
+                    &config.identity,
+                    db.clone(),
+                    config.dev,
+                    identity_urls.clone(),
+                )
+                .await?;
                 identity_service = Some(service.clone());
                 identity::listeners(&config.identity, service)
             }
