@@ -62,6 +62,7 @@ on_every_backend!(
     authorize_errors_never_redirect_to_unregistered_uris_and_plain_pkce_is_refused,
     keys_rotate_and_every_active_key_is_published,
     jwt_bearer_grant_with_trusted_issuers,
+    private_key_jwt_with_jwks_uri,
 );
 
 struct Env {
@@ -1139,6 +1140,86 @@ async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
         )
         .await,
         (400, "invalid_grant".into())
+    );
+    env.finish().await;
+}
+
+/// private_key_jwt with keys at the client's `jwks_uri`: fetched, cached, and fetched again when
+/// the assertion's key is not in the cached set (rotation); an unreachable URI is `invalid_client`.
+async fn private_key_jwt_with_jwks_uri(backend: Backend) {
+    let env = start(backend).await;
+    let served = std::sync::Arc::new(std::sync::Mutex::new(json!({"keys": []})));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get({
+            let served = served.clone();
+            move || {
+                let v = served.lock().unwrap().clone();
+                async move { axum::Json(v) }
+            }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let publish = |k: &josekit::jwk::Jwk| {
+        *served.lock().unwrap() = json!({"keys": [jose::to_value(&jose::public(k).unwrap())]});
+    };
+    let k1 = jose::generate("ES256", "rp-1", "sig", 2048).unwrap();
+    publish(&k1);
+    let client = env
+        .create_client(json!({
+            "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "ES256", "jwks_uri": jwks_url,
+        }))
+        .await;
+    let cid = client["client_id"].as_str().unwrap().to_string();
+    let token_url = format!("{}/oauth2/token", env.public);
+    let exchange = |key: &josekit::jwk::Jwk, cid: &str, jti: &str| {
+        let claims = json!({"iss": cid, "sub": cid, "aud": [token_url], "exp": now_secs() + 300, "jti": jti});
+        let assertion = jose::sign(key, claims.as_object().unwrap().clone()).unwrap();
+        env.http
+            .post(&token_url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.as_str()),
+            ])
+            .send()
+    };
+    assert_eq!(exchange(&k1, &cid, "a1").await.unwrap().status(), 200);
+    let k2 = jose::generate("ES256", "rp-2", "sig", 2048).unwrap();
+    publish(&k2);
+    assert_eq!(
+        exchange(&k2, &cid, "a2").await.unwrap().status(),
+        200,
+        "a rotated key is fetched"
+    );
+    let r = exchange(&k1, &cid, "a3").await.unwrap();
+    assert_eq!(r.status(), 401, "the old key is no longer published");
+    server.abort();
+
+    let gone = env
+        .create_client(json!({
+            "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "ES256", "jwks_uri": "http://127.0.0.1:9/jwks.json",
+        }))
+        .await;
+    let r = exchange(&k2, gone["client_id"].as_str().unwrap(), "a4")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_client");
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("Unable to fetch JSON Web Keys"),
+        "{v}"
     );
     env.finish().await;
 }

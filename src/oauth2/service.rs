@@ -210,8 +210,14 @@ struct Inner {
     /// endpoints that need keys await the same cell, so generation happens once).
     default_keys: tokio::sync::OnceCell<()>,
     secret_cache: super::secret_cache::SecretCache,
+    /// Client JWK sets fetched from `jwks_uri`, by URI.
+    jwks_cache: std::sync::Mutex<BTreeMap<String, (std::time::Instant, Value)>>,
+    http: reqwest::Client,
     dummy_hash: OnceLock<String>,
 }
+
+/// How long a client's JWK set fetched from `jwks_uri` is reused.
+pub const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// The oauth2 role's service, cheap to clone (axum state).
 #[derive(Clone)]
@@ -274,6 +280,11 @@ impl Oauth2 {
                     super::secret_cache::DEFAULT_TTL,
                     super::secret_cache::DEFAULT_CAPACITY,
                 ),
+                jwks_cache: std::sync::Mutex::new(BTreeMap::new()),
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap_or_default(),
                 dummy_hash: OnceLock::new(),
             }),
         }
@@ -666,8 +677,17 @@ impl Oauth2 {
         if client.token_endpoint_auth_method != "private_key_jwt" {
             return Err(Error::InvalidClient(format!("The OAuth 2.0 Client supports client authentication method '{}', but method 'private_key_jwt' was requested.", client.token_endpoint_auth_method)));
         }
-        let keys = self.client_keys(&client).await?;
-        let (header, claims) = jose::verify(assertion, &keys).ok_or_else(|| {
+        let keys = self.client_keys(&client, false).await?;
+        let verified = match jose::verify(assertion, &keys) {
+            Some(v) => Some(v),
+            // A key rotated at the client's jwks_uri: fetch once more, bypassing the cache
+            // (fosite's JWKS fetcher does the same).
+            None if !client.jwks_uri.is_empty() => {
+                jose::verify(assertion, &self.client_keys(&client, true).await?)
+            }
+            None => None,
+        };
+        let (header, claims) = verified.ok_or_else(|| {
             Error::InvalidClient(
                 "Unable to verify the integrity of the 'client_assertion' value.".into(),
             )
@@ -722,14 +742,14 @@ impl Oauth2 {
         Ok(client)
     }
 
-    async fn client_keys(&self, client: &Client) -> Result<Vec<Jwk>> {
-        if !client.jwks_uri.is_empty() {
-            return Err(Error::InvalidClient(
-                "Quartet does not fetch jwks_uri yet; register the client's keys inline in 'jwks'."
-                    .into(),
-            ));
-        }
-        let set = client.jwks.clone();
+    /// The client's public keys: inline `jwks`, or fetched from `jwks_uri` (cached for
+    /// [`JWKS_CACHE_TTL`] per URI; `refresh` bypasses the cache).
+    async fn client_keys(&self, client: &Client, refresh: bool) -> Result<Vec<Jwk>> {
+        let set = if client.jwks_uri.is_empty() {
+            client.jwks.clone()
+        } else {
+            self.fetch_jwks(&client.jwks_uri, refresh).await?
+        };
         Ok(set
             .get("keys")
             .and_then(Value::as_array)
@@ -739,6 +759,45 @@ impl Oauth2 {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn fetch_jwks(&self, uri: &str, refresh: bool) -> Result<Value> {
+        let now = std::time::Instant::now();
+        if !refresh {
+            if let Ok(cache) = self.inner.jwks_cache.lock() {
+                if let Some((at, set)) = cache.get(uri) {
+                    if now.saturating_duration_since(*at) < JWKS_CACHE_TTL {
+                        return Ok(set.clone());
+                    }
+                }
+            }
+        }
+        let failed = |why: String| {
+            Error::InvalidClient(format!(
+                "Unable to fetch JSON Web Keys from location '{uri}': {why}"
+            ))
+        };
+        let response = self
+            .inner
+            .http
+            .get(uri)
+            .send()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(failed(format!("status {}", response.status())));
+        }
+        let set: Value = response
+            .json()
+            .await
+            .map_err(|e| failed(format!("the body is not a JSON Web Key Set: {e}")))?;
+        if let Ok(mut cache) = self.inner.jwks_cache.lock() {
+            if cache.len() >= 1_000 {
+                cache.clear();
+            }
+            cache.insert(uri.to_string(), (now, set.clone()));
+        }
+        Ok(set)
     }
 
     // --- tokens ----------------------------------------------------------------------------
