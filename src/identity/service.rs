@@ -56,8 +56,9 @@ pub struct Inner {
     pub schemas: Schemas,
     pub hasher: Hasher,
     /// A hash of a random password with the configured hasher: verified against when the
-    /// identifier is unknown so that both cases cost the same.
-    pub dummy_hash: String,
+    /// identifier is unknown so that both cases cost the same. Computed in the background at
+    /// start (a bcrypt cost-12 hash takes ~250 ms, which must not delay readiness).
+    dummy_hash: Arc<tokio::sync::OnceCell<String>>,
     pub clock: Clock,
     pub dev: bool,
     pub bound: BoundUrls,
@@ -177,10 +178,13 @@ impl Service {
         )
         .await?;
         let hasher = hasher_from(&config, dev)?;
-        let h = hasher.clone();
-        let dummy_hash = tokio::task::spawn_blocking(move || h.hash(random_alnum(24).as_bytes()))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let dummy_hash = Arc::new(tokio::sync::OnceCell::new());
+        let (warm, h) = (dummy_hash.clone(), hasher.clone());
+        tokio::spawn(async move {
+            if let Err(e) = compute_dummy_hash(&warm, &h).await {
+                tracing::warn!(error = %e, "could not precompute the dummy password hash yet");
+            }
+        });
         let mut cookie_secrets: Vec<Vec<u8>> = config
             .secrets
             .cookie
@@ -268,7 +272,12 @@ impl Service {
     /// Verifies off the runtime; `None` as hash verifies against the dummy hash (and fails).
     pub async fn verify_password(&self, password: String, hash: Option<String>) -> Result<bool> {
         let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
+        let hash = match hash {
+            Some(h) => h,
+            None => compute_dummy_hash(&self.dummy_hash, &self.hasher)
+                .await?
+                .clone(),
+        };
         let ok = tokio::task::spawn_blocking(move || password::verify(password.as_bytes(), &hash))
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
@@ -712,4 +721,19 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
                 (k == name).then(|| v.trim_matches('"').to_string())
             })
         })
+}
+
+/// The dummy hash, computed once (concurrent callers wait for the same computation).
+async fn compute_dummy_hash<'a>(
+    cell: &'a tokio::sync::OnceCell<String>,
+    hasher: &Hasher,
+) -> Result<&'a String> {
+    cell.get_or_try_init(|| async {
+        let h = hasher.clone();
+        tokio::task::spawn_blocking(move || h.hash(random_alnum(24).as_bytes()))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(Error::from)
+    })
+    .await
 }
