@@ -9,7 +9,7 @@
 //! Run: `cargo bench --bench oauth2_tokens` (add `TEST_DATABASE_URL=postgres://…` for the
 //! Postgres rows; `QUARTET_LOAD_SECS` sets the load phase's length, default 5). Under
 //! `cargo test --benches` every case runs once and the load phase lasts 200 ms, as a smoke test.
-//! Figures go to `docs/oauth2-benchmarks.md`.
+//! Figures go to `docs/benchmarks.md (oauth2 section)`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
