@@ -1,7 +1,7 @@
 //! Typed config of the identity role: the Kratos v1.1 keys Quartet implements, under Kratos' key paths.
 //! Keys Ory knows but these structs do not are reported by the loader as `not supported yet`.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use super::{Secret, ServeEndpoint};
 
@@ -53,59 +53,7 @@ pub struct IdentitySchemaRef {
     pub url: String,
 }
 
-/// A Go duration string (`24h`, `1h30m`, `500ms`) as Ory writes them, in nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct GoDuration(pub u128);
-
-impl GoDuration {
-    pub const fn hours(h: u128) -> Self {
-        Self(h * 3_600_000_000_000)
-    }
-    pub fn micros(self) -> i64 {
-        i64::try_from(self.0 / 1000).unwrap_or(i64::MAX)
-    }
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let mut total: u128 = 0;
-        let mut rest = text.trim();
-        if rest.is_empty() {
-            return Err("empty duration".into());
-        }
-        while !rest.is_empty() {
-            let digits = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            if digits == 0 {
-                return Err(format!("{text}: expected a number"));
-            }
-            let n: u128 = rest[..digits]
-                .parse()
-                .map_err(|_| format!("{text}: bad number"))?;
-            rest = &rest[digits..];
-            let unit_len = rest
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(rest.len());
-            let factor: u128 = match &rest[..unit_len] {
-                "ns" => 1,
-                "us" | "µs" => 1_000,
-                "ms" => 1_000_000,
-                "s" => 1_000_000_000,
-                "m" => 60_000_000_000,
-                "h" => 3_600_000_000_000,
-                other => return Err(format!("{text}: unknown unit `{other}`")),
-            };
-            total = total.saturating_add(n.saturating_mul(factor));
-            rest = &rest[unit_len..];
-        }
-        Ok(Self(total))
-    }
-}
-
-impl<'de> Deserialize<'de> for GoDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        GoDuration::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+pub use super::duration::GoDuration;
 
 /// `selfservice.*`.
 #[derive(Debug, Clone, Default, Deserialize)]

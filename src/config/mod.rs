@@ -7,6 +7,7 @@
 //! a `not supported yet: <role>.<path>` warning; it is never silently dropped.
 
 mod dev;
+pub mod duration;
 pub mod identity;
 mod load;
 pub mod oauth2;

@@ -78,73 +78,12 @@ pub fn audience_allowed(allowed: &[String], requested: &str) -> bool {
 
 /// Parses a Go duration (`1h`, `30m`, `1h30m`, `500ms`, `10s`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    if text == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total: u128 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let value: u128 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let nanos_per: u128 = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" | "µs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(value.checked_mul(nanos_per)?)?;
-    }
-    Some(Duration::from_nanos(u64::try_from(total).ok()?))
+    crate::config::duration::parse(text).ok()
 }
 
 /// Formats like Go's `time.Duration.String()` (`1h0m0s`, `30m0s`, `45s`, `500ms`).
 pub fn format_duration(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos == 0 {
-        return "0s".into();
-    }
-    if nanos < 1_000_000_000 {
-        return if nanos % 1_000_000 == 0 {
-            format!("{}ms", nanos / 1_000_000)
-        } else if nanos % 1_000 == 0 {
-            format!("{}µs", nanos / 1_000)
-        } else {
-            format!("{nanos}ns")
-        };
-    }
-    let secs = d.as_secs();
-    let frac = d.subsec_nanos();
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    let sec = if frac == 0 {
-        format!("{s}s")
-    } else {
-        let f = format!("{:09}", frac);
-        format!("{s}.{}s", f.trim_end_matches('0'))
-    };
-    if h > 0 {
-        format!("{h}h{m}m{sec}")
-    } else if m > 0 {
-        format!("{m}m{sec}")
-    } else {
-        sec
-    }
+    crate::config::duration::format(d)
 }
 
 /// Whether a client lifespan string matches Hydra's `NullDuration` pattern

@@ -64,19 +64,7 @@ fn definition(kind: Kind, id: &str) -> Option<Option<&'static str>> {
 
 /// A duration as Oathkeeper's schema writes them (`^[0-9]+(ns|us|ms|s|m|h)$`, e.g. `15m`).
 pub fn go_duration(text: &str) -> Option<std::time::Duration> {
-    use std::time::Duration;
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = text.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    Some(match unit {
-        "ns" => Duration::from_nanos(n),
-        "us" => Duration::from_micros(n),
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.checked_mul(60)?),
-        "h" => Duration::from_secs(n.checked_mul(3600)?),
-        _ => return None,
-    })
+    crate::config::duration::parse(text).ok()
 }
 
 /// Oathkeeper's handler schemas, parsed and compiled once.
