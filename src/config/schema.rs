@@ -71,6 +71,19 @@ impl RoleSchema {
         Ok(problems)
     }
 
+    /// Checks `instance` against `#/definitions/<name>` of this schema with `required`
+    /// enforced (Oathkeeper validates each handler's merged config this way). Paths are
+    /// relative to the instance.
+    pub fn check_definition(&self, name: &str, instance: &Value) -> Vec<SchemaProblem> {
+        match self.root.pointer(&format!("/definitions/{name}")) {
+            Some(definition) => Checker::strict(self).check(definition, instance, ""),
+            None => vec![SchemaProblem::Invalid {
+                path: String::new(),
+                message: format!("no schema definition named {name}"),
+            }],
+        }
+    }
+
     /// Merges schema defaults under the values present, as Ory's config loader does before it
     /// validates (so `errors.handlers.json: {enabled: true}` gains the default `config: {}`).
     /// Used for validation only; the typed tree sees what the user wrote.

@@ -25,6 +25,8 @@ pub(super) struct Checker<'a, R: Resolve> {
     patterns: HashMap<String, Option<Regex>>,
     /// True while evaluating an `if` condition or a `not` subschema.
     discriminating: bool,
+    /// Enforce `required` everywhere.
+    strict: bool,
 }
 
 const MAX_DEPTH: usize = 64;
@@ -35,6 +37,16 @@ impl<'a, R: Resolve> Checker<'a, R> {
             resolver,
             patterns: HashMap::new(),
             discriminating: false,
+            strict: false,
+        }
+    }
+
+    /// A checker that also enforces `required` everywhere (for documents Quartet does not
+    /// default, such as Oathkeeper's handler configs).
+    pub(super) fn strict(resolver: &'a R) -> Self {
+        Self {
+            strict: true,
+            ..Self::new(resolver)
         }
     }
 
@@ -114,7 +126,7 @@ impl<'a, R: Resolve> Checker<'a, R> {
             Value::Object(map) => self.object(schema, map, path, depth, &mut problems),
             _ => {}
         }
-        if self.discriminating {
+        if self.discriminating || self.strict {
             if let (Some(required), Value::Object(map)) =
                 (schema.get("required").and_then(Value::as_array), instance)
             {

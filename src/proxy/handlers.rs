@@ -2,11 +2,11 @@
 //! `config`, Oathkeeper's schema defaults materialised, then validated against Oathkeeper's own
 //! per-handler JSON schema (`additionalProperties: false`), all at rule load.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Value};
 
 use crate::config::proxy::HandlerSwitch;
+use crate::config::schema::{RoleSchema, SchemaProblem};
+use crate::config::Role;
 
 const OATHKEEPER_SCHEMA: &str =
     include_str!("../../spec/ory/oathkeeper-v0.40.9/config.schema.json");
@@ -70,7 +70,9 @@ pub fn go_duration(text: &str) -> Option<std::time::Duration> {
 /// Oathkeeper's handler schemas, parsed and compiled once.
 pub struct Schemas {
     root: Value,
-    validators: HashMap<&'static str, jsonschema::Validator>,
+    /// Oathkeeper's config schema as the config kernel walks it: handler configs are checked
+    /// on the values present, without compiling a validator per handler at start.
+    checker: RoleSchema,
 }
 
 impl Schemas {
@@ -83,45 +85,8 @@ impl Schemas {
                 Value::String("https://quartet.invalid/oathkeeper.json".into()),
             );
         }
-        let mut validators = HashMap::new();
-        let names = [
-            "configAuthenticatorsAnonymous",
-            "configAuthenticatorsCookieSession",
-            "configAuthenticatorsBearerToken",
-            "configAuthenticatorsJwt",
-            "configAuthenticatorsOauth2ClientCredentials",
-            "configAuthenticatorsOauth2Introspection",
-            "configAuthorizersRemote",
-            "configAuthorizersRemoteJSON",
-            "configAuthorizersKetoEngineAcpOry",
-            "configMutatorsHeader",
-            "configMutatorsCookie",
-            "configMutatorsHydrator",
-            "configMutatorsIdToken",
-            "configErrorsJSON",
-            "configErrorsRedirect",
-            "configErrorsWWWAuthenticate",
-        ];
-        for name in names {
-            // draft-07: `$ref` beside other keywords wins, so the whole document (with its
-            // definitions) validates against the one definition.
-            let mut schema = root.clone();
-            if let Some(o) = schema.as_object_mut() {
-                o.remove("properties");
-                o.remove("additionalProperties");
-                o.remove("required");
-                o.insert(
-                    "$ref".into(),
-                    Value::String(format!("#/definitions/{name}")),
-                );
-            }
-            let v = jsonschema::options()
-                .should_validate_formats(false)
-                .build(&schema)
-                .map_err(|e| format!("compiling the schema of {name}: {e}"))?;
-            validators.insert(name, v);
-        }
-        Ok(Self { root, validators })
+        let checker = RoleSchema::load(Role::Proxy)?;
+        Ok(Self { root, checker })
     }
 
     /// The effective config of one handler use: global config deep-merged with the rule's,
@@ -160,25 +125,20 @@ impl Schemas {
         if let Some(node) = self.root.pointer(&format!("/definitions/{def}")) {
             self.apply_defaults(node, &mut merged, 0);
         }
-        if let Some(validator) = self.validators.get(def) {
-            let problems: Vec<String> = validator
-                .iter_errors(&merged)
-                .map(|e| {
-                    let at = e
-                        .instance_path
-                        .to_string()
-                        .trim_start_matches('/')
-                        .replace('/', ".");
-                    if at.is_empty() {
-                        format!("config: {e}")
-                    } else {
-                        format!("config.{at}: {e}")
-                    }
-                })
-                .collect();
-            if !problems.is_empty() {
-                return Err(problems.join("; "));
-            }
+        let problems: Vec<String> = self
+            .checker
+            .check_definition(def, &merged)
+            .into_iter()
+            .map(|problem| match problem {
+                SchemaProblem::UnknownKey { path } => format!("config.{path}: unknown key"),
+                SchemaProblem::Invalid { path, message } if path.is_empty() => {
+                    format!("config: {message}")
+                }
+                SchemaProblem::Invalid { path, message } => format!("config.{path}: {message}"),
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
         }
         Ok(merged)
     }
@@ -281,6 +241,41 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("disabled"), "{e}");
         assert!(s.effective(Kind::ErrorHandler, "json", None, None).is_ok());
+    }
+
+    #[test]
+    fn handler_configs_are_checked_against_oathkeepers_schema_with_required_keys() {
+        let s = Schemas::load().unwrap();
+        let e = s
+            .effective(
+                Kind::Authenticator,
+                "cookie_session",
+                Some(&on(json!({}))),
+                None,
+            )
+            .unwrap_err();
+        assert!(e.contains("missing check_session_url"), "{e}");
+        let global = on(json!({"check_session_url": "http://k/sessions/whoami"}));
+        let e = s
+            .effective(
+                Kind::Authenticator,
+                "cookie_session",
+                Some(&global),
+                Some(&json!({"preserve_path": "yes"})),
+            )
+            .unwrap_err();
+        assert!(
+            e.starts_with("config.preserve_path: expected a boolean"),
+            "{e}"
+        );
+        let header = on(json!({"headers": {"X-User": "{{ print .Subject }}"}}));
+        assert!(s
+            .effective(Kind::Mutator, "header", Some(&header), None)
+            .is_ok());
+        let e = s
+            .effective(Kind::Mutator, "header", Some(&on(json!({}))), None)
+            .unwrap_err();
+        assert!(e.contains("missing headers"), "{e}");
     }
 
     #[test]
