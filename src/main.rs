@@ -50,8 +50,25 @@ enum Command {
         #[command(subcommand)]
         command: OplCommand,
     },
+    /// Bulk-load data into the database.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import relation tuples from a JSON array or Keto's text lines (`ns:obj#rel@subject`);
+    /// tuples already stored are skipped, so re-running a file is harmless.
+    Tuples {
+        /// The file to read; `-` for stdin.
+        file: PathBuf,
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,6 +102,9 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Import {
+            command: ImportCommand::Tuples { file, config },
+        } => import_tuples(file, config).await,
         Command::Version => {
             println!("quartet {}", quartet::http::health::version());
             ExitCode::SUCCESS
@@ -173,6 +193,50 @@ async fn migrate(file: Option<PathBuf>) -> ExitCode {
     match result {
         Ok(()) => {
             println!("migrations applied to {}", config.dsn.redacted());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("quartet: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn import_tuples(file: PathBuf, config: Option<PathBuf>) -> ExitCode {
+    let Some((config, _)) = load(config, false) else {
+        return ExitCode::FAILURE;
+    };
+    init_logs(&config);
+    let shown = file.display().to_string();
+    let input = if shown == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(&file)
+    };
+    let input = match input {
+        Ok(input) => input,
+        Err(error) => {
+            eprintln!("quartet: cannot read {shown}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = async {
+        let db = Db::connect(&config.dsn).await?;
+        db.migrate().await?;
+        let store = quartet::permission::TupleStore::new(db.clone());
+        let summary =
+            quartet::permission::import::import_tuples(&store, &input, &mut std::io::stdout())
+                .await;
+        db.close().await;
+        summary
+    }
+    .await;
+    match result {
+        Ok(summary) => {
+            println!(
+                "imported {} new tuples ({} already present) from {shown}",
+                summary.inserted, summary.skipped_existing
+            );
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -10,12 +10,14 @@
 //! - [`engine`]: check and expand over the OPL IR with Keto's semantics;
 //! - [`lookup`]: reverse lookup (Quartet extension);
 //! - [`http`]: Keto's REST API (the only module that knows axum);
-//! - [`cli`]: `quartet opl check`.
+//! - [`cli`]: `quartet opl check`;
+//! - [`import`]: `quartet import tuples` (bulk load from JSON or Keto's text form).
 
 pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod lookup;
 pub mod namespaces;
 pub mod opl;
