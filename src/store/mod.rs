@@ -11,7 +11,7 @@ pub mod secrets;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 use crate::config::Dsn;
 
@@ -44,6 +44,9 @@ pub struct Db {
     backend: Backend,
 }
 
+/// How long a pooled connection may sit idle before it is pinged on its way out of the pool.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(30);
+
 static MIGRATIONS_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static MIGRATIONS_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -69,7 +72,20 @@ impl Db {
         };
         let options: AnyConnectOptions =
             url.parse().map_err(|e: sqlx::Error| fail(e.to_string()))?;
-        let mut pool = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        // sqlx pings every connection it hands out by default: one extra round trip per query.
+        // Ping only connections that sat idle long enough to have been dropped by a server or
+        // a proxy in between; a connection broken sooner fails its query once and is replaced.
+        let mut pool = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_PING_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            });
         pool = match dsn {
             // The in-memory database lives as long as one connection does: keep one forever.
             Dsn::Memory => pool
