@@ -63,6 +63,9 @@ on_every_backend!(
     keys_rotate_and_every_active_key_is_published,
     jwt_bearer_grant_with_trusted_issuers,
     private_key_jwt_with_jwks_uri,
+    front_and_back_channel_logout,
+    pairwise_subject_identifiers,
+    implicit_and_hybrid_response_types,
 );
 
 struct Env {
@@ -74,7 +77,12 @@ struct Env {
 }
 
 async fn start(backend: Backend) -> Env {
+    start_with(backend, |_| {}).await
+}
+
+async fn start_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Env {
     let mut config = Config::ephemeral();
+    configure(&mut config);
     let pg = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => common::pg_database().await,
@@ -1198,6 +1206,9 @@ async fn private_key_jwt_with_jwks_uri(backend: Backend) {
         200,
         "a rotated key is fetched"
     );
+    let r = exchange(&k2, &cid, "a2").await.unwrap();
+    assert_eq!(r.status(), 400, "a client assertion's jti is single use");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "jti_known");
     let r = exchange(&k1, &cid, "a3").await.unwrap();
     assert_eq!(r.status(), 401, "the old key is no longer published");
     server.abort();
@@ -1221,5 +1232,588 @@ async fn private_key_jwt_with_jwks_uri(backend: Backend) {
             .contains("Unable to fetch JSON Web Keys"),
         "{v}"
     );
+    env.finish().await;
+}
+
+/// Runs the code flow for `client` in the browser `jar` and returns its token response.
+async fn code_flow_tokens(
+    env: &Env,
+    client: &Value,
+    jar: &mut BTreeMap<String, String>,
+    scope: &str,
+) -> Value {
+    let cid = client["client_id"].as_str().unwrap();
+    let start = reqwest::Url::parse_with_params(
+        &format!("{}/oauth2/auth", env.public),
+        &[
+            ("client_id", cid),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("state", "state-12345678"),
+            ("nonce", "nonce-12345678"),
+        ],
+    )
+    .unwrap();
+    let done = browse(env, start.as_str(), jar, json!({})).await;
+    let code = query_param(&done, "code").unwrap_or_else(|| panic!("{done}"));
+    let r = env
+        .http
+        .post(format!("{}/oauth2/token", env.public))
+        .basic_auth(cid, client["client_secret"].as_str())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "https://rp.example/cb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn published_keys(env: &Env) -> Vec<josekit::jwk::Jwk> {
+    let jwks: Value = env
+        .http
+        .get(format!("{}/.well-known/jwks.json", env.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| josekit::jwk::Jwk::from_map(k.as_object().unwrap().clone()).unwrap())
+        .collect()
+}
+
+/// A relying party's back-channel logout endpoint: every `logout_token` POSTed to it.
+async fn backchannel_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/backchannel", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/backchannel",
+        axum::routing::post(
+            move |axum::extract::Form(f): axum::extract::Form<BTreeMap<String, String>>| {
+                let tx = tx.clone();
+                async move {
+                    tx.send(f.get("logout_token").cloned().unwrap_or_default())
+                        .unwrap();
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, rx, server)
+}
+
+/// Waits for the next logout token (the delivery is asynchronous; bounded wait, no sleeping).
+async fn next_logout_token(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    keys: &[josekit::jwk::Jwk],
+) -> serde_json::Map<String, Value> {
+    let token = tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+        .await
+        .expect("no back-channel logout request arrived")
+        .unwrap();
+    let (header, claims) = jose::verify(&token, keys).expect("the logout token verifies");
+    assert!(header.get("kid").is_some());
+    claims
+}
+
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn front_and_back_channel_logout(backend: Backend) {
+    let env = start(backend).await;
+    let (bc_url, mut rx, server) = backchannel_receiver().await;
+    let both = env
+        .create_client(json!({
+            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+            "post_logout_redirect_uris": ["https://rp.example/bye"],
+            "frontchannel_logout_uri": "https://rp.example/fc?x=1",
+            "backchannel_logout_uri": bc_url,
+        }))
+        .await;
+    let back_only = env
+        .create_client(json!({
+            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+            "backchannel_logout_uri": bc_url,
+        }))
+        .await;
+    // an RP whose back-channel endpoint is down does not make the logout fail
+    let down = env
+        .create_client(json!({
+            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+            "backchannel_logout_uri": "http://127.0.0.1:9/backchannel",
+        }))
+        .await;
+    let bystander = env
+        .create_client(json!({
+            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+            "frontchannel_logout_uri": "https://other.example/fc",
+            "backchannel_logout_uri": bc_url,
+        }))
+        .await;
+    let mut jar = BTreeMap::new();
+    let tokens = code_flow_tokens(&env, &both, &mut jar, "openid").await;
+    let id_token = tokens["id_token"].as_str().unwrap().to_string();
+    let sid = jwt_claims(&id_token)["sid"].as_str().unwrap().to_string();
+    // the same login session (remembered) for two more clients
+    let t2 = code_flow_tokens(&env, &back_only, &mut jar, "openid").await;
+    assert_eq!(jwt_claims(t2["id_token"].as_str().unwrap())["sid"], sid);
+    code_flow_tokens(&env, &down, &mut jar, "openid").await;
+    // another browser's login session with the bystander client is not touched
+    let mut other_jar = BTreeMap::new();
+    let other = code_flow_tokens(&env, &bystander, &mut other_jar, "openid").await;
+    let other_sid = jwt_claims(other["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(other_sid, sid);
+    let disco: Value = env
+        .http
+        .get(format!("{}/.well-known/openid-configuration", env.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let issuer = disco["issuer"].as_str().unwrap().to_string();
+
+    let start = reqwest::Url::parse_with_params(
+        &format!("{}/oauth2/sessions/logout", env.public),
+        &[
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", "https://rp.example/bye"),
+            ("state", "logout-state-1"),
+        ],
+    )
+    .unwrap();
+    let r = env
+        .http
+        .get(start)
+        .header(COOKIE, cookie_header(&jar))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let ui = r.headers()[LOCATION].to_str().unwrap().to_string();
+    let challenge = query_param(&ui, "logout_challenge").unwrap();
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing is sent before the logout is accepted"
+    );
+    let accepted: Value = env
+        .http
+        .put(format!(
+            "{}/admin/oauth2/auth/requests/logout/accept?logout_challenge={challenge}",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = env
+        .http
+        .get(accepted["redirect_to"].as_str().unwrap())
+        .header(COOKIE, cookie_header(&jar))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a front-channel client gets the iframe page"
+    );
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    cookies_from(&r, &mut jar);
+    assert!(
+        !jar.keys().any(|k| k.starts_with("ory_hydra_session")),
+        "the session cookie is cleared: {jar:?}"
+    );
+    let page = r.text().await.unwrap();
+    let frame = format!(
+        "<iframe src=\"https://rp.example/fc?x=1&amp;iss={}&amp;sid={sid}\"",
+        url_encode(&issuer)
+    );
+    assert!(page.contains(&frame), "{page}");
+    assert_eq!(page.matches("<iframe").count(), 1, "{page}");
+    assert!(
+        page.contains("\"https://rp.example/bye?state=logout-state-1\""),
+        "{page}"
+    );
+
+    let keys = published_keys(&env).await;
+    let mut auds = Vec::new();
+    for _ in 0..2 {
+        let claims = next_logout_token(&mut rx, &keys).await;
+        assert_eq!(claims["iss"], json!(issuer));
+        assert_eq!(claims["sid"], json!(sid));
+        assert_eq!(
+            claims["events"],
+            json!({"http://schemas.openid.net/event/backchannel-logout": {}})
+        );
+        assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
+        assert!((claims["iat"].as_i64().unwrap() - now_secs()).abs() < 60);
+        assert!(claims.get("sub").is_none() && claims.get("nonce").is_none());
+        let aud = claims["aud"].as_array().unwrap();
+        assert_eq!(aud.len(), 1);
+        auds.push(aud[0].as_str().unwrap().to_string());
+    }
+    auds.sort();
+    let mut expected = vec![
+        both["client_id"].as_str().unwrap().to_string(),
+        back_only["client_id"].as_str().unwrap().to_string(),
+    ];
+    expected.sort();
+    assert_eq!(auds, expected);
+
+    // the verifier is single use: no second round of logout requests
+    let r = env
+        .http
+        .get(accepted["redirect_to"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+
+    // DELETE …/sessions/login?sid= also fires back-channel logout (the bystander's session)
+    let r = env
+        .http
+        .delete(format!(
+            "{}/admin/oauth2/auth/sessions/login?sid={other_sid}",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let claims = next_logout_token(&mut rx, &keys).await;
+    assert_eq!(claims["aud"], json!([bystander["client_id"]]));
+    assert_eq!(claims["sid"], json!(other_sid));
+    server.abort();
+    env.finish().await;
+}
+
+fn url_encode(s: &str) -> String {
+    reqwest::Url::parse_with_params("http://x/", &[("v", s)])
+        .unwrap()
+        .query()
+        .unwrap()
+        .trim_start_matches("v=")
+        .to_string()
+}
+
+async fn pairwise_subject_identifiers(backend: Backend) {
+    let env = start_with(backend, |c| {
+        c.oauth2.oidc.subject_identifiers.supported_types =
+            vec!["public".into(), "pairwise".into()];
+        c.oauth2.oidc.subject_identifiers.pairwise.salt = Some("pairwise-salt-1".into());
+    })
+    .await;
+    let pairwise = env
+        .create_client(json!({
+            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+            "subject_type": "pairwise",
+        }))
+        .await;
+    assert_eq!(pairwise["subject_type"], "pairwise");
+    let public = env
+        .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid"}))
+        .await;
+    assert_eq!(public["subject_type"], "public");
+    // sector_identifier_uri: https only, and it must be fetchable (Hydra fetches it on write)
+    for (uri, hint) in [
+        ("http://rp.example/sector.json", "must be an HTTPS URL"),
+        ("https://127.0.0.1:9/sector.json", "Unable to connect"),
+    ] {
+        let r = env
+            .http
+            .post(format!("{}/admin/clients", env.admin))
+            .json(&json!({"redirect_uris": ["https://rp.example/cb"], "subject_type": "pairwise", "sector_identifier_uri": uri}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_client_metadata");
+        assert!(
+            v["error_description"].as_str().unwrap().contains(hint),
+            "{v}"
+        );
+    }
+
+    use sha2::Digest;
+    let expected: String = sha2::Sha256::digest(b"rp.examplealicepairwise-salt-1")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut jar = BTreeMap::new();
+    let tokens = code_flow_tokens(&env, &pairwise, &mut jar, "openid").await;
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["sub"],
+        json!(expected)
+    );
+    let at = tokens["access_token"].as_str().unwrap();
+    let userinfo: Value = env
+        .http
+        .get(format!("{}/userinfo", env.public))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["sub"], json!(expected));
+    let i = env.introspect(at).await;
+    assert_eq!(i["sub"], "alice", "introspection keeps the real subject");
+    assert_eq!(i["obfuscated_subject"], json!(expected));
+    // the logout hint carries the pairwise sub; the logout still finds alice's session
+    let hint = tokens["id_token"].as_str().unwrap();
+    let r = env
+        .http
+        .get(format!(
+            "{}/oauth2/sessions/logout?id_token_hint={hint}",
+            env.public
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let ch = query_param(r.headers()[LOCATION].to_str().unwrap(), "logout_challenge").unwrap();
+    let req: Value = env
+        .http
+        .get(format!(
+            "{}/admin/oauth2/auth/requests/logout?logout_challenge={ch}",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(req["subject"], "alice");
+
+    // a public client of the same login session sees the real subject
+    let tokens = code_flow_tokens(&env, &public, &mut jar, "openid").await;
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["sub"],
+        "alice"
+    );
+    let i = env
+        .introspect(tokens["access_token"].as_str().unwrap())
+        .await;
+    assert!(i.get("obfuscated_subject").is_none(), "{i}");
+    env.finish().await;
+
+    // without pairwise among the supported types such a client is refused
+    let env = start(backend).await;
+    let r = env
+        .http
+        .post(format!("{}/admin/clients", env.admin))
+        .json(&json!({"redirect_uris": ["https://rp.example/cb"], "subject_type": "pairwise"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "invalid_client_metadata"
+    );
+    env.finish().await;
+}
+
+fn authorize_url(env: &Env, client: &Value, response_type: &str, extra: &[(&str, &str)]) -> String {
+    let mut params = vec![
+        ("client_id", client["client_id"].as_str().unwrap()),
+        ("response_type", response_type),
+        ("scope", "openid"),
+        ("redirect_uri", "https://rp.example/cb"),
+        ("state", "state-12345678"),
+    ];
+    params.extend_from_slice(extra);
+    reqwest::Url::parse_with_params(&format!("{}/oauth2/auth", env.public), &params)
+        .unwrap()
+        .to_string()
+}
+
+fn fragment_params(url: &str) -> BTreeMap<String, String> {
+    let u = reqwest::Url::parse(url).unwrap();
+    assert!(
+        u.query().is_none(),
+        "implicit/hybrid answer in the fragment: {url}"
+    );
+    url::form_urlencoded::parse(u.fragment().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The first redirect of `/oauth2/auth` (an error answered before any login).
+async fn first_redirect(env: &Env, url: &str) -> String {
+    let r = env.http.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    r.headers()[LOCATION].to_str().unwrap().to_string()
+}
+
+async fn implicit_and_hybrid_response_types(backend: Backend) {
+    let env = start(backend).await;
+    let all = [
+        "code",
+        "token",
+        "id_token",
+        "id_token token",
+        "code id_token",
+        "code token",
+        "code id_token token",
+    ];
+    let client = env
+        .create_client(json!({
+            "grant_types": ["authorization_code", "implicit"], "response_types": all,
+            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+        }))
+        .await;
+    let keys = published_keys(&env).await;
+    let mut jar = BTreeMap::new();
+    for rt in [
+        "token",
+        "id_token",
+        "token id_token",
+        "code id_token",
+        "token code",
+        "code id_token token",
+    ] {
+        let url = authorize_url(&env, &client, rt, &[("nonce", "nonce-abcdefgh")]);
+        let done = browse(&env, &url, &mut jar, json!({})).await;
+        let p = fragment_params(&done);
+        assert_eq!(p["state"], "state-12345678", "{rt}: {p:?}");
+        let wants = |t: &str| rt.split(' ').any(|x| x == t);
+        assert_eq!(p.contains_key("code"), wants("code"), "{rt}: {p:?}");
+        assert_eq!(
+            p.contains_key("access_token"),
+            wants("token"),
+            "{rt}: {p:?}"
+        );
+        assert_eq!(p.contains_key("id_token"), wants("id_token"), "{rt}: {p:?}");
+        if wants("token") {
+            assert_eq!(p["token_type"], "bearer");
+            assert_eq!(p["scope"], "openid");
+            assert!(p["expires_in"].parse::<u64>().unwrap() > 0);
+            let i = env.introspect(&p["access_token"]).await;
+            assert_eq!(i["active"], true);
+            assert_eq!(i["sub"], "alice");
+        }
+        if let Some(code) = p.get("code") {
+            assert!(code.starts_with("ory_ac_"));
+            let r = env
+                .http
+                .post(format!("{}/oauth2/token", env.public))
+                .basic_auth(
+                    client["client_id"].as_str().unwrap(),
+                    client["client_secret"].as_str(),
+                )
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", "https://rp.example/cb"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{rt}: the hybrid code is redeemable");
+        }
+        if let Some(id) = p.get("id_token") {
+            let (header, claims) = jose::verify(id, &keys).expect("the ID token verifies");
+            let alg = header["alg"].as_str().unwrap();
+            assert_eq!(claims["nonce"], "nonce-abcdefgh");
+            assert_eq!(claims["sub"], "alice");
+            assert_eq!(claims["aud"], json!([client["client_id"]]));
+            match p.get("access_token") {
+                Some(at) => assert_eq!(claims["at_hash"], json!(jose::half_hash(alg, at))),
+                None => assert!(claims.get("at_hash").is_none()),
+            }
+            match p.get("code") {
+                Some(c) => assert_eq!(claims["c_hash"], json!(jose::half_hash(alg, c))),
+                None => assert!(claims.get("c_hash").is_none()),
+            }
+        }
+    }
+    // plain `code` still answers in the query
+    let done = browse(
+        &env,
+        &authorize_url(&env, &client, "code", &[]),
+        &mut jar,
+        json!({}),
+    )
+    .await;
+    assert!(query_param(&done, "code").is_some(), "{done}");
+
+    // errors, answered in the fragment before any login
+    let err = |to: &str| {
+        assert!(to.starts_with("https://rp.example/cb#"), "{to}");
+        fragment_params(to)
+    };
+    let to = first_redirect(&env, &authorize_url(&env, &client, "id_token", &[])).await;
+    let p = err(&to);
+    assert_eq!(p["error"], "invalid_request");
+    assert!(p["error_description"].contains("nonce"), "{p:?}");
+    assert_eq!(p["state"], "state-12345678");
+    let to = first_redirect(&env, &authorize_url(&env, &client, "code id_token", &[])).await;
+    assert!(err(&to)["error_description"].contains("Hybrid"));
+    let to = first_redirect(
+        &env,
+        &authorize_url(&env, &client, "token", &[("response_mode", "query")]),
+    )
+    .await;
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("unsupported_response_mode"),
+        "{to}"
+    );
+    let to = first_redirect(&env, &authorize_url(&env, &client, "token none", &[])).await;
+    assert_eq!(err(&to)["error"], "unsupported_response_type");
+
+    let code_only = env
+        .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid", "grant_types": ["authorization_code", "implicit"]}))
+        .await;
+    let to = first_redirect(&env, &authorize_url(&env, &code_only, "token", &[])).await;
+    let p = err(&to);
+    assert_eq!(p["error"], "unsupported_response_type");
+    assert!(p["error_description"].contains("'token'"), "{p:?}");
+    let no_implicit = env
+        .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid", "response_types": ["token", "id_token"]}))
+        .await;
+    for rt in ["token", "id_token"] {
+        let to = first_redirect(
+            &env,
+            &authorize_url(&env, &no_implicit, rt, &[("nonce", "nonce-abcdefgh")]),
+        )
+        .await;
+        assert_eq!(err(&to)["error"], "invalid_grant", "{rt}");
+    }
     env.finish().await;
 }

@@ -154,6 +154,13 @@ pub struct Oauth2Oidc {
 #[serde(default)]
 pub struct Oauth2SubjectIdentifiers {
     pub supported_types: Vec<String>,
+    pub pairwise: Oauth2Pairwise,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Pairwise {
+    pub salt: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -153,6 +153,7 @@ pub async fn create(s: &Oauth2, body: Value, origin: Origin) -> Result<Client> {
             dev,
         },
     )?;
+    s.validate_sector_identifier(&c).await?;
     if origin == Origin::Dynamic || c.client_id.is_empty() {
         c.client_id = uuid::Uuid::new_v4().to_string();
     }
@@ -339,6 +340,7 @@ pub async fn replace(s: &Oauth2, id: &str, body: Value, origin: Origin) -> Resul
             dev,
         },
     )?;
+    s.validate_sector_identifier(&c).await?;
     let new_secret = c.client_secret.clone().filter(|s| !s.is_empty());
     let hash = match &new_secret {
         Some(sec) => s.hash_secret(sec.clone()).await?,
@@ -593,6 +595,12 @@ pub async fn introspect(State(s): State<Oauth2>, body: Bytes) -> Result<Response
     }
     out.insert("client_id".into(), json!(row.client_id));
     out.insert("sub".into(), json!(row.subject));
+    if !session.obfuscated_subject.is_empty() && session.obfuscated_subject != row.subject {
+        out.insert(
+            "obfuscated_subject".into(),
+            json!(session.obfuscated_subject),
+        );
+    }
     out.insert("exp".into(), json!(row.expires_at / 1_000_000));
     out.insert("iat".into(), json!(row.requested_at / 1_000_000));
     out.insert("nbf".into(), json!(row.requested_at / 1_000_000));

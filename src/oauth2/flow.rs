@@ -237,6 +237,38 @@ struct AuthRequest {
     scopes: Vec<String>,
     audience: Vec<String>,
     fragment: bool,
+    /// The requested response types, sorted and deduplicated (`["code"]`, `["id_token",
+    /// "token"]`, …).
+    response_types: Vec<String>,
+}
+
+impl AuthRequest {
+    fn wants(&self, t: &str) -> bool {
+        self.response_types.iter().any(|r| r == t)
+    }
+}
+
+/// A `response_type` value as a sorted set of its space-separated members.
+fn response_type_set(value: &str) -> Vec<String> {
+    let mut types: Vec<String> = value.split_whitespace().map(str::to_string).collect();
+    types.sort();
+    types.dedup();
+    types
+}
+
+/// The response types Hydra 2.2 (fosite) handles: code, implicit and hybrid.
+fn supported_response_types(types: &[String]) -> bool {
+    let t: Vec<&str> = types.iter().map(String::as_str).collect();
+    matches!(
+        t.as_slice(),
+        ["code"]
+            | ["token"]
+            | ["id_token"]
+            | ["id_token", "token"]
+            | ["code", "id_token"]
+            | ["code", "token"]
+            | ["code", "id_token", "token"]
+    )
 }
 
 fn is_loopback_match(registered: &str, given: &str) -> bool {
@@ -288,31 +320,52 @@ async fn validate_request(
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
         None => return Err(fail_early(Error::InvalidRequest("The 'redirect_uri' parameter is required when the client has several redirect URIs.".into()))),
     };
-    let fragment = form.get("response_mode") == Some("fragment");
-    let fail = |e: Error| (e, Some(redirect_uri.clone()), state.clone(), fragment);
     let response_type = form.get("response_type").unwrap_or("");
-    if response_type != "code" {
+    let response_types = response_type_set(response_type);
+    let code_only = response_types == ["code"];
+    let has = |t: &str| response_types.iter().any(|r| r == t);
+    // fosite: `code` alone answers in the query, implicit and hybrid in the fragment.
+    let mode = form.get("response_mode").unwrap_or("");
+    let fragment = mode == "fragment" || (mode.is_empty() && !code_only);
+    let fail = |e: Error| (e, Some(redirect_uri.clone()), state.clone(), fragment);
+    if !supported_response_types(&response_types) {
         return Err(fail(Error::UnsupportedResponseType(format!(
-            "Quartet supports response_type 'code'; '{response_type}' was requested."
+            "The authorization server does not support obtaining a token using this method; response_type '{response_type}' was requested."
         ))));
+    }
+    if mode == "query" && !code_only {
+        return Err(fail(Error::Rejected {
+            error: "unsupported_response_mode".into(),
+            description: format!("The authorization server does not support obtaining a response using this response mode. Insecure response_mode 'query' for the response_type '{response_type}'."),
+            status: 400,
+        }));
     }
     if !client
         .effective_response_types()
         .iter()
-        .any(|r| r == "code")
+        .any(|r| response_type_set(r) == response_types)
     {
-        return Err(fail(Error::UnsupportedResponseType(
-            "The client is not allowed to request response_type 'code'.".into(),
-        )));
+        return Err(fail(Error::UnsupportedResponseType(format!(
+            "The client is not allowed to request response_type '{response_type}'."
+        ))));
     }
-    if !client
-        .effective_grant_types()
-        .iter()
-        .any(|g| g == "authorization_code")
-    {
+    let grants = client.effective_grant_types();
+    if has("code") && !grants.iter().any(|g| g == "authorization_code") {
         return Err(fail(Error::UnauthorizedClient(
             "The client is not allowed to use the authorization_code grant.".into(),
         )));
+    }
+    if (has("token") || response_types == ["id_token"]) && !grants.iter().any(|g| g == "implicit") {
+        return Err(fail(Error::InvalidGrant(
+            "The OAuth 2.0 Client is not allowed to use the authorization grant 'implicit'.".into(),
+        )));
+    }
+    if has("id_token") && form.get("nonce").unwrap_or("").is_empty() {
+        return Err(fail(Error::InvalidRequest(if has("code") {
+            "Parameter 'nonce' must be set when requesting an ID Token using the OpenID Connect Hybrid Flow.".into()
+        } else {
+            "Parameter 'nonce' must be set when using the OpenID Connect Implicit Flow.".into()
+        })));
     }
     if state.chars().count() < 8 {
         return Err(fail(Error::InvalidState(format!("Request parameter 'state' must be at least be 8 characters long to ensure sufficient entropy, got {}.", state.chars().count()))));
@@ -339,6 +392,7 @@ async fn validate_request(
         )));
     }
     if challenge.is_empty()
+        && has("code")
         && (s.settings().pkce_enforced || (s.settings().pkce_public && client.is_public()))
     {
         return Err(fail(Error::InvalidRequest("Clients must include a code_challenge when performing the authorize code flow, but it is missing.".into())));
@@ -362,6 +416,7 @@ async fn validate_request(
         state,
         scopes,
         fragment,
+        response_types,
     })
 }
 
@@ -672,6 +727,7 @@ async fn finish_login(
         "nonce": form.get("nonce").unwrap_or(""),
         "code_challenge": form.get("code_challenge").unwrap_or(""),
         "requested_at": login.requested_at,
+        "force_subject_identifier": accept["force_subject_identifier"].as_str().unwrap_or(""),
     });
     s.store()
         .insert_flow(&FlowRow {
@@ -747,7 +803,17 @@ async fn finish_consent(
             }),
         })
         .await?;
+    let pairwise = s.subject_identifier(
+        &req.client,
+        &consent.subject,
+        d["force_subject_identifier"].as_str().unwrap_or_default(),
+    )?;
     let session = GrantSession {
+        obfuscated_subject: if pairwise == consent.subject {
+            String::new()
+        } else {
+            pairwise
+        },
         client_id: req.client.client_id.clone(),
         subject: consent.subject.clone(),
         granted_scope: granted_scope.clone(),
@@ -772,6 +838,16 @@ async fn finish_consent(
         code_challenge: d["code_challenge"].as_str().unwrap_or_default().into(),
         grant_types: req.client.effective_grant_types(),
     };
+    let cookies = vec![set_cookie(
+        s,
+        &csrf_cookie(s, "consent", &req.client.client_id),
+        "",
+        Some(-1),
+    )];
+    if req.response_types != ["code"] {
+        let params = implicit_or_hybrid(s, req, &session, &consent.challenge).await?;
+        return Ok(respond(req, &params, cookies));
+    }
     let code = s
         .issue_opaque(
             Kind::Code,
@@ -781,12 +857,6 @@ async fn finish_consent(
             Some(s.settings().code_ttl),
         )
         .await?;
-    let cookies = vec![set_cookie(
-        s,
-        &csrf_cookie(s, "consent", &req.client.client_id),
-        "",
-        Some(-1),
-    )];
     let scope = granted_scope.join(" ");
     let params = [
         ("code", code.as_str()),
@@ -801,6 +871,91 @@ async fn finish_consent(
         return Ok(redirect(&format!("{}#{q}", req.redirect_uri), cookies));
     }
     Ok(redirect(&with_params(&req.redirect_uri, &params), cookies))
+}
+
+/// The parameters of an implicit or hybrid response (fosite's `OpenIDConnectImplicitHandler`,
+/// `AuthorizeImplicitGrantTypeHandler` and `OpenIDConnectHybridHandler`): `code` (hybrid),
+/// `access_token`/`expires_in`/`token_type`/`scope` (with `token`), `state`, and `id_token`
+/// (with `id_token` and the `openid` scope granted) carrying `c_hash`/`at_hash`.
+async fn implicit_or_hybrid(
+    s: &Oauth2,
+    req: &AuthRequest,
+    session: &GrantSession,
+    request_id: &str,
+) -> Result<Vec<(&'static str, String)>> {
+    let openid = session.granted_scope.iter().any(|sc| sc == "openid");
+    if req.wants("id_token") && !req.wants("code") && !openid {
+        // fosite leaves the response type unhandled without the openid scope.
+        return Err(Error::UnsupportedResponseType(
+            "The authorization server does not support obtaining a token using this method.".into(),
+        ));
+    }
+    let mut params: Vec<(&'static str, String)> = Vec::new();
+    let code = if req.wants("code") {
+        let code = s
+            .issue_opaque(
+                Kind::Code,
+                &req.client,
+                session,
+                request_id,
+                Some(s.settings().code_ttl),
+            )
+            .await?;
+        params.push(("code", code.clone()));
+        Some(code)
+    } else {
+        None
+    };
+    let access = if req.wants("token") {
+        let ttl = s.lifespan(
+            &req.client,
+            "implicit_grant_access_token_lifespan",
+            s.settings().access_ttl,
+        );
+        let at = s
+            .issue_access_token(&req.client, session, request_id, ttl)
+            .await?;
+        params.push(("access_token", at.clone()));
+        params.push(("expires_in", ttl.as_secs().to_string()));
+        params.push(("token_type", "bearer".into()));
+        params.push(("scope", session.granted_scope.join(" ")));
+        Some(at)
+    } else {
+        None
+    };
+    params.push(("state", req.state.clone()));
+    if req.wants("id_token") && openid {
+        let ttl = s.lifespan(
+            &req.client,
+            "implicit_grant_id_token_lifespan",
+            s.settings().id_ttl,
+        );
+        let id = s
+            .id_token(
+                &req.client,
+                session,
+                access.as_deref(),
+                code.as_deref(),
+                ttl,
+            )
+            .await?;
+        params.push(("id_token", id));
+    }
+    // Go's url.Values encodes in key order.
+    params.sort_by_key(|(k, _)| *k);
+    Ok(params)
+}
+
+/// Redirects to the client with `params` in the fragment or the query.
+fn respond(req: &AuthRequest, params: &[(&str, String)], cookies: Vec<String>) -> Response {
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    if req.fragment {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()))
+            .finish();
+        return redirect(&format!("{}#{q}", req.redirect_uri), cookies);
+    }
+    redirect(&with_params(&req.redirect_uri, &pairs), cookies)
 }
 
 // --- admin: login / consent ----------------------------------------------------------------
@@ -1155,21 +1310,47 @@ async fn logout_inner(s: &Oauth2, headers: &HeaderMap, form: &Form) -> Result<Re
             return Err(refusal(FlowRefusal::NotRedeemable, String::new()));
         }
         let sid = flow.doc["sid"].as_str().unwrap_or_default();
-        s.store().delete_login_sessions(None, Some(sid)).await?;
         let to = flow.doc["post_logout_redirect"]
             .as_str()
             .map(str::to_string)
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| s.ui_url("post_logout"));
-        return Ok(redirect(
-            &to,
-            vec![set_cookie(s, &session_cookie, "", Some(-1))],
-        ));
+        if flow.doc["rp_initiated"] != json!(true) {
+            // OP-initiated: the session came from the cookie; if the cookie is gone or now names
+            // another subject, Hydra completes without logging anybody out (no channels called).
+            let current = match read_cookie(headers, &session_cookie) {
+                Some(c) if !c.is_empty() => s.store().login_session(&c).await?,
+                _ => None,
+            };
+            if current.is_none_or(|(subject, ..)| subject != flow.subject) {
+                return Ok(redirect(&to, vec![]));
+            }
+        }
+        let clients = s.store().login_session_clients(&flow.subject, sid).await?;
+        let frontchannel = super::logout::frontchannel_urls(&clients, &s.issuer(), sid);
+        // Back-channel first: the clients are found through the login session's consents.
+        if let Err(e) = s.backchannel_logout(&clients, sid).await {
+            tracing::error!(error = %e, "Unable to prepare OpenID Connect Back-Channel Logout");
+        }
+        s.store().delete_login_sessions(None, Some(sid)).await?;
+        let clear = set_cookie(s, &session_cookie, "", Some(-1));
+        if frontchannel.is_empty() {
+            return Ok(redirect(&to, vec![clear]));
+        }
+        let mut response = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            super::logout::frontchannel_page(&frontchannel, &to),
+        )
+            .into_response();
+        if let Ok(v) = HeaderValue::from_str(&clear) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+        return Ok(response);
     }
     let mut client_id = String::new();
     let mut post_logout = String::new();
     let mut sid = read_cookie(headers, &session_cookie).unwrap_or_default();
-    let mut subject = String::new();
     let rp_initiated = form.get("id_token_hint").is_some_and(|h| !h.is_empty());
     if rp_initiated {
         let hint = form.get("id_token_hint").unwrap_or_default();
@@ -1192,11 +1373,20 @@ async fn logout_inner(s: &Oauth2, headers: &HeaderMap, form: &Form) -> Result<Re
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        subject = claims
+        if sid.is_empty() {
+            return Err(Error::InvalidRequest(
+                "Logout failed because query parameter id_token_hint is missing sid claim.".into(),
+            ));
+        }
+        if claims
             .get("sub")
             .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+            .is_none_or(str::is_empty)
+        {
+            return Err(Error::InvalidRequest(
+                "Logout failed because query parameter id_token_hint is missing sub claim.".into(),
+            ));
+        }
         client_id = match claims.get("aud") {
             Some(Value::Array(a)) => a
                 .first()
@@ -1239,9 +1429,8 @@ async fn logout_inner(s: &Oauth2, headers: &HeaderMap, form: &Form) -> Result<Re
         };
         return Ok(redirect(&to, vec![]));
     };
-    if subject.is_empty() {
-        subject = sess_subject;
-    }
+    // Hydra takes the subject from the login session: the hint's `sub` may be pairwise.
+    let subject = sess_subject;
     let challenge = crate::crypto::random_token(32);
     s.store().insert_flow(&FlowRow {
         challenge: challenge.clone(),
@@ -1418,6 +1607,13 @@ pub async fn revoke_login_sessions(
         return Err(Error::InvalidRequest(
             "Either 'subject' or 'sid' query parameters need to be defined.".into(),
         ));
+    }
+    if let Some(sid) = sid.as_deref() {
+        // Hydra's headless logout: back-channel logout for the session's clients, then delete it.
+        if let Some((sess_subject, ..)) = s.store().login_session(sid).await? {
+            let clients = s.store().login_session_clients(&sess_subject, sid).await?;
+            s.backchannel_logout(&clients, sid).await?;
+        }
     }
     s.store()
         .delete_login_sessions(subject.as_deref(), sid.as_deref())

@@ -4,7 +4,7 @@
 //! health and version unprefixed and a 307 to `/admin<path>` for everything else.
 //!
 //! Map: [`service`] (state, keys, client auth, token issuance) · [`flow`] (the challenge state
-//! machine and `/oauth2/auth`) · [`public`] / [`admin`] (handlers and wire DTOs) · [`client`]
+//! machine and `/oauth2/auth`) · [`logout`] (front-/back-channel logout) · [`public`] / [`admin`] (handlers and wire DTOs) · [`client`]
 //! (client model and validation) · [`store`] (SQL) · pure cores [`strategy`], [`token`],
 //! [`secret`] (+ [`secret_cache`]), [`jose`], [`trust`] (RFC 7523) · [`error`] (the one error enum and its wire mapping).
 
@@ -13,6 +13,7 @@ pub mod client;
 pub mod error;
 pub mod flow;
 pub mod jose;
+pub mod logout;
 pub mod public;
 pub mod secret;
 pub mod secret_cache;

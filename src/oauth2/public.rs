@@ -494,11 +494,12 @@ async fn userinfo(State(s): State<Oauth2>, headers: HeaderMap) -> Response {
     if !session.granted_scope.iter().any(|sc| sc == "openid") {
         return (StatusCode::FORBIDDEN, axum::Json(json!({"error": "insufficient_scope", "error_description": "The access token was not granted the openid scope."}))).into_response();
     }
+    let sub = session.id_token_subject().to_string();
     let mut claims = match session.id_token {
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    claims.insert("sub".into(), json!(session.subject));
+    claims.insert("sub".into(), json!(sub));
     claims.insert("iss".into(), json!(s.issuer()));
     claims.insert("aud".into(), json!([session.client_id]));
     claims.insert("auth_time".into(), json!(session.auth_time));

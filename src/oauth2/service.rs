@@ -109,11 +109,58 @@ pub struct Settings {
     pub default_grant_allowed_scope: bool,
     pub pbkdf2_iterations: u32,
     pub subject_types: Vec<String>,
+    /// `oidc.subject_identifiers.pairwise.salt`.
+    pub pairwise_salt: String,
     pub dcr_enabled: bool,
     pub dcr_default_scope: Vec<String>,
     pub broadcast_keys: Vec<String>,
     pub discovery: crate::config::oauth2::Oauth2OidcDiscovery,
     pub assertion: super::trust::AssertionRules,
+}
+
+/// Hydra's `SubjectTypesSupported`: the known types among the configured ones (`public` when
+/// none), with `pairwise` dropped while JWT access tokens are the global strategy.
+fn subject_types(c: &Oauth2Config) -> Vec<String> {
+    let jwt = c.strategies.access_token.as_deref() == Some("jwt");
+    let mut types: Vec<String> = c
+        .oidc
+        .subject_identifiers
+        .supported_types
+        .iter()
+        .filter(|t| *t == "public" || (*t == "pairwise" && !jwt))
+        .cloned()
+        .collect();
+    if types.is_empty() {
+        types.push("public".into());
+    }
+    types
+}
+
+/// Hydra's pairwise subject identifier (`consent/subject_identifier_algorithm_pairwise.go`):
+/// hex SHA-256 of the sector identifier ‖ subject ‖ salt, where the sector identifier is the
+/// client's `sector_identifier_uri` (the whole URI, as Hydra) or else the host of its only
+/// redirect URI. A client with several redirect URIs and no sector identifier, or none at all,
+/// is refused (`invalid_request`).
+pub fn pairwise_subject(client: &Client, subject: &str, salt: &str) -> Result<String> {
+    use sha2::Digest;
+    let sector = if !client.sector_identifier_uri.is_empty() {
+        client.sector_identifier_uri.clone()
+    } else {
+        match client.redirect_uris.as_slice() {
+            [one] => url::Url::parse(one)
+                .ok()
+                .map(|u| match (u.host_str(), u.port()) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (Some(h), None) => h.to_string(),
+                    _ => String::new(),
+                })
+                .unwrap_or_default(),
+            [] => return Err(Error::InvalidRequest(format!("OAuth 2.0 Client {} neither specifies a sector_identifier_uri nor a redirect_uri which is not allowed when performing using subject type pairwise. Please reconfigure the OAuth 2.0 client properly.", client.client_id))),
+            _ => return Err(Error::InvalidRequest(format!("OAuth 2.0 Client {} has multiple redirect_uris but no sector_identifier_uri was set which is not allowed when performing using subject type pairwise. Please reconfigure the OAuth 2.0 client properly.", client.client_id))),
+        }
+    };
+    let digest = sha2::Sha256::digest(format!("{sector}{subject}{salt}").as_bytes());
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl Settings {
@@ -167,11 +214,14 @@ impl Settings {
                 .default_grant_allowed_scope
                 .unwrap_or(false),
             pbkdf2_iterations: c.oauth2.hashers.pbkdf2.iterations.unwrap_or(25_000).max(1),
-            subject_types: if c.oidc.subject_identifiers.supported_types.is_empty() {
-                vec!["public".into()]
-            } else {
-                c.oidc.subject_identifiers.supported_types.clone()
-            },
+            subject_types: subject_types(c),
+            pairwise_salt: c
+                .oidc
+                .subject_identifiers
+                .pairwise
+                .salt
+                .clone()
+                .unwrap_or_default(),
             dcr_enabled: c.oidc.dynamic_client_registration.enabled.unwrap_or(false),
             dcr_default_scope: c
                 .oidc
@@ -296,6 +346,11 @@ impl Oauth2 {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The role's outgoing HTTP client (5 s timeout).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     pub fn hmac(&self) -> &Hmacer {
@@ -761,6 +816,82 @@ impl Oauth2 {
             .unwrap_or_default())
     }
 
+    /// Hydra's `ValidateSectorIdentifierURL`: `sector_identifier_uri` must be an https URL
+    /// answering a non-empty JSON array that lists every redirect URI of the client. (Hydra puts
+    /// the reason in the error's debug field; we put it in the hint.)
+    pub async fn validate_sector_identifier(&self, client: &Client) -> Result<()> {
+        let location = client.sector_identifier_uri.as_str();
+        if location.is_empty() {
+            return Ok(());
+        }
+        let url = url::Url::parse(location).map_err(|e| {
+            Error::InvalidClientMetadata(format!(
+                "Value of sector_identifier_uri could not be parsed because {e}."
+            ))
+        })?;
+        if url.scheme() != "https" {
+            return Err(Error::InvalidClientMetadata(
+                "Value sector_identifier_uri must be an HTTPS URL but it is not.".into(),
+            ));
+        }
+        let failed = |why: String| Error::InvalidClientMetadata(why);
+        let response = self.inner.http.get(url).send().await.map_err(|e| {
+            failed(format!(
+                "Unable to connect to URL set by sector_identifier_uri: {}",
+                e.without_url()
+            ))
+        })?;
+        let body = response.bytes().await.map_err(|e| {
+            failed(format!(
+                "Unable to decode values from sector_identifier_uri: {}",
+                e.without_url()
+            ))
+        })?;
+        let body = &body[..body.len().min(5 << 20)];
+        let urls: Vec<String> = serde_json::from_slice(body).map_err(|e| {
+            failed(format!(
+                "Unable to decode values from sector_identifier_uri: {e}"
+            ))
+        })?;
+        if urls.is_empty() {
+            return Err(failed(
+                "Array from sector_identifier_uri contains no items".into(),
+            ));
+        }
+        if let Some(r) = client.redirect_uris.iter().find(|r| !urls.contains(r)) {
+            return Err(failed(format!(
+                "Redirect URL \"{r}\" does not match values from sector_identifier_uri."
+            )));
+        }
+        Ok(())
+    }
+
+    /// The subject identifier `client` sees for `subject`: for a pairwise client the login's
+    /// `force_subject_identifier` if set, else the pairwise identifier (Hydra's
+    /// `obfuscateSubjectIdentifier`); `subject` for a public client.
+    pub fn subject_identifier(
+        &self,
+        client: &Client,
+        subject: &str,
+        forced: &str,
+    ) -> Result<String> {
+        if client.subject_type != "pairwise" {
+            return Ok(subject.to_string());
+        }
+        if !self
+            .settings()
+            .subject_types
+            .iter()
+            .any(|t| t == "pairwise")
+        {
+            return Err(Error::InvalidRequest(format!("Subject Identifier Algorithm 'pairwise' was requested by OAuth 2.0 Client '{}' but is not configured.", client.client_id)));
+        }
+        if !forced.is_empty() {
+            return Ok(forced.to_string());
+        }
+        pairwise_subject(client, subject, &self.settings().pairwise_salt)
+    }
+
     async fn fetch_jwks(&self, uri: &str, refresh: bool) -> Result<Value> {
         let now = std::time::Instant::now();
         if !refresh {
@@ -973,7 +1104,7 @@ impl Oauth2 {
             _ => Map::new(),
         };
         claims.insert("iss".into(), json!(trim_issuer(&self.issuer())));
-        claims.insert("sub".into(), json!(session.subject));
+        claims.insert("sub".into(), json!(session.id_token_subject()));
         claims.insert("aud".into(), json!([client.client_id]));
         claims.insert("exp".into(), json!(now + ttl.as_secs() as i64));
         claims.insert("iat".into(), json!(now));
@@ -1036,6 +1167,21 @@ pub struct GrantSession {
     pub redirect_uri: String,
     pub code_challenge: String,
     pub grant_types: Vec<String>,
+    /// The pairwise subject when it differs from `subject` (ID token, userinfo,
+    /// introspection's `obfuscated_subject`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub obfuscated_subject: String,
+}
+
+impl GrantSession {
+    /// `sub` of ID tokens and userinfo.
+    pub fn id_token_subject(&self) -> &str {
+        if self.obfuscated_subject.is_empty() {
+            &self.subject
+        } else {
+            &self.obfuscated_subject
+        }
+    }
 }
 
 /// A parsed `application/x-www-form-urlencoded` body or query, keeping repeated keys.
@@ -1091,6 +1237,51 @@ mod tests {
     use crate::config::Dsn;
     use crate::store::Db;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn hex_sha256(s: &str) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn pairwise_subject_hashes_sector_subject_and_salt_as_hydra() {
+        let mut c: Client = serde_json::from_value(json!({"client_id": "c"})).unwrap();
+        c.redirect_uris = vec!["https://rp.example:8443/cb?x=1".into()];
+        assert_eq!(
+            pairwise_subject(&c, "alice", "salty-salt").unwrap(),
+            hex_sha256("rp.example:8443alicesalty-salt")
+        );
+        c.sector_identifier_uri = "https://rp.example/sector.json".into();
+        c.redirect_uris.push("https://other.example/cb".into());
+        assert_eq!(
+            pairwise_subject(&c, "alice", "salty-salt").unwrap(),
+            hex_sha256("https://rp.example/sector.jsonalicesalty-salt")
+        );
+        c.sector_identifier_uri.clear();
+        let e = pairwise_subject(&c, "alice", "salty-salt").unwrap_err();
+        assert!(e.to_string().contains("multiple redirect_uris"), "{e}");
+        c.redirect_uris.clear();
+        let e = pairwise_subject(&c, "alice", "salty-salt").unwrap_err();
+        assert!(e.to_string().contains("neither"), "{e}");
+    }
+
+    #[test]
+    fn pairwise_is_disabled_under_the_jwt_access_token_strategy() {
+        let mut c = Oauth2Config::default();
+        assert_eq!(subject_types(&c), vec!["public".to_string()]);
+        c.oidc.subject_identifiers.supported_types = vec!["pairwise".into(), "public".into()];
+        assert_eq!(
+            subject_types(&c),
+            vec!["pairwise".to_string(), "public".into()]
+        );
+        c.strategies.access_token = Some("jwt".into());
+        assert_eq!(subject_types(&c), vec!["public".to_string()]);
+        c.oidc.subject_identifiers.supported_types = vec!["pairwise".into()];
+        assert_eq!(subject_types(&c), vec!["public".to_string()]);
+    }
 
     /// Key generation runs in the background and endpoints that need keys wait for it: while
     /// the generator is held back no key exists and a JWKS request is pending; once released,

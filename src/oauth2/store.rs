@@ -536,6 +536,20 @@ impl Store {
 
     // --- consents --------------------------------------------------------------------------
 
+    /// The clients that obtained a consent of `subject` within login session `sid` (revoked or
+    /// not), for front- and back-channel logout — Hydra's
+    /// `ListUserAuthenticatedClientsWith{Front,Back}ChannelLogout`.
+    pub async fn login_session_clients(&self, subject: &str, sid: &str) -> Result<Vec<Client>> {
+        let rows = sqlx::query("SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE id IN (SELECT client_id FROM oauth2_consents WHERE subject = $1 AND login_session_id = $2) ORDER BY id")
+            .bind(subject)
+            .bind(sid)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|r| client_row(r).map(|c| c.client))
+            .collect()
+    }
+
     pub async fn insert_consent(&self, c: &ConsentRow) -> Result<()> {
         sqlx::query("INSERT INTO oauth2_consents (challenge, subject, client_id, login_session_id, remember, revoked, expires_at, handled_at, doc) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)")
             .bind(&c.challenge)

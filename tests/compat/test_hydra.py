@@ -1,8 +1,9 @@
 """The oauth2 role through Ory's official `ory-hydra-client==2.2.0` (every response is also
 validated against Hydra's api.json by conftest's recorder) and `authlib` as an independent
 OAuth2/OIDC client: client_credentials (basic and post), authorization code + PKCE through the
-login/consent challenges (this test plays the UI through the admin API), refresh, revoke and
-ID-token verification against the published JWKS.
+login/consent challenges (this test plays the UI through the admin API), refresh, revoke,
+implicit and hybrid responses, and ID-token verification (incl. at_hash/c_hash) against the
+published JWKS.
 """
 
 import re
@@ -341,3 +342,35 @@ def test_consent_sessions_are_paged(quartet, hydra_admin, openapi_recorder):
     r = requests.delete(f"{quartet.oauth2_admin}/admin/oauth2/auth/sessions/consent", params={"subject": "pat", "all": "true"})
     assert r.status_code == 204
     assert api.list_o_auth2_consent_sessions("pat").value == []
+
+
+def test_authlib_implicit_and_hybrid_flows_verify_hashes(quartet, hydra_admin, openapi_recorder):
+    """`id_token token` (implicit) and `code id_token` (hybrid) through the challenge flow: the
+    answer is in the fragment and the ID token's at_hash / c_hash match what authlib computes."""
+    from authlib.oidc.core.util import create_half_hash
+
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    c = api.create_o_auth2_client(OAuth2Client(
+        grant_types=S(["authorization_code", "implicit"]),
+        response_types=S(["id_token token", "code id_token"]),
+        redirect_uris=S([REDIRECT]), scope="openid",
+        frontchannel_logout_uri="https://rp.example/fc", backchannel_logout_uri="https://rp.example/bc"))
+    assert c.frontchannel_logout_uri == "https://rp.example/fc"
+    public = quartet.oauth2_public
+    jwks = JsonWebKey.import_key_set(requests.get(f"{public}/.well-known/jwks.json").json())
+    browser = requests.Session()
+    for response_type, hashed, claim in (("id_token token", "access_token", "at_hash"), ("code id_token", "code", "c_hash")):
+        rp = OAuth2Session(c.client_id, c.client_secret, scope="openid", redirect_uri=REDIRECT,
+                           response_type=response_type)
+        auth_url, state = rp.create_authorization_url(f"{public}/oauth2/auth", nonce="nonce-implicit-1")
+        done = _play_flow(quartet, api, auth_url, browser)
+        assert urlsplit(done).query == "" and urlsplit(done).fragment, done
+        params = {k: v[0] for k, v in parse_qs(urlsplit(done).fragment).items()}
+        if "access_token" in params:
+            assert rp.token_from_fragment(done)["token_type"] == "bearer"
+        assert params["state"] == state
+        claims = jwt.decode(params["id_token"], jwks)
+        claims.validate(now=int(time.time()))
+        assert claims["nonce"] == "nonce-implicit-1" and claims["sub"] == "bob"
+        alg = jwt.decode(params["id_token"], jwks).header["alg"]
+        assert claims[claim] == create_half_hash(params[hashed], alg).decode()

@@ -1,0 +1,200 @@
+//! OpenID Connect front- and back-channel logout, as Hydra 2.2 does it on logout completion
+//! (`consent/strategy_default.go` `completeLogout`, `executeBackChannelLogout`,
+//! `generateFrontChannelLogoutURLs`) and on `DELETE /admin/oauth2/auth/sessions/login?sid=`.
+//!
+//! The clients concerned are those that obtained a consent within the login session. Back-channel
+//! logout tokens are signed with the ID-token key and POSTed concurrently in the background
+//! (bounded by the role's HTTP client timeout); a failure is logged, never returned.
+//! The front-channel page is rendered by the pure [`frontchannel_page`].
+
+use serde_json::{json, Map};
+
+use super::client::Client;
+use super::error::Result;
+use super::service::{Oauth2, ID_TOKEN_SET};
+
+/// The `events` member of a back-channel logout token.
+pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Front-channel logout URLs of `clients` with Hydra's `iss` and `sid` query parameters (Hydra
+/// adds both whether or not the client set `frontchannel_logout_session_required`).
+pub fn frontchannel_urls(clients: &[Client], issuer: &str, sid: &str) -> Vec<String> {
+    clients
+        .iter()
+        .filter(|c| !c.frontchannel_logout_uri.is_empty())
+        .filter_map(|c| {
+            let mut url = url::Url::parse(&c.frontchannel_logout_uri).ok()?;
+            let kept: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| k != "iss" && k != "sid")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            url.query_pairs_mut()
+                .clear()
+                .extend_pairs(kept)
+                .append_pair("iss", issuer)
+                .append_pair("sid", sid);
+            Some(url.to_string())
+        })
+        .collect()
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A JavaScript string literal safe inside a `<script>` element.
+fn js_string(s: &str) -> String {
+    serde_json::Value::String(s.to_string())
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// Hydra's front-channel logout page: one hidden iframe per URL, then a redirect to
+/// `redirect_to` once every iframe loaded (or after 7 s).
+pub fn frontchannel_page(urls: &[String], redirect_to: &str) -> String {
+    let frames: String = urls
+        .iter()
+        .map(|u| {
+            format!(
+                "<iframe src=\"{}\" style=\"display: none;\"></iframe>\n",
+                html_escape(u)
+            )
+        })
+        .collect();
+    format!(
+        r#"<!DOCTYPE html>
+<html>
+<head>
+<meta charset="UTF-8">
+<title>Logging out...</title>
+</head>
+<body>
+{frames}<noscript>
+<p>JavaScript is required for this page to work properly. Please enable JavaScript and <a href="{href}">click here to continue</a>.</p>
+</noscript>
+<script>
+var total = {total};
+var redir = {redir};
+var loaded = 0;
+function redirect() {{ window.location.replace(redir); }}
+function onLoaded() {{ loaded++; if (loaded >= total) {{ redirect(); }} }}
+var frames = document.getElementsByTagName("iframe");
+for (var i = 0; i < frames.length; i++) {{ frames[i].onload = onLoaded; }}
+setTimeout(redirect, 7000);
+</script>
+</body>
+</html>
+"#,
+        href = html_escape(redirect_to),
+        total = urls.len(),
+        redir = js_string(redirect_to),
+    )
+}
+
+impl Oauth2 {
+    /// Signs one back-channel logout token per client with a `backchannel_logout_uri` and POSTs
+    /// them in the background. Errors building the tokens are returned (a missing key); delivery
+    /// failures are only logged.
+    pub async fn backchannel_logout(&self, clients: &[Client], sid: &str) -> Result<()> {
+        let targets: Vec<&Client> = clients
+            .iter()
+            .filter(|c| !c.backchannel_logout_uri.is_empty())
+            .collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let key = self.signing_key(ID_TOKEN_SET).await?;
+        let issuer = self.issuer();
+        for c in targets {
+            let mut claims = Map::new();
+            claims.insert("iss".into(), json!(issuer));
+            claims.insert("aud".into(), json!([c.client_id]));
+            claims.insert("iat".into(), json!(self.now_secs()));
+            claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+            claims.insert("events".into(), json!({ BACKCHANNEL_EVENT: {} }));
+            claims.insert("sid".into(), json!(sid));
+            let token = super::jose::sign(&key, claims)?;
+            let http = self.http().clone();
+            let uri = c.backchannel_logout_uri.clone();
+            let client_id = c.client_id.clone();
+            tokio::spawn(async move {
+                let result = http
+                    .post(&uri)
+                    .form(&[("logout_token", token)])
+                    .send()
+                    .await;
+                match result {
+                    Ok(r)
+                        if r.status() == reqwest::StatusCode::OK
+                            || r.status() == reqwest::StatusCode::NO_CONTENT =>
+                    {
+                        tracing::info!(client_id = %client_id, "Back-Channel Logout Request");
+                    }
+                    Ok(r) => tracing::error!(
+                        client_id = %client_id,
+                        status = r.status().as_u16(),
+                        "Unable to execute OpenID Connect Back-Channel Logout Request: expected HTTP status code 200 or 204"
+                    ),
+                    Err(e) => tracing::error!(
+                        client_id = %client_id,
+                        error = %e.without_url(),
+                        "Unable to execute OpenID Connect Back-Channel Logout Request"
+                    ),
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn client(id: &str, front: &str) -> Client {
+        let mut c: Client = serde_json::from_value(json!({"client_id": id})).unwrap();
+        c.frontchannel_logout_uri = front.into();
+        c
+    }
+
+    #[test]
+    fn frontchannel_urls_carry_iss_and_sid_and_skip_clients_without_uri() {
+        let clients = [
+            client("a", "https://a.example/logout?x=1&sid=old"),
+            client("b", ""),
+            client("c", "not a url"),
+        ];
+        let urls = frontchannel_urls(&clients, "https://issuer.example/", "s 1");
+        assert_eq!(
+            urls,
+            vec!["https://a.example/logout?x=1&iss=https%3A%2F%2Fissuer.example%2F&sid=s+1"]
+        );
+    }
+
+    #[test]
+    fn frontchannel_page_escapes_urls_and_redirect() {
+        let page = frontchannel_page(
+            &["https://a.example/?a=1&b=\"2\"".into()],
+            "https://rp.example/</script><script>alert(1)</script>",
+        );
+        assert!(page.contains("src=\"https://a.example/?a=1&amp;b=&quot;2&quot;\""));
+        assert!(!page.contains("</script><script>alert(1)"));
+        assert!(page.contains("var total = 1;"));
+        assert!(page.contains("\\u003c/script\\u003e"));
+    }
+}
