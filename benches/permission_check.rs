@@ -1,106 +1,84 @@
-//! Check latency of the permission engine on a generated graph (the seed's Organization /
-//! Gateway model, 3-level folder `traverse` chains and nested groups), in-process on SQLite
-//! in memory, uncached ("cold": every hop hits SQL) and with the check cache ("warm"), plus
-//! the REST check over loopback from one sequential client.
+//! The permission role's benchmarks on a generated graph of 100 tuples per organization
+//! (`benches/permission/graph.rs`: the seed's Organization / Gateway model, nested groups,
+//! 3-level folder `traverse` chains; 10,000 organizations = 1M tuples by default):
 //!
-//! `cargo bench --bench permission_check` (`BENCH_ORGS=N` scales the graph; default 2000
-//! organizations ≈ 40k tuples).
+//! - import time of the whole graph through `permission::import` (SQLite file, WAL; and
+//!   PostgreSQL when `TEST_DATABASE_URL` is set);
+//! - in-process check latency, p50 / p99 over 2000 sequential checks, for direct, 2-hop and
+//!   4-hop checks, uncached ("cold": every hop hits SQL) and with the check cache ("warm"),
+//!   plus criterion means;
+//! - the REST check over loopback from one sequential client (in-process stack, small graph).
+//!
+//! `cargo bench --bench permission_check` (`BENCH_ORGS=N` scales the graph).
+//! `PERMISSION_GRAPH_OUT=DIR cargo bench --bench permission_check` only writes
+//! `DIR/tuples.txt` and `DIR/namespaces.keto.ts` and exits (used by `benches/permission_load.sh`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
+#[path = "permission/graph.rs"]
+mod graph;
+
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use quartet::config::permission::{NamespacesConfig, OplNamespaces};
-use quartet::config::{Config, Dsn, Role};
+use quartet::config::{Config, Dsn, Role, Secret};
+use quartet::permission::import::{import_tuples, Progress};
 use quartet::permission::namespaces::parse_opl_files;
 use quartet::permission::{CheckCache, Engine, Limits, Namespaces, RelationTuple, TupleStore};
 use quartet::store::Db;
 
-const OPL: &str = r#"
-class User implements Namespace {}
-class Group implements Namespace {
-  related: { members: (User | SubjectSet<Group, "members">)[] }
-}
-class Organization implements Namespace {
-  related: { owners: User[]  admins: User[]  members: User[] }
-  permits = {
-    view: (ctx: Context): boolean =>
-      this.related.owners.includes(ctx.subject) ||
-      this.related.admins.includes(ctx.subject) ||
-      this.related.members.includes(ctx.subject),
-  }
-}
-class Gateway implements Namespace {
-  related: {
-    owners: (User | SubjectSet<Organization, "admins">)[]
-    admins: (User | SubjectSet<Organization, "admins">)[]
-    members: User[]
-    viewers: (User | SubjectSet<Organization, "members">)[]
-  }
-  permits = {
-    view: (ctx: Context): boolean =>
-      this.related.owners.includes(ctx.subject) ||
-      this.related.admins.includes(ctx.subject) ||
-      this.related.members.includes(ctx.subject) ||
-      this.related.viewers.includes(ctx.subject),
-  }
-}
-class Folder implements Namespace {
-  related: {
-    parents: Folder[]
-    viewers: (User | SubjectSet<Group, "members">)[]
-  }
-  permits = {
-    view: (ctx: Context): boolean =>
-      this.related.viewers.includes(ctx.subject) ||
-      this.related.parents.traverse((p) => p.permits.view(ctx)),
-  }
-}
-"#;
+use graph::OPL;
 
 fn graph(orgs: usize) -> Vec<RelationTuple> {
-    let mut t = Vec::new();
-    let mut add = |s: String| t.push(RelationTuple::parse(&s).unwrap());
-    for o in 0..orgs {
-        for m in 0..5 {
-            add(format!("Organization:o{o}#members@u{o}_{m}"));
-        }
-        add(format!("Organization:o{o}#admins@a{o}"));
-        for g in 0..2 {
-            add(format!(
-                "Gateway:g{o}_{g}#viewers@Organization:o{o}#members"
-            ));
-            add(format!("Gateway:g{o}_{g}#admins@Organization:o{o}#admins"));
-        }
-        // nested groups: team -> dept -> users; a 3-level folder chain viewed by the dept
-        add(format!("Group:dept{o}#members@Group:team{o}#members"));
-        add(format!("Group:team{o}#members@u{o}_0"));
-        add(format!("Folder:root{o}#viewers@Group:dept{o}#members"));
-        add(format!("Folder:mid{o}#parents@Folder:root{o}"));
-        add(format!("Folder:leaf{o}#parents@Folder:mid{o}"));
-    }
-    t
+    graph::tuples(orgs)
+        .iter()
+        .map(|t| RelationTuple::parse(t).unwrap())
+        .collect()
 }
 
-fn bench(c: &mut Criterion) {
-    let orgs: usize = std::env::var("BENCH_ORGS")
+fn orgs() -> usize {
+    std::env::var("BENCH_ORGS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let tuples = graph(orgs);
+        .unwrap_or(10_000)
+}
+
+/// p50 and p99 of `n` sequential runs of `f` (after `n / 10` untimed runs).
+fn percentiles(n: usize, mut f: impl FnMut()) -> (Duration, Duration) {
+    for _ in 0..n / 10 {
+        f();
+    }
+    let mut samples: Vec<Duration> = (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect();
+    samples.sort();
+    (samples[n / 2], samples[n * 99 / 100])
+}
+
+/// Imports the graph into `db`, then times every check cold and warm.
+fn backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, db: Db, orgs: usize) {
+    let text = graph::tuples(orgs).join("\n");
     let (cold, warm) = rt.block_on(async {
-        let db = Db::connect(&Dsn::Memory).await.unwrap();
         db.migrate().await.unwrap();
         let store = TupleStore::new(db.clone());
-        for chunk in tuples.chunks(5000) {
-            store.transact(chunk, &[]).await.unwrap();
-        }
+        let started = Instant::now();
+        let summary = import_tuples(&store, &text, Progress::Silent)
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(summary.inserted, orgs * graph::PER_ORG);
+        println!(
+            "[{name}] import {} tuples: {:.1} s ({:.0} tuples/s)",
+            summary.inserted,
+            took.as_secs_f64(),
+            summary.inserted as f64 / took.as_secs_f64()
+        );
         let set = || parse_opl_files(&[("bench.ts".into(), OPL.into())]).unwrap();
         let limits = Limits {
             max_read_depth: 10,
@@ -111,33 +89,91 @@ fn bench(c: &mut Criterion) {
             .with_cache(CheckCache::new(Duration::from_secs(3600), 1_000_000));
         (cold, warm)
     });
-    let o = orgs / 2;
-    let cases = [
-        ("direct", format!("Organization:o{o}#members@u{o}_3")),
-        ("2-hop", format!("Gateway:g{o}_1#view@u{o}_3")),
-        ("4-hop", format!("Folder:leaf{o}#view@u{o}_0")),
-        ("denied-4-hop", format!("Folder:leaf{o}#view@nobody")),
-    ];
-    let mut group = c.benchmark_group(format!("check/{} tuples", tuples.len()));
+    let mut group = c.benchmark_group(format!("check/{name}/{} tuples", orgs * graph::PER_ORG));
     group.measurement_time(Duration::from_secs(3));
     group.warm_up_time(Duration::from_millis(500));
-    for (name, tuple) in &cases {
-        let t = RelationTuple::parse(tuple).unwrap();
-        let expect = !name.starts_with("denied");
+    for (case, tuple, expect) in graph::checks(orgs / 2) {
+        let t = RelationTuple::parse(&tuple).unwrap();
         assert_eq!(
             rt.block_on(cold.check(&t, None)).unwrap(),
             expect,
             "{tuple}"
         );
-        group.bench_function(format!("{name}/cold"), |b| {
+        let (p50, p99) = percentiles(2000, || {
+            rt.block_on(cold.check(&t, None)).unwrap();
+        });
+        println!("[{name}] {case}/cold: p50 {p50:?} p99 {p99:?}");
+        group.bench_function(format!("{case}/cold"), |b| {
             b.iter(|| rt.block_on(cold.check(&t, None)).unwrap())
         });
         rt.block_on(warm.check(&t, None)).unwrap();
-        group.bench_function(format!("{name}/warm"), |b| {
+        let (p50, p99) = percentiles(20_000, || {
+            rt.block_on(warm.check(&t, None)).unwrap();
+        });
+        println!("[{name}] {case}/warm: p50 {p50:?} p99 {p99:?}");
+        group.bench_function(format!("{case}/warm"), |b| {
             b.iter(|| rt.block_on(warm.check(&t, None)).unwrap())
         });
     }
     group.finish();
+    rt.block_on(db.close());
+}
+
+fn main() {
+    let orgs = orgs();
+    if let Ok(dir) = std::env::var("PERMISSION_GRAPH_OUT") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let mut text = graph::tuples(orgs).join("\n");
+        text.push('\n');
+        std::fs::write(dir.join("tuples.txt"), text).unwrap();
+        std::fs::write(dir.join("namespaces.keto.ts"), OPL).unwrap();
+        println!(
+            "wrote {} tuples to {}",
+            orgs * graph::PER_ORG,
+            dir.display()
+        );
+        return;
+    }
+    assert_eq!(graph::tuples(1).len(), graph::PER_ORG);
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c, orgs);
+    c.final_summary();
+}
+
+fn bench(c: &mut Criterion, orgs: usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Dsn::parse(&format!(
+        "sqlite://{}",
+        dir.path().join("bench.sqlite").display()
+    ))
+    .unwrap();
+    let db = rt.block_on(Db::connect(&sqlite)).unwrap();
+    backend(c, &rt, "sqlite", db, orgs);
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+        let name = format!("quartet_bench_{}", std::process::id());
+        let admin = rt
+            .block_on(Db::connect(&Dsn::Postgres(Secret::new(url.clone()))))
+            .unwrap();
+        rt.block_on(sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin.pool()))
+            .unwrap();
+        let (base, _) = url.rsplit_once('/').unwrap();
+        let db = rt
+            .block_on(Db::connect(&Dsn::Postgres(Secret::new(format!(
+                "{base}/{name}"
+            )))))
+            .unwrap();
+        backend(c, &rt, "postgres", db, orgs);
+        rt.block_on(
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(admin.pool()),
+        )
+        .unwrap();
+    }
 
     // REST: one sequential client over loopback against the in-process stack.
     let (stack, url) = rt.block_on(async {
@@ -190,7 +226,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("rest");
     group.measurement_time(Duration::from_secs(3));
     let check_url = format!(
-        "{url}/relation-tuples/check?namespace=Gateway&object=g25_1&relation=view&subject_id=u25_3"
+        "{url}/relation-tuples/check?namespace=Gateway&object=g25_7&relation=view&subject_id=u25_3"
     );
     group.bench_function("check 2-hop over loopback", |b| {
         b.iter(|| {
@@ -204,6 +240,3 @@ fn bench(c: &mut Criterion) {
     group.finish();
     rt.block_on(stack.shutdown());
 }
-
-criterion_group!(benches, bench);
-criterion_main!(benches);

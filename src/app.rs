@@ -37,6 +37,9 @@ pub enum StartError {
     /// A role could not start (e.g. the proxy could not fetch a remote access-rule repository).
     #[error("{role}: {reason}")]
     Role { role: &'static str, reason: String },
+    /// A `serve --import` fixture file could not be read or loaded.
+    #[error("cannot import {file}: {reason}")]
+    Import { file: String, reason: String },
 }
 
 /// A running Quartet: every enabled role's listeners, sharing one database.
@@ -66,8 +69,27 @@ impl Stack {
 
     /// Starts the named roles only (`quartet serve permission proxy`).
     pub async fn start_roles(config: Config, roles: &[Role]) -> Result<Stack, StartError> {
+        Self::start_with_imports(config, roles, &[]).await
+    }
+
+    /// Starts the named roles after loading relation-tuple fixture files (`serve --import`):
+    /// after the migrations, before any listener is bound, so the stack is never ready
+    /// without them.
+    pub async fn start_with_imports(
+        config: Config,
+        roles: &[Role],
+        imports: &[std::path::PathBuf],
+    ) -> Result<Stack, StartError> {
         let db = Db::connect(&config.dsn).await?;
         db.migrate().await?;
+        for file in imports {
+            permission::import::import_file(&permission::TupleStore::new(db.clone()), file)
+                .await
+                .map_err(|reason| StartError::Import {
+                    file: file.display().to_string(),
+                    reason,
+                })?;
+        }
         let metrics = Metrics::new();
         let health = Health::new().check("database", database_check(db.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -214,7 +236,7 @@ async fn role_listeners(
                 oauth2_state = Some(state.clone());
                 oauth2::listeners_with(&config.oauth2, state)
             }
-            Role::Permission => permission::listeners(&config.permission, db),
+            Role::Permission => permission::listeners(&config.permission, db).await,
             Role::Proxy => {
                 let role_error = |reason| StartError::Role {
                     role: "proxy",

@@ -34,6 +34,10 @@ enum Command {
         /// issuer, generated secrets, verbose errors.
         #[arg(long)]
         dev: bool,
+        /// Relation-tuple fixture file to load at start (JSON array or `ns:obj#rel@subject`
+        /// lines, as `import tuples`); repeatable. Tuples already stored are skipped.
+        #[arg(long = "import", value_name = "FILE")]
+        imports: Vec<PathBuf>,
     },
     /// Apply database migrations and exit (`serve` also migrates at start).
     Migrate {
@@ -90,7 +94,12 @@ fn parse_role(name: &str) -> Result<Role, String> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { roles, config, dev } => serve(roles, config, dev).await,
+        Command::Serve {
+            roles,
+            config,
+            dev,
+            imports,
+        } => serve(roles, config, dev, &imports).await,
         Command::Migrate { config } => migrate(config).await,
         Command::CheckConfig { config } => check_config(config),
         Command::Opl {
@@ -143,7 +152,12 @@ fn init_logs(config: &Config) {
     };
 }
 
-async fn serve(roles: Vec<Role>, file: Option<PathBuf>, dev: bool) -> ExitCode {
+async fn serve(
+    roles: Vec<Role>,
+    file: Option<PathBuf>,
+    dev: bool,
+    imports: &[PathBuf],
+) -> ExitCode {
     let Some((mut config, warnings)) = load(file, dev) else {
         return ExitCode::FAILURE;
     };
@@ -161,7 +175,7 @@ async fn serve(roles: Vec<Role>, file: Option<PathBuf>, dev: bool) -> ExitCode {
     } else {
         roles
     };
-    let stack = match Stack::start_roles(config, &roles).await {
+    let stack = match Stack::start_with_imports(config, &roles, imports).await {
         Ok(stack) => stack,
         Err(error) => {
             eprintln!("quartet: {error}");
@@ -224,9 +238,14 @@ async fn import_tuples(file: PathBuf, config: Option<PathBuf>) -> ExitCode {
         let db = Db::connect(&config.dsn).await?;
         db.migrate().await?;
         let store = quartet::permission::TupleStore::new(db.clone());
-        let summary =
-            quartet::permission::import::import_tuples(&store, &input, &mut std::io::stdout())
-                .await;
+        use quartet::permission::import::{import_tuples, Progress};
+        let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+        let progress = if std::io::IsTerminal::is_terminal(&stderr) {
+            Progress::Bar(&mut stderr)
+        } else {
+            Progress::Lines(&mut stdout)
+        };
+        let summary = import_tuples(&store, &input, progress).await;
         db.close().await;
         summary
     }

@@ -1,5 +1,7 @@
-//! Data-driven permission cases: every `tests/permission_cases/*.yaml` (namespaces or OPL,
-//! tuples, expected checks and expands) runs against the engine on SQLite, and also on
+//! Data-driven permission cases: every `tests/data/permission/*.yaml` and
+//! `tests/data/permission/spicedb/*.yaml` (translated from SpiceDB's test configs by
+//! `scripts/translate-spicedb`) — namespaces or OPL, tuples, expected checks and expands — runs
+//! against the engine on SQLite, and also on
 //! PostgreSQL when `TEST_DATABASE_URL` is set. Every check case is also compared with the
 //! reverse lookups (objects and subjects), which must agree with check over the whole corpus.
 
@@ -22,6 +24,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 struct Case {
     name: String,
+    /// Where a translated case comes from (`scripts/translate-spicedb`); named in failures.
+    source: Option<String>,
     #[serde(default)]
     namespaces: Vec<String>,
     opl: Option<String>,
@@ -144,14 +148,24 @@ fn uuid_like() -> String {
 }
 
 fn load_cases() -> Vec<(PathBuf, Case)> {
-    let dir = repo().join("tests/permission_cases");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
+    let dir = repo().join("tests/data/permission");
+    // this directory and `spicedb/` (translated by scripts/translate-spicedb)
+    let mut files: Vec<PathBuf> = [dir.clone(), dir.join("spicedb")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no cases in {}", dir.display());
+    assert!(
+        files
+            .iter()
+            .filter(|f| f.starts_with(dir.join("spicedb")))
+            .count()
+            >= 25,
+        "the translated SpiceDB cases are missing from {}",
+        dir.display()
+    );
     files
         .into_iter()
         .map(|p| {
@@ -205,7 +219,14 @@ async fn permission_cases() {
                 limits,
             );
             let state = ApiState::new(engine.clone(), 10, 5);
-            let at = |what: &str| format!("[{backend}] {} ({}): {what}", case.name, path.display());
+            let at = |what: &str| {
+                let from = case.source.as_deref().unwrap_or("");
+                format!(
+                    "[{backend}] {} ({}) {from}: {what}",
+                    case.name,
+                    path.display()
+                )
+            };
             for c in &case.checks {
                 let t = RelationTuple::parse(&c.tuple).unwrap();
                 let got = engine.check(&t, c.max_depth).await;

@@ -1,6 +1,6 @@
 //! Fuzzes the OPL front end (`quartet::permission::opl`): any input must parse without
 //! panicking, every error must carry a position inside the input, and a file that parses
-//! without errors must lower to the rewrite IR. Seeded from `tests/permission_cases/opl`.
+//! without errors must lower to the rewrite IR. Seeded from `tests/data/permission/opl`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,10 +1,13 @@
-//! Bulk import of relation tuples (`quartet import tuples FILE`): a JSON array of Keto's
-//! relation-tuple objects or Keto's text lines `ns:obj#rel@subject`. Everything is parsed
-//! before anything is written; the tuples then go in chunks of [`CHUNK`] per transaction,
-//! skipping those already stored, so that running the same file twice changes nothing.
+//! Bulk import of relation tuples (`quartet import tuples FILE`, `serve --import FILE`): a JSON
+//! array of Keto's relation-tuple objects or Keto's text lines `ns:obj#rel@subject`.
+//! Everything is parsed before anything is written; the tuples then go in chunks of [`CHUNK`]
+//! per transaction, each chunk as a few multi-row `INSERT … WHERE NOT EXISTS` statements
+//! ([`TupleStore::insert_missing`]), so that running the same file twice changes nothing and a
+//! chunk that fails writes nothing.
 
 use std::collections::HashSet;
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use super::error::PermissionError;
 use super::http::TupleDto;
@@ -12,7 +15,7 @@ use super::store::TupleStore;
 use super::tuple::RelationTuple;
 
 /// Tuples per transaction.
-pub const CHUNK: usize = 1000;
+pub const CHUNK: usize = 5000;
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,6 +26,51 @@ pub struct ImportSummary {
     pub inserted: usize,
     /// Tuples not written because they were already stored (or repeated in the input).
     pub skipped_existing: usize,
+}
+
+/// How an import reports its progress.
+pub enum Progress<'a> {
+    /// Nothing (`serve --import`).
+    Silent,
+    /// `imported N/M` lines, at most one a second and always the last (logs, pipes).
+    Lines(&'a mut dyn Write),
+    /// One bar redrawn in place with `\r` (a terminal).
+    Bar(&'a mut dyn Write),
+}
+
+impl Progress<'_> {
+    fn report(&mut self, done: usize, total: usize, started: Instant, last: &mut Option<Instant>) {
+        let now = Instant::now();
+        let due =
+            done == total || last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+        match self {
+            Progress::Silent => {}
+            Progress::Lines(out) => {
+                if due {
+                    let _ = writeln!(out, "imported {done}/{total}");
+                    *last = Some(now);
+                }
+            }
+            Progress::Bar(out) => {
+                let elapsed = now.duration_since(started).as_secs_f64().max(1e-3);
+                let permille = (done * 1000).checked_div(total).unwrap_or(1000);
+                let filled = permille * 30 / 1000;
+                let _ = write!(
+                    out,
+                    "\r[{}{}] {:>3}.{}% {done}/{total} {:.0}/s",
+                    "#".repeat(filled),
+                    " ".repeat(30 - filled),
+                    permille / 10,
+                    permille % 10,
+                    done as f64 / elapsed,
+                );
+                if done == total {
+                    let _ = writeln!(out);
+                }
+                let _ = out.flush();
+            }
+        }
+    }
 }
 
 /// Parses the whole input: a JSON array when it starts with `[`, text lines otherwise (blank
@@ -65,32 +113,51 @@ fn parse_text(input: &str) -> Result<Vec<RelationTuple>, PermissionError> {
 }
 
 /// Parses `input` (see [`parse_tuples`]) and, only when all of it parses, inserts the tuples
-/// not yet stored, [`CHUNK`] per transaction, writing `imported N/M` to `out` after each chunk.
+/// not yet stored, [`CHUNK`] per transaction, reporting after each chunk.
 pub async fn import_tuples(
     store: &TupleStore,
     input: &str,
-    out: &mut impl Write,
+    mut progress: Progress<'_>,
 ) -> Result<ImportSummary, PermissionError> {
     let tuples = parse_tuples(input)?;
     let mut summary = ImportSummary {
         read: tuples.len(),
         ..ImportSummary::default()
     };
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::with_capacity(tuples.len());
+    let started = Instant::now();
+    let mut last = None;
     let mut done = 0;
     for chunk in tuples.chunks(CHUNK) {
-        let mut fresh = Vec::with_capacity(chunk.len());
-        for tuple in chunk {
-            if seen.insert(tuple) && !store.exists(tuple).await? {
-                fresh.push(tuple.clone());
-            }
-        }
-        store.transact(&fresh, &[]).await?;
-        summary.inserted += fresh.len();
-        summary.skipped_existing += chunk.len() - fresh.len();
+        let fresh: Vec<RelationTuple> = chunk.iter().filter(|t| seen.insert(*t)).cloned().collect();
+        let inserted = usize::try_from(store.insert_missing(&fresh).await?).unwrap_or(usize::MAX);
+        summary.inserted += inserted;
+        summary.skipped_existing += chunk.len().saturating_sub(inserted);
         done += chunk.len();
-        let _ = writeln!(out, "imported {done}/{}", summary.read);
+        progress.report(done, summary.read, started, &mut last);
     }
+    if tuples.is_empty() {
+        progress.report(0, 0, started, &mut last);
+    }
+    Ok(summary)
+}
+
+/// Loads one fixture file silently (`serve --import`); the error is one line without the file
+/// name (the caller names it).
+pub async fn import_file(
+    store: &TupleStore,
+    path: &std::path::Path,
+) -> Result<ImportSummary, String> {
+    let input = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let summary = import_tuples(store, &input, Progress::Silent)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(
+        file = %path.display(),
+        inserted = summary.inserted,
+        already_present = summary.skipped_existing,
+        "imported relation tuples"
+    );
     Ok(summary)
 }
 

@@ -39,9 +39,10 @@ pub use tuple::{RelationTuple, Subject, SubjectSet, TupleFilter};
 
 const METRICS_PATH: &str = "/metrics/prometheus";
 
-/// Builds the engine the config describes (namespaces loaded, watcher started for files).
-pub fn engine(config: &PermissionConfig, db: &Db) -> Engine {
-    let namespaces = Namespaces::from_config(&config.namespaces);
+/// Builds the engine the config describes (namespaces loaded — fetched when over http(s) —
+/// and a watcher or refresher started).
+pub async fn engine(config: &PermissionConfig, db: &Db) -> Engine {
+    let namespaces = Namespaces::load(&config.namespaces).await;
     let limits = Limits {
         max_read_depth: i32::try_from(config.limit.max_read_depth.max(1)).unwrap_or(5),
         max_read_width: config.limit.max_read_width.max(1) as usize,
@@ -58,9 +59,9 @@ pub fn engine(config: &PermissionConfig, db: &Db) -> Engine {
 }
 
 /// The role's listeners.
-pub fn listeners(config: &PermissionConfig, db: &Db) -> Vec<ListenerSpec> {
+pub async fn listeners(config: &PermissionConfig, db: &Db) -> Vec<ListenerSpec> {
     let state = http::ApiState::new(
-        engine(config, db),
+        engine(config, db).await,
         config.limit.max_batch_check_size.max(1) as usize,
         config.limit.batch_check_max_parallelization.max(1) as usize,
     );

@@ -1,5 +1,5 @@
 //! The configured namespaces: Keto's three config shapes (legacy list, legacy file/directory
-//! URI, OPL `location` over `file://` file or directory, or `base64://`), loaded into one
+//! URI, OPL `location` over `file://` file or directory, `http(s)://` or `base64://`), loaded into one
 //! immutable [`NamespaceSet`] that the engine reads, swapped atomically on hot reload. A reload
 //! that fails keeps the previous set and logs every error with its position.
 
@@ -144,6 +144,63 @@ impl Namespaces {
         }
     }
 
+    /// Like [`Namespaces::from_config`], and for an OPL `location` over `http(s)://`: fetched
+    /// once before this returns (a failure is logged and leaves the set empty, as any first
+    /// load), then refetched every [`HTTP_REFRESH`] by a task that lives as long as a handle;
+    /// a refetch that fails (network, status, OPL errors) keeps the last good set.
+    pub async fn load(config: &NamespacesConfig) -> Self {
+        let NamespacesConfig::Opl(opl) = config else {
+            return Self::from_config(config);
+        };
+        let Ok(source @ Source::Http { .. }) = Source::parse(&opl.location, Format::Opl) else {
+            return Self::from_config(config);
+        };
+        let strict = opl.experimental_strict_mode;
+        let mut handle = Self::fixed(NamespaceSet::default(), strict);
+        handle.source = Some(Arc::new(source.clone()));
+        let _ = handle.reload_async().await;
+        let weak = Arc::downgrade(&handle.current);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HTTP_REFRESH);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(current) = weak.upgrade() else {
+                    return;
+                };
+                let handle = Namespaces {
+                    current,
+                    strict,
+                    source: Some(Arc::new(source.clone())),
+                };
+                let _ = handle.reload_async().await;
+            }
+        });
+        handle
+    }
+
+    /// [`Namespaces::reload`], fetching `http(s)://` sources over the network.
+    pub async fn reload_async(&self) -> Result<usize, Vec<String>> {
+        let Some(Source::Http { url }) = self.source.as_deref() else {
+            return self.reload();
+        };
+        match fetch(url)
+            .await
+            .and_then(|text| parse_opl_files(&[(url.clone(), text)]))
+        {
+            Ok(set) => {
+                let n = set.names().len();
+                self.replace(set);
+                tracing::info!(namespaces = n, url, "permission: namespaces fetched");
+                Ok(n)
+            }
+            Err(errors) => {
+                log_errors(&errors);
+                Err(errors)
+            }
+        }
+    }
+
     /// Loads the configured namespaces; for `file://` sources, starts a watcher task that
     /// reloads on change (polling modification times every second) until every handle is
     /// dropped. Errors are logged; the set is empty when the first load fails.
@@ -179,6 +236,28 @@ impl Namespaces {
         }
         handle
     }
+}
+
+/// How often an `http(s)://` namespaces location is fetched again (Keto caches the fetched
+/// text for 30 minutes and never refetches while running).
+pub const HTTP_REFRESH: Duration = Duration::from_secs(30 * 60);
+
+async fn fetch(url: &str) -> Result<String, Vec<String>> {
+    let fail = |e: String| vec![format!("namespaces location {url}: {e}")];
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(fail(format!("HTTP status {status}")));
+    }
+    response.text().await.map_err(|e| fail(e.to_string()))
 }
 
 fn log_errors(errors: &[String]) {
@@ -219,8 +298,17 @@ enum Format {
 
 #[derive(Debug, Clone)]
 enum Source {
-    Files { path: PathBuf, format: Format },
-    Inline { text: String },
+    Files {
+        path: PathBuf,
+        format: Format,
+    },
+    Inline {
+        text: String,
+    },
+    /// OPL only (Keto's legacy URI shape reads files only).
+    Http {
+        url: String,
+    },
 }
 
 impl Source {
@@ -241,9 +329,14 @@ impl Source {
             return Ok(Source::Inline { text });
         }
         if uri.starts_with("http://") || uri.starts_with("https://") {
-            return Err(format!(
-                "namespaces location {uri:?}: http(s) locations are not supported yet by Quartet; use file:// or base64://"
-            ));
+            if format == Format::Legacy {
+                return Err(format!(
+                    "namespaces location {uri:?}: a legacy namespaces URI must be a file or directory; use `namespaces: {{location: {uri}}}` for OPL over http(s)"
+                ));
+            }
+            return Ok(Source::Http {
+                url: uri.to_string(),
+            });
         }
         if !uri.contains("://") {
             return Ok(Source::Files {
@@ -258,7 +351,7 @@ impl Source {
 
     fn files(&self) -> Vec<PathBuf> {
         match self {
-            Source::Inline { .. } => Vec::new(),
+            Source::Inline { .. } | Source::Http { .. } => Vec::new(),
             Source::Files { path, .. } => {
                 if path.is_dir() {
                     let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -292,6 +385,9 @@ impl Source {
     fn load(&self) -> Result<NamespaceSet, Vec<String>> {
         match self {
             Source::Inline { text } => parse_opl_files(&[("base64://".into(), text.clone())]),
+            Source::Http { url } => Err(vec![format!(
+                "namespaces location {url}: fetched asynchronously (Namespaces::reload_async)"
+            )]),
             Source::Files { path, format } => {
                 if !path.exists() {
                     if *format == Format::Legacy {
@@ -449,5 +545,81 @@ mod tests {
         let src = Source::parse(&format!("base64://{b64}"), Format::Opl).unwrap();
         assert_eq!(src.load().unwrap().names(), ["A".to_string()]);
         assert!(Source::parse("ws://x", Format::Opl).is_err());
+    }
+
+    /// A one-route HTTP server (a thread) answering every request with the current
+    /// (status, body); counts the requests.
+    fn serve(
+        reply: Arc<std::sync::Mutex<(u16, String)>>,
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/namespaces.keto.ts",
+            listener.local_addr().unwrap()
+        );
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = hits.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let mut conn = conn.unwrap();
+                let mut buf = vec![0; 4096];
+                let _ = conn.read(&mut buf);
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (status, body) = reply.lock().unwrap().clone();
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(response.as_bytes());
+            }
+        });
+        (url, hits)
+    }
+
+    #[tokio::test]
+    async fn http_location_is_fetched_at_start_and_a_failed_refetch_keeps_the_set() {
+        let reply = Arc::new(std::sync::Mutex::new((
+            200,
+            "class A implements Namespace {}".to_string(),
+        )));
+        let (url, hits) = serve(reply.clone());
+        let config = NamespacesConfig::Opl(crate::config::permission::OplNamespaces {
+            location: url.clone(),
+            experimental_strict_mode: false,
+        });
+        let ns = Namespaces::load(&config).await;
+        assert_eq!(ns.current().names(), ["A".to_string()]);
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        *reply.lock().unwrap() = (500, "oops".into());
+        let errors = ns.reload_async().await.unwrap_err();
+        assert!(errors[0].contains("HTTP status 500"), "{errors:?}");
+        assert_eq!(ns.current().names(), ["A".to_string()]);
+
+        *reply.lock().unwrap() = (200, "class B implements Namespace { $ }".into());
+        let errors = ns.reload_async().await.unwrap_err();
+        assert!(errors[0].contains(&format!("{url}:1:")), "{errors:?}");
+        assert_eq!(ns.current().names(), ["A".to_string()]);
+
+        *reply.lock().unwrap() = (200, "class B implements Namespace {}".into());
+        assert_eq!(ns.reload_async().await.unwrap(), 1);
+        assert_eq!(ns.current().names(), ["B".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn unreachable_http_location_starts_empty_and_legacy_uris_refuse_http() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/ns.ts", listener.local_addr().unwrap());
+        drop(listener);
+        let config = NamespacesConfig::Opl(crate::config::permission::OplNamespaces {
+            location: url,
+            experimental_strict_mode: false,
+        });
+        let ns = Namespaces::load(&config).await;
+        assert!(ns.current().names().is_empty());
+        assert!(ns.reload_async().await.is_err());
+        let err = Source::parse("https://example.com/ns", Format::Legacy).unwrap_err();
+        assert!(err.contains("location:"), "{err}");
     }
 }

@@ -9,6 +9,10 @@ use super::error::Result;
 use super::tuple::{RelationTuple, Subject, SubjectSet, TupleFilter};
 use crate::store::{unix_micros, Db};
 
+/// Rows per multi-row INSERT of [`TupleStore::insert_missing`] (at most 8 parameters each:
+/// well under SQLite's 32766 and PostgreSQL's 65535 bind parameters).
+pub const INSERT_ROWS: usize = 500;
+
 /// Keto's page size for internal scans (subject-set expansion pages through 1000 rows).
 const SCAN_PAGE: i64 = 1000;
 
@@ -340,6 +344,88 @@ impl TupleStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Inserts those of `tuples` that are not stored yet, in one transaction (all or
+    /// nothing), with multi-row `INSERT … SELECT … WHERE NOT EXISTS` statements of
+    /// [`INSERT_ROWS`] rows; returns how many rows were written. `tuples` must hold no
+    /// duplicates (one statement cannot see its own rows).
+    pub async fn insert_missing(&self, tuples: &[RelationTuple]) -> Result<u64> {
+        let (ids, sets): (Vec<&RelationTuple>, Vec<&RelationTuple>) = tuples
+            .iter()
+            .partition(|t| matches!(t.subject, Subject::Id(_)));
+        let now = unix_micros(std::time::SystemTime::now());
+        let mut inserted = 0;
+        let mut tx = self.db.pool().begin().await?;
+        for chunk in ids.chunks(INSERT_ROWS) {
+            inserted += Self::insert_missing_in(&mut tx, chunk, false, now).await?;
+        }
+        for chunk in sets.chunks(INSERT_ROWS) {
+            inserted += Self::insert_missing_in(&mut tx, chunk, true, now).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// One multi-row statement: every tuple of `chunk` has a subject id (`sets == false`)
+    /// or every one a subject set.
+    async fn insert_missing_in(
+        tx: &mut Transaction<'_, Any>,
+        chunk: &[&RelationTuple],
+        sets: bool,
+        now: i64,
+    ) -> Result<u64> {
+        // VALUES columns are named column1… on SQLite and PostgreSQL alike.
+        let (subject_columns, width, same_subject) = if sets {
+            (
+                "subject_set_namespace, subject_set_object, subject_set_relation",
+                8,
+                "t.subject_set_namespace = v.column4 AND t.subject_set_object = v.column5 \
+                 AND t.subject_set_relation = v.column6",
+            )
+        } else {
+            ("subject_id", 6, "t.subject_id = v.column4")
+        };
+        let mut sql = format!(
+            "INSERT INTO permission_relation_tuples (namespace, object, relation, \
+             {subject_columns}, id, commit_time) SELECT * FROM (VALUES "
+        );
+        let mut n = 0;
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for c in 0..width {
+                if c > 0 {
+                    sql.push(',');
+                }
+                n += 1;
+                sql.push_str(&format!("${n}"));
+            }
+            sql.push(')');
+        }
+        sql.push_str(&format!(
+            ") AS v WHERE NOT EXISTS (SELECT 1 FROM permission_relation_tuples AS t \
+             WHERE t.namespace = v.column1 AND t.object = v.column2 \
+             AND t.relation = v.column3 AND {same_subject})"
+        ));
+        let mut q = sqlx::query(&sql);
+        for t in chunk {
+            q = q
+                .bind(t.namespace.as_str())
+                .bind(t.object.as_str())
+                .bind(t.relation.as_str());
+            q = match &t.subject {
+                Subject::Id(id) => q.bind(id.as_str()),
+                Subject::Set(s) => q
+                    .bind(s.namespace.as_str())
+                    .bind(s.object.as_str())
+                    .bind(s.relation.as_str()),
+            };
+            q = q.bind(uuid::Uuid::new_v4().to_string()).bind(now);
+        }
+        Ok(q.execute(&mut **tx).await?.rows_affected())
     }
 
     /// Deletes every tuple matching the partial filter; returns how many.

@@ -1,4 +1,4 @@
-//! Corpus and snapshot tests of the OPL front end (`tests/permission_cases/opl/{valid,invalid}/*.ts`).
+//! Corpus and snapshot tests of the OPL front end (`tests/data/permission/opl/{valid,invalid}/*.ts`).
 //!
 //! Snapshots use `expect-test`: run `UPDATE_EXPECT=1 cargo test` to refresh them.
 
@@ -17,7 +17,7 @@ use super::*;
 
 fn corpus_dir(kind: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/permission_cases/opl")
+        .join("tests/data/permission/opl")
         .join(kind)
 }
 
