@@ -11,8 +11,13 @@ use serde_json::Value;
 use super::ServeEndpoint;
 
 /// Quartet-only keys of this role (dotted paths relative to the section) that go beyond Ory's
-/// schema; the loader accepts them although Ory's schema does not know them.
-pub const EXTENSION_KEYS: &[&str] = &[];
+/// schema; the loader accepts them although Ory's schema does not know them. The session cache
+/// of cookie_session and bearer_token (`cache.{enabled, ttl, max_cost}`, docs/proxy.md) is
+/// checked with the handler config when rules load (`proxy::handlers`).
+pub const EXTENSION_KEYS: &[&str] = &[
+    "authenticators.cookie_session.config.cache",
+    "authenticators.bearer_token.config.cache",
+];
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]

@@ -109,14 +109,12 @@ pub fn original_request(
         .or_else(|| uri.authority().map(|a| a.as_str()))
         .unwrap_or_default()
         .to_string();
-    let path = match header_str(headers, "x-forwarded-uri") {
-        Some(u) => u.split('?').next().unwrap_or_default().to_string(),
-        None => uri
-            .path()
-            .strip_prefix("/decisions")
-            .unwrap_or_default()
-            .to_string(),
+    let raw_path = match header_str(headers, "x-forwarded-uri") {
+        Some(u) => u.split('?').next().unwrap_or_default(),
+        None => uri.path().strip_prefix("/decisions").unwrap_or_default(),
     };
+    // Matched decoded, as Go's URL.Path; refused when the upstream could see another path.
+    let path = super::forward::checked_path(raw_path).map_err(str::to_owned)?;
     Ok((
         method,
         UrlData {

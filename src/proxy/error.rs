@@ -34,6 +34,9 @@ pub enum Error {
     UpstreamUnreachable(String),
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
+    /// A request the proxy refuses to judge (path traversal, invalid percent-encoding).
+    #[error("{0}")]
+    BadRequest(String),
 }
 
 impl Error {
@@ -68,6 +71,7 @@ impl Error {
             }
             Error::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
         }
     }
 

@@ -77,7 +77,28 @@ pub fn upstream_path(base: &str, request_path: &str, strip_path: &str) -> String
     joined.replacen(&format!("/{strip}"), "", 1)
 }
 
-async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
+/// The protocol an HTTP/1.1 request asks to switch to (`Connection: upgrade` + `Upgrade`).
+fn upgrade_protocol(request: &Request) -> Option<HeaderValue> {
+    if request.version() != axum::http::Version::HTTP_11 {
+        return None;
+    }
+    let asks = request
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if !asks {
+        return None;
+    }
+    request.headers().get(header::UPGRADE).cloned()
+}
+
+async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Response {
+    // WebSocket and other upgrades: the client's side of the connection, taken before the
+    // request is split (hyper hands it over once our 101 is sent).
+    let upgrade = upgrade_protocol(&request).map(|p| (p, hyper::upgrade::on(&mut request)));
     let (parts, body) = request.into_parts();
     let request_id = parts
         .headers
@@ -95,10 +116,11 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or_default()
         .to_string();
+    let checked = checked_path(parts.uri.path());
     let url = UrlData {
         scheme: if https { "https" } else { "http" }.into(),
         host,
-        path: percent_decoded_path(parts.uri.path()),
+        path: checked.clone().unwrap_or_default(),
         raw_query: parts.uri.query().unwrap_or_default().to_string(),
     };
     let mut req = PipelineRequest {
@@ -107,6 +129,14 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
         headers: parts.headers.clone(),
         body: Default::default(),
     };
+    if let Err(reason) = checked {
+        return proxy.handle_error(
+            None,
+            &Error::BadRequest(reason.into()),
+            &req,
+            request_id.as_deref(),
+        );
+    }
     let (rule, captures) = match proxy.find(req.method.as_str(), &req.url) {
         Ok(x) => x,
         Err(e) => return proxy.handle_error(None, &e, &req, request_id.as_deref()),
@@ -188,6 +218,10 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
             headers.insert(name.clone(), v.clone());
         }
     }
+    if let Some((protocol, _)) = &upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol.clone());
+    }
     let host_value = if rule.rule.upstream.preserve_host {
         req.url.host.clone()
     } else {
@@ -205,7 +239,14 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     *outbound.uri_mut() = uri;
     *outbound.headers_mut() = headers;
     match tokio::time::timeout(UPSTREAM_TIMEOUT, proxy.forwarder.client.request(outbound)).await {
-        Ok(Ok(resp)) => {
+        Ok(Ok(mut resp)) => {
+            let switching = resp.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS;
+            if let (true, Some((_, client))) = (switching, upgrade) {
+                let upstream = hyper::upgrade::on(&mut resp);
+                tokio::spawn(splice(client, upstream, rule.rule.id.clone()));
+                let (p, _) = resp.into_parts();
+                return Response::from_parts(p, Body::empty());
+            }
             let (mut p, b) = resp.into_parts();
             for h in HOP {
                 p.headers.remove(h);
@@ -220,22 +261,92 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     }
 }
 
+/// After a 101: copies bytes both ways between the client's and the upstream's upgraded
+/// connections until either side closes.
+async fn splice(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    rule: String,
+) {
+    match tokio::try_join!(client, upstream) {
+        Ok((client, upstream)) => {
+            let mut client = hyper_util::rt::TokioIo::new(client);
+            let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+            if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                tracing::debug!(rule, error = %e, "upgraded connection ended");
+            }
+        }
+        Err(e) => tracing::warn!(rule, error = %e, "connection upgrade failed"),
+    }
+}
+
 fn empty(status: axum::http::StatusCode) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = status;
     r
 }
 
-/// Go's `URL.Path` is the decoded path; matching runs on it.
-fn percent_decoded_path(path: &str) -> String {
-    percent_encoding::percent_decode_str(path)
-        .decode_utf8_lossy()
-        .into_owned()
+/// The path rules match: percent-decoded, as Go's `URL.Path` — or why the request is refused.
+/// The upstream receives the raw path, so a path is refused when its decoded form could reach
+/// the upstream as something other than what was matched: an invalid or non-UTF-8
+/// percent-encoding, a NUL byte, or a `.`/`..` segment (also encoded, and also between
+/// backslashes, which some servers treat as separators). Oathkeeper forwards such paths
+/// unchanged, so `/public/../admin` can match a public rule and reach `/admin`.
+pub fn checked_path(raw: &str) -> Result<String, &'static str> {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).unwrap_or_default();
+            if hex.len() != 2 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                return Err("The request path contains an invalid percent-encoding");
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| "The request path is not valid UTF-8 once percent-decoded")?;
+    if decoded.contains('\0') {
+        return Err("The request path contains a NUL byte");
+    }
+    if decoded
+        .split(['/', '\\'])
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err("The request path contains a dot segment (\".\" or \"..\")");
+    }
+    Ok(decoded.into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_that_could_reach_the_upstream_in_another_form_are_refused() {
+        assert_eq!(checked_path("/api/a%20b").as_deref(), Ok("/api/a b"));
+        assert_eq!(checked_path("/api/a%2Fb").as_deref(), Ok("/api/a/b"));
+        assert_eq!(checked_path("/api/..x/.y").as_deref(), Ok("/api/..x/.y"));
+        for bad in [
+            "/api/../admin",
+            "/api/./x",
+            "/api/..",
+            "/api/%2e%2e/admin",
+            "/api/%2E%2e%2fadmin",
+            "/api%2f..%2fadmin",
+            "/api/..%5cadmin",
+            "/api/%zz",
+            "/api/%4",
+            "/api/%c0%ae%c0%ae/admin",
+            "/api/%ff",
+            "/api/a%00b",
+        ] {
+            assert!(checked_path(bad).is_err(), "{bad} must be refused");
+        }
+    }
 
     #[test]
     fn join_and_strip_follow_oathkeeper() {

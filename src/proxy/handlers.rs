@@ -125,7 +125,16 @@ impl Schemas {
         if let Some(node) = self.root.pointer(&format!("/definitions/{def}")) {
             self.apply_defaults(node, &mut merged, 0);
         }
-        let problems: Vec<String> = self
+        // Quartet's session cache is not in Oathkeeper's schema: checked here, then put back.
+        let extension = match (kind, id) {
+            (Kind::Authenticator, "cookie_session" | "bearer_token") => merged
+                .as_object_mut()
+                .and_then(|m| m.remove("cache"))
+                .map(|c| check_session_cache(&c).map(|()| c))
+                .transpose()?,
+            _ => None,
+        };
+        let mut problems: Vec<String> = self
             .checker
             .check_definition(def, &merged)
             .into_iter()
@@ -137,7 +146,11 @@ impl Schemas {
                 SchemaProblem::Invalid { path, message } => format!("config.{path}: {message}"),
             })
             .collect();
+        if let (Some(c), Some(m)) = (extension, merged.as_object_mut()) {
+            m.insert("cache".into(), c);
+        }
         if !problems.is_empty() {
+            problems.dedup();
             return Err(problems.join("; "));
         }
         Ok(merged)
@@ -178,6 +191,31 @@ impl Schemas {
             }
         }
     }
+}
+
+/// `cache` of cookie_session / bearer_token (Quartet extension): `{enabled: bool, ttl:
+/// duration, max_cost: integer >= 1}`, nothing else.
+fn check_session_cache(cache: &Value) -> Result<(), String> {
+    let Some(map) = cache.as_object() else {
+        return Err("config.cache: expected an object".into());
+    };
+    for (k, v) in map {
+        let ok = match k.as_str() {
+            "enabled" => v.is_boolean(),
+            "ttl" => v.as_str().and_then(go_duration).is_some(),
+            "max_cost" => v.as_u64().is_some_and(|n| n >= 1),
+            _ => return Err(format!("config.cache.{k}: unknown key")),
+        };
+        if !ok {
+            let want = match k.as_str() {
+                "enabled" => "a boolean",
+                "ttl" => "a duration such as \"10s\"",
+                _ => "an integer >= 1",
+            };
+            return Err(format!("config.cache.{k}: expected {want}, got {v}"));
+        }
+    }
+    Ok(())
 }
 
 /// koanf's merge: objects recursively, everything else replaced by `over`.

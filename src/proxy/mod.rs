@@ -5,6 +5,7 @@
 //! traits [`SessionChecker`] and [`TokenIntrospector`] ([`outbound`]).
 
 pub mod api;
+pub mod cache;
 pub mod error;
 pub mod forward;
 pub mod handlers;

@@ -114,6 +114,8 @@ pub struct Outbound {
     pub http: HttpClient,
     /// JSON Web Key sets of the jwt authenticator and the id_token mutator.
     pub keys: Arc<super::jwks::KeyCache>,
+    /// The result caches every rule shares.
+    pub caches: Arc<super::cache::Caches>,
     pub clock: Clock,
 }
 
@@ -137,6 +139,7 @@ impl Outbound {
                 super::jwks::DEFAULT_TTL,
             )),
             http,
+            caches: Arc::default(),
             clock: system_clock(),
         }
     }

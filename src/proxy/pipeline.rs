@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::cache::{self, CacheCfg, CachePolicy};
 use super::error::Error;
 use super::outbound::{Outbound, OutboundRequest};
 use super::template::{session_json, Template, TemplateData};
@@ -39,6 +40,10 @@ pub struct SessionCfg {
     pub additional_headers: BTreeMap<String, String>,
     pub subject_from: Option<String>,
     pub extra_from: Option<String>,
+    /// Quartet's opt-in session cache (`cache.{enabled, ttl, max_cost}`).
+    pub cache: CacheCfg,
+    #[serde(skip)]
+    pub cache_policy: Option<CachePolicy>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -65,6 +70,9 @@ pub struct IntrospectionCfg {
     pub pre_authorization: Option<PreAuth>,
     pub introspection_request_headers: BTreeMap<String, String>,
     pub preserve_host: bool,
+    pub cache: CacheCfg,
+    #[serde(skip)]
+    pub cache_policy: Option<CachePolicy>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -72,6 +80,9 @@ pub struct IntrospectionCfg {
 pub struct ClientCredentialsCfg {
     pub token_url: String,
     pub required_scope: Vec<String>,
+    pub cache: CacheCfg,
+    #[serde(skip)]
+    pub cache_policy: Option<CachePolicy>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -138,9 +149,17 @@ pub enum Mutator {
     Hydrator {
         url: String,
         basic: Option<(String, String)>,
+        cache: Option<CachePolicy>,
     },
     IdToken(Arc<IdTokenCfg>),
 }
+
+/// The session cache's ttl when `cache.enabled` names none (Quartet extension).
+pub const SESSION_CACHE_DEFAULT_TTL: &str = "10s";
+/// Its default bound on entries.
+pub const SESSION_CACHE_DEFAULT_MAX: u64 = 100_000;
+/// The hydrator cache's bound on entries (Oathkeeper's schema has no key for it).
+pub const HYDRATOR_CACHE_MAX: u64 = 100_000;
 
 fn decode<T: for<'de> Deserialize<'de>>(config: Value) -> Result<T, String> {
     serde_path_to_error::deserialize(config)
@@ -172,7 +191,11 @@ impl Authn {
                     .to_string(),
             },
             "cookie_session" | "bearer_token" => {
-                let cfg: SessionCfg = decode(config)?;
+                let mut cfg: SessionCfg = decode(config)?;
+                if cfg.cache.enabled && cfg.cache.ttl.is_none() {
+                    cfg.cache.ttl = Some(SESSION_CACHE_DEFAULT_TTL.into());
+                }
+                cfg.cache_policy = cfg.cache.policy(SESSION_CACHE_DEFAULT_MAX)?;
                 url::Url::parse(&cfg.check_session_url)
                     .map_err(|e| format!("config.check_session_url: {e}"))?;
                 if id == "cookie_session" {
@@ -182,13 +205,15 @@ impl Authn {
                 }
             }
             "oauth2_introspection" => {
-                let cfg: IntrospectionCfg = decode(config)?;
+                let mut cfg: IntrospectionCfg = decode(config)?;
+                cfg.cache_policy = cfg.cache.policy(100_000_000)?;
                 url::Url::parse(&cfg.introspection_url)
                     .map_err(|e| format!("config.introspection_url: {e}"))?;
                 Authn::Introspection(Arc::new(cfg))
             }
             "oauth2_client_credentials" => {
-                let cfg: ClientCredentialsCfg = decode(config)?;
+                let mut cfg: ClientCredentialsCfg = decode(config)?;
+                cfg.cache_policy = cfg.cache.policy(1000)?;
                 url::Url::parse(&cfg.token_url).map_err(|e| format!("config.token_url: {e}"))?;
                 Authn::ClientCredentials(Arc::new(cfg))
             }
@@ -290,9 +315,24 @@ impl Mutator {
                     };
                     (f("username"), f("password"))
                 });
+                let mut cache: CacheCfg = match config.get("cache") {
+                    Some(c) => serde_path_to_error::deserialize(c.clone())
+                        .map_err(|e| format!("config.cache.{}: {}", e.path(), e.inner()))?,
+                    None => CacheCfg::default(),
+                };
+                // Oathkeeper: a ttl of 0 (or none) means the default minute.
+                if cache
+                    .ttl
+                    .as_deref()
+                    .and_then(super::handlers::go_duration)
+                    .is_none_or(|d| d.is_zero())
+                {
+                    cache.ttl = Some("1m".into());
+                }
                 Mutator::Hydrator {
                     url: u.to_string(),
                     basic,
+                    cache: cache.policy(HYDRATOR_CACHE_MAX)?,
                 }
             }
             "id_token" => {
@@ -544,6 +584,21 @@ async fn client_credentials(
 ) -> Result<(), Error> {
     let url = url::Url::parse(&cfg.token_url).map_err(|e| Error::internal(e.to_string()))?;
     let scope = cfg.required_scope.join(" ");
+    let cache_key = cache::key(&[
+        cfg.token_url.as_bytes(),
+        scope.as_bytes(),
+        user.as_bytes(),
+        pass.as_bytes(),
+    ]);
+    if cfg.cache_policy.is_some()
+        && out
+            .caches
+            .client_credentials
+            .get(&cache_key, (out.clock)())
+            .is_some_and(|t| !t.is_empty())
+    {
+        return Ok(());
+    }
     let mut pairs = vec![("grant_type", "client_credentials")];
     if !scope.is_empty() {
         pairs.push(("scope", &scope));
@@ -576,16 +631,36 @@ async fn client_credentials(
     match resp.status {
         200 => {
             let body: Value = serde_json::from_slice(&resp.body).unwrap_or_default();
-            if body
-                .get("access_token")
-                .and_then(Value::as_str)
-                .is_some_and(|t| !t.is_empty())
-            {
-                Ok(())
-            } else {
-                Err(Error::unauthorized(
+            match body.get("access_token").and_then(Value::as_str) {
+                Some(token) if !token.is_empty() => {
+                    if let Some(policy) = cfg.cache_policy {
+                        // TTL = min(ttl, token expiry), or either; neither → not cached.
+                        let now = (out.clock)();
+                        let until_exp = body
+                            .get("expires_in")
+                            .and_then(Value::as_u64)
+                            .filter(|s| *s > 0)
+                            .map(|s| cache::after(now, std::time::Duration::from_secs(s)));
+                        let until_ttl = policy.ttl.map(|t| cache::after(now, t));
+                        let expires = match (until_exp, until_ttl) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                        if let Some(expires) = expires {
+                            out.caches.client_credentials.put(
+                                cache_key,
+                                token.to_string(),
+                                expires,
+                                now,
+                                policy.max_entries,
+                            );
+                        }
+                    }
+                    Ok(())
+                }
+                _ => Err(Error::unauthorized(
                     "the token endpoint issued no access token",
-                ))
+                )),
             }
         }
         s @ (503 | 500 | 504 | 404) => Err(Error::Upstream {
@@ -768,23 +843,49 @@ async fn forward_session(
         .filter(|m| !m.is_empty())
         .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
         .unwrap_or_else(|| req.method.clone());
-    let resp = out
-        .sessions
-        .check_session(OutboundRequest {
-            method,
-            url,
-            headers,
-            body: Bytes::new(),
-        })
-        .await
-        .map_err(Error::forbidden)?;
-    if resp.status != 200 {
-        return Err(Error::unauthorized(format!(
-            "the session endpoint answered {}",
-            resp.status
-        )));
-    }
-    let body: Value = serde_json::from_slice(&resp.body)
+    let cached = cfg.cache_policy.map(|policy| {
+        let mut parts: Vec<&[u8]> = vec![method.as_str().as_bytes(), url.as_str().as_bytes()];
+        for (k, v) in &headers {
+            parts.push(k.as_str().as_bytes());
+            parts.push(v.as_bytes());
+        }
+        let k = cache::key(&parts);
+        (policy, k, out.caches.sessions.get(&k, (out.clock)()))
+    });
+    let raw = match cached {
+        Some((_, _, Some(hit))) => hit,
+        _ => {
+            let resp = out
+                .sessions
+                .check_session(OutboundRequest {
+                    method,
+                    url,
+                    headers,
+                    body: Bytes::new(),
+                })
+                .await
+                .map_err(Error::forbidden)?;
+            if resp.status != 200 {
+                return Err(Error::unauthorized(format!(
+                    "the session endpoint answered {}",
+                    resp.status
+                )));
+            }
+            if let Some((policy, k, None)) = cached {
+                let now = (out.clock)();
+                let ttl = policy.ttl.unwrap_or(std::time::Duration::from_secs(10));
+                out.caches.sessions.put(
+                    k,
+                    resp.body.clone(),
+                    cache::after(now, ttl),
+                    now,
+                    policy.max_entries,
+                );
+            }
+            resp.body
+        }
+    };
+    let body: Value = serde_json::from_slice(&raw)
         .map_err(|e| Error::internal(format!("the session endpoint answered no JSON: {e}")))?;
     let subject_path = cfg.subject_from.as_deref().unwrap_or(default_subject);
     session.subject = match gjson(&body, subject_path) {
@@ -872,6 +973,118 @@ async fn introspect(
     } else {
         "none"
     };
+    // Oathkeeper bypasses its cache when Hydra checks the scope (strategy none + scopes).
+    let policy = cfg
+        .cache_policy
+        .filter(|_| !(strategy == "none" && !cfg.required_scope.is_empty()));
+    let cache_key = cache::key(&[cfg.introspection_url.as_bytes(), token.as_bytes()]);
+    let hit = match policy {
+        Some(_) => out.caches.introspection.get(&cache_key, (out.clock)()),
+        None => None,
+    };
+    let from_cache = hit.is_some();
+    let body = match hit {
+        Some(b) => b,
+        None => Arc::new(call_introspection(out, cfg, req, token, strategy).await?),
+    };
+    if let Some(use_) = body.get("token_use").and_then(Value::as_str) {
+        if !use_.is_empty() && use_ != "access_token" {
+            return Err(Error::forbidden(format!(
+                "Use of introspected token is not an access token but \"{use_}\""
+            )));
+        }
+    }
+    if !body.get("active").and_then(Value::as_bool).unwrap_or(false) {
+        return Err(Error::unauthorized(
+            "Access token i.e. bearer token is not active",
+        ));
+    }
+    let exp = body.get("exp").and_then(Value::as_i64).unwrap_or(0);
+    if exp > 0 && exp < out.now_secs() {
+        return Err(Error::unauthorized("Access token expired"));
+    }
+    let aud: Vec<String> = match body.get("aud") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    for a in &cfg.target_audience {
+        if !aud.contains(a) {
+            return Err(Error::forbidden(format!(
+                "Token audience is not intended for target audience {a}"
+            )));
+        }
+    }
+    let iss = body.get("iss").and_then(Value::as_str).unwrap_or_default();
+    if !cfg.trusted_issuers.is_empty() && !cfg.trusted_issuers.iter().any(|t| t == iss) {
+        return Err(Error::forbidden(
+            "Token issuer does not match any trusted issuer",
+        ));
+    }
+    let scope = body
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if strategy != "none" {
+        let granted: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+        for s in &cfg.required_scope {
+            if !scope_granted(strategy, &granted, s) {
+                return Err(Error::forbidden(format!("Scope {s} was not granted")));
+            }
+        }
+    }
+    if let (Some(policy), false) = (policy, from_cache) {
+        // Cached no longer than the token lives and than `ttl`; a token without either bound
+        // is not cached (Oathkeeper would keep it until evicted).
+        let now = (out.clock)();
+        let until_exp = (exp > 0).then(|| cache::unix(exp));
+        let until_ttl = policy.ttl.map(|t| cache::after(now, t));
+        let expires = match (until_exp, until_ttl) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(expires) = expires {
+            out.caches
+                .introspection
+                .put(cache_key, body.clone(), expires, now, policy.max_entries);
+        }
+    }
+    session.subject = body
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut extra = match body.get("ext") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    for k in ["username", "client_id"] {
+        extra.insert(
+            k.into(),
+            body.get(k).cloned().unwrap_or(Value::String(String::new())),
+        );
+    }
+    extra.insert("scope".into(), Value::String(scope));
+    if !aud.is_empty() {
+        extra.insert("aud".into(), Value::from(aud));
+    }
+    session.extra = Some(extra);
+    Ok(())
+}
+
+/// The introspection request itself (with pre-authorization); the decoded JSON of a 200.
+async fn call_introspection(
+    out: &Outbound,
+    cfg: &IntrospectionCfg,
+    req: &PipelineRequest,
+    token: &str,
+    strategy: &str,
+) -> Result<Value, Error> {
     let scope = cfg.required_scope.join(" ");
     let mut pairs = vec![("token", token)];
     if strategy == "none" && !scope.is_empty() {
@@ -922,74 +1135,7 @@ async fn introspect(
     }
     let body: Value = serde_json::from_slice(&resp.body)
         .map_err(|e| Error::internal(format!("introspection answered no JSON: {e}")))?;
-    if let Some(use_) = body.get("token_use").and_then(Value::as_str) {
-        if !use_.is_empty() && use_ != "access_token" {
-            return Err(Error::forbidden(format!(
-                "Use of introspected token is not an access token but \"{use_}\""
-            )));
-        }
-    }
-    if !body.get("active").and_then(Value::as_bool).unwrap_or(false) {
-        return Err(Error::unauthorized(
-            "Access token i.e. bearer token is not active",
-        ));
-    }
-    let aud: Vec<String> = match body.get("aud") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
-    };
-    for a in &cfg.target_audience {
-        if !aud.contains(a) {
-            return Err(Error::forbidden(format!(
-                "Token audience is not intended for target audience {a}"
-            )));
-        }
-    }
-    let iss = body.get("iss").and_then(Value::as_str).unwrap_or_default();
-    if !cfg.trusted_issuers.is_empty() && !cfg.trusted_issuers.iter().any(|t| t == iss) {
-        return Err(Error::forbidden(
-            "Token issuer does not match any trusted issuer",
-        ));
-    }
-    let scope = body
-        .get("scope")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if strategy != "none" {
-        let granted: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
-        for s in &cfg.required_scope {
-            if !scope_granted(strategy, &granted, s) {
-                return Err(Error::forbidden(format!("Scope {s} was not granted")));
-            }
-        }
-    }
-    session.subject = body
-        .get("sub")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let mut extra = match body.get("ext") {
-        Some(Value::Object(m)) => m.clone(),
-        _ => Map::new(),
-    };
-    for k in ["username", "client_id"] {
-        extra.insert(
-            k.into(),
-            body.get(k).cloned().unwrap_or(Value::String(String::new())),
-        );
-    }
-    extra.insert("scope".into(), Value::String(scope));
-    if !aud.is_empty() {
-        extra.insert("aud".into(), Value::from(aud));
-    }
-    session.extra = Some(extra);
-    Ok(())
+    Ok(body)
 }
 
 async fn pre_authorize(out: &Outbound, pre: &PreAuth) -> Result<String, Error> {
@@ -1178,41 +1324,33 @@ async fn mutate(
             session.header.insert(header::COOKIE, v);
         }
         Mutator::IdToken(cfg) => mint_id_token(out, cfg, session).await?,
-        Mutator::Hydrator { url, basic } => {
-            let mut u = url::Url::parse(url).map_err(|e| Error::internal(e.to_string()))?;
-            if !req.url.raw_query.is_empty() {
-                u.set_query(Some(&req.url.raw_query));
-            }
-            let mut headers = req.headers.clone();
-            headers.remove(header::CONTENT_LENGTH);
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            if let Some((user, pass)) = basic {
-                let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-                if let Ok(v) = HeaderValue::from_str(&format!("Basic {b}")) {
-                    headers.insert(header::AUTHORIZATION, v);
-                }
-            }
+        Mutator::Hydrator { url, basic, cache } => {
             let body = serde_json::to_vec(&session_json(session))
                 .map_err(|e| Error::internal(e.to_string()))?;
-            let resp = out
-                .http
-                .send(OutboundRequest {
-                    method: Method::POST,
-                    url: u,
-                    headers,
-                    body: Bytes::from(body),
-                })
-                .await
-                .map_err(|e| Error::internal(format!("the hydrator could not be reached: {e}")))?;
-            match resp.status {
-                200 => {}
-                401 => return Err(Error::internal("The hydrator answered 401 Unauthorized")),
-                s => return Err(Error::internal(format!("The hydrator answered {s}"))),
-            }
-            let v: Value = serde_json::from_slice(&resp.body)
+            let cache_key = cache::key(&[url.as_bytes(), &body]);
+            let hit = match cache {
+                Some(_) => out.caches.hydrator.get(&cache_key, (out.clock)()),
+                None => None,
+            };
+            let answer = match hit {
+                Some(a) => a,
+                None => {
+                    let a = hydrate(out, url, basic.as_ref(), req, body).await?;
+                    if let Some(policy) = cache {
+                        let now = (out.clock)();
+                        let ttl = policy.ttl.unwrap_or(std::time::Duration::from_secs(60));
+                        out.caches.hydrator.put(
+                            cache_key,
+                            a.clone(),
+                            cache::after(now, ttl),
+                            now,
+                            policy.max_entries,
+                        );
+                    }
+                    a
+                }
+            };
+            let v: Value = serde_json::from_slice(&answer)
                 .map_err(|e| Error::internal(format!("hydrator response: {e}")))?;
             let subject = v.get("subject").and_then(Value::as_str).unwrap_or_default();
             if subject != session.subject {
@@ -1235,6 +1373,48 @@ async fn mutate(
         }
     }
     Ok(())
+}
+
+/// The hydrator's POST; the body of its 200.
+async fn hydrate(
+    out: &Outbound,
+    url: &str,
+    basic: Option<&(String, String)>,
+    req: &PipelineRequest,
+    body: Vec<u8>,
+) -> Result<Bytes, Error> {
+    let mut u = url::Url::parse(url).map_err(|e| Error::internal(e.to_string()))?;
+    if !req.url.raw_query.is_empty() {
+        u.set_query(Some(&req.url.raw_query));
+    }
+    let mut headers = req.headers.clone();
+    headers.remove(header::CONTENT_LENGTH);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some((user, pass)) = basic {
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        if let Ok(v) = HeaderValue::from_str(&format!("Basic {b}")) {
+            headers.insert(header::AUTHORIZATION, v);
+        }
+    }
+    let resp = out
+        .http
+        .send(OutboundRequest {
+            method: Method::POST,
+            url: u,
+            headers,
+            body: Bytes::from(body),
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the hydrator could not be reached: {e}")))?;
+    match resp.status {
+        200 => {}
+        401 => return Err(Error::internal("The hydrator answered 401 Unauthorized")),
+        s => return Err(Error::internal(format!("The hydrator answered {s}"))),
+    }
+    Ok(resp.body)
 }
 
 #[cfg(test)]
