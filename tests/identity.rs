@@ -612,6 +612,132 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
     env.finish().await;
 }
 
+/// `feature_flags.cacheable_sessions`: whoami says how long its answer may be cached
+/// (`Ory-Session-Cache-For`, seconds until the session expires); a request without any
+/// credential may be cached for a minute, a bad credential not at all. Off: no header.
+async fn cacheable_sessions_flag_adds_the_cache_hint(backend: Backend) {
+    for enabled in [true, false] {
+        let env = start_with(backend, |c| {
+            c.identity.feature_flags.cacheable_sessions = enabled;
+        })
+        .await;
+        env.create(person("cache@example.com", Some("a-long-secret-pw")))
+            .await;
+        let body: Value = env
+            .api_login("cache@example.com", "a-long-secret-pw")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let token = body["session_token"].as_str().unwrap().to_string();
+        let whoami = |token: Option<&str>| {
+            let mut rb = env.http.get(format!("{}/sessions/whoami", env.public));
+            if let Some(t) = token {
+                rb = rb.header("x-session-token", t);
+            }
+            rb.send()
+        };
+        let hint = |r: &reqwest::Response| {
+            r.headers()
+                .get("ory-session-cache-for")
+                .map(|v| v.to_str().unwrap().parse::<i64>().unwrap())
+        };
+        let ok = whoami(Some(&token)).await.unwrap();
+        assert_eq!(ok.status(), 200);
+        let anonymous = whoami(None).await.unwrap();
+        assert_eq!(anonymous.status(), 401);
+        let forged = whoami(Some("ory_st_forged")).await.unwrap();
+        assert_eq!(forged.status(), 401);
+        assert_eq!(hint(&forged), None, "a bad credential is never cacheable");
+        if enabled {
+            // Dev default lifespan is 24h: the hint is the time left, within a minute of it.
+            let left = hint(&ok).expect("hint on success");
+            assert!((86_340..=86_400).contains(&left), "{left}");
+            assert_eq!(hint(&anonymous), Some(60));
+        } else {
+            assert_eq!(hint(&ok), None);
+            assert_eq!(hint(&anonymous), None);
+        }
+        env.finish().await;
+    }
+}
+
+/// `quartet.session_cache`: two instances on one database, the first caching whoami for 2 s.
+/// A revocation through the caching instance takes effect at once; one through the other
+/// instance is seen by the cache at the latest `ttl` later — the documented bound.
+async fn session_cache_is_bounded_by_its_ttl_across_instances(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = quartet::config::Dsn::Sqlite(dir.path().join("q.sqlite").display().to_string());
+    let caching = start_with(backend, |c| {
+        c.identity.quartet.session_cache.ttl = GoDuration::parse("2s").unwrap();
+        if matches!(backend, Backend::Sqlite) {
+            c.dsn = sqlite.clone();
+        }
+    })
+    .await;
+    let mut config = Config::ephemeral();
+    config.apply_dev_defaults();
+    config.dsn = match &caching.pg {
+        Some(pg) => pg.dsn.clone(),
+        None => sqlite.clone(),
+    };
+    let other = Stack::start_roles(config, &[Role::Identity]).await.unwrap();
+    let other_admin = other.url(Role::Identity, "admin").unwrap();
+    let other_public = other.url(Role::Identity, "public").unwrap();
+
+    caching
+        .create(person("cached@example.com", Some("a-long-secret-pw")))
+        .await;
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let body: Value = caching
+            .api_login("cached@example.com", "a-long-secret-pw")
+            .await
+            .json()
+            .await
+            .unwrap();
+        sessions.push((
+            body["session_token"].as_str().unwrap().to_string(),
+            body["session"]["id"].as_str().unwrap().to_string(),
+        ));
+    }
+    let whoami = |public: &str, token: &str| {
+        caching
+            .http
+            .get(format!("{public}/sessions/whoami"))
+            .header("x-session-token", token)
+            .send()
+    };
+    for (token, _) in &sessions {
+        assert_eq!(whoami(&caching.public, token).await.unwrap().status(), 200);
+    }
+    let revoke = |admin: &str, sid: &str| {
+        caching
+            .http
+            .delete(format!("{admin}/admin/sessions/{sid}"))
+            .send()
+    };
+    // Revoked through the caching instance: at once.
+    let (token, sid) = &sessions[0];
+    assert_eq!(revoke(&caching.admin, sid).await.unwrap().status(), 204);
+    assert_eq!(whoami(&caching.public, token).await.unwrap().status(), 401);
+    // Revoked through the other instance: the other sees it at once, the cache within 2 s.
+    // (The local revocation above emptied the cache: fill it again first.)
+    let (token, sid) = &sessions[1];
+    assert_eq!(whoami(&caching.public, token).await.unwrap().status(), 200);
+    assert_eq!(revoke(&other_admin, sid).await.unwrap().status(), 204);
+    assert_eq!(whoami(&other_public, token).await.unwrap().status(), 401);
+    assert_eq!(
+        whoami(&caching.public, token).await.unwrap().status(),
+        200,
+        "still inside the ttl: the cached answer"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(whoami(&caching.public, token).await.unwrap().status(), 401);
+    other.shutdown().await;
+    caching.finish().await;
+}
+
 async fn api_registration_validates_and_runs_the_session_hook(backend: Backend) {
     let env = start_with(backend, |c| {
         c.identity
@@ -1153,6 +1279,8 @@ on_every_backend!(
     settings_changes_profile_and_password,
     brute_force_protection_answers_429_then_recovers_on_success_path,
     misrouted_paths_answer_307_to_the_other_port,
+    cacheable_sessions_flag_adds_the_cache_hint,
+    session_cache_is_bounded_by_its_ttl_across_instances,
 );
 
 /// The bound-URL handle without the composition root: the role's own routers served on port 0,

@@ -7,7 +7,8 @@ use super::{Secret, ServeEndpoint};
 
 /// Quartet-only keys of this role (dotted paths relative to the section) that go beyond Ory's
 /// schema; the loader accepts them although Ory's schema does not know them.
-/// `quartet.brute_force.*`: failed-login throttling (Kratos has none), see `docs/identity.md`.
+/// `quartet.brute_force.*`: failed-login throttling (Kratos has none); `quartet.session_cache.*`:
+/// an opt-in whoami cache with a bounded TTL; see `docs/identity.md`.
 pub const EXTENSION_KEYS: &[&str] = &["quartet"];
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -21,7 +22,16 @@ pub struct IdentityConfig {
     pub session: SessionConfig,
     pub cookies: CookiesConfig,
     pub hashers: Hashers,
+    pub feature_flags: FeatureFlags,
     pub quartet: QuartetExtensions,
+}
+
+/// `feature_flags.*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FeatureFlags {
+    /// whoami answers carry `Ory-Session-Cache-For` (seconds a caller may cache the answer).
+    pub cacheable_sessions: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -316,6 +326,26 @@ pub struct Argon2Config {
 #[serde(default, deny_unknown_fields)]
 pub struct QuartetExtensions {
     pub brute_force: BruteForceConfig,
+    pub session_cache: SessionCacheConfig,
+}
+
+/// `quartet.session_cache`: whoami answers kept in memory for at most `ttl` (`0s`, the default,
+/// turns the cache off). A session revoked through another instance sharing the database is
+/// still accepted here for up to `ttl`; revocations through this instance take effect at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionCacheConfig {
+    pub ttl: GoDuration,
+    pub max_entries: usize,
+}
+
+impl Default for SessionCacheConfig {
+    fn default() -> Self {
+        Self {
+            ttl: GoDuration(0),
+            max_entries: 100_000,
+        }
+    }
 }
 
 /// `quartet.brute_force`: failed-login throttling per identifier and per client IP. After

@@ -5,8 +5,8 @@
 //! Map: `schema` (identity schemas, trait validation, `ory.sh/kratos` extension), `model`
 //! (domain types, clock), `store` (all SQL), `service` (shared state: hashing, sessions,
 //! cookies, CSRF, throttling), `flow` (flows and UI nodes as data), `policy` (password policy),
-//! `throttle` (brute-force backoff), `wire` (Identity/Session JSON), and the HTTP surfaces
-//! `admin`, `public`, `selfservice`. **Only the HTTP modules know axum; only `store` knows SQL;
+//! `throttle` (brute-force backoff), `session_cache` (opt-in whoami cache), `wire`
+//! (Identity/Session JSON), and the HTTP surfaces `admin`, `public`, `selfservice`. **Only the HTTP modules know axum; only `store` knows SQL;
 //! `schema` validation, `flow`, `policy` and `throttle` do no I/O and read no clock.**
 
 pub mod admin;
@@ -21,6 +21,7 @@ pub mod redirect;
 pub mod schema;
 pub mod selfservice;
 pub mod service;
+pub mod session_cache;
 pub mod store;
 pub mod text;
 pub mod throttle;

@@ -52,6 +52,9 @@ async fn get_schema(State(s): State<Service>, Path(id): Path<String>) -> Result<
         .ok_or(Error::NotFound)
 }
 
+/// `feature_flags.cacheable_sessions`: how many seconds a caller may cache a whoami answer.
+const SESSION_CACHE_FOR: &str = "ory-session-cache-for";
+
 /// `/sessions/whoami` (any method but DELETE). Public so that the composition root can call it
 /// in-process for the proxy's cookie_session/bearer_token checks (same answer, no HTTP hop).
 pub async fn whoami(
@@ -63,10 +66,18 @@ pub async fn whoami(
     if method == axum::http::Method::DELETE {
         return Ok(crate::http::ApiError::method_not_allowed().into_response());
     }
-    let (session, identity) = s
-        .current_session(&headers)
-        .await?
-        .ok_or(Error::Unauthorized)?;
+    let cacheable = s.config.feature_flags.cacheable_sessions;
+    let Some(found) = s.whoami_session(&headers).await? else {
+        let mut response = Error::Unauthorized.into_response();
+        // Kratos lets callers cache "no credentials at all" for a minute, not a bad credential.
+        if cacheable && s.request_token(&headers).is_none() {
+            response
+                .headers_mut()
+                .insert(SESSION_CACHE_FOR, HeaderValue::from_static("60"));
+        }
+        return Ok(response);
+    };
+    let (session, identity) = (&found.0, &found.1);
     // Session-to-JWT templates (`session.whoami.tokenizer.templates`) are not supported yet, so
     // every template name is unknown: Kratos answers that with a 400 rather than ignoring it.
     if let Some(template) = tokenize_as(query.as_deref()) {
@@ -75,8 +86,8 @@ pub async fn whoami(
         )));
     }
     let body = session_json(
-        &session,
-        Some(&identity),
+        session,
+        Some(identity),
         &s.public_base(&headers),
         s.now(),
         View::Public,
@@ -87,6 +98,12 @@ pub async fn whoami(
         response
             .headers_mut()
             .insert("x-kratos-authenticated-identity-id", v);
+    }
+    if cacheable {
+        let seconds = ((session.expires_at - s.now()) / 1_000_000).max(0);
+        response
+            .headers_mut()
+            .insert(SESSION_CACHE_FOR, HeaderValue::from(seconds));
     }
     Ok(response)
 }

@@ -21,6 +21,7 @@ use super::model::{
     RecoveryAddress, Session, VerifiableAddress,
 };
 use super::schema::{FieldError, Schemas};
+use super::session_cache::SessionCache;
 use super::store::IdentityStore;
 use super::throttle;
 use crate::config::IdentityConfig;
@@ -63,6 +64,8 @@ pub struct Inner {
     pub dev: bool,
     pub bound: BoundUrls,
     cookie_secrets: Vec<Vec<u8>>,
+    /// `quartet.session_cache`; `None` when off (the default).
+    session_cache: Option<SessionCache>,
 }
 
 impl std::ops::Deref for Service {
@@ -200,6 +203,11 @@ impl Service {
                 .await?;
             cookie_secrets.push(generated.into_bytes());
         }
+        let cache = &config.quartet.session_cache;
+        let session_cache = SessionCache::new(
+            std::time::Duration::from_nanos(u64::try_from(cache.ttl.0).unwrap_or(u64::MAX)),
+            cache.max_entries,
+        );
         Ok(Service(Arc::new(Inner {
             config,
             store,
@@ -210,6 +218,7 @@ impl Service {
             dev,
             bound,
             cookie_secrets,
+            session_cache,
         })))
     }
 
@@ -520,6 +529,34 @@ impl Service {
             return Ok(None);
         };
         self.session_by_token(&token).await
+    }
+
+    /// whoami's lookup: like [`Self::current_session`], through the session cache when it is on.
+    pub async fn whoami_session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Arc<(Session, Identity)>>> {
+        let Some(token) = self.request_token(headers) else {
+            return Ok(None);
+        };
+        let Some(cache) = &self.session_cache else {
+            return Ok(self.session_by_token(&token).await?.map(Arc::new));
+        };
+        let hash = sha256_hex(&token);
+        let now = self.now();
+        let generation = self.store.write_generation();
+        let found = match cache.get(&hash, now, generation) {
+            Some(hit) => hit,
+            None => match self.store.session_by_token(&hash).await? {
+                None => return Ok(None),
+                Some(found) => {
+                    let found = Arc::new(found);
+                    cache.put(hash, found.clone(), now, generation);
+                    found
+                }
+            },
+        };
+        Ok(found.0.is_active(&found.1, now).then_some(found))
     }
 
     pub async fn session_by_token(&self, token: &str) -> Result<Option<(Session, Identity)>> {

@@ -2,6 +2,9 @@
 //! transaction), sessions, self-service flows and failed-login counters. Portable SQL over
 //! `sqlx::AnyPool`; the only module of the role that knows SQL.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -29,6 +32,9 @@ pub enum PageStart {
 #[derive(Clone, Debug)]
 pub struct IdentityStore {
     db: Db,
+    /// Bumped after every write that can end or change a session or its identity, so that a
+    /// read cache ([`super::session_cache`]) can tell an answer fetched before the write.
+    writes: Arc<AtomicU64>,
 }
 
 const IDENTITY_COLS: &str = "i.id, i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, i.verifiable_addresses, i.recovery_addresses, i.created_at, i.updated_at";
@@ -94,7 +100,20 @@ fn to_text(v: &impl serde::Serialize) -> Result<String> {
 
 impl IdentityStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            writes: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// How many session- or identity-changing writes this process has made so far.
+    pub fn write_generation(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
+
+    /// Called after such a write has committed.
+    fn wrote(&self) {
+        self.writes.fetch_add(1, Ordering::Release);
     }
 
     pub fn db(&self) -> &Db {
@@ -161,6 +180,7 @@ impl IdentityStore {
         }
         insert_children(&mut tx, identity, credentials).await?;
         tx.commit().await?;
+        self.wrote();
         Ok(())
     }
 
@@ -275,6 +295,7 @@ impl IdentityStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.wrote();
         Ok(done.rows_affected() > 0)
     }
 
@@ -294,6 +315,7 @@ impl IdentityStore {
                 .execute(&mut *tx)
                 .await?;
         tx.commit().await?;
+        self.wrote();
         Ok(done.rows_affected() > 0)
     }
 
@@ -461,6 +483,7 @@ impl IdentityStore {
                 .execute(self.db.pool())
                 .await?,
         };
+        self.wrote();
         Ok(done.rows_affected() > 0)
     }
 
@@ -477,6 +500,7 @@ impl IdentityStore {
             .bind(keep)
             .execute(self.db.pool())
             .await?;
+        self.wrote();
         Ok(done.rows_affected())
     }
 
@@ -485,6 +509,7 @@ impl IdentityStore {
             .bind(identity_id)
             .execute(self.db.pool())
             .await?;
+        self.wrote();
         Ok(done.rows_affected())
     }
 
@@ -500,6 +525,7 @@ impl IdentityStore {
             .bind(id)
             .execute(self.db.pool())
             .await?;
+        self.wrote();
         Ok(())
     }
 
@@ -514,6 +540,7 @@ impl IdentityStore {
             .bind(&session.id)
             .execute(self.db.pool())
             .await?;
+        self.wrote();
         Ok(())
     }
 

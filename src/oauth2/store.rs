@@ -2,8 +2,11 @@
 //! sessions, consents and seen JWT ids — portable SQL over the shared `Db` (SQLite and
 //! PostgreSQL). The only module of the role that knows SQL. Timestamps are Unix microseconds.
 
+use std::sync::{Arc, OnceLock};
+
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::client::Client;
 use super::error::{Error, Result};
@@ -14,6 +17,7 @@ use crate::store::Db;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    tokens: Arc<TokenWriter>,
 }
 
 /// A stored client with what never leaves the server.
@@ -138,7 +142,10 @@ fn consent_row(row: &AnyRow) -> Result<ConsentRow> {
 
 impl Store {
     pub fn new(db: Db) -> Store {
-        Store { db }
+        Store {
+            tokens: Arc::new(TokenWriter::new(db.clone())),
+            db,
+        }
     }
 
     pub fn db(&self) -> &Db {
@@ -324,20 +331,10 @@ impl Store {
 
     // --- tokens ----------------------------------------------------------------------------
 
+    /// Stores a new token once it has committed. Concurrent calls are coalesced into one
+    /// multi-row INSERT (see [`TokenWriter`]), so a burst of issuances pays one commit.
     pub async fn insert_token(&self, t: &TokenRow) -> Result<()> {
-        sqlx::query("INSERT INTO oauth2_tokens (signature, kind, request_id, client_id, subject, active, requested_at, expires_at, session) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-            .bind(&t.signature)
-            .bind(&t.kind)
-            .bind(&t.request_id)
-            .bind(&t.client_id)
-            .bind(&t.subject)
-            .bind(i64::from(t.active))
-            .bind(t.requested_at)
-            .bind(t.expires_at)
-            .bind(t.session.to_string())
-            .execute(self.db.pool())
-            .await?;
-        Ok(())
+        self.tokens.insert(t.clone()).await
     }
 
     pub async fn get_token(&self, signature: &str) -> Result<Option<TokenRow>> {
@@ -714,4 +711,134 @@ impl Store {
             .await?;
         rows.iter().map(grant_row).collect()
     }
+}
+
+// --- token writer ----------------------------------------------------------------------------
+
+/// Token rows per INSERT statement at most (9 parameters each: well under both backends' limits).
+const TOKEN_BATCH_MAX: usize = 128;
+/// Batches written at the same time (each on its own pooled connection).
+const TOKEN_BATCHES_IN_FLIGHT: usize = 4;
+const TOKEN_COLUMNS: &str =
+    "signature, kind, request_id, client_id, subject, active, requested_at, expires_at, session";
+
+/// Group commit for token inserts: every issuance writes a row, and on PostgreSQL each commit
+/// waits for the WAL to reach the disk. Requests queue their row; a writer task takes whatever
+/// has queued (up to [`TOKEN_BATCH_MAX`]) and writes it as one INSERT, answering each request
+/// only after the commit — a token is never handed out before it is stored. If a batch fails
+/// (say, one duplicate signature), its rows are retried one by one so that each request gets its
+/// own answer. The task starts on first use (inside the runtime) and ends with the last `Store`.
+#[derive(Debug)]
+pub struct TokenWriter {
+    db: Db,
+    queue: OnceLock<mpsc::UnboundedSender<PendingToken>>,
+}
+
+#[derive(Debug)]
+struct PendingToken {
+    row: TokenRow,
+    done: oneshot::Sender<Result<()>>,
+}
+
+impl TokenWriter {
+    fn new(db: Db) -> TokenWriter {
+        TokenWriter {
+            db,
+            queue: OnceLock::new(),
+        }
+    }
+
+    async fn insert(&self, row: TokenRow) -> Result<()> {
+        let queue = self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(write_tokens(self.db.clone(), rx));
+            tx
+        });
+        let (done, answer) = oneshot::channel();
+        if queue.send(PendingToken { row, done }).is_err() {
+            return Err(Error::Internal("the token writer has stopped".into()));
+        }
+        answer
+            .await
+            .map_err(|_| Error::Internal("the token writer dropped a token".into()))?
+    }
+}
+
+/// The writer task: drains the queue in batches, at most [`TOKEN_BATCHES_IN_FLIGHT`] at once.
+async fn write_tokens(db: Db, mut queue: mpsc::UnboundedReceiver<PendingToken>) {
+    let in_flight = Arc::new(Semaphore::new(TOKEN_BATCHES_IN_FLIGHT));
+    loop {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(TOKEN_BATCH_MAX);
+        if queue.recv_many(&mut batch, TOKEN_BATCH_MAX).await == 0 {
+            return;
+        }
+        let db = db.clone();
+        tokio::spawn(async move {
+            write_token_batch(&db, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn write_token_batch(db: &Db, batch: Vec<PendingToken>) {
+    let rows: Vec<&TokenRow> = batch.iter().map(|p| &p.row).collect();
+    match insert_token_rows(db, &rows).await {
+        Ok(()) => {
+            for p in batch {
+                let _ = p.done.send(Ok(()));
+            }
+        }
+        Err(_) if batch.len() > 1 => {
+            for p in batch {
+                let result = insert_token_rows(db, &[&p.row]).await;
+                let _ = p.done.send(result);
+            }
+        }
+        Err(e) => {
+            for p in batch {
+                let _ = p.done.send(Err(Error::Internal(e.to_string())));
+            }
+        }
+    }
+}
+
+/// One INSERT of `rows` (one implicit transaction: all or none).
+async fn insert_token_rows(db: &Db, rows: &[&TokenRow]) -> Result<()> {
+    let mut sql = format!("INSERT INTO oauth2_tokens ({TOKEN_COLUMNS}) VALUES ");
+    for i in 0..rows.len() {
+        let n = i * 9;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7,
+            n + 8,
+            n + 9
+        ));
+    }
+    let mut query = sqlx::query(&sql);
+    for t in rows {
+        query = query
+            .bind(&t.signature)
+            .bind(&t.kind)
+            .bind(&t.request_id)
+            .bind(&t.client_id)
+            .bind(&t.subject)
+            .bind(i64::from(t.active))
+            .bind(t.requested_at)
+            .bind(t.expires_at)
+            .bind(t.session.to_string());
+    }
+    query.execute(db.pool()).await?;
+    Ok(())
 }

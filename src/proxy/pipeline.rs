@@ -976,7 +976,7 @@ async fn introspect(
     // Oathkeeper bypasses its cache when Hydra checks the scope (strategy none + scopes).
     let policy = cfg
         .cache_policy
-        .filter(|_| !(strategy == "none" && !cfg.required_scope.is_empty()));
+        .filter(|_| strategy != "none" || cfg.required_scope.is_empty());
     let cache_key = cache::key(&[cfg.introspection_url.as_bytes(), token.as_bytes()]);
     let hit = match policy {
         Some(_) => out.caches.introspection.get(&cache_key, (out.clock)()),
