@@ -3,7 +3,7 @@
 //! `sqlx::AnyPool`; the only module of the role that knows SQL.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde_json::Value;
 use sqlx::any::AnyRow;
@@ -41,9 +41,9 @@ const IDENTITY_COLS: &str = "i.id, i.schema_id, i.state, i.state_changed_at, i.t
 const SESSION_COLS: &str = "s.id AS s_id, s.identity_id AS s_identity_id, s.active AS s_active, s.aal AS s_aal, s.authenticated_at AS s_authenticated_at, s.issued_at AS s_issued_at, s.expires_at AS s_expires_at, s.methods AS s_methods, s.devices AS s_devices, s.logout_token AS s_logout_token";
 const FLOW_COLS: &str = "id, kind, type, state, csrf_token, return_to, request_url, ui, identity_id, session_id, refresh, requested_aal, active, issued_at, expires_at";
 
-fn json_col(row: &AnyRow, col: &str) -> Result<Value> {
-    let text: String = row.try_get(col)?;
-    serde_json::from_str(&text).map_err(|e| Error::Internal(format!("column {col}: {e}")))
+fn json_col<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
+    let text: &str = row.try_get(col)?;
+    serde_json::from_str(text).map_err(|e| Error::Internal(format!("column {col}: {e}")))
 }
 
 fn opt_json_col(row: &AnyRow, col: &str) -> Result<Option<Value>> {
@@ -66,10 +66,8 @@ fn identity_from(row: &AnyRow) -> Result<Identity> {
         traits: json_col(row, "traits")?,
         metadata_public: opt_json_col(row, "metadata_public")?,
         metadata_admin: opt_json_col(row, "metadata_admin")?,
-        verifiable_addresses: serde_json::from_value(json_col(row, "verifiable_addresses")?)
-            .map_err(|e| Error::Internal(e.to_string()))?,
-        recovery_addresses: serde_json::from_value(json_col(row, "recovery_addresses")?)
-            .map_err(|e| Error::Internal(e.to_string()))?,
+        verifiable_addresses: json_col(row, "verifiable_addresses")?,
+        recovery_addresses: json_col(row, "recovery_addresses")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -86,10 +84,8 @@ fn session_from(row: &AnyRow) -> Result<Session> {
         authenticated_at: row.try_get("s_authenticated_at")?,
         issued_at: row.try_get("s_issued_at")?,
         expires_at: row.try_get("s_expires_at")?,
-        methods: serde_json::from_value(json_col(row, "s_methods")?)
-            .map_err(|e| Error::Internal(e.to_string()))?,
-        devices: serde_json::from_value(json_col(row, "s_devices")?)
-            .map_err(|e| Error::Internal(e.to_string()))?,
+        methods: json_col(row, "s_methods")?,
+        devices: json_col(row, "s_devices")?,
         logout_token: row.try_get("s_logout_token")?,
     })
 }
@@ -388,7 +384,10 @@ impl IdentityStore {
 
     /// whoami: the session and its identity by token hash — one indexed lookup.
     pub async fn session_by_token(&self, token_hash: &str) -> Result<Option<(Session, Identity)>> {
-        let row = sqlx::query(&format!("SELECT {SESSION_COLS}, {IDENTITY_COLS} FROM identity_sessions s JOIN identity_identities i ON i.id = s.identity_id WHERE s.token_hash = $1"))
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {SESSION_COLS}, {IDENTITY_COLS} FROM identity_sessions s JOIN identity_identities i ON i.id = s.identity_id WHERE s.token_hash = $1")
+        });
+        let row = sqlx::query(SQL.as_str())
             .bind(token_hash)
             .fetch_optional(self.db.pool())
             .await?;
