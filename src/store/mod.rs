@@ -66,6 +66,10 @@ impl Db {
             Dsn::Sqlite(path) => (format!("sqlite://{path}?mode=rwc"), Backend::Sqlite),
             Dsn::Postgres(url) => (url.expose().clone(), Backend::Postgres),
         };
+        let (url, sizing) = PoolSizing::take_from(&url).map_err(|reason| StoreError::Connect {
+            dsn: dsn.redacted(),
+            reason,
+        })?;
         let fail = |reason: String| StoreError::Connect {
             dsn: dsn.redacted(),
             reason,
@@ -94,7 +98,7 @@ impl Db {
                 .idle_timeout(None)
                 .max_lifetime(None),
             Dsn::Sqlite(_) => pool.max_connections(8),
-            Dsn::Postgres(_) => pool.max_connections(16),
+            Dsn::Postgres(_) => sizing.apply(pool.max_connections(16)),
         };
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _meta| {
@@ -145,6 +149,68 @@ impl Db {
     }
 }
 
+/// The pool parameters Ory reads from a DSN's query string (`max_conns`, `max_idle_conns`,
+/// `max_conn_lifetime`, `max_conn_idle_time`, as in `postgres://…?sslmode=disable&max_conns=20`).
+/// They are taken out of the URL before the driver sees it; `max_idle_conns` is accepted and has
+/// no counterpart in sqlx's pool (idle connections are bounded by `max_conns` and the idle time).
+#[derive(Debug, Default, PartialEq)]
+struct PoolSizing {
+    max_conns: Option<u32>,
+    max_conn_lifetime: Option<Duration>,
+    max_conn_idle_time: Option<Duration>,
+}
+
+impl PoolSizing {
+    /// The URL without Ory's pool parameters, and their values; a malformed value is an error
+    /// naming the parameter.
+    fn take_from(url: &str) -> std::result::Result<(String, PoolSizing), String> {
+        let Some((base, query)) = url.split_once('?') else {
+            return Ok((url.to_string(), PoolSizing::default()));
+        };
+        let mut sizing = PoolSizing::default();
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let duration = |v: &str| {
+                crate::config::duration::GoDuration::parse(v)
+                    .map(|d| Duration::from_nanos(u64::try_from(d.0).unwrap_or(u64::MAX)))
+                    .map_err(|e| format!("DSN parameter {key}: {e}"))
+            };
+            match key {
+                "max_conns" => {
+                    let n: u32 = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        format!("DSN parameter max_conns: `{value}` is not a positive number")
+                    })?;
+                    sizing.max_conns = Some(n);
+                }
+                "max_idle_conns" => {}
+                "max_conn_lifetime" => sizing.max_conn_lifetime = Some(duration(value)?),
+                "max_conn_idle_time" => sizing.max_conn_idle_time = Some(duration(value)?),
+                _ => kept.push(pair),
+            }
+        }
+        let url = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        Ok((url, sizing))
+    }
+
+    fn apply(&self, mut pool: AnyPoolOptions) -> AnyPoolOptions {
+        if let Some(n) = self.max_conns {
+            pool = pool.max_connections(n);
+        }
+        if let Some(d) = self.max_conn_lifetime {
+            pool = pool.max_lifetime(d);
+        }
+        if let Some(d) = self.max_conn_idle_time {
+            pool = pool.idle_timeout(d);
+        }
+        pool
+    }
+}
+
 /// Maps a sqlx error once: a unique-constraint violation becomes [`StoreError::Conflict`]
 /// naming the constraint, anything else stays a database error.
 pub fn map_unique(error: sqlx::Error) -> StoreError {
@@ -165,5 +231,43 @@ pub fn unix_micros(time: std::time::SystemTime) -> i64 {
     match time.duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
         Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ory_pool_parameters_are_taken_out_of_the_dsn() {
+        let (url, sizing) = PoolSizing::take_from(
+            "postgres://u:p@db:5432/kratos?sslmode=disable&max_conns=20&max_idle_conns=4&max_conn_lifetime=1h&max_conn_idle_time=30s",
+        )
+        .unwrap();
+        assert_eq!(url, "postgres://u:p@db:5432/kratos?sslmode=disable");
+        assert_eq!(
+            sizing,
+            PoolSizing {
+                max_conns: Some(20),
+                max_conn_lifetime: Some(Duration::from_secs(3600)),
+                max_conn_idle_time: Some(Duration::from_secs(30)),
+            }
+        );
+        let (url, sizing) = PoolSizing::take_from("postgres://db/k?max_conns=3").unwrap();
+        assert_eq!(
+            (url.as_str(), sizing.max_conns),
+            ("postgres://db/k", Some(3))
+        );
+        let (url, _) = PoolSizing::take_from("postgres://db/k").unwrap();
+        assert_eq!(url, "postgres://db/k");
+    }
+
+    #[test]
+    fn malformed_pool_parameters_name_the_parameter() {
+        for bad in ["max_conns=0", "max_conns=many", "max_conn_lifetime=5d"] {
+            let e = PoolSizing::take_from(&format!("postgres://db/k?{bad}")).unwrap_err();
+            assert!(e.contains(bad.split('=').next().unwrap()), "{e}");
+        }
     }
 }
