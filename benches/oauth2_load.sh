@@ -15,13 +15,18 @@
 # database, which favours it) and, when TEST_DATABASE_URL is set, also a minimal PostgreSQL
 # adapter (one table, the `pg` npm package) in the same scratch database.
 #
-# Every endpoint is checked once with curl (200 and the expected JSON) before wrk loads it; a run
-# that saw a non-2xx answer or a socket error fails. Prints a Markdown table with the
-# Quartet / oidc-provider throughput ratio and the issue's targets (met or missed).
+# All servers start first and stay up (idle ones cost nothing); the measured runs are
+# interleaved — each Quartet row right next to its oidc-provider counterpart — and the whole
+# sequence is repeated ROUNDS times, the table giving the median of the rounds, so that the
+# load of other work on a shared machine hits both sides alike. Every endpoint is checked once
+# with curl (200 and the expected JSON) before wrk loads it (introspection also after); a wrk
+# run that saw a non-2xx answer or a socket error fails the whole run. Prints a Markdown table
+# with the Quartet / oidc-provider throughput ratios and the issue's targets (met or missed).
 #
 # Usage: benches/oauth2_load.sh            (builds target/release/quartet if missing)
 #   QUARTET_BIN=path  use that binary      DURATION=10s  per wrk run (default 10s)
 #   THREADS=2  wrk threads                 CONNECTIONS=64
+#   ROUNDS=3   repetitions of the interleaved sequence (median reported)
 #   WARMUP=3s  an unrecorded wrk run before each measured one (0: none; lets node's JIT and
 #              both servers' pools and caches warm up)
 #   WRK_TIMEOUT=10s
@@ -37,8 +42,9 @@ BIN=${QUARTET_BIN:-$ROOT/target/release/quartet}
 DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
-WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
+ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-3s}
+WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
 OP_VERSION=${OIDC_PROVIDER_VERSION:-8.8.1}
 PG_NPM_VERSION=${PG_NPM_VERSION:-8.23.1}
 PG_URL=${TEST_DATABASE_URL:-}
@@ -97,21 +103,18 @@ post_lua() { # file body [authorization]: a wrk script sending one form POST
 }
 
 # check name url body authorization python-assertion: one POST with curl, 200 and JSON the
-# assertion accepts (it sees the parsed body as `j`); prints the JSON.
+# assertion accepts (it sees the parsed body as `j`); the body is kept in $WORK/check-NAME.json.
 check() {
-    local out code
-    out=$(curl -sS --max-time 120 -o "$WORK/check-$1.json" -w '%{http_code}' -X POST "$2" \
+    local code
+    code=$(curl -sS --max-time 120 -o "$WORK/check-$1.json" -w '%{http_code}' -X POST "$2" \
         -H 'Content-Type: application/x-www-form-urlencoded' -H 'Accept: application/json' \
         ${4:+-H "Authorization: $4"} --data "$3") || die "check $1: curl failed"
-    code=$out
     [ "$code" = 200 ] || die "check $1: $2 answered $code, want 200: $(cat "$WORK/check-$1.json")"
     python3 - "$WORK/check-$1.json" "$5" <<'EOF' || die "check $1: unexpected JSON: $(cat "$WORK/check-$1.json")"
 import json, sys
 j = json.load(open(sys.argv[1]))
-ok = eval(sys.argv[2], {"j": j})
-sys.exit(0 if ok else 1)
+sys.exit(0 if eval(sys.argv[2], {"j": j}) else 1)
 EOF
-    cat "$WORK/check-$1.json"
 }
 
 json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
@@ -122,103 +125,85 @@ to_ms() { # wrk latency like 812.00us / 1.23ms / 2.00s → ms
 
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
-run() { # key url lua: a warm-up, then one measured wrk run; fails on non-2xx answers and socket errors
+wrk_ok() { # label wrk-output
+    if echo "$2" | grep -qE 'Non-2xx|Socket errors'; then
+        echo "$2" >&2
+        die "$1 saw non-2xx answers or socket errors"
+    fi
+}
+run() { # key round url lua: a warm-up, then one measured wrk run
     local out rps p50 p99
     if [ "$WARMUP" != 0 ]; then
-        out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" --timeout "$WRK_TIMEOUT" -s "$3" "$2")
-        if echo "$out" | grep -qE 'Non-2xx|Socket errors'; then
-            echo "$out" >&2
-            die "warm-up of $1 saw non-2xx answers or socket errors"
-        fi
+        out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" --timeout "$WRK_TIMEOUT" -s "$4" "$3")
+        wrk_ok "the warm-up of $1" "$out"
     fi
-    echo "== $1: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --timeout $WRK_TIMEOUT --latency -s $(basename "$3") $2" >&2
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency -s "$3" "$2")
-    echo "$out" >"$WORK/wrk-$1.txt"
-    if echo "$out" | grep -qE 'Non-2xx|Socket errors'; then
-        echo "$out" >&2
-        die "run $1 saw non-2xx answers or socket errors"
-    fi
+    echo "== round $2, $1: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --timeout $WRK_TIMEOUT --latency -s $(basename "$4") $3" >&2
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency -s "$4" "$3")
+    echo "$out" >"$WORK/wrk-$1-$2.txt"
+    wrk_ok "$1 (round $2)" "$out"
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p50=$(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')")
     p99=$(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')")
-    printf '%s\t%s\t%s\t%s\n' "$1" "$rps" "$p50" "$p99" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rps" "$p50" "$p99" >>"$RESULTS"
     echo "   $rps req/s, p50 $p50 ms, p99 $p99 ms" >&2
 }
 
+FORM="grant_type=client_credentials&scope=read"
+OPAQUE_OK="j['token_type'].lower()=='bearer' and j['access_token'].count('.')<=1 and j['scope']=='read' and j['expires_in']>0"
+JWT_OK="j['token_type'].lower()=='bearer' and j['access_token'].count('.')==2 and j['scope']=='read' and j['expires_in']>0"
+
+# Per server instance: TOKEN_URL[i], INTROSPECT_URL[i], AUTH[i] (for the token endpoint),
+# IAUTH[i] (for introspection: empty on Quartet's admin port), CLIENT[i].
+declare -A TOKEN_URL INTROSPECT_URL AUTH IAUTH CLIENT
+
 # ---- Quartet ---------------------------------------------------------------------------------
-QPID=""
 QSECRET="oauth2-load-bench-system-secret-$RANDOM$RANDOM$RANDOM" # one for every instance on a database
-quartet_start() { # backend strategy dsn → sets QPUB QADM
-    QPUB=$(free_port); QADM=$(free_port)
-    cat >"$WORK/quartet-$1-$2.yml" <<EOF
+quartet_start() { # instance strategy dsn
+    local pub adm code
+    pub=$(free_port); adm=$(free_port)
+    cat >"$WORK/$1.yml" <<EOF
 dsn: $3
 log: { level: warn }
 oauth2:
   serve:
-    public: { host: 127.0.0.1, port: $QPUB }
-    admin: { host: 127.0.0.1, port: $QADM }
+    public: { host: 127.0.0.1, port: $pub }
+    admin: { host: 127.0.0.1, port: $adm }
   urls:
-    self: { issuer: "http://127.0.0.1:$QPUB/" }
+    self: { issuer: "http://127.0.0.1:$pub/" }
   secrets:
     system: [ "$QSECRET" ]
   strategies:
     access_token: $2
 EOF
-    "$BIN" serve oauth2 -c "$WORK/quartet-$1-$2.yml" >"$WORK/quartet-$1-$2.log" 2>&1 &
-    QPID=$!
-    PIDS+=("$QPID")
-    wait_http "http://127.0.0.1:$QPUB/health/ready"
-    wait_http "http://127.0.0.1:$QADM/health/ready"
-}
-quartet_stop() {
-    kill "$QPID" 2>/dev/null || true
-    wait "$QPID" 2>/dev/null || true
-}
-quartet_client() { # → sets QAUTH QCLIENT
-    local code
-    code=$(curl -sS -o "$WORK/client.json" -w '%{http_code}' -X POST "http://127.0.0.1:$QADM/admin/clients" \
+    "$BIN" serve oauth2 -c "$WORK/$1.yml" >"$WORK/$1.log" 2>&1 &
+    PIDS+=("$!")
+    wait_http "http://127.0.0.1:$pub/health/ready"
+    wait_http "http://127.0.0.1:$adm/health/ready"
+    code=$(curl -sS -o "$WORK/client-$1.json" -w '%{http_code}' -X POST "http://127.0.0.1:$adm/admin/clients" \
         -H 'Content-Type: application/json' \
         --data '{"client_name":"bench","grant_types":["client_credentials"],"scope":"read write","token_endpoint_auth_method":"client_secret_basic"}')
-    [ "$code" = 201 ] || die "POST /admin/clients answered $code: $(cat "$WORK/client.json")"
-    QCLIENT=$(json_field "$WORK/client.json" client_id)
-    QAUTH=$(basic "$QCLIENT" "$(json_field "$WORK/client.json" client_secret)")
-}
-
-quartet_backend() { # backend dsn
-    local b=$1 tok
-    # (1) opaque tokens, then (3) introspection on the same instance
-    quartet_start "$b" opaque "$2"
-    quartet_client
-    post_lua "$WORK/q-token-$b.lua" "grant_type=client_credentials&scope=read" "$QAUTH"
-    check "q-token-opaque-$b" "http://127.0.0.1:$QPUB/oauth2/token" "grant_type=client_credentials&scope=read" "$QAUTH" \
-        "j['token_type'].lower()=='bearer' and j['access_token'].startswith('ory_at_') and j['scope']=='read' and j['expires_in']>0" >/dev/null
-    run "quartet-token-opaque-$b" "http://127.0.0.1:$QPUB/oauth2/token" "$WORK/q-token-$b.lua"
-    check "q-token-sample-$b" "http://127.0.0.1:$QPUB/oauth2/token" "grant_type=client_credentials&scope=read" "$QAUTH" \
-        "j['access_token'].startswith('ory_at_')" >/dev/null
-    tok=$(json_field "$WORK/check-q-token-sample-$b.json" access_token)
-    post_lua "$WORK/q-introspect-$b.lua" "token=$tok"
-    check "q-introspect-$b" "http://127.0.0.1:$QADM/admin/oauth2/introspect" "token=$tok" "" \
-        "j['active'] is True and j['client_id']=='$QCLIENT' and j['scope']=='read' and j.get('token_use')=='access_token'" >/dev/null
-    run "quartet-introspect-$b" "http://127.0.0.1:$QADM/admin/oauth2/introspect" "$WORK/q-introspect-$b.lua"
-    quartet_stop
-    # (2) JWT access tokens
-    quartet_start "$b" jwt "$2"
-    quartet_client
-    post_lua "$WORK/q-token-jwt-$b.lua" "grant_type=client_credentials&scope=read" "$QAUTH"
-    check "q-token-jwt-$b" "http://127.0.0.1:$QPUB/oauth2/token" "grant_type=client_credentials&scope=read" "$QAUTH" \
-        "j['token_type'].lower()=='bearer' and j['access_token'].count('.')==2 and j['scope']=='read'" >/dev/null
-    run "quartet-token-jwt-$b" "http://127.0.0.1:$QPUB/oauth2/token" "$WORK/q-token-jwt-$b.lua"
-    quartet_stop
+    [ "$code" = 201 ] || die "$1: POST /admin/clients answered $code: $(cat "$WORK/client-$1.json")"
+    CLIENT[$1]=$(json_field "$WORK/client-$1.json" client_id)
+    AUTH[$1]=$(basic "${CLIENT[$1]}" "$(json_field "$WORK/client-$1.json" client_secret)")
+    IAUTH[$1]=""
+    TOKEN_URL[$1]=http://127.0.0.1:$pub/oauth2/token
+    INTROSPECT_URL[$1]=http://127.0.0.1:$adm/admin/oauth2/introspect
 }
 
 QVERSION=$("$BIN" version 2>&1 | head -1)
-quartet_backend sqlite "sqlite://$WORK/oauth2.sqlite"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+BACKENDS=(sqlite)
+quartet_start q-opaque-sqlite opaque "sqlite://$WORK/opaque.sqlite"
+quartet_start q-jwt-sqlite jwt "sqlite://$WORK/jwt.sqlite"
 if [ -n "$PG_URL" ]; then
+    BACKENDS+=(postgres)
     PG_DB="quartet_oauth2_bench_$$_$RANDOM"
     psql -q -X -v ON_ERROR_STOP=1 "$PG_URL" -c "CREATE DATABASE \"$PG_DB\"" >/dev/null
     PG_DSN=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/"+sys.argv[2])))' "$PG_URL" "$PG_DB")
     PG_VERSION=$(psql -X -At "$PG_URL" -c 'SHOW server_version' | cut -d' ' -f1)
-    quartet_backend postgres "$PG_DSN"
+    # Both instances share the scratch database (one secret), as instances of one deployment do.
+    quartet_start q-opaque-postgres opaque "$PG_DSN"
+    quartet_start q-jwt-postgres jwt "$PG_DSN"
 fi
 
 # ---- oidc-provider ---------------------------------------------------------------------------
@@ -316,53 +301,74 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
 provider.listen(port, '127.0.0.1');
 EOF
 
-op_backend() { # storage (memory|postgres) [postgres URL]
-    local b=$1 url pid tok auth auth_jwt
-    local port
+op_start() { # instance [postgres URL]: instance op-opaque-STORAGE, and op-jwt-STORAGE on the same server
+    local port jwt=${1/op-opaque/op-jwt}
     port=$(free_port)
     (cd "$WORK/op" && OP_PORT=$port OP_SECRET=$OP_SECRET OP_PG=${2:-} NODE_ENV=production exec node server.js) \
-        >"$WORK/op/server-$b.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
+        >"$WORK/$1.log" 2>&1 &
+    PIDS+=("$!")
     wait_http "http://127.0.0.1:$port/.well-known/openid-configuration"
-    url=http://127.0.0.1:$port
-    auth=$(basic bench "$OP_SECRET")
-    auth_jwt=$(basic bench-jwt "$OP_SECRET")
-    post_lua "$WORK/op-token-$b.lua" "grant_type=client_credentials&scope=read" "$auth"
-    check "op-token-$b" "$url/token" "grant_type=client_credentials&scope=read" "$auth" \
-        "j['token_type'].lower()=='bearer' and '.' not in j['access_token'] and j['scope']=='read' and j['expires_in']>0" >/dev/null
-    run "op-token-opaque-$b" "$url/token" "$WORK/op-token-$b.lua"
-    # A fresh token (the in-memory LRU keeps 1000 entries), introspected by its own client.
-    check "op-token-sample-$b" "$url/token" "grant_type=client_credentials&scope=read" "$auth" "'.' not in j['access_token']" >/dev/null
-    tok=$(json_field "$WORK/check-op-token-sample-$b.json" access_token)
-    post_lua "$WORK/op-introspect-$b.lua" "token=$tok" "$auth"
-    check "op-introspect-$b" "$url/token/introspection" "token=$tok" "$auth" \
-        "j['active'] is True and j['client_id']=='bench' and j['scope']=='read'" >/dev/null
-    run "op-introspect-$b" "$url/token/introspection" "$WORK/op-introspect-$b.lua"
-    if [ "$b" = memory ]; then # JWT tokens are not stored: the storage does not matter
-        post_lua "$WORK/op-token-jwt.lua" "grant_type=client_credentials&scope=read" "$auth_jwt"
-        check op-token-jwt "$url/token" "grant_type=client_credentials&scope=read" "$auth_jwt" \
-            "j['token_type'].lower()=='bearer' and j['access_token'].count('.')==2 and j['scope']=='read'" >/dev/null
-        run "op-token-jwt-$b" "$url/token" "$WORK/op-token-jwt.lua"
-    fi
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    CLIENT[$1]=bench
+    AUTH[$1]=$(basic bench "$OP_SECRET")
+    IAUTH[$1]=${AUTH[$1]} # introspected by the client the token was issued to
+    TOKEN_URL[$1]=http://127.0.0.1:$port/token
+    INTROSPECT_URL[$1]=http://127.0.0.1:$port/token/introspection
+    CLIENT[$jwt]=bench-jwt
+    AUTH[$jwt]=$(basic bench-jwt "$OP_SECRET")
+    TOKEN_URL[$jwt]=${TOKEN_URL[$1]}
 }
-op_backend memory
+op_start op-opaque-memory
 if [ -n "$PG_URL" ]; then
-    op_backend postgres "$PG_DSN"
+    op_start op-opaque-postgres "$PG_DSN"
 fi
+
+# ---- the measured runs -----------------------------------------------------------------------
+token_case() { # result-key instance round ok-expression
+    post_lua "$WORK/$1.lua" "$FORM" "${AUTH[$2]}"
+    check "$1" "${TOKEN_URL[$2]}" "$FORM" "${AUTH[$2]}" "$4"
+    run "$1" "$3" "${TOKEN_URL[$2]}" "$WORK/$1.lua"
+}
+introspect_case() { # result-key instance round: a fresh token (oidc-provider's LRU keeps 1000 entries)
+    local tok ok
+    check "$1-token" "${TOKEN_URL[$2]}" "$FORM" "${AUTH[$2]}" "$OPAQUE_OK"
+    tok=$(json_field "$WORK/check-$1-token.json" access_token)
+    ok="j['active'] is True and j['client_id']=='${CLIENT[$2]}' and j['scope']=='read'"
+    post_lua "$WORK/$1.lua" "token=$tok" "${IAUTH[$2]}"
+    check "$1" "${INTROSPECT_URL[$2]}" "token=$tok" "${IAUTH[$2]}" "$ok"
+    run "$1" "$3" "${INTROSPECT_URL[$2]}" "$WORK/$1.lua"
+    check "$1" "${INTROSPECT_URL[$2]}" "token=$tok" "${IAUTH[$2]}" "$ok" # still active after the load
+}
+for round in $(seq 1 "$ROUNDS"); do
+    for b in "${BACKENDS[@]}"; do
+        token_case "quartet-token-opaque-$b" "q-opaque-$b" "$round" "$OPAQUE_OK"
+        if [ "$b" = sqlite ]; then token_case op-token-opaque-memory op-opaque-memory "$round" "$OPAQUE_OK"; fi
+        if [ "$b" = postgres ]; then token_case op-token-opaque-postgres op-opaque-postgres "$round" "$OPAQUE_OK"; fi
+    done
+    for b in "${BACKENDS[@]}"; do
+        introspect_case "quartet-introspect-$b" "q-opaque-$b" "$round"
+        if [ "$b" = sqlite ]; then introspect_case op-introspect-memory op-opaque-memory "$round"; fi
+        if [ "$b" = postgres ]; then introspect_case op-introspect-postgres op-opaque-postgres "$round"; fi
+    done
+    for b in "${BACKENDS[@]}"; do
+        token_case "quartet-token-jwt-$b" "q-jwt-$b" "$round" "$JWT_OK"
+        # oidc-provider never stores JWT access tokens: one row, whatever the storage
+        if [ "$b" = sqlite ]; then token_case op-token-jwt-memory op-jwt-memory "$round" "$JWT_OK"; fi
+    done
+done
 
 # ---- report ----------------------------------------------------------------------------------
 echo
-echo "$(date -u +%Y-%m-%d) · $(nproc) CPUs · $(uname -sr) · wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency after a $WARMUP warm-up (POST bodies from a Lua script) · $QVERSION ($BIN) · oidc-provider $OP_VERSION on node $(node --version) (NODE_ENV=production, one process)${PG_VERSION:+ · PostgreSQL $PG_VERSION, pg@$PG_NPM_VERSION}"
+echo "$(date -u +%Y-%m-%d) · $(nproc) CPUs · $(uname -sr) · load average before the run $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg) · $ROUNDS round(s) of wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, each after a $WARMUP warm-up (POST bodies from a Lua script) · $QVERSION ($BIN) · oidc-provider $OP_VERSION on node $(node --version) (NODE_ENV=production, one process)${PG_VERSION:+ · PostgreSQL $PG_VERSION, pg@$PG_NPM_VERSION}"
 echo
 python3 - "$RESULTS" <<'EOF'
-import sys
-rows = {}
+import statistics, sys
+runs = {}
 for line in open(sys.argv[1]):
-    k, rps, p50, p99 = line.rstrip("\n").split("\t")
-    rows[k] = (float(rps), float(p50), float(p99))
+    k, _round, rps, p50, p99 = line.rstrip("\n").split("\t")
+    runs.setdefault(k, []).append((float(rps), float(p50), float(p99)))
+med = lambda xs: statistics.median(xs)
+rows = {k: (med([r[0] for r in v]), med([r[1] for r in v]), med([r[2] for r in v]),
+            min(r[0] for r in v), max(r[0] for r in v), len(v)) for k, v in runs.items()}
 backends = [b for b in ("sqlite", "postgres") if f"quartet-token-opaque-{b}" in rows]
 names = {"sqlite": "Quartet, SQLite file (WAL)", "postgres": "Quartet, PostgreSQL",
          "memory": "oidc-provider, built-in memory storage", "pgop": "oidc-provider, PostgreSQL adapter"}
@@ -371,23 +377,27 @@ cases = [
     ("token-jwt", "client_credentials, JWT access token (RS256 4096)"),
     ("introspect", "introspection of an opaque token"),
 ]
+n = next(iter(rows.values()))[5]
 fmt = lambda v: f"{v:,.0f}"
+spread = lambda r: f" ({fmt(r[3])}–{fmt(r[4])})" if r[5] > 1 else ""
 def op(key, storage):
     return rows.get(f"op-{key}-{storage}")
+print(f"Median of {n} interleaved round(s) per row (req/s: median, then min–max over the rounds; p50 and p99: medians).")
+print()
 print("| case | server | req/s | p50 ms | p99 ms | Quartet ÷ oidc-provider (memory) | Quartet ÷ oidc-provider (PostgreSQL) |")
 print("|---|---|---|---|---|---|---|")
 for key, label in cases:
     for b in backends:
-        rps, p50, p99 = rows[f"quartet-{key}-{b}"]
+        r = rows[f"quartet-{key}-{b}"]
         mem = op(key, "memory")
         pg = op(key, "postgres") if b == "postgres" else None
-        r1 = f"{rps / mem[0]:.2f}×" if mem else "—"
-        r2 = f"{rps / pg[0]:.2f}×" if pg else "—"
-        print(f"| {label} | {names[b]} | {fmt(rps)} | {p50:.2f} | {p99:.2f} | {r1} | {r2} |")
+        r1 = f"{r[0] / mem[0]:.2f}×" if mem else "—"
+        r2 = f"{r[0] / pg[0]:.2f}×" if pg else "—"
+        print(f"| {label} | {names[b]} | {fmt(r[0])}{spread(r)} | {r[1]:.2f} | {r[2]:.2f} | {r1} | {r2} |")
     for storage, name in (("memory", names["memory"]), ("postgres", names["pgop"])):
         r = op(key, storage)
         if r:
-            print(f"| {label} | {name} | {fmt(r[0])} | {r[1]:.2f} | {r[2]:.2f} | | |")
+            print(f"| {label} | {name} | {fmt(r[0])}{spread(r)} | {r[1]:.2f} | {r[2]:.2f} | | |")
 print()
 print("Targets (issue 5):")
 def verdict(ok): return "met" if ok else "**MISSED**"
@@ -396,9 +406,8 @@ for b in backends:
         if key == "token-jwt":
             continue
         q = rows[f"quartet-{key}-{b}"][0]
-        line = f"- {label}, {names[b]}: ≥ 3× oidc-provider — {q / op(key, 'memory')[0]:.2f}× its memory storage"
-        ok = q / op(key, "memory")[0] >= 3
-        print(f"{line} — {verdict(ok)}")
+        r = q / op(key, "memory")[0]
+        print(f"- {label}, {names[b]}: ≥ 3× oidc-provider — {r:.2f}× its memory storage — {verdict(r >= 3)}")
         if b == "postgres" and op(key, "postgres"):
             r = q / op(key, "postgres")[0]
             print(f"  (on the same backend, against oidc-provider's PostgreSQL adapter: {r:.2f}× — {verdict(r >= 3)})")
@@ -410,6 +419,6 @@ if "postgres" in backends:
 else:
     print("- > 5,000 tokens/s on PostgreSQL — not measured (TEST_DATABASE_URL unset)")
 for b in backends:
-    rps, _, p99 = rows[f"quartet-introspect-{b}"]
+    rps, _, p99 = rows[f"quartet-introspect-{b}"][:3]
     print(f"- > 20,000 introspections/s with p99 < 5 ms, {names[b]} — {fmt(rps)}/s, p99 {p99:.2f} ms — {verdict(rps > 20000 and p99 < 5)}")
 EOF
