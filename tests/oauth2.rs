@@ -352,6 +352,25 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
         r.json::<Value>().await.unwrap()["error"],
         "unsupported_grant_type"
     );
+    // No grant_type at all: fosite's invalid_request naming the parameter.
+    let r = env
+        .http
+        .post(&token_url)
+        .basic_auth(id, Some(secret))
+        .form(&[("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_request");
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("'grant_type' is missing"),
+        "{e}"
+    );
     let r = env
         .http
         .post(&token_url)

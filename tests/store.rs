@@ -91,6 +91,65 @@ async fn generated_secrets_are_shared_by_every_instance_even_under_races() {
     }
 }
 
+/// Read-then-write transactions from many tasks and two instances at once (the pattern of
+/// "next sequence number, then insert"): none may fail with `database is locked` — on SQLite
+/// `Db::begin` takes the write lock up front so that they wait their turn — and no number is
+/// handed out twice. (SQLite only: on PostgreSQL, under READ COMMITTED, two such transactions
+/// may read the same maximum and the second insert fails on the key — a different hazard.)
+#[tokio::test]
+async fn concurrent_read_then_write_transactions_wait_instead_of_failing() {
+    let (dsns, pg, _dir) = backends().await;
+    for (dsn, backend) in dsns {
+        if backend != Backend::Sqlite {
+            continue;
+        }
+        let first = Db::connect(&dsn).await.unwrap();
+        first.migrate().await.unwrap();
+        sqlx::query("CREATE TABLE seq_test (seq BIGINT PRIMARY KEY, who TEXT NOT NULL)")
+            .execute(first.pool())
+            .await
+            .unwrap();
+        let second = match dsn {
+            Dsn::Memory => first.clone(),
+            _ => Db::connect(&dsn).await.unwrap(),
+        };
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let db = if i % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            tasks.push(tokio::spawn(async move {
+                let mut tx = db.begin().await?;
+                let (next,): (i64,) =
+                    sqlx::query_as("SELECT COALESCE(MAX(seq), 0) + 1 FROM seq_test")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                sqlx::query("INSERT INTO seq_test (seq, who) VALUES ($1, $2)")
+                    .bind(next)
+                    .bind(format!("task-{i}"))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap_or_else(|e| panic!("{dsn:?}: {e}"));
+        }
+        let (n, max): (i64, i64) = sqlx::query_as("SELECT COUNT(*), MAX(seq) FROM seq_test")
+            .fetch_one(first.pool())
+            .await
+            .unwrap();
+        assert_eq!((n, max), (32, 32), "{dsn:?}");
+        first.close().await;
+        second.close().await;
+    }
+    if let Some(pg) = pg {
+        pg.drop_now().await;
+    }
+}
+
 #[tokio::test]
 async fn several_instances_migrating_at_once_on_one_postgres_migrate_exactly_once() {
     let Some(pg) = common::pg_database().await else {

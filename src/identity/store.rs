@@ -122,7 +122,7 @@ impl IdentityStore {
         identity: &Identity,
         credentials: &[Credential],
     ) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         insert_identity_row(&mut tx, identity).await?;
         insert_children(&mut tx, identity, credentials).await?;
         tx.commit().await?;
@@ -131,7 +131,7 @@ impl IdentityStore {
 
     /// Creates many identities in one transaction (batch PATCH); any conflict aborts all.
     pub async fn create_identities(&self, items: &[(Identity, Vec<Credential>)]) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         for (identity, credentials) in items {
             insert_identity_row(&mut tx, identity).await?;
             insert_children(&mut tx, identity, credentials).await?;
@@ -146,7 +146,7 @@ impl IdentityStore {
         identity: &Identity,
         credentials: &[Credential],
     ) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let done = sqlx::query("UPDATE identity_identities SET schema_id = $1, state = $2, state_changed_at = $3, traits = $4, metadata_public = $5, metadata_admin = $6, verifiable_addresses = $7, recovery_addresses = $8, updated_at = $9 WHERE id = $10")
             .bind(&identity.schema_id)
             .bind(identity.state.as_str())
@@ -273,7 +273,7 @@ impl IdentityStore {
     }
 
     pub async fn delete_identity(&self, id: &str) -> Result<bool> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         for table in [
             "identity_sessions",
             "identity_credential_identifiers",
@@ -296,7 +296,7 @@ impl IdentityStore {
     }
 
     pub async fn delete_credential(&self, identity_id: &str, kind: CredentialType) -> Result<bool> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "DELETE FROM identity_credential_identifiers WHERE identity_id = $1 AND type = $2",
         )

@@ -78,6 +78,11 @@ async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Resu
         )));
     }
     let grant = form.get("grant_type").unwrap_or("").to_string();
+    if grant.is_empty() {
+        return Err(Error::InvalidRequest(
+            "Request parameter 'grant_type' is missing".into(),
+        ));
+    }
     if !matches!(
         grant.as_str(),
         "authorization_code" | "refresh_token" | "client_credentials" | trust::GRANT_TYPE

@@ -240,7 +240,7 @@ impl Store {
     }
 
     pub async fn delete_client(&self, id: &str) -> Result<bool> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let done = sqlx::query("DELETE FROM oauth2_clients WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -279,7 +279,7 @@ impl Store {
         replace_set: bool,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         if replace_set {
             sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1")
                 .bind(set)
@@ -357,7 +357,7 @@ impl Store {
 
     /// Revokes a whole grant: deletes its access tokens, deactivates refresh tokens and codes.
     pub async fn revoke_request(&self, request_id: &str) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         sqlx::query("DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'")
             .bind(request_id)
             .execute(&mut *tx)
@@ -472,7 +472,7 @@ impl Store {
         expires_at: i64,
         doc: &serde_json::Value,
     ) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         sqlx::query("DELETE FROM oauth2_login_sessions WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -580,7 +580,7 @@ impl Store {
 
     /// Revokes consents (of one client or all) and every token issued under them.
     pub async fn revoke_consents(&self, subject: &str, client_id: Option<&str>) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let rows = sqlx::query("SELECT challenge FROM oauth2_consents WHERE subject = $1 AND ($2 = '' OR client_id = $2)")
             .bind(subject)
             .bind(client_id.unwrap_or(""))
@@ -614,7 +614,7 @@ impl Store {
     /// as Hydra) in one transaction; an existing (issuer, kid) key or (issuer, subject, kid)
     /// grant is a conflict.
     pub async fn insert_grant(&self, g: &Grant, sealed_key: &str) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let max: (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM oauth2_jwks")
             .fetch_one(&mut *tx)
             .await?;
@@ -672,7 +672,7 @@ impl Store {
 
     /// Deletes a grant and its key; `false` if there was none.
     pub async fn delete_grant(&self, id: &str) -> Result<bool> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let row = sqlx::query("SELECT * FROM oauth2_trust_grants WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)

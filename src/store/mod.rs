@@ -11,7 +11,7 @@ pub mod secrets;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Connection, Executor};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 use crate::config::Dsn;
 
@@ -133,6 +133,18 @@ impl Db {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Starts a transaction for writing. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes cannot wait for
+    /// another writer — SQLite answers `database is locked` (or `SQLITE_BUSY_SNAPSHOT` in WAL
+    /// mode) at once instead of after `busy_timeout` — so under concurrent writes it fails
+    /// where it should have waited. On PostgreSQL a plain `BEGIN`.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     pub fn pool(&self) -> &AnyPool {
