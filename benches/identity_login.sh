@@ -60,6 +60,9 @@ identity:
   selfservice:
     default_browser_return_url: http://app.test/
     allowed_return_urls: [http://app.test/]
+  identity:
+    default_schema_id: default
+    schemas: [ { id: default, url: "file://$ROOT/src/config/default_identity.schema.json" } ]
   hashers: $1
   quartet:
     brute_force: { enabled: false }

@@ -66,6 +66,10 @@ pub struct Inner {
     cookie_secrets: Vec<Vec<u8>>,
     /// `quartet.session_cache`; `None` when off (the default).
     session_cache: Option<SessionCache>,
+    /// Password hashes computed at once: one per CPU. More cannot finish sooner, and argon2id
+    /// holds `memory` (128 MB by default) per hash, so a burst of logins must queue here rather
+    /// than allocate without bound.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::ops::Deref for Service {
@@ -219,6 +223,9 @@ impl Service {
             bound,
             cookie_secrets,
             session_cache,
+            hashing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
         })))
     }
 
@@ -272,10 +279,24 @@ impl Service {
 
     pub async fn hash_password(&self, password: String) -> Result<String> {
         let h = self.hasher.clone();
-        tokio::task::spawn_blocking(move || h.hash(password.as_bytes()))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
+        self.off_runtime(move || h.hash(password.as_bytes()))
+            .await?
             .map_err(Error::from)
+    }
+
+    /// Runs a password hash or verification on the blocking pool, at most one per CPU at once.
+    async fn off_runtime<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// Verifies off the runtime; `None` as hash verifies against the dummy hash (and fails).
@@ -287,9 +308,9 @@ impl Service {
                 .await?
                 .clone(),
         };
-        let ok = tokio::task::spawn_blocking(move || password::verify(password.as_bytes(), &hash))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let ok = self
+            .off_runtime(move || password::verify(password.as_bytes(), &hash))
+            .await?;
         Ok(known && matches!(ok, Ok(true)))
     }
 

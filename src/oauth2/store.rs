@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::client::Client;
 use super::error::{Error, Result};
 use super::trust::Grant;
-use crate::store::Db;
+use crate::store::{Backend, Db};
 
 /// The oauth2 tables.
 #[derive(Clone, Debug)]
@@ -722,6 +722,26 @@ const TOKEN_BATCHES_IN_FLIGHT: usize = 4;
 const TOKEN_COLUMNS: &str =
     "signature, kind, request_id, client_id, subject, active, requested_at, expires_at, session";
 
+/// `INSERT … VALUES (…), (…)` for `n` rows. SQLite gets anonymous `?` placeholders: sqlx's
+/// SQLite driver resolves every `$n` by name, which grows quadratically with a batch's
+/// parameter count.
+fn token_insert_sql(backend: Backend, n: usize) -> String {
+    let mut sql = format!("INSERT INTO oauth2_tokens ({TOKEN_COLUMNS}) VALUES ");
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        match backend {
+            Backend::Sqlite => sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            Backend::Postgres => {
+                let p: Vec<String> = (1..=9).map(|k| format!("${}", i * 9 + k)).collect();
+                sql.push_str(&format!("({})", p.join(", ")));
+            }
+        }
+    }
+    sql
+}
+
 /// Group commit for token inserts: every issuance writes a row, and on PostgreSQL each commit
 /// waits for the WAL to reach the disk. Requests queue their row; a writer task takes whatever
 /// has queued (up to [`TOKEN_BATCH_MAX`]) and writes it as one INSERT, answering each request
@@ -807,25 +827,7 @@ async fn write_token_batch(db: &Db, batch: Vec<PendingToken>) {
 
 /// One INSERT of `rows` (one implicit transaction: all or none).
 async fn insert_token_rows(db: &Db, rows: &[&TokenRow]) -> Result<()> {
-    let mut sql = format!("INSERT INTO oauth2_tokens ({TOKEN_COLUMNS}) VALUES ");
-    for i in 0..rows.len() {
-        let n = i * 9;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6,
-            n + 7,
-            n + 8,
-            n + 9
-        ));
-    }
+    let sql = token_insert_sql(db.backend(), rows.len());
     let mut query = sqlx::query(&sql);
     for t in rows {
         query = query
@@ -841,4 +843,20 @@ async fn insert_token_rows(db: &Db, rows: &[&TokenRow]) -> Result<()> {
     }
     query.execute(db.pool()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_batches_number_their_placeholders_per_backend() {
+        let pg = token_insert_sql(Backend::Postgres, 2);
+        assert!(pg.ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9), ($10, $11, $12, $13, $14, $15, $16, $17, $18)"), "{pg}");
+        let lite = token_insert_sql(Backend::Sqlite, 2);
+        assert!(
+            lite.ends_with("VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            "{lite}"
+        );
+    }
 }
