@@ -32,6 +32,7 @@ if [ ! -x "$BIN" ]; then
 fi
 
 WORK=$(mktemp -d)
+chmod 755 "$WORK" # nginx's workers (not root) serve big.bin from here
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
