@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::error::PermissionError;
 use super::http::TupleDto;
-use super::store::TupleStore;
+use super::store::{Importer, TupleStore};
 use super::tuple::RelationTuple;
 
 /// Tuples per transaction.
@@ -124,13 +124,29 @@ pub async fn import_tuples(
         read: tuples.len(),
         ..ImportSummary::default()
     };
+    let mut importer = store.importer().await?;
+    let written = insert_chunks(&mut importer, &tuples, &mut summary, &mut progress).await;
+    let restored = importer.finish().await;
+    written?;
+    restored?;
+    Ok(summary)
+}
+
+/// Inserts `tuples` (repeats dropped) [`CHUNK`] per transaction, counting into `summary`.
+async fn insert_chunks(
+    importer: &mut Importer,
+    tuples: &[RelationTuple],
+    summary: &mut ImportSummary,
+    progress: &mut Progress<'_>,
+) -> Result<(), PermissionError> {
     let mut seen = HashSet::with_capacity(tuples.len());
     let started = Instant::now();
     let mut last = None;
     let mut done = 0;
     for chunk in tuples.chunks(CHUNK) {
         let fresh: Vec<RelationTuple> = chunk.iter().filter(|t| seen.insert(*t)).cloned().collect();
-        let inserted = usize::try_from(store.insert_missing(&fresh).await?).unwrap_or(usize::MAX);
+        let inserted =
+            usize::try_from(importer.insert_missing(&fresh).await?).unwrap_or(usize::MAX);
         summary.inserted += inserted;
         summary.skipped_existing += chunk.len().saturating_sub(inserted);
         done += chunk.len();
@@ -139,7 +155,7 @@ pub async fn import_tuples(
     if tuples.is_empty() {
         progress.report(0, 0, started, &mut last);
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// Loads one fixture file silently (`serve --import`); the error is one line without the file
