@@ -522,15 +522,25 @@ impl<'s> Request<'s> {
         if batch.len() == 0 {
             return;
         }
-        let direct: Vec<Key> = batch.direct.iter().map(|(k, _)| k.clone()).collect();
-        let expansion: Vec<Key> = batch.expansion.iter().map(|(k, _)| k.clone()).collect();
-        let mut found = match self.store.lookup_many(&direct, &expansion, subject).await {
+        let mut direct: Vec<Key> = batch.direct.iter().map(|(k, _)| k.clone()).collect();
+        let mut expansion: Vec<Key> = batch.expansion.iter().map(|(k, _)| k.clone()).collect();
+        direct.sort_unstable();
+        direct.dedup();
+        expansion.sort_unstable();
+        expansion.dedup();
+        let found = match self.store.lookup_many(&direct, &expansion, subject).await {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "permission: lookup failed");
                 return;
             }
         };
+        // a key may be pending twice (two branches, or a branch and a prefetch): share rows
+        let expanded: HashMap<Key, Expansion> = found
+            .expansion
+            .into_iter()
+            .map(|(key, rows)| (key, Arc::new(rows)))
+            .collect();
         let mut memo = lock(&self.memo);
         for (key, tx) in batch.direct {
             let hit = found.direct.contains(&key);
@@ -540,7 +550,7 @@ impl<'s> Request<'s> {
             }
         }
         for (key, tx) in batch.expansion {
-            let rows = Arc::new(found.expansion.remove(&key).unwrap_or_default());
+            let rows = expanded.get(&key).cloned().unwrap_or_default();
             memo.expansion.insert(tuple_of(key, subject), rows.clone());
             if let Some(tx) = tx {
                 let _ = tx.send(rows);
