@@ -2,7 +2,7 @@
 //! array of Keto's relation-tuple objects or Keto's text lines `ns:obj#rel@subject`.
 //! Everything is parsed before anything is written; the tuples then go in chunks of [`CHUNK`]
 //! per transaction, each chunk as a few multi-row `INSERT … WHERE NOT EXISTS` statements
-//! ([`TupleStore::insert_missing`]), so that running the same file twice changes nothing and a
+//! ([`Importer::insert_missing`], one connection for the whole import), so that running the same file twice changes nothing and a
 //! chunk that fails writes nothing.
 
 use std::collections::HashSet;

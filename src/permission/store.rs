@@ -1,6 +1,6 @@
 //! The relation-tuple store: the only module of the role that knows SQL. Portable SQL over
 //! `Db` (SQLite and PostgreSQL), every write in one transaction, and the few queries the
-//! check engine needs per hop (`K:internal/persistence/sql/traverser.go`).
+//! check engine needs per frontier of its search (`K:internal/persistence/sql/traverser.go`).
 
 use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
@@ -13,7 +13,7 @@ use super::error::Result;
 use super::tuple::{RelationTuple, Subject, SubjectSet, TupleFilter};
 use crate::store::{unix_micros, Backend, Db};
 
-/// Rows per multi-row INSERT of [`TupleStore::insert_missing`] (at most 8 parameters each:
+/// Rows per multi-row INSERT of [`Importer::insert_missing`] (at most 8 parameters each:
 /// well under SQLite's 32766 and PostgreSQL's 65535 bind parameters).
 pub const INSERT_ROWS: usize = 500;
 
@@ -206,8 +206,10 @@ fn lookup_sql(direct: &[Key], expansion: &[Key], subject: &Subject) -> (String, 
     let mut w = Where::default();
     let mut parts = Vec::new();
     if !direct.is_empty() {
-        let mut s = Where::default();
-        s.args = std::mem::take(&mut w.args);
+        let mut s = Where {
+            args: std::mem::take(&mut w.args),
+            ..Where::default()
+        };
         s.subject(subject);
         let keys = keys_clause(&mut s, "", direct);
         parts.push(format!(
