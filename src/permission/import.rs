@@ -2,7 +2,7 @@
 //! array of Keto's relation-tuple objects or Keto's text lines `ns:obj#rel@subject`.
 //! Everything is parsed before anything is written; the tuples then go in chunks of [`CHUNK`]
 //! per transaction, each chunk as a few multi-row `INSERT … WHERE NOT EXISTS` statements
-//! ([`Importer::insert_missing`], one connection for the whole import), so that running the same file twice changes nothing and a
+//! ([`TupleStore::insert_missing`]), so that running the same file twice changes nothing and a
 //! chunk that fails writes nothing.
 
 use std::collections::HashSet;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::error::PermissionError;
 use super::http::TupleDto;
-use super::store::{Importer, TupleStore};
+use super::store::TupleStore;
 use super::tuple::RelationTuple;
 
 /// Tuples per transaction.
@@ -124,17 +124,13 @@ pub async fn import_tuples(
         read: tuples.len(),
         ..ImportSummary::default()
     };
-    let mut importer = store.importer().await?;
-    let written = insert_chunks(&mut importer, &tuples, &mut summary, &mut progress).await;
-    let restored = importer.finish().await;
-    written?;
-    restored?;
+    insert_chunks(store, &tuples, &mut summary, &mut progress).await?;
     Ok(summary)
 }
 
 /// Inserts `tuples` (repeats dropped) [`CHUNK`] per transaction, counting into `summary`.
 async fn insert_chunks(
-    importer: &mut Importer,
+    store: &TupleStore,
     tuples: &[RelationTuple],
     summary: &mut ImportSummary,
     progress: &mut Progress<'_>,
@@ -145,8 +141,7 @@ async fn insert_chunks(
     let mut done = 0;
     for chunk in tuples.chunks(CHUNK) {
         let fresh: Vec<RelationTuple> = chunk.iter().filter(|t| seen.insert(*t)).cloned().collect();
-        let inserted =
-            usize::try_from(importer.insert_missing(&fresh).await?).unwrap_or(usize::MAX);
+        let inserted = usize::try_from(store.insert_missing(&fresh).await?).unwrap_or(usize::MAX);
         summary.inserted += inserted;
         summary.skipped_existing += chunk.len().saturating_sub(inserted);
         done += chunk.len();

@@ -3,9 +3,7 @@
 //! check engine needs per frontier of its search (`K:internal/persistence/sql/traverser.go`).
 
 use sqlx::any::AnyRow;
-use sqlx::pool::PoolConnection;
-use sqlx::AnyConnection;
-use sqlx::{Any, Connection, Executor, FromRow, Row, Transaction};
+use sqlx::{Any, FromRow, Row, Transaction};
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,7 +11,7 @@ use super::error::Result;
 use super::tuple::{RelationTuple, Subject, SubjectSet, TupleFilter};
 use crate::store::{unix_micros, Backend, Db};
 
-/// Rows per multi-row INSERT of [`Importer::insert_missing`] (at most 8 parameters each:
+/// Rows per multi-row INSERT of [`TupleStore::insert_missing`] (at most 8 parameters each:
 /// well under SQLite's 32766 and PostgreSQL's 65535 bind parameters).
 pub const INSERT_ROWS: usize = 500;
 
@@ -392,25 +390,35 @@ impl TupleStore {
         Ok(())
     }
 
-    /// A bulk writer on one pooled connection, prepared for loading many tuples (see
-    /// [`Importer`]); call [`Importer::finish`] when done.
-    pub async fn importer(&self) -> Result<Importer> {
-        let mut conn = self.db.pool().acquire().await?;
-        let restore = match self.db.backend() {
-            Backend::Sqlite => Some(sqlite_bulk_pragmas(&mut conn).await?),
-            Backend::Postgres => None,
-        };
-        Ok(Importer {
-            conn,
-            restore,
-            backend: self.db.backend(),
-        })
+    /// Inserts those of `tuples` that are not stored yet, in one transaction (all or
+    /// nothing), sorted by key so that each statement touches neighbouring index pages, as
+    /// multi-row `INSERT … SELECT … WHERE NOT EXISTS` statements of [`INSERT_ROWS`] rows;
+    /// returns how many rows were written. `tuples` must hold no duplicates (one statement
+    /// cannot see its own rows).
+    pub async fn insert_missing(&self, tuples: &[RelationTuple]) -> Result<u64> {
+        let (mut ids, mut sets): (Vec<&RelationTuple>, Vec<&RelationTuple>) = tuples
+            .iter()
+            .partition(|t| matches!(t.subject, Subject::Id(_)));
+        ids.sort_unstable();
+        sets.sort_unstable();
+        let now = unix_micros(std::time::SystemTime::now());
+        let backend = self.db.backend();
+        let mut inserted = 0;
+        let mut tx = self.db.pool().begin().await?;
+        for chunk in ids.chunks(INSERT_ROWS) {
+            inserted += Self::insert_missing_in(&mut tx, chunk, false, now, backend).await?;
+        }
+        for chunk in sets.chunks(INSERT_ROWS) {
+            inserted += Self::insert_missing_in(&mut tx, chunk, true, now, backend).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     /// One multi-row statement: every tuple of `chunk` has a subject id (`sets == false`)
     /// or every one a subject set.
     async fn insert_missing_in(
-        tx: &mut AnyConnection,
+        tx: &mut Transaction<'_, Any>,
         chunk: &[&RelationTuple],
         sets: bool,
         now: i64,
@@ -466,7 +474,7 @@ impl TupleStore {
             };
             q = q.bind(new_id(now)).bind(now);
         }
-        Ok(q.execute(&mut *tx).await?.rows_affected())
+        Ok(q.execute(&mut **tx).await?.rows_affected())
     }
 
     /// Deletes every tuple matching the partial filter; returns how many.
@@ -694,79 +702,6 @@ fn push_placeholder(sql: &mut String, backend: Backend, n: usize) {
             sql.push('$');
             sql.push_str(&n.to_string());
         }
-    }
-}
-
-/// Page cache of an import's SQLite connection, in KiB (negative `cache_size`): the pages of
-/// the six B-trees an import touches stay in memory between its transactions. Memory is
-/// taken only as pages are read; the connection's own size is restored afterwards.
-const IMPORT_CACHE_KIB: i64 = 262_144;
-
-/// Sets the bulk-load pragmas on `conn`; returns the statement that restores the old ones.
-async fn sqlite_bulk_pragmas(conn: &mut AnyConnection) -> Result<String> {
-    let cache: i64 = sqlx::query("PRAGMA cache_size")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-    let temp: i64 = sqlx::query("PRAGMA temp_store")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-    conn.execute(
-        format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}; PRAGMA temp_store = MEMORY").as_str(),
-    )
-    .await?;
-    Ok(format!(
-        "PRAGMA cache_size = {cache}; PRAGMA temp_store = {temp}"
-    ))
-}
-
-/// Bulk insertion on one connection of the pool (`quartet import tuples`, `serve
-/// --import`). On SQLite the connection gets a large page cache and in-memory temporary
-/// storage until [`Importer::finish`] restores its settings.
-pub struct Importer {
-    conn: PoolConnection<Any>,
-    restore: Option<String>,
-    backend: Backend,
-}
-
-impl Importer {
-    /// Inserts those of `tuples` that are not stored yet, in one transaction (all or
-    /// nothing), sorted by key so that each statement touches neighbouring index pages, as
-    /// multi-row `INSERT … SELECT … WHERE NOT EXISTS` statements of [`INSERT_ROWS`] rows;
-    /// returns how many rows were written. `tuples` must hold no duplicates (one statement
-    /// cannot see its own rows).
-    pub async fn insert_missing(&mut self, tuples: &[RelationTuple]) -> Result<u64> {
-        let (mut ids, mut sets): (Vec<&RelationTuple>, Vec<&RelationTuple>) = tuples
-            .iter()
-            .partition(|t| matches!(t.subject, Subject::Id(_)));
-        ids.sort_unstable();
-        sets.sort_unstable();
-        let now = unix_micros(std::time::SystemTime::now());
-        let mut inserted = 0;
-        let mut tx = (*self.conn).begin().await?;
-        for chunk in ids.chunks(INSERT_ROWS) {
-            inserted +=
-                TupleStore::insert_missing_in(&mut tx, chunk, false, now, self.backend).await?;
-        }
-        for chunk in sets.chunks(INSERT_ROWS) {
-            inserted +=
-                TupleStore::insert_missing_in(&mut tx, chunk, true, now, self.backend).await?;
-        }
-        tx.commit().await?;
-        Ok(inserted)
-    }
-
-    /// Restores the connection's settings and returns it to the pool (closes it when the
-    /// settings cannot be restored).
-    pub async fn finish(mut self) -> Result<()> {
-        if let Some(sql) = self.restore.take() {
-            if let Err(e) = (&mut *self.conn).execute(sql.as_str()).await {
-                let _ = self.conn.close().await;
-                return Err(e.into());
-            }
-        }
-        Ok(())
     }
 }
 
