@@ -139,11 +139,15 @@ async fn insert_chunks(
     let started = Instant::now();
     let mut last = None;
     let mut done = 0;
-    for chunk in tuples.chunks(CHUNK) {
+    for (number, chunk) in tuples.chunks(CHUNK).enumerate() {
         let fresh: Vec<RelationTuple> = chunk.iter().filter(|t| seen.insert(*t)).cloned().collect();
         let inserted = usize::try_from(store.insert_missing(&fresh).await?).unwrap_or(usize::MAX);
         summary.inserted += inserted;
         summary.skipped_existing += chunk.len().saturating_sub(inserted);
+        if (number + 1).is_power_of_two() {
+            // after chunks 1, 2, 4, 8, …: the statistics follow the table's growth
+            store.refresh_statistics().await?;
+        }
         done += chunk.len();
         progress.report(done, summary.read, started, &mut last);
     }
