@@ -591,3 +591,54 @@ async fn a_wide_frontier_costs_one_statement_per_hop() {
     // denied: every level is explored, still one statement per level, not one per group
     assert!(denied_cost <= 8, "{denied_cost} statements");
 }
+
+#[allow(dead_code)]
+#[path = "../benches/permission/graph.rs"]
+mod graph;
+
+/// The benchmark graph's checks cost one statement per frontier: the direct check and the
+/// 2-hop check (`Gateway#view` → `viewers` → `Organization#members`, through the OR-of-computed
+/// shortcut, whose prefetch answers the hop after it) one each, the 4-hop folder check four,
+/// five when denied. Before the frontier batch they cost 2, 3, 9 and 10 (measured with this
+/// test on 676b89d).
+#[tokio::test]
+async fn benchmark_checks_cost_one_statement_per_frontier() {
+    use quartet::config::Dsn;
+    use quartet::permission::namespaces::parse_opl_files;
+    use quartet::permission::{Engine, Limits, Namespaces, RelationTuple, TupleStore};
+    let db = quartet::store::Db::connect(&Dsn::Memory).await.unwrap();
+    db.migrate().await.unwrap();
+    let store = TupleStore::new(db.clone());
+    let tuples: Vec<RelationTuple> = graph::tuples(3)
+        .iter()
+        .map(|t| RelationTuple::parse(t).unwrap())
+        .collect();
+    store.insert_missing(&tuples).await.unwrap();
+    let set = parse_opl_files(&[("graph.ts".into(), graph::OPL.into())]).unwrap();
+    let limits = Limits {
+        max_read_depth: 10,
+        max_read_width: 100,
+    };
+    let engine = Engine::new(store.clone(), Namespaces::fixed(set, false), limits);
+    for (name, tuple, expected) in graph::checks(1) {
+        let tuple = RelationTuple::parse(&tuple).unwrap();
+        // batching is opportunistic (see a_wide_frontier_costs_one_statement_per_hop)
+        let mut cost = u64::MAX;
+        for _ in 0..5 {
+            let before = store.query_count();
+            assert_eq!(
+                engine.check(&tuple, None).await.unwrap(),
+                expected,
+                "{name}"
+            );
+            cost = cost.min(store.query_count() - before);
+        }
+        let most = match name {
+            "direct" | "2-hop" => 1,
+            "4-hop" => 4,
+            // denied: every level down to the teams is explored
+            _ => 5,
+        };
+        assert!(cost <= most, "{name}: {cost} statements");
+    }
+}

@@ -124,22 +124,37 @@ pub async fn import_tuples(
         read: tuples.len(),
         ..ImportSummary::default()
     };
+    insert_chunks(store, &tuples, &mut summary, &mut progress).await?;
+    Ok(summary)
+}
+
+/// Inserts `tuples` (repeats dropped) [`CHUNK`] per transaction, counting into `summary`.
+async fn insert_chunks(
+    store: &TupleStore,
+    tuples: &[RelationTuple],
+    summary: &mut ImportSummary,
+    progress: &mut Progress<'_>,
+) -> Result<(), PermissionError> {
     let mut seen = HashSet::with_capacity(tuples.len());
     let started = Instant::now();
     let mut last = None;
     let mut done = 0;
-    for chunk in tuples.chunks(CHUNK) {
+    for (number, chunk) in tuples.chunks(CHUNK).enumerate() {
         let fresh: Vec<RelationTuple> = chunk.iter().filter(|t| seen.insert(*t)).cloned().collect();
         let inserted = usize::try_from(store.insert_missing(&fresh).await?).unwrap_or(usize::MAX);
         summary.inserted += inserted;
         summary.skipped_existing += chunk.len().saturating_sub(inserted);
+        if (number + 1).is_power_of_two() {
+            // after chunks 1, 2, 4, 8, …: the statistics follow the table's growth
+            store.refresh_statistics().await?;
+        }
         done += chunk.len();
         progress.report(done, summary.read, started, &mut last);
     }
     if tuples.is_empty() {
         progress.report(0, 0, started, &mut last);
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// Loads one fixture file silently (`serve --import`); the error is one line without the file

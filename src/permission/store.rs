@@ -1,13 +1,15 @@
 //! The relation-tuple store: the only module of the role that knows SQL. Portable SQL over
 //! `Db` (SQLite and PostgreSQL), every write in one transaction, and the few queries the
-//! check engine needs per hop (`K:internal/persistence/sql/traverser.go`).
+//! check engine needs per frontier of its search (`K:internal/persistence/sql/traverser.go`).
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, FromRow, Row, Transaction};
 
+use std::collections::{HashMap, HashSet};
+
 use super::error::Result;
 use super::tuple::{RelationTuple, Subject, SubjectSet, TupleFilter};
-use crate::store::{unix_micros, Db};
+use crate::store::{unix_micros, Backend, Db};
 
 /// Rows per multi-row INSERT of [`TupleStore::insert_missing`] (at most 8 parameters each:
 /// well under SQLite's 32766 and PostgreSQL's 65535 bind parameters).
@@ -150,6 +152,105 @@ fn bind_all<'q>(
     q
 }
 
+/// `(namespace, object, relation)`: one `ns:obj#rel` a check hop looks at.
+pub type Key = (String, String, String);
+
+/// Keys of each kind per statement of [`TupleStore::lookup_many`] (three bind parameters
+/// each: well under both backends' limits).
+const KEYS_PER_STATEMENT: usize = 100;
+
+/// The answers of [`TupleStore::lookup_many`].
+#[derive(Debug, Default)]
+pub struct Lookups {
+    /// The direct keys that store `key@subject`.
+    pub direct: HashSet<Key>,
+    /// Per expansion key: its subject sets in page-key order, with the look-ahead flag.
+    pub expansion: HashMap<Key, Vec<(SubjectSet, bool)>>,
+}
+
+fn nth_chunk(keys: &[Key], n: usize) -> &[Key] {
+    let start = (n * KEYS_PER_STATEMENT).min(keys.len());
+    let end = (start + KEYS_PER_STATEMENT).min(keys.len());
+    &keys[start..end]
+}
+
+/// An integer column: `BIGINT` on SQLite, `INTEGER` for literals on PostgreSQL.
+fn int_column(row: &AnyRow, column: &str) -> std::result::Result<i64, sqlx::Error> {
+    row.try_get::<i64, _>(column)
+        .or_else(|_| row.try_get::<i32, _>(column).map(i64::from))
+}
+
+/// `(ns = $a AND obj = $b AND rel = $c) OR …` over `keys`, columns prefixed by `table`.
+fn keys_clause(w: &mut Where, table: &str, keys: &[Key]) -> String {
+    let ors: Vec<String> = keys
+        .iter()
+        .map(|(ns, obj, rel)| {
+            let n = w.next();
+            w.args.extend([ns.clone(), obj.clone(), rel.clone()]);
+            format!(
+                "({table}namespace = ${} AND {table}object = ${} AND {table}relation = ${})",
+                n,
+                n + 1,
+                n + 2
+            )
+        })
+        .collect();
+    ors.join(" OR ")
+}
+
+/// The statement of one [`TupleStore::lookup_many`] round: a `UNION ALL` of the direct
+/// lookups (`kind` 0) and the expansion rows (`kind` 1), at least one list non-empty.
+fn lookup_sql(direct: &[Key], expansion: &[Key], subject: &Subject) -> (String, Vec<String>) {
+    let mut w = Where::default();
+    let mut parts = Vec::new();
+    if !direct.is_empty() {
+        let mut s = Where {
+            args: std::mem::take(&mut w.args),
+            ..Where::default()
+        };
+        s.subject(subject);
+        let keys = keys_clause(&mut s, "", direct);
+        parts.push(format!(
+            "SELECT 0 AS kind, namespace AS n, object AS o, relation AS r, \
+             CAST(NULL AS TEXT) AS ns, CAST(NULL AS TEXT) AS obj, CAST(NULL AS TEXT) AS rel, \
+             1 AS found, CAST(NULL AS TEXT) AS id FROM permission_relation_tuples \
+             WHERE {} AND ({keys})",
+            s.sql()
+        ));
+        w.args = s.args;
+    }
+    if !expansion.is_empty() {
+        let mut inner = Where {
+            args: std::mem::take(&mut w.args),
+            ..Where::default()
+        };
+        inner.raw("inner_t.namespace = cur.subject_set_namespace");
+        inner.raw("inner_t.object = cur.subject_set_object");
+        inner.raw("inner_t.relation = cur.subject_set_relation");
+        match subject {
+            Subject::Id(id) => inner.eq("inner_t.subject_id", id),
+            Subject::Set(s) => {
+                inner.eq("inner_t.subject_set_namespace", &s.namespace);
+                inner.eq("inner_t.subject_set_object", &s.object);
+                inner.eq("inner_t.subject_set_relation", &s.relation);
+            }
+        }
+        let keys = keys_clause(&mut inner, "cur.", expansion);
+        parts.push(format!(
+            "SELECT 1 AS kind, cur.namespace AS n, cur.object AS o, cur.relation AS r, \
+             cur.subject_set_namespace AS ns, cur.subject_set_object AS obj, \
+             cur.subject_set_relation AS rel, \
+             CASE WHEN EXISTS (SELECT 1 FROM permission_relation_tuples AS inner_t WHERE {}) \
+             THEN 1 ELSE 0 END AS found, cur.id AS id \
+             FROM permission_relation_tuples AS cur \
+             WHERE (cur.subject_id || '') IS NULL AND ({keys})",
+            inner.sql()
+        ));
+        w.args = inner.args;
+    }
+    (parts.join(" UNION ALL "), w.args)
+}
+
 impl TupleStore {
     pub fn new(db: Db) -> Self {
         Self {
@@ -172,115 +273,57 @@ impl TupleStore {
     // keeps SQLite's planner from answering it with the subject-id index (a scan of every
     // subject-set row) instead of the (namespace, object, relation) page index.
 
-    /// Keto's expansion step for many `ns:obj#rel` keys at once (one frontier of the
-    /// search, one statement per 100 keys): for each key, its stored subject sets with the
-    /// one-hop look-ahead flag for `subject`, in page-key order.
-    pub async fn subject_set_expansion_many(
+    /// One frontier of a check in one statement: for `subject`, which of the `direct` keys
+    /// (`ns:obj#rel`) store exactly `key@subject` (the direct lookup), and for each of the
+    /// `expansion` keys its stored subject sets in page-key order, each with the one-hop
+    /// look-ahead flag "is `subject` stored directly on that set" (Keto's expansion step).
+    /// One statement per [`KEYS_PER_STATEMENT`] keys of each list.
+    pub async fn lookup_many(
         &self,
-        keys: &[(String, String, String)],
+        direct: &[Key],
+        expansion: &[Key],
         subject: &Subject,
-    ) -> Result<std::collections::HashMap<(String, String, String), Vec<(SubjectSet, bool)>>> {
-        let mut out: std::collections::HashMap<_, Vec<(SubjectSet, bool)>> =
-            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-        for chunk in keys.chunks(100) {
-            let mut w = Where::default();
-            w.raw("inner_t.namespace = cur.subject_set_namespace");
-            w.raw("inner_t.object = cur.subject_set_object");
-            w.raw("inner_t.relation = cur.subject_set_relation");
-            match subject {
-                Subject::Id(id) => w.eq("inner_t.subject_id", id),
-                Subject::Set(s) => {
-                    w.eq("inner_t.subject_set_namespace", &s.namespace);
-                    w.eq("inner_t.subject_set_object", &s.object);
-                    w.eq("inner_t.subject_set_relation", &s.relation);
-                }
-            }
-            let inner = w.sql();
-            let mut ors = Vec::new();
-            for (ns, obj, rel) in chunk {
-                let n = w.next();
-                ors.push(format!(
-                    "(cur.namespace = ${} AND cur.object = ${} AND cur.relation = ${})",
-                    n,
-                    n + 1,
-                    n + 2
-                ));
-                w.args.push(ns.clone());
-                w.args.push(obj.clone());
-                w.args.push(rel.clone());
-            }
-            let sql = format!(
-                "SELECT cur.namespace AS n, cur.object AS o, cur.relation AS r, \
-                 cur.subject_set_namespace AS ns, cur.subject_set_object AS obj, \
-                 cur.subject_set_relation AS rel, \
-                 CASE WHEN EXISTS (SELECT 1 FROM permission_relation_tuples AS inner_t WHERE {inner}) \
-                 THEN 1 ELSE 0 END AS found \
-                 FROM permission_relation_tuples AS cur \
-                 WHERE (cur.subject_id || '') IS NULL AND ({}) ORDER BY cur.id",
-                ors.join(" OR ")
-            );
+    ) -> Result<Lookups> {
+        let mut out = Lookups {
+            direct: HashSet::new(),
+            expansion: expansion.iter().map(|k| (k.clone(), Vec::new())).collect(),
+        };
+        let mut pages: HashMap<Key, Vec<(String, SubjectSet, bool)>> = HashMap::new();
+        let rounds = direct
+            .len()
+            .max(expansion.len())
+            .div_ceil(KEYS_PER_STATEMENT);
+        for round in 0..rounds {
+            let (d, e) = (nth_chunk(direct, round), nth_chunk(expansion, round));
+            let (sql, args) = lookup_sql(d, e, subject);
             self.count();
-            let rows = bind_all(sqlx::query(&sql), &w.args)
+            let rows = bind_all(sqlx::query(&sql), &args)
                 .fetch_all(self.db.pool())
                 .await?;
             for row in rows {
-                let key: (String, String, String) =
-                    (row.try_get("n")?, row.try_get("o")?, row.try_get("r")?);
-                let found: i64 = row
-                    .try_get::<i64, _>("found")
-                    .or_else(|_| row.try_get::<i32, _>("found").map(i64::from))?;
+                let key: Key = (row.try_get("n")?, row.try_get("o")?, row.try_get("r")?);
+                if int_column(&row, "kind")? == 0 {
+                    out.direct.insert(key);
+                    continue;
+                }
                 let set = SubjectSet {
                     namespace: row.try_get::<Option<String>, _>("ns")?.unwrap_or_default(),
                     object: row.try_get::<Option<String>, _>("obj")?.unwrap_or_default(),
                     relation: row.try_get::<Option<String>, _>("rel")?.unwrap_or_default(),
                 };
-                out.entry(key).or_default().push((set, found != 0));
+                let id: String = row.try_get::<Option<String>, _>("id")?.unwrap_or_default();
+                let found = int_column(&row, "found")? != 0;
+                pages.entry(key).or_default().push((id, set, found));
             }
         }
-        Ok(out)
-    }
-
-    /// Direct lookups for many `ns:obj#rel` keys with one subject: which of them store
-    /// exactly `key@subject` (one statement per 100 keys).
-    pub async fn exists_many(
-        &self,
-        keys: &[(String, String, String)],
-        subject: &Subject,
-    ) -> Result<std::collections::HashSet<(String, String, String)>> {
-        let mut out = std::collections::HashSet::new();
-        for chunk in keys.chunks(100) {
-            let mut w = Where::default();
-            w.subject(subject);
-            let mut ors = Vec::new();
-            for (ns, obj, rel) in chunk {
-                let n = w.next();
-                ors.push(format!(
-                    "(namespace = ${} AND object = ${} AND relation = ${})",
-                    n,
-                    n + 1,
-                    n + 2
-                ));
-                w.args.push(ns.clone());
-                w.args.push(obj.clone());
-                w.args.push(rel.clone());
-            }
-            let sql = format!(
-                "SELECT DISTINCT namespace, object, relation FROM permission_relation_tuples \
-                 WHERE {} AND ({})",
-                w.sql(),
-                ors.join(" OR ")
+        for (key, mut rows) in pages {
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            out.expansion.insert(
+                key,
+                rows.into_iter()
+                    .map(|(_, set, found)| (set, found))
+                    .collect(),
             );
-            self.count();
-            let rows = bind_all(sqlx::query(&sql), &w.args)
-                .fetch_all(self.db.pool())
-                .await?;
-            for row in rows {
-                out.insert((
-                    row.try_get("namespace")?,
-                    row.try_get("object")?,
-                    row.try_get("relation")?,
-                ));
-            }
         }
         Ok(out)
     }
@@ -290,6 +333,7 @@ impl TupleStore {
     }
 
     async fn insert_in(tx: &mut Transaction<'_, Any>, tuple: &RelationTuple) -> Result<()> {
+        let now = unix_micros(std::time::SystemTime::now());
         let (sid, ssn, sso, ssr) = match &tuple.subject {
             Subject::Id(id) => (Some(id.as_str()), None, None, None),
             Subject::Set(s) => (
@@ -304,7 +348,7 @@ impl TupleStore {
              subject_set_namespace, subject_set_object, subject_set_relation, commit_time) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(new_id(now))
         .bind(tuple.namespace.as_str())
         .bind(tuple.object.as_str())
         .bind(tuple.relation.as_str())
@@ -312,7 +356,7 @@ impl TupleStore {
         .bind(ssn)
         .bind(sso)
         .bind(ssr)
-        .bind(unix_micros(std::time::SystemTime::now()))
+        .bind(now)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -347,24 +391,42 @@ impl TupleStore {
     }
 
     /// Inserts those of `tuples` that are not stored yet, in one transaction (all or
-    /// nothing), with multi-row `INSERT … SELECT … WHERE NOT EXISTS` statements of
-    /// [`INSERT_ROWS`] rows; returns how many rows were written. `tuples` must hold no
-    /// duplicates (one statement cannot see its own rows).
+    /// nothing), sorted by key so that each statement touches neighbouring index pages, as
+    /// multi-row `INSERT … SELECT … WHERE NOT EXISTS` statements of [`INSERT_ROWS`] rows;
+    /// returns how many rows were written. `tuples` must hold no duplicates (one statement
+    /// cannot see its own rows).
     pub async fn insert_missing(&self, tuples: &[RelationTuple]) -> Result<u64> {
-        let (ids, sets): (Vec<&RelationTuple>, Vec<&RelationTuple>) = tuples
+        let (mut ids, mut sets): (Vec<&RelationTuple>, Vec<&RelationTuple>) = tuples
             .iter()
             .partition(|t| matches!(t.subject, Subject::Id(_)));
+        ids.sort_unstable();
+        sets.sort_unstable();
         let now = unix_micros(std::time::SystemTime::now());
+        let backend = self.db.backend();
         let mut inserted = 0;
         let mut tx = self.db.pool().begin().await?;
         for chunk in ids.chunks(INSERT_ROWS) {
-            inserted += Self::insert_missing_in(&mut tx, chunk, false, now).await?;
+            inserted += Self::insert_missing_in(&mut tx, chunk, false, now, backend).await?;
         }
         for chunk in sets.chunks(INSERT_ROWS) {
-            inserted += Self::insert_missing_in(&mut tx, chunk, true, now).await?;
+            inserted += Self::insert_missing_in(&mut tx, chunk, true, now, backend).await?;
         }
         tx.commit().await?;
         Ok(inserted)
+    }
+
+    /// Refreshes the planner's statistics of the tuple table (PostgreSQL; SQLite's planner
+    /// needs none). A bulk load calls it as the table grows: PostgreSQL keeps the plan of a
+    /// prepared statement made when the table was small (a sequential scan for the
+    /// `NOT EXISTS` test) until the statistics change, and without autovacuum nothing changes
+    /// them — a 1M-tuple import took 452 s instead of 28 s (`docs/benchmarks.md`).
+    pub async fn refresh_statistics(&self) -> Result<()> {
+        if self.db.backend() == Backend::Postgres {
+            sqlx::query("ANALYZE permission_relation_tuples")
+                .execute(self.db.pool())
+                .await?;
+        }
+        Ok(())
     }
 
     /// One multi-row statement: every tuple of `chunk` has a subject id (`sets == false`)
@@ -374,6 +436,7 @@ impl TupleStore {
         chunk: &[&RelationTuple],
         sets: bool,
         now: i64,
+        backend: Backend,
     ) -> Result<u64> {
         // VALUES columns are named column1… on SQLite and PostgreSQL alike.
         let (subject_columns, width, same_subject) = if sets {
@@ -401,7 +464,7 @@ impl TupleStore {
                     sql.push(',');
                 }
                 n += 1;
-                sql.push_str(&format!("${n}"));
+                push_placeholder(&mut sql, backend, n);
             }
             sql.push(')');
         }
@@ -423,7 +486,7 @@ impl TupleStore {
                     .bind(s.object.as_str())
                     .bind(s.relation.as_str()),
             };
-            q = q.bind(uuid::Uuid::new_v4().to_string()).bind(now);
+            q = q.bind(new_id(now)).bind(now);
         }
         Ok(q.execute(&mut **tx).await?.rows_affected())
     }
@@ -627,6 +690,32 @@ impl TupleStore {
                 Subject::Id(_) => None,
             })
             .collect())
+    }
+}
+
+/// A new page key: a UUID v7 (Unix milliseconds first, then random bits) as text. Rows
+/// written later sort later, so inserts append to the primary-key and `(namespace, id)`
+/// B-trees instead of landing on random pages (what made bulk import slow), and a list
+/// paged while tuples are written finds the new ones at its end. Keys written by earlier
+/// versions (random UUID v4) stay valid: the page key is only ever compared.
+fn new_id(now_micros: i64) -> String {
+    let millis = u64::try_from(now_micros / 1000).unwrap_or(0);
+    let random: [u8; 10] = rand::random();
+    uuid::Builder::from_unix_timestamp_millis(millis, &random)
+        .into_uuid()
+        .to_string()
+}
+
+/// Appends bind parameter `n` (from 1, in order) to a statement with thousands of them: `?`
+/// on SQLite, whose driver looks every `$n` up by name in a linear list (quadratic in the
+/// parameter count: 60 % of an import's time at 4000 parameters), `$n` on PostgreSQL.
+fn push_placeholder(sql: &mut String, backend: Backend, n: usize) {
+    match backend {
+        Backend::Sqlite => sql.push('?'),
+        Backend::Postgres => {
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
     }
 }
 
