@@ -379,7 +379,7 @@ impl TupleStore {
         inserts: &[RelationTuple],
         deletes: &[RelationTuple],
     ) -> Result<()> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         for t in inserts {
             Self::insert_in(&mut tx, t).await?;
         }
@@ -404,7 +404,7 @@ impl TupleStore {
         let now = unix_micros(std::time::SystemTime::now());
         let backend = self.db.backend();
         let mut inserted = 0;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         for chunk in ids.chunks(INSERT_ROWS) {
             inserted += Self::insert_missing_in(&mut tx, chunk, false, now, backend).await?;
         }
@@ -493,7 +493,7 @@ impl TupleStore {
 
     /// Deletes every tuple matching the partial filter; returns how many.
     pub async fn delete_matching(&self, filter: &TupleFilter) -> Result<u64> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let n = Self::delete_in(&mut tx, filter).await?;
         tx.commit().await?;
         Ok(n)
