@@ -9,7 +9,8 @@
 //!   plus criterion means;
 //! - the REST check over loopback from one sequential client (in-process stack, small graph).
 //!
-//! `cargo bench --bench permission_check` (`BENCH_ORGS=N` scales the graph).
+//! `cargo bench --bench permission_check` (`BENCH_ORGS=N` scales the graph; under
+//! `cargo test --benches` it runs on 20 organizations with a few samples, as a smoke test).
 //! `PERMISSION_GRAPH_OUT=DIR cargo bench --bench permission_check` only writes
 //! `DIR/tuples.txt` and `DIR/namespaces.keto.ts` and exits (used by `benches/permission_load.sh`).
 
@@ -38,11 +39,26 @@ fn graph(orgs: usize) -> Vec<RelationTuple> {
         .collect()
 }
 
+/// Under `cargo test --benches` (no `--bench` argument) every case runs once on a small graph,
+/// as a smoke test that keeps the test suite fast.
+fn smoke() -> bool {
+    !std::env::args().any(|a| a == "--bench")
+}
+
 fn orgs() -> usize {
     std::env::var("BENCH_ORGS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000)
+        .unwrap_or(if smoke() { 20 } else { 10_000 })
+}
+
+/// Sequential samples for the percentiles: `full` when benchmarking, a handful when smoke testing.
+fn samples(full: usize) -> usize {
+    if smoke() {
+        10
+    } else {
+        full
+    }
 }
 
 /// p50 and p99 of `n` sequential runs of `f` (after `n / 10` untimed runs).
@@ -99,7 +115,7 @@ fn backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, db: Db, 
             expect,
             "{tuple}"
         );
-        let (p50, p99) = percentiles(2000, || {
+        let (p50, p99) = percentiles(samples(2000), || {
             rt.block_on(cold.check(&t, None)).unwrap();
         });
         println!("[{name}] {case}/cold: p50 {p50:?} p99 {p99:?}");
@@ -107,7 +123,7 @@ fn backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, db: Db, 
             b.iter(|| rt.block_on(cold.check(&t, None)).unwrap())
         });
         rt.block_on(warm.check(&t, None)).unwrap();
-        let (p50, p99) = percentiles(20_000, || {
+        let (p50, p99) = percentiles(samples(20_000), || {
             rt.block_on(warm.check(&t, None)).unwrap();
         });
         println!("[{name}] {case}/warm: p50 {p50:?} p99 {p99:?}");
