@@ -10,7 +10,8 @@
 #
 # Environment: QUARTET (binary; default target/release/quartet, built if missing), BENCH_ORGS,
 # DURATION (wrk, default 10s), THREADS (wrk threads for the 64-connection run, default 2),
-# PORT (read port, default 14466). Needs wrk.
+# PORT (read port, default 14466), BENCH_PROFILE (cargo profile for the graph generator, e.g.
+# fastrelease: the bench profile's fat LTO takes a quarter of an hour). Needs wrk.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== generating $ORGS organizations"
-(cd "$ROOT" && BENCH_ORGS="$ORGS" PERMISSION_GRAPH_OUT="$WORK" cargo bench --bench permission_check)
+(cd "$ROOT" && BENCH_ORGS="$ORGS" PERMISSION_GRAPH_OUT="$WORK" cargo bench ${BENCH_PROFILE:+--profile "$BENCH_PROFILE"} --bench permission_check)
 
 cat >"$WORK/quartet.yml" <<EOF
 dsn: sqlite://$WORK/bench.sqlite
