@@ -148,6 +148,8 @@ def build_config(workdir: Path, ports: dict[str, int], dsn: str) -> dict:
             "selfservice": {
                 "default_browser_return_url": f"http://127.0.0.1:{ports['proxy_proxy']}/"
             },
+            # Kratos' whoami cache hint (Ory-Session-Cache-For), checked in test_kratos.py.
+            "feature_flags": {"cacheable_sessions": True},
             "identity": {
                 "default_schema_id": "default",
                 "schemas": [{"id": "default", "url": schema_path.as_uri()}],

@@ -106,8 +106,11 @@ def test_native_registration_login_whoami_logout(kratos_public, kratos_admin):
     token = login.session_token
     assert token.startswith("ory_st_")
 
-    session = frontend.to_session(x_session_token=token)
+    session, status, headers = frontend.to_session(x_session_token=token, _return_http_data_only=False)
+    assert status == 200
     assert session.identity.traits["email"] == address
+    # feature_flags.cacheable_sessions is on in this config: seconds until the session expires.
+    assert 0 < int(headers["Ory-Session-Cache-For"]) <= 24 * 3600
     assert session.authentication_methods.value[0].method == "password"
 
     admin = IdentityApi(kratos_admin)
@@ -120,6 +123,7 @@ def test_native_registration_login_whoami_logout(kratos_public, kratos_admin):
     with pytest.raises(ApiException) as unauth:
         frontend.to_session(x_session_token=token)
     assert unauth.value.status == 401
+    assert "Ory-Session-Cache-For" not in unauth.value.headers, "a revoked credential is never cacheable"
 
 
 def test_browser_login_and_logout_with_a_cookie_jar(quartet, kratos_admin):
