@@ -289,14 +289,21 @@ impl Service {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
-        let _permit = self
+        // The permit moves into the blocking task: a request cancelled mid-hash still holds it
+        // until the hash is done.
+        let permit = self
             .hashing
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            let done = work();
+            drop(permit);
+            done
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// Verifies off the runtime; `None` as hash verifies against the dummy hash (and fails).
