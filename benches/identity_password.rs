@@ -22,6 +22,11 @@ use std::time::{Duration, Instant};
 use quartet::config::identity::IdentityConfig;
 use quartet::crypto::password::{verify, Hasher};
 
+/// The allocator of the `quartet` binary (docs/decisions/0004-allocator.md), so that the raw
+/// rate and the server's login rate allocate argon2's memory the same way.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PASSWORD: &[u8] = b"correct horse battery staple 42";
 
 fn hashers(smoke: bool) -> Vec<(&'static str, Hasher)> {

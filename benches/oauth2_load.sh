@@ -65,8 +65,10 @@ cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [ -n "$PG_DB" ]; then
-        psql -q -X "$PG_URL" -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 \
-            || echo "oauth2_load.sh: could not drop the scratch database $PG_DB" >&2
+        for db in "$PG_DB" "${PG_DB}_es"; do
+            psql -q -X "$PG_URL" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 \
+                || echo "oauth2_load.sh: could not drop the scratch database $db" >&2
+        done
     fi
     rm -rf "$WORK"
 }
@@ -154,7 +156,7 @@ JWT_OK="j['token_type'].lower()=='bearer' and j['access_token'].count('.')==2 an
 
 # Per server instance: TOKEN_URL[i], INTROSPECT_URL[i], AUTH[i] (for the token endpoint),
 # IAUTH[i] (for introspection: empty on Quartet's admin port), CLIENT[i].
-declare -A TOKEN_URL INTROSPECT_URL AUTH IAUTH CLIENT
+declare -A TOKEN_URL INTROSPECT_URL AUTH IAUTH CLIENT ADMIN
 
 # ---- Quartet ---------------------------------------------------------------------------------
 QSECRET="oauth2-load-bench-system-secret-$RANDOM$RANDOM$RANDOM" # one for every instance on a database
@@ -188,6 +190,13 @@ EOF
     IAUTH[$1]=""
     TOKEN_URL[$1]=http://127.0.0.1:$pub/oauth2/token
     INTROSPECT_URL[$1]=http://127.0.0.1:$adm/admin/oauth2/introspect
+    ADMIN[$1]=http://127.0.0.1:$adm
+}
+es256_keys() { # instance: an ES256 key becomes the newest of the access-token set (signs from now on)
+    local code
+    code=$(curl -sS -o "$WORK/es256-$1.json" -w '%{http_code}' -X POST "${ADMIN[$1]}/admin/keys/hydra.jwt.access-token" \
+        -H 'Content-Type: application/json' --data '{"alg":"ES256","use":"sig","kid":"bench-es256"}')
+    [ "$code" = 201 ] || die "$1: POST /admin/keys answered $code: $(cat "$WORK/es256-$1.json")"
 }
 
 QVERSION=$("$BIN" version 2>&1 | head -1)
@@ -195,6 +204,8 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 BACKENDS=(sqlite)
 quartet_start q-opaque-sqlite opaque "sqlite://$WORK/opaque.sqlite"
 quartet_start q-jwt-sqlite jwt "sqlite://$WORK/jwt.sqlite"
+quartet_start q-jwtes-sqlite jwt "sqlite://$WORK/jwtes.sqlite"
+es256_keys q-jwtes-sqlite
 if [ -n "$PG_URL" ]; then
     BACKENDS+=(postgres)
     PG_DB="quartet_oauth2_bench_$$_$RANDOM"
@@ -204,6 +215,12 @@ if [ -n "$PG_URL" ]; then
     # Both instances share the scratch database (one secret), as instances of one deployment do.
     quartet_start q-opaque-postgres opaque "$PG_DSN"
     quartet_start q-jwt-postgres jwt "$PG_DSN"
+    # The ES256 instance rotates its key set: a database of its own.
+    PG_DB_ES="${PG_DB}_es"
+    psql -q -X -v ON_ERROR_STOP=1 "$PG_URL" -c "CREATE DATABASE \"$PG_DB_ES\"" >/dev/null
+    PG_DSN_ES=$(python3 -c 'import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/"+sys.argv[2])))' "$PG_URL" "$PG_DB_ES")
+    quartet_start q-jwtes-postgres jwt "$PG_DSN_ES"
+    es256_keys q-jwtes-postgres
 fi
 
 # ---- oidc-provider ---------------------------------------------------------------------------
@@ -351,6 +368,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
     for b in "${BACKENDS[@]}"; do
         token_case "quartet-token-jwt-$b" "q-jwt-$b" "$round" "$JWT_OK"
+        token_case "quartet-token-jwtes-$b" "q-jwtes-$b" "$round" "$JWT_OK"
         # oidc-provider never stores JWT access tokens: one row, whatever the storage
         if [ "$b" = sqlite ]; then token_case op-token-jwt-memory op-jwt-memory "$round" "$JWT_OK"; fi
     done
@@ -375,6 +393,7 @@ names = {"sqlite": "Quartet, SQLite file (WAL)", "postgres": "Quartet, PostgreSQ
 cases = [
     ("token-opaque", "client_credentials, opaque access token"),
     ("token-jwt", "client_credentials, JWT access token (RS256 4096)"),
+    ("token-jwtes", "client_credentials, JWT access token (ES256 key in the set)"),
     ("introspect", "introspection of an opaque token"),
 ]
 n = next(iter(rows.values()))[5]
@@ -403,7 +422,7 @@ print("Targets (issue 5):")
 def verdict(ok): return "met" if ok else "**MISSED**"
 for b in backends:
     for key, label in cases:
-        if key == "token-jwt":
+        if key in ("token-jwt", "token-jwtes"):
             continue
         q = rows[f"quartet-{key}-{b}"][0]
         r = q / op(key, "memory")[0]
@@ -415,7 +434,9 @@ if "postgres" in backends:
     v = rows["quartet-token-opaque-postgres"][0]
     print(f"- > 5,000 tokens/s on PostgreSQL (opaque) — {fmt(v)}/s — {verdict(v > 5000)}")
     v = rows["quartet-token-jwt-postgres"][0]
-    print(f"  (JWT access tokens on PostgreSQL: {fmt(v)}/s — {verdict(v > 5000)})")
+    print(f"  (JWT access tokens on PostgreSQL, RS256 4096: {fmt(v)}/s — {verdict(v > 5000)})")
+    v = rows["quartet-token-jwtes-postgres"][0]
+    print(f"  (JWT access tokens on PostgreSQL, ES256: {fmt(v)}/s — {verdict(v > 5000)})")
 else:
     print("- > 5,000 tokens/s on PostgreSQL — not measured (TEST_DATABASE_URL unset)")
 for b in backends:

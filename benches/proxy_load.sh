@@ -7,6 +7,7 @@
 #   (d) Quartet's proxy, rule cookie_session + header mutator, the session checked by the
 #       identity role of the same process (in-process fast path),
 #   (e) nginx `auth_request` to Quartet's decision API (same cookie_session + header rule),
+#   (f) as (d), with cookie_session's opt-in session cache (`config.cache`, ttl 5s),
 # then the resident memory (peak VmRSS, sampled every 50 ms) of the Quartet process while it
 # streams a 1 GiB request body up and a 1 GiB response body down.
 #
@@ -126,6 +127,10 @@ cat >"$WORK/rules.json" <<EOF
    "mutators": [{"handler": "noop"}], "upstream": {"url": "http://127.0.0.1:$UP"}},
   {"id": "session", "match": {"url": "http://<[^/]+>/me/<.*>", "methods": ["GET"]},
    "authenticators": [{"handler": "cookie_session"}], "authorizer": {"handler": "allow"},
+   "mutators": [{"handler": "header"}], "upstream": {"url": "http://127.0.0.1:$UP"}},
+  {"id": "session-cached", "match": {"url": "http://<[^/]+>/cached/<.*>", "methods": ["GET"]},
+   "authenticators": [{"handler": "cookie_session", "config": {"cache": {"enabled": true, "ttl": "5s"}}}],
+   "authorizer": {"handler": "allow"},
    "mutators": [{"handler": "header"}], "upstream": {"url": "http://127.0.0.1:$UP"}}
 ]
 EOF
@@ -212,6 +217,8 @@ check "http://127.0.0.1:$PX/me/x" 401
 check "http://127.0.0.1:$PX/me/x" 200 "$COOKIE"
 check "http://127.0.0.1:$AUTHNGX/me/x" 401
 check "http://127.0.0.1:$AUTHNGX/me/x" 200 "$COOKIE"
+check "http://127.0.0.1:$PX/cached/x" 401
+check "http://127.0.0.1:$PX/cached/x" 200 "$COOKIE"
 
 # ---- load ------------------------------------------------------------------------------------
 to_ms() { # wrk latency like 812.00us / 1.23ms / 2.00s → ms
@@ -232,6 +239,7 @@ run b "http://127.0.0.1:$NGX/open/x"
 run c "http://127.0.0.1:$PX/open/x"
 run d "http://127.0.0.1:$PX/me/x" "$COOKIE"
 run e "http://127.0.0.1:$AUTHNGX/me/x" "$COOKIE"
+run f "http://127.0.0.1:$PX/cached/x" "$COOKIE"
 
 # ---- memory while streaming 1 GiB each way ---------------------------------------------------
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$QPID/status"; }
@@ -279,13 +287,14 @@ echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; $(nproc) CPUs; $(unam
 echo
 echo "| case | req/s | p50 ms | p99 ms | vs (b) | p99 added over (a) |"
 echo "|---|---|---|---|---|---|"
-for k in a b c d e; do
+for k in a b c d e f; do
     name=$(case $k in
         a) echo "(a) upstream direct";;
         b) echo "(b) nginx reverse proxy";;
         c) echo "(c) Quartet proxy noop/allow/noop";;
         d) echo "(d) Quartet proxy cookie_session + header (in-process identity)";;
         e) echo "(e) nginx auth_request → Quartet /decisions (cookie_session + header)";;
+        f) echo "(f) as (d), with cookie_session's session cache (ttl 5s, opt-in)";;
     esac)
     echo "| $name | ${RPS[$k]} | ${P50[$k]} | ${P99[$k]} | $(pct "${RPS[$k]}" "${RPS[b]}") % | $(sub "${P99[$k]}" "${P99[a]}") |"
 done

@@ -131,13 +131,24 @@ impl Stack {
                     listener_health = listener_health.oathkeeper_failure();
                 }
             }
+            // The proxy listener serves each client connection with its own upstream
+            // connection on the same task (http::connection).
+            let per_connection = matches!(spec.surface, Surface::Passthrough);
             let router = assemble(spec, &config, &metrics, &listener_health);
-            bound.push((listener, router));
+            bound.push((listener, router, per_connection));
         }
         let servers = bound
             .into_iter()
-            .map(|(listener, router)| {
-                tokio::spawn(server::serve(listener, router, shutdown_rx.clone()))
+            .map(|(listener, router, per_connection)| {
+                if per_connection {
+                    tokio::spawn(crate::http::connection::serve(
+                        listener,
+                        router,
+                        shutdown_rx.clone(),
+                    ))
+                } else {
+                    tokio::spawn(server::serve(listener, router, shutdown_rx.clone()))
+                }
             })
             .collect();
         Ok(Stack {

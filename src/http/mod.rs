@@ -2,6 +2,7 @@
 //! middleware, health/version/metrics routes, and listener binding with graceful shutdown.
 //! Roles build axum routers; only this module and the roles' `http` modules know axum.
 
+pub mod connection;
 pub mod cors;
 pub mod error;
 pub mod health;

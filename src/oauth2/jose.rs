@@ -150,16 +150,35 @@ pub fn verifier(jwk: &Jwk, alg: &str) -> Option<Box<dyn JwsVerifier>> {
 
 /// Signs `claims` as a JWT with `jwk` (header `alg`, `kid`, `typ: JWT`).
 pub fn sign(jwk: &Jwk, claims: Map<String, Value>) -> Result<String> {
-    let mut header = JwsHeader::new();
-    header.set_token_type("JWT");
-    if let Some(kid) = jwk.key_id() {
-        header.set_key_id(kid);
+    SigningKey::new(jwk.clone())?.sign(claims)
+}
+
+/// A private JWK with its signer built once (building an RSA signer parses and checks the
+/// key, which costs more than a small signature).
+#[derive(Debug)]
+pub struct SigningKey {
+    pub jwk: Jwk,
+    signer: Box<dyn JwsSigner>,
+}
+
+impl SigningKey {
+    pub fn new(jwk: Jwk) -> Result<Self> {
+        let signer = signer(&jwk)?;
+        Ok(Self { jwk, signer })
     }
-    let payload =
-        JwtPayload::from_map(claims).map_err(|e| Error::Internal(format!("bad claims: {e}")))?;
-    let signer = signer(jwk)?;
-    jwt::encode_with_signer(&payload, &header, signer.as_ref())
-        .map_err(|e| Error::Internal(format!("signing failed: {e}")))
+
+    /// A compact JWT (`typ: JWT`, the key's `kid`) over `claims`.
+    pub fn sign(&self, claims: Map<String, Value>) -> Result<String> {
+        let mut header = JwsHeader::new();
+        header.set_token_type("JWT");
+        if let Some(kid) = self.jwk.key_id() {
+            header.set_key_id(kid);
+        }
+        let payload = JwtPayload::from_map(claims)
+            .map_err(|e| Error::Internal(format!("bad claims: {e}")))?;
+        jwt::encode_with_signer(&payload, &header, self.signer.as_ref())
+            .map_err(|e| Error::Internal(format!("signing failed: {e}")))
+    }
 }
 
 /// Verifies a compact JWS against `keys` (by `kid` when the header names one) and returns its

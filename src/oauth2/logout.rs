@@ -117,7 +117,7 @@ impl Oauth2 {
         if targets.is_empty() {
             return Ok(());
         }
-        let key = self.signing_key(ID_TOKEN_SET).await?;
+        let key = self.signer(ID_TOKEN_SET).await?;
         let issuer = self.issuer();
         for c in targets {
             let mut claims = Map::new();
@@ -127,7 +127,7 @@ impl Oauth2 {
             claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
             claims.insert("events".into(), json!({ BACKCHANNEL_EVENT: {} }));
             claims.insert("sid".into(), json!(sid));
-            let token = super::jose::sign(&key, claims)?;
+            let token = key.sign(claims)?;
             let http = self.http().clone();
             let uri = c.backchannel_logout_uri.clone();
             let client_id = c.client_id.clone();

@@ -3,7 +3,7 @@
 //! (created on first use, sealed at rest), client authentication, and token issuance for
 //! both access-token strategies. The clock is injected.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -259,6 +259,9 @@ struct Inner {
     /// Set once the default key sets exist (created in the background at role start;
     /// endpoints that need keys await the same cell, so generation happens once).
     default_keys: tokio::sync::OnceCell<()>,
+    /// The newest key of each set with its signer, by its sealed form: reused while the
+    /// database still names it newest (checked on every use), so nothing here goes stale.
+    signers: std::sync::Mutex<HashMap<String, (String, Arc<jose::SigningKey>)>>,
     secret_cache: super::secret_cache::SecretCache,
     /// Client JWK sets fetched from `jwks_uri`, by URI.
     jwks_cache: std::sync::Mutex<BTreeMap<String, (std::time::Instant, Value)>>,
@@ -326,6 +329,7 @@ impl Oauth2 {
                 key_lock: tokio::sync::Mutex::new(()),
                 keygen,
                 default_keys: tokio::sync::OnceCell::new(),
+                signers: Default::default(),
                 secret_cache: super::secret_cache::SecretCache::new(
                     super::secret_cache::DEFAULT_TTL,
                     super::secret_cache::DEFAULT_CAPACITY,
@@ -524,6 +528,40 @@ impl Oauth2 {
             .await?;
         // Another instance may have raced us: the newest stored key wins for everyone.
         Ok(self.key_set(set).await?.into_iter().next().unwrap_or(jwk))
+    }
+
+    /// The newest key of `set` ready to sign: one indexed read of its sealed form, the
+    /// unsealed key and its signer reused while that stays the newest.
+    pub async fn signer(&self, set: &str) -> Result<Arc<jose::SigningKey>> {
+        if set == ID_TOKEN_SET || set == ACCESS_TOKEN_SET {
+            self.ensure_default_keys().await?;
+        }
+        let Some(sealed) = self.inner.store.newest_key(set).await? else {
+            return Ok(Arc::new(jose::SigningKey::new(
+                self.signing_key(set).await?,
+            )?));
+        };
+        if let Some((s, key)) = self.signers().get(set) {
+            if *s == sealed {
+                return Ok(key.clone());
+            }
+        }
+        let plain = jose::unseal(&self.inner.secrets, &sealed)?;
+        let jwk = Jwk::from_bytes(plain)
+            .map_err(|e| Error::Internal(format!("a stored key is corrupt: {e}")))?;
+        let key = Arc::new(jose::SigningKey::new(jwk)?);
+        self.signers()
+            .insert(set.to_string(), (sealed, key.clone()));
+        Ok(key)
+    }
+
+    fn signers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (String, Arc<jose::SigningKey>)>> {
+        self.inner
+            .signers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Creates the default sets if they are missing — once per process: the background task
@@ -1035,8 +1073,8 @@ impl Oauth2 {
                     claims.insert("scp".into(), json!(session.granted_scope));
                 }
             }
-            let key = self.signing_key(ACCESS_TOKEN_SET).await?;
-            let token = jose::sign(&key, claims)?;
+            let key = self.signer(ACCESS_TOKEN_SET).await?;
+            let token = key.sign(claims)?;
             let sig = token.rsplit('.').next().unwrap_or_default().to_string();
             (token, sig)
         } else {
@@ -1096,8 +1134,8 @@ impl Oauth2 {
         code: Option<&str>,
         ttl: Duration,
     ) -> Result<String> {
-        let key = self.signing_key(ID_TOKEN_SET).await?;
-        let alg = key.algorithm().unwrap_or("RS256").to_string();
+        let key = self.signer(ID_TOKEN_SET).await?;
+        let alg = key.jwk.algorithm().unwrap_or("RS256").to_string();
         let now = self.now_secs();
         let mut claims = match &session.id_token {
             Value::Object(m) => m.clone(),
@@ -1129,7 +1167,7 @@ impl Oauth2 {
         if let Some(c) = code {
             claims.insert("c_hash".into(), json!(jose::half_hash(&alg, c)));
         }
-        jose::sign(&key, claims)
+        key.sign(claims)
     }
 
     /// Per-client lifespan override, else the global TTL.
@@ -1341,5 +1379,55 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2, "one key per default set");
         assert!(s.default_keys_ready());
         assert_eq!(s.store().keys(ACCESS_TOKEN_SET).await.unwrap().len(), 1);
+    }
+
+    /// The signer of a set is built once and reused while the database names the same key
+    /// newest; a key rotated in (here or by another instance) signs from the next token on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_cached_signer_follows_the_newest_stored_key() {
+        let db = Db::connect(&Dsn::Memory).await.unwrap();
+        db.migrate().await.unwrap();
+        let mut config = Oauth2Config::default();
+        config.secrets.system = vec![crate::config::Secret::new(
+            "a-system-secret-shared-by-both-instances".to_string(),
+        )];
+        let keygen: KeyGenerator =
+            Arc::new(|_: &str, kid: &str| jose::generate("ES256", kid, "sig", 2048));
+        let s = Oauth2::with_key_generator(
+            &config,
+            true,
+            Store::new(db.clone()),
+            BoundUrls::default(),
+            Arc::new(SystemTime::now),
+            keygen,
+        );
+        let first = s.signer(ACCESS_TOKEN_SET).await.unwrap();
+        let again = s.signer(ACCESS_TOKEN_SET).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "reused while unchanged");
+
+        // Another instance on the same database rotates the set.
+        let other = Oauth2::with_key_generator(
+            &config,
+            true,
+            Store::new(db.clone()),
+            BoundUrls::default(),
+            Arc::new(SystemTime::now),
+            Arc::new(|_: &str, kid: &str| jose::generate("ES256", kid, "sig", 2048)),
+        );
+        let rotated = other.generate_key("ES256", "rotated").await.unwrap();
+        other
+            .store_keys(ACCESS_TOKEN_SET, &[rotated], false)
+            .await
+            .unwrap();
+        let now = s.signer(ACCESS_TOKEN_SET).await.unwrap();
+        assert_eq!(now.jwk.key_id(), Some("rotated"));
+        let token = now.sign(Map::new()).unwrap();
+        let header: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["kid"], "rotated");
     }
 }

@@ -270,6 +270,18 @@ impl Store {
             .collect()
     }
 
+    /// The sealed form of a set's newest key (the one that signs).
+    pub async fn newest_key(&self, set: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT sealed FROM oauth2_jwks WHERE set_id = $1 ORDER BY seq DESC, created_at DESC LIMIT 1")
+            .bind(set)
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("sealed")?),
+            None => None,
+        })
+    }
+
     /// Adds keys to a set (replacing same-kid keys); with `replace_set` the set is emptied
     /// first. One transaction; later keys in `keys` become newer.
     pub async fn put_keys(

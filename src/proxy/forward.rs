@@ -2,7 +2,7 @@
 //! upstream (Oathkeeper's path join and `strip_path`, `preserve_host`, `X-Forwarded-*` only
 //! when `trust_forwarded_headers`) over a pooled client, and stream the response back.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -10,17 +10,21 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::Response;
 use axum::Router;
+use hyper::client::conn::http1;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::error::Error;
 use super::pipeline::PipelineRequest;
 use super::template::UrlData;
 use super::Proxy;
+use crate::http::connection::ConnectionTasks;
 
 /// How long the upstream may take to send response headers.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long opening a connection to the upstream may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The pooled upstream client.
 #[derive(Clone)]
@@ -33,7 +37,7 @@ impl Forwarder {
     pub fn new(trust_forwarded_headers: bool) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(30)));
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
@@ -99,6 +103,14 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
     // WebSocket and other upgrades: the client's side of the connection, taken before the
     // request is split (hyper hands it over once our 101 is sent).
     let upgrade = upgrade_protocol(&request).map(|p| (p, hyper::upgrade::on(&mut request)));
+    // HTTP/1 client connections (one request at a time) to plain-HTTP upstreams use the
+    // connection's own upstream connection; h2 streams share the pooled client.
+    let affine = match request.version() {
+        axum::http::Version::HTTP_10 | axum::http::Version::HTTP_11 => {
+            request.extensions_mut().remove::<ConnectionTasks>()
+        }
+        _ => None,
+    };
     let (parts, body) = request.into_parts();
     let request_id = parts
         .headers
@@ -172,6 +184,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
     let Some(upstream) = rule.upstream.as_ref() else {
         return proxy.handle_error(Some(&rule), &Error::NoUpstream, &req, request_id.as_deref());
     };
+    let affine = affine.filter(|_| upstream.scheme() == "http");
     let path = upstream_path(
         upstream.path(),
         parts.uri.path(),
@@ -238,7 +251,27 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
     *outbound.method_mut() = parts.method.clone();
     *outbound.uri_mut() = uri;
     *outbound.headers_mut() = headers;
-    match tokio::time::timeout(UPSTREAM_TIMEOUT, proxy.forwarder.client.request(outbound)).await {
+    let sent = match (&affine, &upgrade) {
+        (Some(tasks), None) => {
+            let key = (
+                upstream.host_str().unwrap_or_default().to_owned(),
+                upstream.port_or_known_default().unwrap_or(80),
+            );
+            tokio::time::timeout(UPSTREAM_TIMEOUT, send_affine(tasks, key, outbound)).await
+        }
+        _ => {
+            tokio::time::timeout(UPSTREAM_TIMEOUT, async {
+                proxy
+                    .forwarder
+                    .client
+                    .request(outbound)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
+        }
+    };
+    match sent {
         Ok(Ok(mut resp)) => {
             let switching = resp.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS;
             if let (true, Some((_, client))) = (switching, upgrade) {
@@ -259,6 +292,85 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
         }
         Err(_) => empty(axum::http::StatusCode::GATEWAY_TIMEOUT),
     }
+}
+
+/// The upstream connections of one client connection, by upstream host and port (the few
+/// upstreams its requests went to; the oldest dropped past [`AFFINE_UPSTREAMS`]).
+#[derive(Default)]
+struct AffineUpstreams(Mutex<Vec<(UpstreamKey, http1::SendRequest<Body>)>>);
+
+/// An upstream's host and port.
+type UpstreamKey = (String, u16);
+
+/// How many upstreams one client connection keeps a connection to.
+const AFFINE_UPSTREAMS: usize = 4;
+
+impl AffineUpstreams {
+    fn take(&self, key: &UpstreamKey) -> Option<http1::SendRequest<Body>> {
+        let mut conns = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = conns.iter().position(|(k, _)| k == key)?;
+        Some(conns.swap_remove(i).1)
+    }
+
+    fn put(&self, key: UpstreamKey, sender: http1::SendRequest<Body>) {
+        let mut conns = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if conns.len() >= AFFINE_UPSTREAMS {
+            conns.remove(0);
+        }
+        conns.push((key, sender));
+    }
+}
+
+/// Sends `request` over the client connection's own HTTP/1 connection to the upstream,
+/// opening it (driven by the client connection's task) when there is none or it closed.
+async fn send_affine(
+    tasks: &ConnectionTasks,
+    key: UpstreamKey,
+    mut request: axum::http::Request<Body>,
+) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+    // A connection to the upstream itself takes the origin form (`/path?query`).
+    if let Some(origin) = request.uri().path_and_query().cloned() {
+        *request.uri_mut() = Uri::from(origin);
+    }
+    let upstreams = tasks.local::<AffineUpstreams>();
+    if let Some(mut sender) = upstreams.take(&key) {
+        if sender.ready().await.is_ok() {
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    upstreams.put(key, sender);
+                    return Ok(response);
+                }
+                // Closed before the request was written (an idle upstream connection the
+                // upstream had just closed): retry on a new connection.
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => request = unsent,
+                    None => return Err(e.into_error().to_string()),
+                },
+            }
+        }
+    }
+    let stream = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect((key.0.as_str(), key.1)),
+    )
+    .await
+    .map_err(|_| "connecting to the upstream timed out".to_string())?
+    .map_err(|e| format!("connecting to the upstream: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tasks.spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "upstream connection ended with an error");
+        }
+    });
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    upstreams.put(key, sender);
+    Ok(response)
 }
 
 /// After a 101: copies bytes both ways between the client's and the upstream's upgraded
