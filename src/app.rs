@@ -91,6 +91,7 @@ impl Stack {
                 })?;
         }
         let metrics = Metrics::new();
+        tokio::spawn(metrics.keep_up(Duration::from_secs(5)));
         let health = Health::new().check("database", database_check(db.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut addrs = BTreeMap::new();
