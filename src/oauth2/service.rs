@@ -485,6 +485,15 @@ impl Oauth2 {
 
     /// Seals and stores keys in a set.
     pub async fn store_keys(&self, set: &str, keys: &[Jwk], replace: bool) -> Result<()> {
+        // A default set's generated key must not land after (and so above) the keys written
+        // here: the generation that runs at start is awaited first.
+        if set == ID_TOKEN_SET || set == ACCESS_TOKEN_SET {
+            self.ensure_default_keys().await?;
+        }
+        self.put_sealed_keys(set, keys, replace).await
+    }
+
+    async fn put_sealed_keys(&self, set: &str, keys: &[Jwk], replace: bool) -> Result<()> {
         let mut sealed = Vec::new();
         for k in keys {
             let kid = k.key_id().unwrap_or_default().to_string();
@@ -524,7 +533,7 @@ impl Oauth2 {
         let jwk = self
             .generate_key("RS256", &uuid::Uuid::new_v4().to_string())
             .await?;
-        self.store_keys(set, std::slice::from_ref(&jwk), false)
+        self.put_sealed_keys(set, std::slice::from_ref(&jwk), false)
             .await?;
         // Another instance may have raced us: the newest stored key wins for everyone.
         Ok(self.key_set(set).await?.into_iter().next().unwrap_or(jwk))
@@ -582,7 +591,7 @@ impl Oauth2 {
                     let jwk = self
                         .generate_key("RS256", &uuid::Uuid::new_v4().to_string())
                         .await?;
-                    self.store_keys(set, std::slice::from_ref(&jwk), false)
+                    self.put_sealed_keys(set, std::slice::from_ref(&jwk), false)
                         .await?;
                 }
                 Ok::<(), Error>(())
@@ -1379,6 +1388,53 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2, "one key per default set");
         assert!(s.default_keys_ready());
         assert_eq!(s.store().keys(ACCESS_TOKEN_SET).await.unwrap().len(), 1);
+    }
+
+    /// A key written through the admin API while the default key of that set is still being
+    /// generated stays the newest: the write waits for the generation instead of racing it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_admin_key_written_during_default_generation_stays_newest() {
+        let db = Db::connect(&Dsn::Memory).await.unwrap();
+        db.migrate().await.unwrap();
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate_rx));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let keygen: KeyGenerator = Arc::new(move |_: &str, kid: &str| {
+            if kid != "admin" {
+                counted.fetch_add(1, Ordering::SeqCst);
+                gate.lock().unwrap().recv().unwrap();
+            }
+            jose::generate("ES256", kid, "sig", 2048)
+        });
+        let bound = BoundUrls::default();
+        let s = Oauth2::with_key_generator(
+            &Oauth2Config::default(),
+            true,
+            Store::new(db.clone()),
+            bound.clone(),
+            Arc::new(SystemTime::now),
+            keygen,
+        );
+        let background = s.start_key_generation();
+        bound.set("public", "http://127.0.0.1:1");
+        bound.set("admin", "http://127.0.0.1:2");
+        let admin_key = s.generate_key("ES256", "admin").await.unwrap();
+        // The id-token set's key is released; the access-token set's is being generated.
+        gate_tx.send(()).unwrap();
+        while calls.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        let write = tokio::spawn({
+            let s = s.clone();
+            async move { s.store_keys(ACCESS_TOKEN_SET, &[admin_key], false).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        gate_tx.send(()).unwrap();
+        write.await.unwrap().unwrap();
+        background.await.unwrap();
+        let newest = s.signer(ACCESS_TOKEN_SET).await.unwrap();
+        assert_eq!(newest.jwk.key_id(), Some("admin"));
     }
 
     /// The signer of a set is built once and reused while the database names the same key
