@@ -1,6 +1,7 @@
 //! The reverse proxy on 4455: match, run the pipeline, then stream the request to the rule's
 //! upstream (Oathkeeper's path join and `strip_path`, `preserve_host`, `X-Forwarded-*` only
-//! when `trust_forwarded_headers`) over a pooled client, and stream the response back.
+//! when `trust_forwarded_headers`) — over the client connection's own upstream connection for
+//! HTTP/1, a pooled client for h2 and upgrades — and stream the response back.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -253,10 +254,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
     *outbound.headers_mut() = headers;
     let sent = match (&affine, &upgrade) {
         (Some(tasks), None) => {
-            let key = (
-                upstream.host_str().unwrap_or_default().to_owned(),
-                upstream.port_or_known_default().unwrap_or(80),
-            );
+            let key = upstream_key(upstream);
             tokio::time::timeout(UPSTREAM_TIMEOUT, send_affine(tasks, key, outbound)).await
         }
         _ => {
@@ -301,6 +299,16 @@ struct AffineUpstreams(Mutex<Vec<(UpstreamKey, http1::SendRequest<Body>)>>);
 
 /// An upstream's host and port.
 type UpstreamKey = (String, u16);
+
+/// The host (an IPv6 address without its brackets) and port to connect to for `url`.
+fn upstream_key(url: &url::Url) -> UpstreamKey {
+    let host = url.host_str().unwrap_or_default();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    (host.to_owned(), url.port_or_known_default().unwrap_or(80))
+}
 
 /// How many upstreams one client connection keeps a connection to.
 const AFFINE_UPSTREAMS: usize = 4;
@@ -458,6 +466,14 @@ mod tests {
         ] {
             assert!(checked_path(bad).is_err(), "{bad} must be refused");
         }
+    }
+
+    #[test]
+    fn upstream_keys_name_what_a_socket_connects_to() {
+        let key = |u: &str| upstream_key(&url::Url::parse(u).unwrap());
+        assert_eq!(key("http://127.0.0.1:8080/x"), ("127.0.0.1".into(), 8080));
+        assert_eq!(key("http://[::1]:9000"), ("::1".into(), 9000));
+        assert_eq!(key("http://api.internal/"), ("api.internal".into(), 80));
     }
 
     #[test]
