@@ -1285,6 +1285,23 @@ mod tests {
     use crate::store::Db;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// A dev-mode service on `db` with the given key generator and the system clock.
+    fn test_service(
+        db: &Db,
+        config: &Oauth2Config,
+        bound: BoundUrls,
+        keygen: KeyGenerator,
+    ) -> Oauth2 {
+        Oauth2::with_key_generator(
+            config,
+            true,
+            Store::new(db.clone()),
+            bound,
+            Arc::new(SystemTime::now),
+            keygen,
+        )
+    }
+
     fn hex_sha256(s: &str) -> String {
         use sha2::Digest;
         sha2::Sha256::digest(s.as_bytes())
@@ -1349,14 +1366,7 @@ mod tests {
             })
         };
         let bound = BoundUrls::default();
-        let s = Oauth2::with_key_generator(
-            &Oauth2Config::default(),
-            true,
-            Store::new(db.clone()),
-            bound.clone(),
-            Arc::new(SystemTime::now),
-            keygen,
-        );
+        let s = test_service(&db, &Oauth2Config::default(), bound.clone(), keygen);
         let background = s.start_key_generation();
         // The background task waits for the listeners before it generates anything.
         tokio::task::yield_now().await;
@@ -1408,14 +1418,7 @@ mod tests {
             jose::generate("ES256", kid, "sig", 2048)
         });
         let bound = BoundUrls::default();
-        let s = Oauth2::with_key_generator(
-            &Oauth2Config::default(),
-            true,
-            Store::new(db.clone()),
-            bound.clone(),
-            Arc::new(SystemTime::now),
-            keygen,
-        );
+        let s = test_service(&db, &Oauth2Config::default(), bound.clone(), keygen);
         let background = s.start_key_generation();
         bound.set("public", "http://127.0.0.1:1");
         bound.set("admin", "http://127.0.0.1:2");
@@ -1449,25 +1452,16 @@ mod tests {
         )];
         let keygen: KeyGenerator =
             Arc::new(|_: &str, kid: &str| jose::generate("ES256", kid, "sig", 2048));
-        let s = Oauth2::with_key_generator(
-            &config,
-            true,
-            Store::new(db.clone()),
-            BoundUrls::default(),
-            Arc::new(SystemTime::now),
-            keygen,
-        );
+        let s = test_service(&db, &config, BoundUrls::default(), keygen);
         let first = s.signer(ACCESS_TOKEN_SET).await.unwrap();
         let again = s.signer(ACCESS_TOKEN_SET).await.unwrap();
         assert!(Arc::ptr_eq(&first, &again), "reused while unchanged");
 
         // Another instance on the same database rotates the set.
-        let other = Oauth2::with_key_generator(
+        let other = test_service(
+            &db,
             &config,
-            true,
-            Store::new(db.clone()),
             BoundUrls::default(),
-            Arc::new(SystemTime::now),
             Arc::new(|_: &str, kid: &str| jose::generate("ES256", kid, "sig", 2048)),
         );
         let rotated = other.generate_key("ES256", "rotated").await.unwrap();
