@@ -1,7 +1,9 @@
 //! Cryptographic building blocks shared by the roles. Today: random tokens and secrets from
-//! the operating system's CSPRNG, and constant-time comparison.
+//! the operating system's CSPRNG, constant-time comparison, password hashing, and the roots
+//! outbound TLS trusts.
 
 pub mod password;
+pub mod tls;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -7,10 +7,7 @@ const MAX_BYTES: usize = 1024 * 1024;
 
 /// Fetches `url` and returns its body as text; non-2xx statuses are errors.
 pub async fn get_text(url: &str) -> Result<String, String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = crate::crypto::tls::http_client(Duration::from_secs(10))?;
     let response = client.get(url).send().await.map_err(|e| e.to_string())?;
     if !response.status().is_success() {
         return Err(format!("GET {url} answered {}", response.status()));

@@ -335,10 +335,7 @@ impl Oauth2 {
                     super::secret_cache::DEFAULT_CAPACITY,
                 ),
                 jwks_cache: std::sync::Mutex::new(BTreeMap::new()),
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()
-                    .unwrap_or_default(),
+                http: crate::crypto::tls::http_client(Duration::from_secs(5)).unwrap_or_default(),
                 dummy_hash: OnceLock::new(),
             }),
         }

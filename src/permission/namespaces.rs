@@ -244,10 +244,7 @@ pub const HTTP_REFRESH: Duration = Duration::from_secs(30 * 60);
 
 async fn fetch(url: &str) -> Result<String, Vec<String>> {
     let fail = |e: String| vec![format!("namespaces location {url}: {e}")];
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
+    let client = crate::crypto::tls::http_client(Duration::from_secs(10)).map_err(fail)?;
     let response = client
         .get(url)
         .send()

@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::Response;
 use axum::Router;
 use hyper::client::conn::http1;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -27,25 +28,34 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long opening a connection to the upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The pooled upstream client.
+/// The pooled upstream client: plain HTTP, and HTTPS trusting [`crate::crypto::tls`]'s roots
+/// (HTTP/2 when the upstream offers it through ALPN, as Go's transport does).
 #[derive(Clone)]
 pub struct Forwarder {
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     trust_forwarded_headers: bool,
 }
 
 impl Forwarder {
-    pub fn new(trust_forwarded_headers: bool) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    pub fn new(trust_forwarded_headers: bool) -> Result<Self, String> {
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        tcp.enforce_http(false);
+        let tls = crate::crypto::tls::client_config()?;
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(tcp);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
-        Self {
+        Ok(Self {
             client,
             trust_forwarded_headers,
-        }
+        })
     }
 }
 

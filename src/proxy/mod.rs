@@ -151,7 +151,7 @@ impl Proxy {
             rules: RwLock::new(Arc::new(RuleSet::default())),
             problems: RwLock::new(Vec::new()),
             fallback,
-            forwarder: forward::Forwarder::new(config.serve.proxy.trust_forwarded_headers),
+            forwarder: forward::Forwarder::new(config.serve.proxy.trust_forwarded_headers)?,
             outbound,
         });
         for i in 0..proxy.sources.len() {

@@ -52,7 +52,7 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new() -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let client = crate::crypto::tls::http_client_builder()?
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("building the HTTP client: {e}"))?;
