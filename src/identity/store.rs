@@ -12,7 +12,7 @@ use sqlx::{Any, Row, Transaction};
 use super::error::{Error, Result};
 use super::flow::{Flow, FlowKind, FlowType};
 use super::model::{Aal, Credential, CredentialType, Identity, IdentityState, Micros, Session};
-use crate::store::Db;
+use crate::store::{Db, OnDb};
 
 /// Filters of the admin identity list.
 #[derive(Debug, Default, Clone)]
@@ -185,7 +185,7 @@ impl IdentityStore {
             "SELECT {IDENTITY_COLS} FROM identity_identities i WHERE i.id = $1"
         ))
         .bind(id)
-        .fetch_optional(self.db.pool())
+        .fetch_optional_on(&self.db)
         .await?;
         row.as_ref().map(identity_from).transpose()
     }
@@ -193,11 +193,11 @@ impl IdentityStore {
     pub async fn credentials(&self, identity_id: &str) -> Result<Vec<Credential>> {
         let rows = sqlx::query("SELECT id, type, config, version, created_at, updated_at FROM identity_credentials WHERE identity_id = $1 ORDER BY type")
             .bind(identity_id)
-            .fetch_all(self.db.pool())
+            .fetch_all_on(&self.db)
             .await?;
         let idents = sqlx::query("SELECT credential_id, identifier FROM identity_credential_identifiers WHERE identity_id = $1 ORDER BY identifier")
             .bind(identity_id)
-            .fetch_all(self.db.pool())
+            .fetch_all_on(&self.db)
             .await?;
         let mut out = Vec::new();
         for row in rows {
@@ -255,7 +255,7 @@ impl IdentityStore {
         let rows = q
             .bind(limit.max(0))
             .bind(offset.max(0))
-            .fetch_all(self.db.pool())
+            .fetch_all_on(&self.db)
             .await?;
         rows.iter().map(identity_from).collect()
     }
@@ -268,7 +268,7 @@ impl IdentityStore {
         for b in binds {
             q = q.bind(b);
         }
-        let row = q.fetch_one(self.db.pool()).await?;
+        let row = q.fetch_one_on(&self.db).await?;
         Ok(row.try_get("n")?)
     }
 
@@ -324,7 +324,7 @@ impl IdentityStore {
         let row = sqlx::query(&format!("SELECT {IDENTITY_COLS}, c.id AS c_id, c.config AS c_config, c.version AS c_version, c.created_at AS c_created_at, c.updated_at AS c_updated_at FROM identity_credential_identifiers ci JOIN identity_credentials c ON c.id = ci.credential_id JOIN identity_identities i ON i.id = ci.identity_id WHERE ci.type = $1 AND ci.identifier = $2"))
             .bind(kind.as_str())
             .bind(identifier.to_lowercase())
-            .fetch_optional(self.db.pool())
+            .fetch_optional_on(&self.db)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let identity = identity_from(&row)?;
@@ -350,7 +350,7 @@ impl IdentityStore {
             .bind(to_text(config)?)
             .bind(now)
             .bind(credential_id)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(())
     }
@@ -377,7 +377,7 @@ impl IdentityStore {
             .bind(to_text(&session.devices)?)
             .bind(now)
             .bind(now)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(())
     }
@@ -389,7 +389,7 @@ impl IdentityStore {
         });
         let row = sqlx::query(SQL.as_str())
             .bind(token_hash)
-            .fetch_optional(self.db.pool())
+            .fetch_optional_on(&self.db)
             .await?;
         match row {
             None => Ok(None),
@@ -402,7 +402,7 @@ impl IdentityStore {
             "SELECT {SESSION_COLS} FROM identity_sessions s WHERE s.logout_token = $1"
         ))
         .bind(logout_token)
-        .fetch_optional(self.db.pool())
+        .fetch_optional_on(&self.db)
         .await?;
         row.as_ref().map(session_from).transpose()
     }
@@ -410,7 +410,7 @@ impl IdentityStore {
     pub async fn session(&self, id: &str) -> Result<Option<(Session, Identity)>> {
         let row = sqlx::query(&format!("SELECT {SESSION_COLS}, {IDENTITY_COLS} FROM identity_sessions s JOIN identity_identities i ON i.id = s.identity_id WHERE s.id = $1"))
             .bind(id)
-            .fetch_optional(self.db.pool())
+            .fetch_optional_on(&self.db)
             .await?;
         match row {
             None => Ok(None),
@@ -457,7 +457,7 @@ impl IdentityStore {
         if let Some(a) = after {
             q = q.bind(a);
         }
-        let rows = q.fetch_all(self.db.pool()).await?;
+        let rows = q.fetch_all_on(&self.db).await?;
         rows.iter()
             .map(|r| Ok((session_from(r)?, identity_from(r)?)))
             .collect()
@@ -474,12 +474,12 @@ impl IdentityStore {
                 .bind(now)
                 .bind(id)
                 .bind(owner)
-                .execute(self.db.pool())
+                .execute_on(&self.db)
                 .await?,
             None => sqlx::query("UPDATE identity_sessions SET active = 0, updated_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(id)
-                .execute(self.db.pool())
+                .execute_on(&self.db)
                 .await?,
         };
         self.wrote();
@@ -497,7 +497,7 @@ impl IdentityStore {
             .bind(now)
             .bind(identity_id)
             .bind(keep)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         self.wrote();
         Ok(done.rows_affected())
@@ -506,7 +506,7 @@ impl IdentityStore {
     pub async fn delete_identity_sessions(&self, identity_id: &str) -> Result<u64> {
         let done = sqlx::query("DELETE FROM identity_sessions WHERE identity_id = $1")
             .bind(identity_id)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         self.wrote();
         Ok(done.rows_affected())
@@ -522,7 +522,7 @@ impl IdentityStore {
             .bind(expires_at)
             .bind(now)
             .bind(id)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         self.wrote();
         Ok(())
@@ -537,7 +537,7 @@ impl IdentityStore {
             .bind(session.aal.as_str())
             .bind(now)
             .bind(&session.id)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         self.wrote();
         Ok(())
@@ -564,7 +564,7 @@ impl IdentityStore {
             .bind(flow.expires_at)
             .bind(now)
             .bind(now)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(())
     }
@@ -577,7 +577,7 @@ impl IdentityStore {
             .bind(flow.identity_id.clone())
             .bind(now)
             .bind(&flow.id)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(())
     }
@@ -587,7 +587,7 @@ impl IdentityStore {
             "SELECT {FLOW_COLS} FROM identity_flows WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(self.db.pool())
+        .fetch_optional_on(&self.db)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let kind: String = row.try_get("kind")?;
@@ -622,7 +622,7 @@ impl IdentityStore {
             "SELECT failures, last_failure FROM identity_login_throttle WHERE key = $1",
         )
         .bind(key)
-        .fetch_optional(self.db.pool())
+        .fetch_optional_on(&self.db)
         .await?;
         match row {
             None => Ok(None),
@@ -635,7 +635,7 @@ impl IdentityStore {
             .bind(key)
             .bind(failures)
             .bind(at)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(())
     }
@@ -643,7 +643,7 @@ impl IdentityStore {
     pub async fn throttle_clear(&self, key: &str) -> Result<()> {
         sqlx::query("DELETE FROM identity_login_throttle WHERE key = $1")
             .bind(key)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(())
     }

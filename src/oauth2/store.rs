@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::client::Client;
 use super::error::{Error, Result};
 use super::trust::Grant;
-use crate::store::{Backend, Db};
+use crate::store::{Backend, Db, OnDb};
 
 /// The oauth2 tables.
 #[derive(Clone, Debug)]
@@ -172,7 +172,7 @@ impl Store {
             .bind(doc)
             .bind(now)
             .bind(now)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(())
     }
@@ -194,7 +194,7 @@ impl Store {
             .bind(registration_key)
             .bind(doc)
             .bind(now)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -204,7 +204,7 @@ impl Store {
             "SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(self.db.pool())
+        .fetch_optional_on(&self.db)
         .await?;
         row.as_ref().map(client_row).transpose()
     }
@@ -230,7 +230,7 @@ impl Store {
             .bind(owner)
             .bind(limit)
             .bind(offset)
-            .fetch_all(self.db.pool())
+            .fetch_all_on(&self.db)
             .await?;
         let clients = rows
             .iter()
@@ -263,7 +263,7 @@ impl Store {
     pub async fn keys(&self, set: &str) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT kid, sealed FROM oauth2_jwks WHERE set_id = $1 ORDER BY seq DESC, created_at DESC")
             .bind(set)
-            .fetch_all(self.db.pool())
+            .fetch_all_on(&self.db)
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("kid")?, r.try_get("sealed")?)))
@@ -274,7 +274,7 @@ impl Store {
     pub async fn newest_key(&self, set: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT sealed FROM oauth2_jwks WHERE set_id = $1 ORDER BY seq DESC, created_at DESC LIMIT 1")
             .bind(set)
-            .fetch_optional(self.db.pool())
+            .fetch_optional_on(&self.db)
             .await?;
         Ok(match row {
             Some(r) => Some(r.try_get("sealed")?),
@@ -328,13 +328,13 @@ impl Store {
                 sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1 AND kid = $2")
                     .bind(set)
                     .bind(kid)
-                    .execute(self.db.pool())
+                    .execute_on(&self.db)
                     .await?
             }
             None => {
                 sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1")
                     .bind(set)
-                    .execute(self.db.pool())
+                    .execute_on(&self.db)
                     .await?
             }
         };
@@ -352,7 +352,7 @@ impl Store {
     pub async fn get_token(&self, signature: &str) -> Result<Option<TokenRow>> {
         let row = sqlx::query("SELECT * FROM oauth2_tokens WHERE signature = $1")
             .bind(signature)
-            .fetch_optional(self.db.pool())
+            .fetch_optional_on(&self.db)
             .await?;
         row.as_ref().map(token_row).transpose()
     }
@@ -362,7 +362,7 @@ impl Store {
         let done =
             sqlx::query("UPDATE oauth2_tokens SET active = 0 WHERE signature = $1 AND active = 1")
                 .bind(signature)
-                .execute(self.db.pool())
+                .execute_on(&self.db)
                 .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -385,7 +385,7 @@ impl Store {
     pub async fn delete_access_tokens_of_request(&self, request_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'")
             .bind(request_id)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(())
     }
@@ -393,7 +393,7 @@ impl Store {
     pub async fn delete_access_tokens_of_client(&self, client_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM oauth2_tokens WHERE client_id = $1 AND kind = 'access_token'")
             .bind(client_id)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(())
     }
@@ -403,12 +403,12 @@ impl Store {
         sqlx::query("DELETE FROM oauth2_jtis WHERE jti = $1 AND expires_at < $2")
             .bind(jti)
             .bind(now)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         match sqlx::query("INSERT INTO oauth2_jtis (jti, expires_at) VALUES ($1, $2)")
             .bind(jti)
             .bind(expires_at)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await
         {
             Ok(_) => Ok(true),
@@ -431,7 +431,7 @@ impl Store {
             .bind(&f.subject)
             .bind(f.requested_at)
             .bind(f.doc.to_string())
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(())
     }
@@ -440,7 +440,7 @@ impl Store {
         let row = sqlx::query("SELECT * FROM oauth2_flows WHERE challenge = $1 AND kind = $2")
             .bind(challenge)
             .bind(kind)
-            .fetch_optional(self.db.pool())
+            .fetch_optional_on(&self.db)
             .await?;
         row.as_ref().map(flow_row).transpose()
     }
@@ -453,7 +453,7 @@ impl Store {
         let row = sqlx::query("SELECT * FROM oauth2_flows WHERE verifier = $1 AND kind = $2")
             .bind(verifier)
             .bind(kind)
-            .fetch_optional(self.db.pool())
+            .fetch_optional_on(&self.db)
             .await?;
         row.as_ref().map(flow_row).transpose()
     }
@@ -468,7 +468,7 @@ impl Store {
             .bind(&f.subject)
             .bind(f.doc.to_string())
             .bind(from)
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -507,7 +507,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(String, i64, bool, i64, serde_json::Value)>> {
-        let row = sqlx::query("SELECT subject, authenticated_at, remember, expires_at, doc FROM oauth2_login_sessions WHERE id = $1").bind(id).fetch_optional(self.db.pool()).await?;
+        let row = sqlx::query("SELECT subject, authenticated_at, remember, expires_at, doc FROM oauth2_login_sessions WHERE id = $1").bind(id).fetch_optional_on(&self.db).await?;
         match row {
             None => Ok(None),
             Some(r) => {
@@ -531,13 +531,13 @@ impl Store {
         if let Some(sid) = sid {
             sqlx::query("DELETE FROM oauth2_login_sessions WHERE id = $1")
                 .bind(sid)
-                .execute(self.db.pool())
+                .execute_on(&self.db)
                 .await?;
         }
         if let Some(subject) = subject {
             sqlx::query("DELETE FROM oauth2_login_sessions WHERE subject = $1")
                 .bind(subject)
-                .execute(self.db.pool())
+                .execute_on(&self.db)
                 .await?;
         }
         Ok(())
@@ -552,7 +552,7 @@ impl Store {
         let rows = sqlx::query("SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE id IN (SELECT client_id FROM oauth2_consents WHERE subject = $1 AND login_session_id = $2) ORDER BY id")
             .bind(subject)
             .bind(sid)
-            .fetch_all(self.db.pool())
+            .fetch_all_on(&self.db)
             .await?;
         rows.iter()
             .map(|r| client_row(r).map(|c| c.client))
@@ -569,7 +569,7 @@ impl Store {
             .bind(c.expires_at)
             .bind(c.handled_at)
             .bind(c.doc.to_string())
-            .execute(self.db.pool())
+            .execute_on(&self.db)
             .await?;
         Ok(())
     }
@@ -585,7 +585,7 @@ impl Store {
             .bind(subject)
             .bind(client_id.unwrap_or(""))
             .bind(login_session_id.unwrap_or(""))
-            .fetch_all(self.db.pool())
+            .fetch_all_on(&self.db)
             .await?;
         rows.iter().map(consent_row).collect()
     }
@@ -657,7 +657,7 @@ impl Store {
     pub async fn get_grant(&self, id: &str) -> Result<Option<Grant>> {
         let row = sqlx::query("SELECT * FROM oauth2_trust_grants WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.db.pool())
+            .fetch_optional_on(&self.db)
             .await?;
         row.as_ref().map(grant_row).transpose()
     }
@@ -676,7 +676,7 @@ impl Store {
             .bind(issuer)
             .bind(limit)
             .bind(offset)
-            .fetch_all(self.db.pool())
+            .fetch_all_on(&self.db)
             .await?;
         let grants = rows.iter().map(grant_row).collect::<Result<Vec<_>>>()?;
         Ok((grants, total.0))
@@ -719,7 +719,7 @@ impl Store {
             .bind(subject)
             .bind(kid.unwrap_or(""))
             .bind(now)
-            .fetch_all(self.db.pool())
+            .fetch_all_on(&self.db)
             .await?;
         rows.iter().map(grant_row).collect()
     }

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::error::Result;
 use super::tuple::{RelationTuple, Subject, SubjectSet, TupleFilter};
-use crate::store::{unix_micros, Backend, Db};
+use crate::store::{unix_micros, Backend, Db, OnDb};
 
 /// Rows per multi-row INSERT of [`TupleStore::insert_missing`] (at most 8 parameters each:
 /// well under SQLite's 32766 and PostgreSQL's 65535 bind parameters).
@@ -289,6 +289,11 @@ impl TupleStore {
             expansion: expansion.iter().map(|k| (k.clone(), Vec::new())).collect(),
         };
         let mut pages: HashMap<Key, Vec<(String, SubjectSet, bool)>> = HashMap::new();
+        // The engine batches a frontier only if its sibling branches are polled before the
+        // answer resumes any of them. A warm connection starts the statement without yielding
+        // (taking one from sqlx's pool yielded); yield once so that the siblings still
+        // registering are polled first — without it the batches split (a test counts them).
+        tokio::task::yield_now().await;
         let rounds = direct
             .len()
             .max(expansion.len())
@@ -298,7 +303,7 @@ impl TupleStore {
             let (sql, args) = lookup_sql(d, e, subject);
             self.count();
             let rows = bind_all(sqlx::query(&sql), &args)
-                .fetch_all(self.db.pool())
+                .fetch_all_on(&self.db)
                 .await?;
             for row in rows {
                 let key: Key = (row.try_get("n")?, row.try_get("o")?, row.try_get("r")?);
@@ -423,7 +428,7 @@ impl TupleStore {
     pub async fn refresh_statistics(&self) -> Result<()> {
         if self.db.backend() == Backend::Postgres {
             sqlx::query("ANALYZE permission_relation_tuples")
-                .execute(self.db.pool())
+                .execute_on(&self.db)
                 .await?;
         }
         Ok(())
@@ -557,7 +562,7 @@ impl TupleStore {
         );
         self.count();
         let row = bind_all(sqlx::query(&sql), &w.args)
-            .fetch_optional(self.db.pool())
+            .fetch_optional_on(&self.db)
             .await?;
         Ok(row.is_some())
     }
@@ -590,7 +595,7 @@ impl TupleStore {
         );
         self.count();
         let row = bind_all(sqlx::query(&sql), &w.args)
-            .fetch_optional(self.db.pool())
+            .fetch_optional_on(&self.db)
             .await?;
         Ok(row.is_some())
     }
@@ -641,7 +646,7 @@ impl TupleStore {
                 .bind(object)
                 .bind(relation)
                 .bind(after.as_str())
-                .fetch_all(self.db.pool())
+                .fetch_all_on(&self.db)
                 .await?;
             let count = rows.len();
             for row in rows {
@@ -734,7 +739,7 @@ impl TupleStore {
         ))
         .bind(namespace)
         .bind(after)
-        .fetch_all(self.db.pool())
+        .fetch_all_on(&self.db)
         .await?;
         rows.iter()
             .map(|r| r.try_get::<String, _>("object").map_err(Into::into))
@@ -749,7 +754,7 @@ impl TupleStore {
              WHERE subject_id IS NOT NULL AND subject_id > $1 ORDER BY subject_id LIMIT {limit}"
         ))
         .bind(after)
-        .fetch_all(self.db.pool())
+        .fetch_all_on(&self.db)
         .await?;
         rows.iter()
             .map(|r| r.try_get::<String, _>("subject_id").map_err(Into::into))

@@ -7,7 +7,11 @@
 //! (Unix microseconds) and ids as text. See `docs/decisions/0001-storage-any-driver.md`.
 
 pub mod secrets;
+mod warm;
 
+pub use warm::{Conn, OnDb};
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -42,6 +46,7 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    warm: Arc<warm::WarmConnections>,
 }
 
 /// How long a pooled connection may sit idle before it is pinged on its way out of the pool.
@@ -113,7 +118,14 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        Ok(Db { pool, backend })
+        let warm = Arc::new(warm::WarmConnections::new(
+            pool.options().get_max_connections(),
+        ));
+        Ok(Db {
+            pool,
+            backend,
+            warm,
+        })
     }
 
     /// Applies pending migrations. On PostgreSQL the migrator holds an advisory lock, so
@@ -155,9 +167,19 @@ impl Db {
         self.backend
     }
 
-    /// Closes every connection; pending queries finish first.
+    /// Closes every connection; pending queries finish first. The pool waits for every
+    /// connection to come back, so warm ones are handed back until it has closed (a statement
+    /// finishing meanwhile could still have kept its connection warm).
     pub async fn close(&self) {
-        self.pool.close().await;
+        let close = self.pool.close();
+        tokio::pin!(close);
+        loop {
+            self.warm.drain();
+            tokio::select! {
+                _ = &mut close => break,
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+        }
     }
 }
 
