@@ -2,8 +2,11 @@
 //! run in one test process): a request counter and a latency histogram per role, listener,
 //! route and status, rendered in the Prometheus text format.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
+
+use dashmap::DashMap;
 
 use metrics::{Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
@@ -16,6 +19,45 @@ const BUCKETS: [f64; 12] = [
 #[derive(Clone)]
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
+    /// The counter and histogram of every label set seen, registered once: registering
+    /// builds five labels (three strings) and looks the keys up in the recorder's registry.
+    handles: Arc<DashMap<u64, Arc<Handles>>>,
+}
+
+/// One label set's registered counter and histogram, with the labels that hashed to it.
+struct Handles {
+    role: &'static str,
+    listener: &'static str,
+    method: Box<str>,
+    route: Box<str>,
+    status: u16,
+    requests: metrics::Counter,
+    latency: metrics::Histogram,
+}
+
+impl Handles {
+    fn labels_are(&self, s: &RequestSample<'_>, method: &str) -> bool {
+        self.status == s.status
+            && self.role == s.role
+            && self.listener == s.listener
+            && &*self.method == method
+            && &*self.route == s.route
+    }
+}
+
+/// Label sets kept registered; past this many, samples are recorded without the cache.
+const MAX_CACHED_LABEL_SETS: usize = 4096;
+
+/// Methods beyond the standard ones share one label, so a client cannot grow the registry.
+fn method_label(method: &str) -> &str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("OTHER")
 }
 
 /// Labels of one finished request.
@@ -39,28 +81,62 @@ impl Metrics {
         };
         Self {
             recorder: Arc::new(builder.build_recorder()),
+            handles: Arc::new(DashMap::new()),
         }
     }
 
     /// Records one request: `http_requests_total` and `http_request_duration_seconds`.
     pub fn record(&self, sample: &RequestSample<'_>) {
+        let method = method_label(sample.method);
+        let hash = {
+            let mut h = std::hash::DefaultHasher::new();
+            (
+                sample.role,
+                sample.listener,
+                method,
+                sample.route,
+                sample.status,
+            )
+                .hash(&mut h);
+            h.finish()
+        };
+        if let Some(handles) = self.handles.get(&hash) {
+            if handles.labels_are(sample, method) {
+                handles.requests.increment(1);
+                handles.latency.record(sample.elapsed.as_secs_f64());
+                return;
+            }
+        }
+        let handles = self.register(sample, method);
+        handles.requests.increment(1);
+        handles.latency.record(sample.elapsed.as_secs_f64());
+        if self.handles.len() < MAX_CACHED_LABEL_SETS {
+            // a hash collision keeps the first label set cached; the other registers each time
+            self.handles.entry(hash).or_insert(Arc::new(handles));
+        }
+    }
+
+    fn register(&self, sample: &RequestSample<'_>, method: &str) -> Handles {
         static METADATA: Metadata<'static> =
             Metadata::new("quartet", metrics::Level::INFO, Some(module_path!()));
         let labels = vec![
             Label::new("role", sample.role),
             Label::new("listener", sample.listener),
-            Label::new("method", sample.method.to_string()),
+            Label::new("method", method.to_string()),
             Label::new("route", sample.route.to_string()),
             Label::new("code", sample.status.to_string()),
         ];
         let counter = Key::from_parts("http_requests_total", labels.clone());
-        self.recorder
-            .register_counter(&counter, &METADATA)
-            .increment(1);
         let latency = Key::from_parts("http_request_duration_seconds", labels[..4].to_vec());
-        self.recorder
-            .register_histogram(&latency, &METADATA)
-            .record(sample.elapsed.as_secs_f64());
+        Handles {
+            role: sample.role,
+            listener: sample.listener,
+            method: method.into(),
+            route: sample.route.into(),
+            status: sample.status,
+            requests: self.recorder.register_counter(&counter, &METADATA),
+            latency: self.recorder.register_histogram(&latency, &METADATA),
+        }
     }
 
     /// Folds the latency samples recorded since the last upkeep (or render) into the
@@ -129,6 +205,37 @@ mod tests {
             text.contains("http_request_duration_seconds_bucket"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn every_label_set_counts_separately_and_odd_methods_share_one_label() {
+        let m = Metrics::new();
+        let sample = |method, route, status| RequestSample {
+            role: "identity",
+            listener: "public",
+            method,
+            route,
+            status,
+            elapsed: Duration::from_millis(1),
+        };
+        for _ in 0..3 {
+            m.record(&sample("GET", "/sessions/whoami", 200));
+        }
+        m.record(&sample("GET", "/sessions/whoami", 401));
+        m.record(&sample("POST", "/sessions/whoami", 200));
+        m.record(&sample("BREW", "/x", 404));
+        m.record(&sample("FROB", "/x", 404));
+        let text = m.render();
+        for line in [
+            "method=\"GET\",route=\"/sessions/whoami\",code=\"200\"} 3",
+            "method=\"GET\",route=\"/sessions/whoami\",code=\"401\"} 1",
+            "method=\"POST\",route=\"/sessions/whoami\",code=\"200\"} 1",
+            "method=\"OTHER\",route=\"/x\",code=\"404\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(!text.contains("BREW"), "{text}");
+        assert_eq!(m.handles.len(), 4);
     }
 
     /// Upkeep folds pending samples into the buckets: nothing recorded before it is lost.
