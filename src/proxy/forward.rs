@@ -122,12 +122,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
         }
         _ => None,
     };
-    let (parts, body) = request.into_parts();
-    let request_id = parts
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let (mut parts, body) = request.into_parts();
     let https = parts
         .headers
         .get("x-forwarded-proto")
@@ -149,7 +144,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
     let mut req = PipelineRequest {
         method: parts.method.clone(),
         url,
-        headers: parts.headers.clone(),
+        headers: std::mem::take(&mut parts.headers),
         body: Default::default(),
     };
     if let Err(reason) = checked {
@@ -157,12 +152,12 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
             None,
             &Error::BadRequest(reason.into()),
             &req,
-            request_id.as_deref(),
+            request_id(&req),
         );
     }
     let (rule, captures) = match proxy.find(req.method.as_str(), &req.url) {
         Ok(x) => x,
-        Err(e) => return proxy.handle_error(None, &e, &req, request_id.as_deref()),
+        Err(e) => return proxy.handle_error(None, &e, &req, request_id(&req)),
     };
     // Remote authorizers receive the original body; only then is it buffered.
     let mut body = Some(body);
@@ -174,7 +169,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
                     Some(&rule),
                     &Error::internal("request body too large for the remote authorizer"),
                     &req,
-                    request_id.as_deref(),
+                    request_id(&req),
                 )
             }
         }
@@ -190,10 +185,10 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
     .await
     {
         Ok(s) => s,
-        Err(e) => return proxy.handle_error(Some(&rule), &e, &req, request_id.as_deref()),
+        Err(e) => return proxy.handle_error(Some(&rule), &e, &req, request_id(&req)),
     };
     let Some(upstream) = rule.upstream.as_ref() else {
-        return proxy.handle_error(Some(&rule), &Error::NoUpstream, &req, request_id.as_deref());
+        return proxy.handle_error(Some(&rule), &Error::NoUpstream, &req, request_id(&req));
     };
     let affine = affine.filter(|_| upstream.scheme() == "http");
     let path = upstream_path(
@@ -219,11 +214,11 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
             Some(&rule),
             &Error::internal(format!("invalid upstream URL {target}")),
             &req,
-            request_id.as_deref(),
+            request_id(&req),
         );
     };
-    let mut headers = HeaderMap::new();
-    for (k, v) in &parts.headers {
+    let mut headers = HeaderMap::with_capacity(req.headers.len() + session.header.len());
+    for (k, v) in &req.headers {
         let n = k.as_str();
         if HOP.contains(&n) || n.starts_with("x-forwarded-") || k == header::HOST {
             continue;
@@ -232,7 +227,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
     }
     if proxy.forwarder.trust_forwarded_headers {
         for n in ["x-forwarded-host", "x-forwarded-proto", "x-forwarded-for"] {
-            if let Some(v) = parts.headers.get(n) {
+            if let Some(v) = req.headers.get(n) {
                 headers.insert(HeaderName::from_static(n), v.clone());
             }
         }
@@ -300,6 +295,13 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
         }
         Err(_) => empty(axum::http::StatusCode::GATEWAY_TIMEOUT),
     }
+}
+
+/// The request id the passthrough service set (or the client sent), for error bodies.
+fn request_id(req: &PipelineRequest) -> Option<&str> {
+    req.headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
 }
 
 /// The upstream connections of one client connection, by upstream host and port (the few
