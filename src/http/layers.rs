@@ -14,7 +14,7 @@ use futures::FutureExt;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -113,7 +113,7 @@ where
             }
         };
         let method = req.method().clone();
-        let path = tracing::enabled!(tracing::Level::DEBUG).then(|| req.uri().path().to_owned());
+        let uri = req.uri().clone(); // shares the request's bytes
         let response = self.inner.call(req);
         let ctx = self.ctx.clone();
         Box::pin(async move {
@@ -127,23 +127,16 @@ where
                     .headers_mut()
                     .insert(X_REQUEST_ID, request_id.clone());
             }
-            let status = response.status();
-            let request_id = request_id.to_str().unwrap_or_default();
-            if let Some(error) = response.extensions().get::<ApiError>() {
-                if error.status.is_server_error() {
-                    tracing::error!(role = ctx.role, listener = ctx.listener, %method, path, request_id, debug = error.debug.as_deref().unwrap_or(""), "request failed");
-                }
-            }
-            let elapsed = started.elapsed();
-            tracing::debug!(role = ctx.role, listener = ctx.listener, %method, path, status = status.as_u16(), elapsed_us = elapsed.as_micros() as u64, request_id, "request");
-            ctx.metrics.record(&RequestSample {
-                role: ctx.role,
-                listener: ctx.listener,
-                method: method.as_str(),
-                route: "unmatched",
-                status: status.as_u16(),
-                elapsed,
-            });
+            let request_id = request_id.to_str().ok();
+            account(
+                &ctx,
+                &method,
+                &uri,
+                "unmatched",
+                request_id,
+                started,
+                &response,
+            );
             Ok(response)
         })
     }
@@ -156,7 +149,7 @@ async fn finish_api(State(ctx): State<Arc<ListenerContext>>, req: Request, next:
 async fn finish(ctx: &ListenerContext, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let uri = req.uri().clone(); // shares the request's bytes
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -171,6 +164,32 @@ async fn finish(ctx: &ListenerContext, req: Request, next: Next) -> Response {
     if status.is_client_error() || status.is_server_error() {
         response = render_error(response, request_id.as_deref(), ctx.dev);
     }
+    let route = route.as_deref().unwrap_or("unmatched");
+    account(
+        ctx,
+        &method,
+        &uri,
+        route,
+        request_id.as_deref(),
+        started,
+        &response,
+    );
+    response
+}
+
+/// What a finished request leaves behind on every listener: an error line for a 5xx a handler
+/// explained, a debug line, and its metrics.
+fn account(
+    ctx: &ListenerContext,
+    method: &Method,
+    uri: &Uri,
+    route: &str,
+    request_id: Option<&str>,
+    started: Instant,
+    response: &Response,
+) {
+    let status = response.status();
+    let path = uri.path();
     if let Some(error) = response.extensions().get::<ApiError>() {
         if error.status.is_server_error() {
             tracing::error!(role = ctx.role, listener = ctx.listener, %method, path, request_id, debug = error.debug.as_deref().unwrap_or(""), "request failed");
@@ -182,11 +201,10 @@ async fn finish(ctx: &ListenerContext, req: Request, next: Next) -> Response {
         role: ctx.role,
         listener: ctx.listener,
         method: method.as_str(),
-        route: route.as_deref().unwrap_or("unmatched"),
+        route,
         status: status.as_u16(),
         elapsed,
     });
-    response
 }
 
 /// Re-renders an error response as the envelope with request id (and debug in dev). Bodies a
