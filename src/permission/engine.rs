@@ -528,6 +528,10 @@ impl<'s> Request<'s> {
         direct.dedup();
         expansion.sort_unstable();
         expansion.dedup();
+        // Yield once more before the statement: the answer must not resume a branch before
+        // every sibling of the frontier has been polled (a warm connection starts the
+        // statement without yielding; without this the batches split, a test counts them).
+        tokio::task::yield_now().await;
         let found = match self.store.lookup_many(&direct, &expansion, subject).await {
             Ok(found) => found,
             Err(e) => {

@@ -289,11 +289,6 @@ impl TupleStore {
             expansion: expansion.iter().map(|k| (k.clone(), Vec::new())).collect(),
         };
         let mut pages: HashMap<Key, Vec<(String, SubjectSet, bool)>> = HashMap::new();
-        // The engine batches a frontier only if its sibling branches are polled before the
-        // answer resumes any of them. A warm connection starts the statement without yielding
-        // (taking one from sqlx's pool yielded); yield once so that the siblings still
-        // registering are polled first — without it the batches split (a test counts them).
-        tokio::task::yield_now().await;
         let rounds = direct
             .len()
             .max(expansion.len())
