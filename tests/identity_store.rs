@@ -295,6 +295,70 @@ async fn sessions_by_token_list_disable_extend_and_cascade() {
     .await;
 }
 
+/// whoami's lookups are shared between concurrent callers (one statement for many tokens):
+/// each caller still gets its own session, absent tokens stay absent, and a session disabled
+/// before a lookup starts is seen disabled by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_session_lookups_each_get_their_own_fresh_row() {
+    on_every_backend(|store, dsn| async move {
+        let now = T0 + 1_000;
+        let mut ids = Vec::new();
+        for n in 0..40u32 {
+            let (i, c) = identity(100 + n, &format!("c{n}@example.com"));
+            store.create_identity(&i, &c).await.unwrap();
+            let s = session(100 + n, &i.id, now + 3_600_000_000);
+            store
+                .insert_session(&s, &format!("hash{n}"), now)
+                .await
+                .unwrap();
+            ids.push((i.id, s.id));
+        }
+        for round in 0..3 {
+            let lookups = (0..60u32).map(|n| {
+                let store = store.clone();
+                // keys repeat (n % 45) and some have no session (40..45)
+                tokio::spawn(async move {
+                    (
+                        n % 45,
+                        store
+                            .session_by_token(&format!("hash{}", n % 45))
+                            .await
+                            .unwrap(),
+                    )
+                })
+            });
+            for lookup in futures::future::join_all(lookups).await {
+                let (n, found) = lookup.unwrap();
+                match ids.get(n as usize) {
+                    Some((identity_id, session_id)) => {
+                        let (s, i) = found.unwrap_or_else(|| panic!("{dsn}: hash{n} not found"));
+                        assert_eq!(
+                            (&s.id, &i.id),
+                            (session_id, identity_id),
+                            "{dsn} round {round}"
+                        );
+                        assert_eq!(
+                            s.active,
+                            round < 2 || n % 2 == 1,
+                            "{dsn}: hash{n}, round {round}"
+                        );
+                    }
+                    None => assert!(found.is_none(), "{dsn}: hash{n} has no session"),
+                }
+            }
+            if round == 1 {
+                for (identity_id, session_id) in ids.iter().step_by(2) {
+                    assert!(store
+                        .disable_session(session_id, Some(identity_id), now)
+                        .await
+                        .unwrap());
+                }
+            }
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn flows_and_throttle_counters_round_trip() {
     on_every_backend(|store, dsn| async move {

@@ -12,6 +12,7 @@ use sqlx::{Any, Row, Transaction};
 use super::error::{Error, Result};
 use super::flow::{Flow, FlowKind, FlowType};
 use super::model::{Aal, Credential, CredentialType, Identity, IdentityState, Micros, Session};
+use crate::store::batch::{padded_len, placeholders, Batcher};
 use crate::store::{Db, OnDb};
 
 /// Filters of the admin identity list.
@@ -35,7 +36,13 @@ pub struct IdentityStore {
     /// Bumped after every write that can end or change a session or its identity, so that a
     /// read cache ([`super::session_cache`]) can tell an answer fetched before the write.
     writes: Arc<AtomicU64>,
+    /// whoami's read: concurrent lookups share statements ([`crate::store::batch`]).
+    sessions_by_token: Batcher<String, (Session, Identity), Error>,
 }
+
+/// At most this many tokens per session statement, and this many statements at once.
+const SESSION_BATCH_KEYS: usize = 32;
+const SESSION_BATCH_STATEMENTS: usize = 4;
 
 const IDENTITY_COLS: &str = "i.id, i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, i.verifiable_addresses, i.recovery_addresses, i.created_at, i.updated_at";
 const SESSION_COLS: &str = "s.id AS s_id, s.identity_id AS s_identity_id, s.active AS s_active, s.aal AS s_aal, s.authenticated_at AS s_authenticated_at, s.issued_at AS s_issued_at, s.expires_at AS s_expires_at, s.methods AS s_methods, s.devices AS s_devices, s.logout_token AS s_logout_token";
@@ -90,15 +97,58 @@ fn session_from(row: &AnyRow) -> Result<Session> {
     })
 }
 
+/// Sessions with their identities by token hash, in one statement over `hashes` (padded to a
+/// power of two so that a few prepared statements serve every batch size).
+async fn sessions_by_token_hashes(
+    db: Db,
+    hashes: Vec<String>,
+) -> Result<Vec<(String, (Session, Identity))>> {
+    static SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+        (0..=SESSION_BATCH_KEYS.trailing_zeros())
+            .map(|p| {
+                format!("SELECT s.token_hash AS s_token_hash, {SESSION_COLS}, {IDENTITY_COLS} FROM identity_sessions s JOIN identity_identities i ON i.id = s.identity_id WHERE s.token_hash IN ({})", placeholders(1, 1 << p))
+            })
+            .collect()
+    });
+    let Some(last) = hashes.last() else {
+        return Ok(Vec::new());
+    };
+    let n = padded_len(hashes.len());
+    let sql = SQL
+        .get(n.trailing_zeros() as usize)
+        .ok_or_else(|| Error::Internal(format!("a batch of {n} session lookups")))?;
+    let mut query = sqlx::query(sql.as_str());
+    for hash in hashes
+        .iter()
+        .chain(std::iter::repeat_n(last, n - hashes.len()))
+    {
+        query = query.bind(hash.as_str());
+    }
+    let rows = query.fetch_all_on(&db).await?;
+    rows.iter()
+        .map(|row| {
+            let hash: String = row.try_get("s_token_hash")?;
+            Ok((hash, (session_from(row)?, identity_from(row)?)))
+        })
+        .collect()
+}
+
 fn to_text(v: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
 }
 
 impl IdentityStore {
     pub fn new(db: Db) -> Self {
+        let reader = db.clone();
+        let sessions_by_token = Batcher::new(
+            SESSION_BATCH_KEYS,
+            SESSION_BATCH_STATEMENTS,
+            move |hashes| Box::pin(sessions_by_token_hashes(reader.clone(), hashes)),
+        );
         Self {
             db,
             writes: Arc::new(AtomicU64::new(0)),
+            sessions_by_token,
         }
     }
 
@@ -382,19 +432,10 @@ impl IdentityStore {
         Ok(())
     }
 
-    /// whoami: the session and its identity by token hash — one indexed lookup.
+    /// whoami: the session and its identity by token hash — one indexed lookup, shared with
+    /// the lookups running concurrently.
     pub async fn session_by_token(&self, token_hash: &str) -> Result<Option<(Session, Identity)>> {
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!("SELECT {SESSION_COLS}, {IDENTITY_COLS} FROM identity_sessions s JOIN identity_identities i ON i.id = s.identity_id WHERE s.token_hash = $1")
-        });
-        let row = sqlx::query(SQL.as_str())
-            .bind(token_hash)
-            .fetch_optional_on(&self.db)
-            .await?;
-        match row {
-            None => Ok(None),
-            Some(row) => Ok(Some((session_from(&row)?, identity_from(&row)?))),
-        }
+        self.sessions_by_token.get(token_hash.to_owned()).await
     }
 
     pub async fn session_by_logout_token(&self, logout_token: &str) -> Result<Option<Session>> {

@@ -2,7 +2,7 @@
 //! sessions, consents and seen JWT ids — portable SQL over the shared `Db` (SQLite and
 //! PostgreSQL). The only module of the role that knows SQL. Timestamps are Unix microseconds.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::client::Client;
 use super::error::{Error, Result};
 use super::trust::Grant;
+use crate::store::batch::{padded_len, placeholders, Batcher};
 use crate::store::{Backend, Db, OnDb};
 
 /// The oauth2 tables.
@@ -18,6 +19,44 @@ use crate::store::{Backend, Db, OnDb};
 pub struct Store {
     db: Db,
     tokens: Arc<TokenWriter>,
+    /// Token reads (introspection above all): concurrent lookups share statements.
+    tokens_by_signature: Batcher<String, TokenRow, Error>,
+}
+
+/// At most this many signatures per token statement, and this many statements at once.
+const TOKEN_BATCH_KEYS: usize = 32;
+const TOKEN_BATCH_STATEMENTS: usize = 4;
+
+/// Tokens by signature in one statement (padded to a power of two, see [`padded_len`]).
+async fn tokens_by_signatures(db: Db, signatures: Vec<String>) -> Result<Vec<(String, TokenRow)>> {
+    static SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+        (0..=TOKEN_BATCH_KEYS.trailing_zeros())
+            .map(|p| {
+                format!(
+                    "SELECT * FROM oauth2_tokens WHERE signature IN ({})",
+                    placeholders(1, 1 << p)
+                )
+            })
+            .collect()
+    });
+    let Some(last) = signatures.last() else {
+        return Ok(Vec::new());
+    };
+    let n = padded_len(signatures.len());
+    let sql = SQL
+        .get(n.trailing_zeros() as usize)
+        .ok_or_else(|| Error::Internal(format!("a batch of {n} token lookups")))?;
+    let mut query = sqlx::query(sql.as_str());
+    for signature in signatures
+        .iter()
+        .chain(std::iter::repeat_n(last, n - signatures.len()))
+    {
+        query = query.bind(signature.as_str());
+    }
+    let rows = query.fetch_all_on(&db).await?;
+    rows.iter()
+        .map(|row| token_row(row).map(|t| (t.signature.clone(), t)))
+        .collect()
 }
 
 /// A stored client with what never leaves the server.
@@ -142,8 +181,12 @@ fn consent_row(row: &AnyRow) -> Result<ConsentRow> {
 
 impl Store {
     pub fn new(db: Db) -> Store {
+        let reader = db.clone();
         Store {
             tokens: Arc::new(TokenWriter::new(db.clone())),
+            tokens_by_signature: Batcher::new(TOKEN_BATCH_KEYS, TOKEN_BATCH_STATEMENTS, move |s| {
+                Box::pin(tokens_by_signatures(reader.clone(), s))
+            }),
             db,
         }
     }
@@ -349,12 +392,9 @@ impl Store {
         self.tokens.insert(t.clone()).await
     }
 
+    /// The token with this signature, read by a statement shared with concurrent lookups.
     pub async fn get_token(&self, signature: &str) -> Result<Option<TokenRow>> {
-        let row = sqlx::query("SELECT * FROM oauth2_tokens WHERE signature = $1")
-            .bind(signature)
-            .fetch_optional_on(&self.db)
-            .await?;
-        row.as_ref().map(token_row).transpose()
+        self.tokens_by_signature.get(signature.to_owned()).await
     }
 
     /// Marks a token used/inactive if it is still active; `false` if someone else did first.

@@ -6,6 +6,7 @@
 //! both), at the cost of the Any driver's narrow type set — timestamps are stored as integers
 //! (Unix microseconds) and ids as text. See `docs/decisions/0001-storage-any-driver.md`.
 
+pub mod batch;
 pub mod secrets;
 mod warm;
 
