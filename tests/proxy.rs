@@ -246,14 +246,27 @@ async fn proxy_forwards_with_mutated_headers_and_denies_without_session() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
+    // the public rule's noop mutator passes the request's headers on, but not the client's
+    // X-Forwarded-* (untrusted) nor its hop-by-hop headers
     let r = c
         .get(format!("{}/api/public/hello", env.proxy))
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-forwarded-host", "evil.example")
+        .header("x-app-hint", "kept")
+        .header("te", "trailers")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     let seen: Value = r.json().await.unwrap();
     assert_eq!(seen["uri"], "/api/public/hello");
+    assert_eq!(seen["headers"]["x-app-hint"], "kept");
+    for dropped in ["x-forwarded-for", "x-forwarded-host", "te"] {
+        assert!(
+            seen["headers"].get(dropped).is_none(),
+            "{dropped} reached the upstream through the noop mutator: {seen}"
+        );
+    }
 
     let r = c
         .get(format!("{}/elsewhere", env.proxy))

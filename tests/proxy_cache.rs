@@ -94,7 +94,7 @@ impl Env {
                 path: path.into(),
                 raw_query: String::new(),
             },
-            headers,
+            headers: headers.into(),
             body: Default::default(),
         };
         match self.proxy.decide(&req).await {

@@ -140,18 +140,19 @@ async fn decisions(State(proxy): State<Arc<Proxy>>, request: Request) -> Respons
     let req = PipelineRequest {
         method,
         url,
-        headers: parts.headers,
+        headers: Arc::new(parts.headers),
         body,
     };
     match proxy.decide(&req).await {
         Ok((_, session)) => {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::OK;
-            for name in session.header.keys() {
+            let mutated = session.mutated_header();
+            for name in mutated.keys() {
                 if name == header::CONTENT_LENGTH {
                     continue;
                 }
-                if let Some(v) = session.header.get(name) {
+                if let Some(v) = mutated.get(name) {
                     response.headers_mut().insert(name.clone(), v.clone());
                 }
             }

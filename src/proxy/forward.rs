@@ -144,7 +144,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
     let mut req = PipelineRequest {
         method: parts.method.clone(),
         url,
-        headers: std::mem::take(&mut parts.headers),
+        headers: Arc::new(std::mem::take(&mut parts.headers)),
         body: Default::default(),
     };
     if let Err(reason) = checked {
@@ -218,7 +218,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
         );
     };
     let mut headers = HeaderMap::with_capacity(req.headers.len() + session.header.len());
-    for (k, v) in &req.headers {
+    for (k, v) in req.headers.iter() {
         let n = k.as_str();
         if HOP.contains(&n) || n.starts_with("x-forwarded-") || k == header::HOST {
             continue;
@@ -232,7 +232,12 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
             }
         }
     }
+    // What the mutators set (the request's own headers are already in; after a noop mutator
+    // they are not copied back, so hop-by-hop and untrusted X-Forwarded-* headers stay out).
     for name in session.header.keys() {
+        if HOP.contains(&name.as_str()) {
+            continue;
+        }
         if let Some(v) = session.header.get(name) {
             headers.insert(name.clone(), v.clone());
         }

@@ -2,6 +2,7 @@
 //! mutator — compiled from a rule's handler list at load, run per request. Handler semantics
 //! follow Oathkeeper v0.40's code (see the reference note), including its quirks.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -44,6 +45,9 @@ pub struct SessionCfg {
     pub cache: CacheCfg,
     #[serde(skip)]
     pub cache_policy: Option<CachePolicy>,
+    /// `check_session_url`, parsed once when the rule loads.
+    #[serde(skip)]
+    pub check_session: Option<url::Url>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -196,8 +200,10 @@ impl Authn {
                     cfg.cache.ttl = Some(SESSION_CACHE_DEFAULT_TTL.into());
                 }
                 cfg.cache_policy = cfg.cache.policy(SESSION_CACHE_DEFAULT_MAX)?;
-                url::Url::parse(&cfg.check_session_url)
-                    .map_err(|e| format!("config.check_session_url: {e}"))?;
+                cfg.check_session = Some(
+                    url::Url::parse(&cfg.check_session_url)
+                        .map_err(|e| format!("config.check_session_url: {e}"))?,
+                );
                 if id == "cookie_session" {
                     Authn::CookieSession(Arc::new(cfg))
                 } else {
@@ -372,7 +378,8 @@ impl Mutator {
 pub struct PipelineRequest {
     pub method: Method,
     pub url: super::template::UrlData,
-    pub headers: HeaderMap,
+    /// Shared with the template data of the request's session (not copied per request).
+    pub headers: Arc<HeaderMap>,
     pub body: Bytes,
 }
 
@@ -395,7 +402,7 @@ pub async fn run(
         captures,
         url: req.url.clone(),
         method: req.method.to_string(),
-        request_header: req.headers.clone(),
+        request_header: Arc::clone(&req.headers),
         ..Default::default()
     };
     let mut done = false;
@@ -798,8 +805,12 @@ async fn forward_session(
     always_forward: &str,
     default_subject: &str,
 ) -> Result<(), Error> {
-    let mut url =
-        url::Url::parse(&cfg.check_session_url).map_err(|e| Error::internal(e.to_string()))?;
+    let mut url = match &cfg.check_session {
+        Some(url) => url.clone(),
+        None => {
+            url::Url::parse(&cfg.check_session_url).map_err(|e| Error::internal(e.to_string()))?
+        }
+    };
     if !cfg.preserve_path {
         url.set_path(&req.url.path);
     }
@@ -888,13 +899,19 @@ async fn forward_session(
     let body: Value = serde_json::from_slice(&raw)
         .map_err(|e| Error::internal(format!("the session endpoint answered no JSON: {e}")))?;
     let subject_path = cfg.subject_from.as_deref().unwrap_or(default_subject);
-    session.subject = match gjson(&body, subject_path) {
+    session.subject = match gjson_ref(&body, subject_path).as_deref() {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s,
+        Some(Value::String(s)) => s.clone(),
         Some(other) => return Err(Error::forbidden(format!("The configured subject_from GJSON path returned an error on JSON output: expected a string but got {other}"))),
     };
     let extra_path = cfg.extra_from.as_deref().unwrap_or("extra");
-    session.extra = match gjson(&body, extra_path) {
+    // `@this` (the common choice: the whole session) moves the answer instead of copying it.
+    let extra = if is_this(extra_path) {
+        Some(body)
+    } else {
+        gjson_ref(&body, extra_path).map(Cow::into_owned)
+    };
+    session.extra = match extra {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(m),
         Some(_) => return Err(Error::forbidden("The configured extra_from GJSON path returned an error on JSON output: expected an object")),
@@ -902,10 +919,19 @@ async fn forward_session(
     Ok(())
 }
 
+fn is_this(path: &str) -> bool {
+    path == "@this" || path.is_empty()
+}
+
 /// The GJSON paths configs use: `a.b.c`, `@this`, array indices, `\.` escapes.
 pub fn gjson(v: &Value, path: &str) -> Option<Value> {
-    if path == "@this" || path.is_empty() {
-        return Some(v.clone());
+    gjson_ref(v, path).map(Cow::into_owned)
+}
+
+/// As [`gjson`], borrowing the node it finds (only an array's `#` count is a new value).
+fn gjson_ref<'v>(v: &'v Value, path: &str) -> Option<Cow<'v, Value>> {
+    if is_this(path) {
+        return Some(Cow::Borrowed(v));
     }
     let mut segments = Vec::new();
     let mut cur = String::new();
@@ -926,12 +952,12 @@ pub fn gjson(v: &Value, path: &str) -> Option<Value> {
     for seg in &segments {
         node = match node {
             Value::Object(m) => m.get(seg)?,
-            Value::Array(a) if seg == "#" => return Some(Value::from(a.len())),
+            Value::Array(a) if seg == "#" => return Some(Cow::Owned(Value::from(a.len()))),
             Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
             _ => return None,
         };
     }
-    Some(node.clone())
+    Some(Cow::Borrowed(node))
 }
 
 fn scope_granted(strategy: &str, granted: &[&str], needle: &str) -> bool {
@@ -1284,13 +1310,7 @@ async fn mutate(
     session: &mut TemplateData,
 ) -> Result<(), Error> {
     match m {
-        Mutator::Noop => {
-            let mut h = req.headers.clone();
-            for (k, v) in &session.header {
-                h.insert(k.clone(), v.clone());
-            }
-            session.header = h;
-        }
+        Mutator::Noop => session.header_over_request = true,
         Mutator::Header(list) => {
             let data = Arc::new(session.clone());
             for (name, t) in list {
@@ -1369,6 +1389,7 @@ async fn mutate(
                     }
                 }
                 session.header = map;
+                session.header_over_request = false;
             }
         }
     }
@@ -1387,7 +1408,7 @@ async fn hydrate(
     if !req.url.raw_query.is_empty() {
         u.set_query(Some(&req.url.raw_query));
     }
-    let mut headers = req.headers.clone();
+    let mut headers = (*req.headers).clone();
     headers.remove(header::CONTENT_LENGTH);
     headers.insert(
         header::CONTENT_TYPE,

@@ -51,10 +51,28 @@ pub struct TemplateData {
     pub subject: String,
     pub extra: Option<Map<String, Value>>,
     pub header: HeaderMap,
+    /// Set by the noop mutator: the request's headers pass on beneath `header`. (Oathkeeper
+    /// copies them into the session; sharing them saves that copy on every request.)
+    pub header_over_request: bool,
     pub captures: Vec<String>,
     pub url: UrlData,
     pub method: String,
-    pub request_header: HeaderMap,
+    pub request_header: Arc<HeaderMap>,
+}
+
+impl TemplateData {
+    /// The headers the mutators produced, as Oathkeeper's session holds them: after a noop
+    /// mutator, the request's headers overlaid by those the pipeline set.
+    pub fn mutated_header(&self) -> std::borrow::Cow<'_, HeaderMap> {
+        if !self.header_over_request {
+            return std::borrow::Cow::Borrowed(&self.header);
+        }
+        let mut merged = (*self.request_header).clone();
+        for (k, v) in &self.header {
+            merged.insert(k.clone(), v.clone());
+        }
+        std::borrow::Cow::Owned(merged)
+    }
 }
 
 /// A parse or execution error, with the template text's position where known.
@@ -621,7 +639,7 @@ impl TV {
             TV::Nil => Value::Null,
             TV::Json(v) => v.clone(),
             TV::Root(d) => serde_json::json!({
-                "subject": d.subject, "extra": d.extra, "header": header_json(&d.header),
+                "subject": d.subject, "extra": d.extra, "header": header_json(&d.mutated_header()),
                 "match_context": mc_json(d),
             }),
             TV::MatchContext(d) => mc_json(d),
@@ -889,7 +907,7 @@ fn field(v: &TV, name: &str, args: &[TV]) -> R<TV> {
                 "Subject" => Ok(TV::str(d.subject.clone())),
                 // a typed nil map in Go: lookups on it yield nil, no error
                 "Extra" => Ok(TV::Json(Value::Object(d.extra.clone().unwrap_or_default()))),
-                "Header" => Ok(TV::Header(d.header.clone())),
+                "Header" => Ok(TV::Header(d.mutated_header().into_owned())),
                 "MatchContext" => Ok(TV::MatchContext(d.clone())),
                 _ => err(format!(
                     "can't evaluate field {name} in type {}",
@@ -905,7 +923,7 @@ fn field(v: &TV, name: &str, args: &[TV]) -> R<TV> {
                 ))),
                 "URL" => Ok(TV::Url(d.url.clone())),
                 "Method" => Ok(TV::str(d.method.clone())),
-                "Header" => Ok(TV::Header(d.request_header.clone())),
+                "Header" => Ok(TV::Header((*d.request_header).clone())),
                 _ => err(format!(
                     "can't evaluate field {name} in type {}",
                     v.type_name()
@@ -1511,7 +1529,7 @@ mod tests {
                 raw_query: "q=1&q=2&x=y".into(),
             },
             method: "GET".into(),
-            request_header,
+            request_header: request_header.into(),
             ..Default::default()
         }
     }
