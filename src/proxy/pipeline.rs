@@ -427,6 +427,15 @@ pub async fn run(
     Ok(session)
 }
 
+/// Runs `f` with the session shared as templates take it (an `Arc`) without copying it: the
+/// session moves in and is taken back once `f`'s values are gone.
+fn with_shared<T>(session: &mut TemplateData, f: impl FnOnce(&Arc<TemplateData>) -> T) -> T {
+    let shared = Arc::new(std::mem::take(session));
+    let out = f(&shared);
+    *session = Arc::try_unwrap(shared).unwrap_or_else(|still_shared| (*still_shared).clone());
+    out
+}
+
 fn bearer_token(
     headers: &HeaderMap,
     url: &super::template::UrlData,
@@ -756,8 +765,7 @@ async fn mint_id_token(
 ) -> Result<(), Error> {
     let mut claims = match &cfg.claims {
         Some(t) => {
-            let text = t
-                .execute_shared(&Arc::new(session.clone()))
+            let text = with_shared(session, |d| t.execute_shared(d))
                 .map_err(|e| Error::internal(format!("id_token claims: {e}")))?;
             match serde_json::from_str::<Value>(&text) {
                 Ok(Value::Object(m)) => m,
@@ -1242,8 +1250,7 @@ async fn authorize(
             headers,
             forward,
         } => {
-            let data = Arc::new(session.clone());
-            let mut h = render_headers(headers, &data)?;
+            let mut h = with_shared(session, |d| render_headers(headers, d))?;
             if let Some(ct) = req.headers.get(header::CONTENT_TYPE) {
                 h.insert(header::CONTENT_TYPE, ct.clone());
             }
@@ -1255,14 +1262,15 @@ async fn authorize(
             headers,
             forward,
         } => {
-            let data = Arc::new(session.clone());
-            let body = payload
-                .execute_shared(&data)
-                .map_err(|e| Error::internal(format!("payload: {e}")))?;
+            let (body, mut h) = with_shared(session, |d| {
+                let body = payload
+                    .execute_shared(d)
+                    .map_err(|e| Error::internal(format!("payload: {e}")))?;
+                Ok::<_, Error>((body, render_headers(headers, d)?))
+            })?;
             serde_json::from_str::<Value>(&body).map_err(|e| {
                 Error::internal(format!("the remote_json payload is not valid JSON: {e}"))
             })?;
-            let mut h = render_headers(headers, &data)?;
             h.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -1312,28 +1320,35 @@ async fn mutate(
     match m {
         Mutator::Noop => session.header_over_request = true,
         Mutator::Header(list) => {
-            let data = Arc::new(session.clone());
-            for (name, t) in list {
-                let v = t
-                    .execute_shared(&data)
-                    .map_err(|e| Error::internal(format!("header {name}: {e}")))?;
-                let v = HeaderValue::from_str(&v).map_err(|_| {
-                    Error::internal(format!(
-                        "header {name}: the value is not a valid header value"
-                    ))
-                })?;
-                session.header.insert(name.clone(), v);
+            let rendered = with_shared(session, |d| {
+                list.iter()
+                    .map(|(name, t)| {
+                        let v = t
+                            .execute_shared(d)
+                            .map_err(|e| Error::internal(format!("header {name}: {e}")))?;
+                        let v = HeaderValue::from_str(&v).map_err(|_| {
+                            Error::internal(format!(
+                                "header {name}: the value is not a valid header value"
+                            ))
+                        })?;
+                        Ok((name.clone(), v))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()
+            })?;
+            for (name, v) in rendered {
+                session.header.insert(name, v);
             }
         }
         Mutator::Cookie(list) => {
-            let data = Arc::new(session.clone());
-            let mut parts = Vec::new();
-            for (name, t) in list {
-                let v = t
-                    .execute_shared(&data)
-                    .map_err(|e| Error::internal(format!("cookie {name}: {e}")))?;
-                parts.push(format!("{name}={v}"));
-            }
+            let mut parts = with_shared(session, |d| {
+                list.iter()
+                    .map(|(name, t)| {
+                        t.execute_shared(d)
+                            .map(|v| format!("{name}={v}"))
+                            .map_err(|e| Error::internal(format!("cookie {name}: {e}")))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()
+            })?;
             for (k, v) in cookies(&req.headers) {
                 if !list.iter().any(|(n, _)| *n == k) {
                     parts.push(format!("{k}={v}"));

@@ -868,8 +868,8 @@ fn eval_command(cmd: &Command, dot: &TV, root: &TV, piped: Option<TV>) -> R<TV> 
 fn eval_operand(op: &Operand, dot: &TV, root: &TV) -> R<TV> {
     match op {
         Operand::Dot => Ok(dot.clone()),
-        Operand::Field(fs) => fs.iter().try_fold(dot.clone(), |v, f| field(&v, f, &[])),
-        Operand::Var(fs) => fs.iter().try_fold(root.clone(), |v, f| field(&v, f, &[])),
+        Operand::Field(fs) => field_path(dot, fs),
+        Operand::Var(fs) => field_path(root, fs),
         Operand::Func(name) => call(name, Vec::new()),
         Operand::Str(s) => Ok(TV::str(s.clone())),
         Operand::Num(n) => Ok(TV::Json(Value::Number(n.clone()))),
@@ -880,6 +880,45 @@ fn eval_operand(op: &Operand, dot: &TV, root: &TV) -> R<TV> {
             fs.iter().try_fold(v, |v, f| field(&v, f, &[]))
         }
     }
+}
+
+/// The fields `fs` applied in turn, as [`field`] does; `.Extra.a.b…` walks the session's JSON
+/// borrowed and copies only the node it ends on — a template reading one claim no longer copies
+/// the whole session on every request.
+fn field_path(v: &TV, fs: &[String]) -> R<TV> {
+    if let (TV::Root(d), Some((first, rest))) = (v, fs.split_first()) {
+        if first == "Extra" && !rest.is_empty() {
+            return extra_path(d.extra.as_ref(), rest);
+        }
+    }
+    fs.iter().try_fold(v.clone(), |v, f| field(&v, f, &[]))
+}
+
+/// `.Extra` followed by `path` (not empty), with [`field`]'s answers and errors.
+fn extra_path(extra: Option<&Map<String, Value>>, path: &[String]) -> R<TV> {
+    let from_nil = |rest: &[String]| rest.iter().try_fold(TV::Nil, |v, f| field(&v, f, &[]));
+    let Some((first, rest)) = path.split_first() else {
+        return Ok(TV::Json(Value::Object(extra.cloned().unwrap_or_default())));
+    };
+    let mut node = match extra.and_then(|m| m.get(first)) {
+        Some(v) if !v.is_null() => v,
+        _ => return from_nil(rest),
+    };
+    for (i, name) in rest.iter().enumerate() {
+        node = match node {
+            Value::Object(m) => match m.get(name) {
+                Some(v) if !v.is_null() => v,
+                _ => return from_nil(&rest[i + 1..]),
+            },
+            // not an object: the step-by-step evaluation gives the error
+            other => {
+                return rest[i..]
+                    .iter()
+                    .try_fold(TV::from_json(other.clone()), |v, f| field(&v, f, &[]))
+            }
+        };
+    }
+    Ok(TV::from_json(node.clone()))
 }
 
 fn no_args(name: &str, args: &[TV]) -> R<()> {
@@ -1536,6 +1575,39 @@ mod tests {
 
     fn run(t: &str) -> R<String> {
         Template::parse(t)?.execute(&data())
+    }
+
+    #[test]
+    fn extra_paths_walked_borrowed_answer_as_field_by_field() {
+        let mut with_null = data();
+        if let Some(extra) = with_null.extra.as_mut() {
+            extra.insert("gone".into(), Value::Null);
+        }
+        for d in [data(), with_null, TemplateData::default()] {
+            let root = TV::Root(Arc::new(d));
+            for path in [
+                "Extra.identity.traits.email",
+                "Extra.identity.traits",
+                "Extra.identity.missing",
+                "Extra.identity.missing.deeper",
+                "Extra.gone",
+                "Extra.gone.deeper",
+                "Extra.scp",
+                "Extra.scp.x",
+                "Extra.n.x",
+                "Extra.nothing",
+                "Extra.nothing.at.all",
+            ] {
+                let fs: Vec<String> = path.split('.').map(str::to_owned).collect();
+                let stepwise = fs.iter().try_fold(root.clone(), |v, f| field(&v, f, &[]));
+                let walked = field_path(&root, &fs);
+                match (stepwise, walked) {
+                    (Ok(a), Ok(b)) => assert_eq!(a.to_json(), b.to_json(), "{path}"),
+                    (Err(a), Err(b)) => assert_eq!(a, b, "{path}"),
+                    (a, b) => panic!("{path}: step by step {a:?}, walked {b:?}"),
+                }
+            }
+        }
     }
 
     #[test]
