@@ -12,7 +12,7 @@ use sqlx::{Any, Row, Transaction};
 use super::error::{Error, Result};
 use super::flow::{Flow, FlowKind, FlowType};
 use super::model::{Aal, Credential, CredentialType, Identity, IdentityState, Micros, Session};
-use crate::store::batch::{padded_len, placeholders, Batcher};
+use crate::store::batch::{Batcher, InList};
 use crate::store::{Db, OnDb};
 
 /// Filters of the admin identity list.
@@ -97,34 +97,15 @@ fn session_from(row: &AnyRow) -> Result<Session> {
     })
 }
 
-/// Sessions with their identities by token hash, in one statement over `hashes` (padded to a
-/// power of two so that a few prepared statements serve every batch size).
+/// Sessions with their identities by token hash, in one statement over `hashes`.
 async fn sessions_by_token_hashes(
     db: Db,
     hashes: Vec<String>,
 ) -> Result<Vec<(String, (Session, Identity))>> {
-    static SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
-        (0..=SESSION_BATCH_KEYS.trailing_zeros())
-            .map(|p| {
-                format!("SELECT s.token_hash AS s_token_hash, {SESSION_COLS}, {IDENTITY_COLS} FROM identity_sessions s JOIN identity_identities i ON i.id = s.identity_id WHERE s.token_hash IN ({})", placeholders(1, 1 << p))
-            })
-            .collect()
+    static SQL: LazyLock<InList> = LazyLock::new(|| {
+        InList::new(SESSION_BATCH_KEYS, &format!("SELECT s.token_hash AS s_token_hash, {SESSION_COLS}, {IDENTITY_COLS} FROM identity_sessions s JOIN identity_identities i ON i.id = s.identity_id WHERE s.token_hash IN ({{keys}})"))
     });
-    let Some(last) = hashes.last() else {
-        return Ok(Vec::new());
-    };
-    let n = padded_len(hashes.len());
-    let sql = SQL
-        .get(n.trailing_zeros() as usize)
-        .ok_or_else(|| Error::Internal(format!("a batch of {n} session lookups")))?;
-    let mut query = sqlx::query(sql.as_str());
-    for hash in hashes
-        .iter()
-        .chain(std::iter::repeat_n(last, n - hashes.len()))
-    {
-        query = query.bind(hash.as_str());
-    }
-    let rows = query.fetch_all_on(&db).await?;
+    let rows = SQL.fetch(&db, &hashes).await?;
     rows.iter()
         .map(|row| {
             let hash: String = row.try_get("s_token_hash")?;

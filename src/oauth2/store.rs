@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::client::Client;
 use super::error::{Error, Result};
 use super::trust::Grant;
-use crate::store::batch::{padded_len, placeholders, Batcher};
+use crate::store::batch::{Batcher, InList};
 use crate::store::{Backend, Db, OnDb};
 
 /// The oauth2 tables.
@@ -27,33 +27,15 @@ pub struct Store {
 const TOKEN_BATCH_KEYS: usize = 32;
 const TOKEN_BATCH_STATEMENTS: usize = 4;
 
-/// Tokens by signature in one statement (padded to a power of two, see [`padded_len`]).
+/// Tokens by signature in one statement.
 async fn tokens_by_signatures(db: Db, signatures: Vec<String>) -> Result<Vec<(String, TokenRow)>> {
-    static SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
-        (0..=TOKEN_BATCH_KEYS.trailing_zeros())
-            .map(|p| {
-                format!(
-                    "SELECT * FROM oauth2_tokens WHERE signature IN ({})",
-                    placeholders(1, 1 << p)
-                )
-            })
-            .collect()
+    static SQL: LazyLock<InList> = LazyLock::new(|| {
+        InList::new(
+            TOKEN_BATCH_KEYS,
+            "SELECT * FROM oauth2_tokens WHERE signature IN ({keys})",
+        )
     });
-    let Some(last) = signatures.last() else {
-        return Ok(Vec::new());
-    };
-    let n = padded_len(signatures.len());
-    let sql = SQL
-        .get(n.trailing_zeros() as usize)
-        .ok_or_else(|| Error::Internal(format!("a batch of {n} token lookups")))?;
-    let mut query = sqlx::query(sql.as_str());
-    for signature in signatures
-        .iter()
-        .chain(std::iter::repeat_n(last, n - signatures.len()))
-    {
-        query = query.bind(signature.as_str());
-    }
-    let rows = query.fetch_all_on(&db).await?;
+    let rows = SQL.fetch(&db, &signatures).await?;
     rows.iter()
         .map(|row| token_row(row).map(|t| (t.signature.clone(), t)))
         .collect()

@@ -17,7 +17,10 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::future::BoxFuture;
+use sqlx::any::AnyRow;
 use tokio::sync::oneshot;
+
+use super::{Db, OnDb};
 
 /// Fetches the values of some keys; keys without a value are left out of the answer.
 pub type Loader<K, V, E> =
@@ -211,6 +214,44 @@ impl<K, V, E> Drop for Running<K, V, E> {
     }
 }
 
+/// The statements of one keyed read, `… WHERE key IN (…)`: one per power of two up to the
+/// batch size, so that a handful of prepared statements serve every batch (the extra
+/// placeholders repeat a key).
+#[derive(Debug)]
+pub struct InList {
+    statements: Vec<String>,
+}
+
+impl InList {
+    /// `sql` holds `{keys}` where the placeholder list goes.
+    pub fn new(max_keys: usize, sql: &str) -> Self {
+        let statements = (0..=padded_len(max_keys).trailing_zeros())
+            .map(|p| sql.replace("{keys}", &placeholders(1, 1 << p)))
+            .collect();
+        Self { statements }
+    }
+
+    /// The rows of `keys` (at most the batch size), in one statement.
+    pub async fn fetch(&self, db: &Db, keys: &[String]) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let Some(last) = keys.last() else {
+            return Ok(Vec::new());
+        };
+        let n = padded_len(keys.len());
+        let Some(sql) = self.statements.get(n.trailing_zeros() as usize) else {
+            return Err(sqlx::Error::InvalidArgument(format!(
+                "{} keys for a statement of at most {}",
+                keys.len(),
+                1usize << (self.statements.len().saturating_sub(1))
+            )));
+        };
+        let mut query = sqlx::query(sql.as_str());
+        for key in keys.iter().chain(std::iter::repeat_n(last, n - keys.len())) {
+            query = query.bind(key.as_str());
+        }
+        query.fetch_all_on(db).await
+    }
+}
+
 /// `$first, $first+1, …` for an `IN (…)` list of `n` placeholders.
 pub fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -362,6 +403,56 @@ mod tests {
         assert!(gone.is_err());
         assert_eq!(batcher.get(3).await.unwrap(), Some(3));
         assert_eq!(batcher.get(4).await.unwrap(), Some(4));
+    }
+
+    #[tokio::test]
+    async fn an_in_list_reads_any_batch_size_in_one_statement() {
+        use crate::config::Dsn;
+        use sqlx::Row;
+        let db = Db::connect(&Dsn::Memory).await.unwrap();
+        sqlx::query("CREATE TABLE batch_test (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")
+            .execute_on(&db)
+            .await
+            .unwrap();
+        for i in 0..8i64 {
+            sqlx::query("INSERT INTO batch_test (k, v) VALUES ($1, $2)")
+                .bind(format!("k{i}"))
+                .bind(i * 10)
+                .execute_on(&db)
+                .await
+                .unwrap();
+        }
+        let list = InList::new(
+            4,
+            "SELECT k, v FROM batch_test WHERE k IN ({keys}) ORDER BY k",
+        );
+        let read = |keys: &[&str]| {
+            let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+            let (db, list) = (&db, &list);
+            async move {
+                list.fetch(db, &keys).await.map(|rows| {
+                    rows.iter()
+                        .map(|r| (r.get::<String, _>("k"), r.get::<i64, _>("v")))
+                        .collect::<Vec<_>>()
+                })
+            }
+        };
+        assert_eq!(read(&[]).await.unwrap(), vec![]);
+        assert_eq!(read(&["k3"]).await.unwrap(), vec![("k3".into(), 30)]);
+        // three keys go in the four-placeholder statement; absent keys are left out
+        assert_eq!(
+            read(&["k1", "nope", "k7"]).await.unwrap(),
+            vec![("k1".into(), 10), ("k7".into(), 70)]
+        );
+        assert_eq!(read(&["k0", "k2", "k4", "k6"]).await.unwrap().len(), 4);
+        let too_many = read(&["k0", "k1", "k2", "k3", "k4"]).await.unwrap_err();
+        assert!(
+            too_many
+                .to_string()
+                .contains("5 keys for a statement of at most 4"),
+            "{too_many}"
+        );
+        db.close().await;
     }
 
     #[test]
