@@ -12,18 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${QUARTET_BIN:-$ROOT/target/release/quartet}
 DURATION=${DURATION:-8s}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-WORK=$(mktemp -d)
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. "$ROOT/benches/lib.sh"
 UP=$(free_port); NGX=$(free_port); PX=$(free_port); API=$(free_port); PROM=$(free_port)
 nginx_start() { # name workers server-block
     mkdir -p "$WORK/$1"

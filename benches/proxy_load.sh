@@ -32,19 +32,7 @@ if [ ! -x "$BIN" ]; then
     (cd "$ROOT" && cargo build --release --bin quartet)
 fi
 
-WORK=$(mktemp -d)
-chmod 755 "$WORK" # nginx's workers (not root) serve big.bin from here
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. "$ROOT/benches/lib.sh" # WORK (nginx's workers serve big.bin from it), PIDS, free_port
 
 wait_http() { # url [status]
     for _ in $(seq 1 200); do
