@@ -596,20 +596,18 @@ async fn a_wide_frontier_costs_one_statement_per_hop() {
 #[path = "../benches/permission/graph.rs"]
 mod graph;
 
-/// The benchmark graph's checks cost one statement per frontier: the direct check and the
-/// 2-hop check (`Gateway#view` → `viewers` → `Organization#members`, through the OR-of-computed
-/// shortcut, whose prefetch answers the hop after it) one each, the 4-hop folder check four,
-/// five when denied. Before the frontier batch they cost 2, 3, 9 and 10 (measured with this
-/// test on 676b89d).
-#[tokio::test]
-async fn benchmark_checks_cost_one_statement_per_frontier() {
+/// The benchmark graph of `orgs` organizations in an in-memory database, and an engine on it
+/// (`max_read_depth` 10, as the benchmarks).
+async fn graph_engine(
+    orgs: usize,
+) -> (quartet::permission::TupleStore, quartet::permission::Engine) {
     use quartet::config::Dsn;
     use quartet::permission::namespaces::parse_opl_files;
     use quartet::permission::{Engine, Limits, Namespaces, RelationTuple, TupleStore};
     let db = quartet::store::Db::connect(&Dsn::Memory).await.unwrap();
     db.migrate().await.unwrap();
     let store = TupleStore::new(db.clone());
-    let tuples: Vec<RelationTuple> = graph::tuples(3)
+    let tuples: Vec<RelationTuple> = graph::tuples(orgs)
         .iter()
         .map(|t| RelationTuple::parse(t).unwrap())
         .collect();
@@ -620,6 +618,18 @@ async fn benchmark_checks_cost_one_statement_per_frontier() {
         max_read_width: 100,
     };
     let engine = Engine::new(store.clone(), Namespaces::fixed(set, false), limits);
+    (store, engine)
+}
+
+/// The benchmark graph's checks cost one statement per frontier: the direct check and the
+/// 2-hop check (`Gateway#view` → `viewers` → `Organization#members`, through the OR-of-computed
+/// shortcut, whose prefetch answers the hop after it) one each, the 4-hop folder check four,
+/// five when denied. Before the frontier batch they cost 2, 3, 9 and 10 (measured with this
+/// test on 676b89d).
+#[tokio::test]
+async fn benchmark_checks_cost_one_statement_per_frontier() {
+    use quartet::permission::RelationTuple;
+    let (store, engine) = graph_engine(3).await;
     for (name, tuple, expected) in graph::checks(1) {
         let tuple = RelationTuple::parse(&tuple).unwrap();
         // batching is opportunistic (see a_wide_frontier_costs_one_statement_per_hop)
@@ -641,4 +651,49 @@ async fn benchmark_checks_cost_one_statement_per_frontier() {
         };
         assert!(cost <= most, "{name}: {cost} statements");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_checks_share_statements_and_each_gets_its_own_answer() {
+    use quartet::permission::RelationTuple;
+    let (store, engine) = graph_engine(4).await;
+    // every benchmark check of four organizations, and each subject against the next
+    // organization's objects (denied)
+    let mut cases = Vec::new();
+    for o in 0..4 {
+        for (name, tuple, allowed) in graph::checks(o) {
+            cases.push((format!("{name} o{o}"), tuple.clone(), allowed));
+            let other = tuple.replacen(&format!("@u{o}_"), &format!("@u{}_", (o + 1) % 4), 1);
+            if other != tuple {
+                cases.push((format!("{name} o{o} by a stranger"), other, false));
+            }
+        }
+    }
+    let before = store.query_count();
+    for (name, tuple, allowed) in &cases {
+        let t = RelationTuple::parse(tuple).unwrap();
+        assert_eq!(engine.check(&t, None).await.unwrap(), *allowed, "{name}");
+    }
+    let sequential = store.query_count() - before;
+    let mut fewer = false;
+    for _ in 0..5 {
+        let before = store.query_count();
+        let answers = futures::future::join_all(cases.iter().map(|(name, tuple, allowed)| {
+            let engine = engine.clone();
+            let t = RelationTuple::parse(tuple).unwrap();
+            let (name, allowed) = (name.clone(), *allowed);
+            tokio::spawn(async move { (name, engine.check(&t, None).await.unwrap(), allowed) })
+        }))
+        .await;
+        for answer in answers {
+            let (name, got, want) = answer.unwrap();
+            assert_eq!(got, want, "{name}");
+        }
+        fewer |= store.query_count() - before < sequential;
+    }
+    assert!(
+        fewer,
+        "{} checks at once never shared a statement ({sequential} alone)",
+        cases.len()
+    );
 }

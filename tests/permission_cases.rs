@@ -107,6 +107,21 @@ fn tree_yaml(t: &Tree) -> serde_yaml::Value {
     serde_yaml::Value::Mapping(m)
 }
 
+/// What is wrong with a check's answer, or `None` when it is the expected one.
+fn misjudged<E: std::fmt::Display + std::fmt::Debug>(
+    c: &CheckCase,
+    got: &Result<bool, E>,
+) -> Option<String> {
+    match (got, c.allowed, &c.error) {
+        (Ok(a), Some(want), None) if *a == want => None,
+        (Err(e), None, Some(want)) if e.to_string().contains(want.as_str()) => None,
+        _ => Some(format!(
+            "{} (max_depth {:?}): got {got:?}, want allowed={:?} error={:?}",
+            c.tuple, c.max_depth, c.allowed, c.error
+        )),
+    }
+}
+
 async fn databases() -> Vec<(String, Db, Option<(String, String)>)> {
     let mut out = vec![(
         "sqlite".to_string(),
@@ -231,13 +246,8 @@ async fn permission_cases() {
                 let t = RelationTuple::parse(&c.tuple).unwrap();
                 let got = engine.check(&t, c.max_depth).await;
                 checked += 1;
-                match (&got, c.allowed, &c.error) {
-                    (Ok(a), Some(want), None) if *a == want => {}
-                    (Err(e), None, Some(want)) if e.to_string().contains(want.as_str()) => {}
-                    _ => failures.push(at(&format!(
-                        "check {} (max_depth {:?}): got {got:?}, want allowed={:?} error={:?}",
-                        c.tuple, c.max_depth, c.allowed, c.error
-                    ))),
+                if let Some(wrong) = misjudged(c, &got) {
+                    failures.push(at(&format!("check {wrong}")));
                 }
                 // reverse lookups agree with check
                 if let (Ok(allowed), Subject::Id(_)) = (&got, &t.subject) {
@@ -278,6 +288,21 @@ async fn permission_cases() {
                             c.tuple
                         )));
                     }
+                }
+            }
+            // the same checks all at once: concurrent checks share statements
+            // (`TupleStore::lookup_many`), and each must still get its own answer
+            let concurrent = futures::future::join_all(case.checks.iter().map(|c| {
+                let engine = engine.clone();
+                async move {
+                    let t = RelationTuple::parse(&c.tuple).unwrap();
+                    (c, engine.check(&t, c.max_depth).await)
+                }
+            }))
+            .await;
+            for (c, got) in concurrent {
+                if let Some(wrong) = misjudged(c, &got) {
+                    failures.push(at(&format!("concurrent check {wrong}")));
                 }
             }
             for e in &case.expands {

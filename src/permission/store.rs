@@ -7,8 +7,11 @@ use sqlx::{Any, FromRow, Row, Transaction};
 
 use std::collections::{HashMap, HashSet};
 
-use super::error::Result;
+use std::sync::Arc;
+
+use super::error::{PermissionError, Result};
 use super::tuple::{RelationTuple, Subject, SubjectSet, TupleFilter};
+use crate::store::batch::Batcher;
 use crate::store::{unix_micros, Backend, Db, OnDb};
 
 /// Rows per multi-row INSERT of [`TupleStore::insert_missing`] (at most 8 parameters each:
@@ -24,6 +27,8 @@ pub struct TupleStore {
     db: Db,
     /// SQL statements issued by the engine's read paths (for benchmarks and tests).
     queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The frontiers of concurrent checks, coalesced into shared statements.
+    frontiers: Batcher<Arc<Frontier>, Arc<Lookups>, PermissionError>,
 }
 
 /// A stored row: the tuple and its page key.
@@ -160,7 +165,7 @@ pub type Key = (String, String, String);
 const KEYS_PER_STATEMENT: usize = 100;
 
 /// The answers of [`TupleStore::lookup_many`].
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Lookups {
     /// The direct keys that store `key@subject`.
     pub direct: HashSet<Key>,
@@ -198,30 +203,36 @@ fn keys_clause(w: &mut Where, table: &str, keys: &[Key]) -> String {
     ors.join(" OR ")
 }
 
-/// The statement of one [`TupleStore::lookup_many`] round: a `UNION ALL` of the direct
-/// lookups (`kind` 0) and the expansion rows (`kind` 1), at least one list non-empty.
-fn lookup_sql(direct: &[Key], expansion: &[Key], subject: &Subject) -> (String, Vec<String>) {
-    let mut w = Where::default();
+/// The `SELECT`s of one frontier's lookups, each row tagged with `q` (the frontier's place
+/// in a shared statement): the direct lookups (`kind` 0) and the expansion rows (`kind` 1),
+/// at least one list non-empty. Placeholders continue after `args`.
+fn lookup_parts(
+    args: &mut Vec<String>,
+    q: usize,
+    direct: &[Key],
+    expansion: &[Key],
+    subject: &Subject,
+) -> Vec<String> {
     let mut parts = Vec::new();
     if !direct.is_empty() {
         let mut s = Where {
-            args: std::mem::take(&mut w.args),
+            args: std::mem::take(args),
             ..Where::default()
         };
         s.subject(subject);
         let keys = keys_clause(&mut s, "", direct);
         parts.push(format!(
-            "SELECT 0 AS kind, namespace AS n, object AS o, relation AS r, \
+            "SELECT {q} AS q, 0 AS kind, namespace AS n, object AS o, relation AS r, \
              CAST(NULL AS TEXT) AS ns, CAST(NULL AS TEXT) AS obj, CAST(NULL AS TEXT) AS rel, \
              1 AS found, CAST(NULL AS TEXT) AS id FROM permission_relation_tuples \
              WHERE {} AND ({keys})",
             s.sql()
         ));
-        w.args = s.args;
+        *args = s.args;
     }
     if !expansion.is_empty() {
         let mut inner = Where {
-            args: std::mem::take(&mut w.args),
+            args: std::mem::take(args),
             ..Where::default()
         };
         inner.raw("inner_t.namespace = cur.subject_set_namespace");
@@ -237,7 +248,7 @@ fn lookup_sql(direct: &[Key], expansion: &[Key], subject: &Subject) -> (String, 
         }
         let keys = keys_clause(&mut inner, "cur.", expansion);
         parts.push(format!(
-            "SELECT 1 AS kind, cur.namespace AS n, cur.object AS o, cur.relation AS r, \
+            "SELECT {q} AS q, 1 AS kind, cur.namespace AS n, cur.object AS o, cur.relation AS r, \
              cur.subject_set_namespace AS ns, cur.subject_set_object AS obj, \
              cur.subject_set_relation AS rel, \
              CASE WHEN EXISTS (SELECT 1 FROM permission_relation_tuples AS inner_t WHERE {}) \
@@ -246,16 +257,158 @@ fn lookup_sql(direct: &[Key], expansion: &[Key], subject: &Subject) -> (String, 
              WHERE (cur.subject_id || '') IS NULL AND ({keys})",
             inner.sql()
         ));
-        w.args = inner.args;
+        *args = inner.args;
     }
-    (parts.join(" UNION ALL "), w.args)
+    parts
+}
+
+/// The lookups of one frontier of one check (the arguments of [`TupleStore::lookup_many`]),
+/// the key under which concurrent checks share statements.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Frontier {
+    direct: Vec<Key>,
+    expansion: Vec<Key>,
+    subject: Subject,
+}
+
+/// Frontiers with at most this many keys share statements with other checks' frontiers;
+/// larger ones go alone (their statement is big enough to carry its hand-off).
+const SHARED_FRONTIER_KEYS: usize = 16;
+/// At most this many frontiers per shared statement, and this many shared statements at once.
+const SHARED_FRONTIERS: usize = 16;
+const SHARED_STATEMENTS: usize = 4;
+
+/// An expansion row: page key, subject set, look-ahead flag.
+type PageRow = (String, SubjectSet, bool);
+
+/// Rows of [`lookup_parts`] sorted into one [`Lookups`] per frontier (`q`), expansion rows in
+/// page-key order.
+fn collect_lookups(rows: Vec<AnyRow>, out: &mut [Lookups]) -> Result<()> {
+    let mut pages: HashMap<(usize, Key), Vec<PageRow>> = HashMap::new();
+    for row in rows {
+        let q = usize::try_from(int_column(&row, "q")?).unwrap_or(usize::MAX);
+        let Some(lookups) = out.get_mut(q) else {
+            continue;
+        };
+        let key: Key = (row.try_get("n")?, row.try_get("o")?, row.try_get("r")?);
+        if int_column(&row, "kind")? == 0 {
+            lookups.direct.insert(key);
+            continue;
+        }
+        let set = SubjectSet {
+            namespace: row.try_get::<Option<String>, _>("ns")?.unwrap_or_default(),
+            object: row.try_get::<Option<String>, _>("obj")?.unwrap_or_default(),
+            relation: row.try_get::<Option<String>, _>("rel")?.unwrap_or_default(),
+        };
+        let id: String = row.try_get::<Option<String>, _>("id")?.unwrap_or_default();
+        let found = int_column(&row, "found")? != 0;
+        pages.entry((q, key)).or_default().push((id, set, found));
+    }
+    for ((q, key), mut rows) in pages {
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(lookups) = out.get_mut(q) {
+            lookups.expansion.insert(
+                key,
+                rows.into_iter()
+                    .map(|(_, set, found)| (set, found))
+                    .collect(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn empty_lookups(expansion: &[Key]) -> Lookups {
+    Lookups {
+        direct: HashSet::new(),
+        expansion: expansion.iter().map(|k| (k.clone(), Vec::new())).collect(),
+    }
+}
+
+/// The statement reader behind [`TupleStore::lookup_many`].
+#[derive(Clone, Debug)]
+struct Reader {
+    db: Db,
+    queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Reader {
+    fn count(&self) {
+        self.queries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// One frontier, one statement per [`KEYS_PER_STATEMENT`] keys of each list.
+    async fn lookup_alone(&self, frontier: &Frontier) -> Result<Lookups> {
+        let (direct, expansion) = (&frontier.direct, &frontier.expansion);
+        let mut out = [empty_lookups(expansion)];
+        let rounds = direct
+            .len()
+            .max(expansion.len())
+            .div_ceil(KEYS_PER_STATEMENT);
+        for round in 0..rounds {
+            let (d, e) = (nth_chunk(direct, round), nth_chunk(expansion, round));
+            let mut args = Vec::new();
+            let sql = lookup_parts(&mut args, 0, d, e, &frontier.subject).join(" UNION ALL ");
+            self.count();
+            let rows = bind_all(sqlx::query(&sql), &args)
+                .fetch_all_on(&self.db)
+                .await?;
+            collect_lookups(rows, &mut out)?;
+        }
+        let [lookups] = out;
+        Ok(lookups)
+    }
+
+    /// Several small frontiers (of concurrent checks) in one statement.
+    async fn lookup_shared(
+        self,
+        frontiers: Vec<Arc<Frontier>>,
+    ) -> Result<Vec<(Arc<Frontier>, Arc<Lookups>)>> {
+        let mut out: Vec<Lookups> = frontiers
+            .iter()
+            .map(|f| empty_lookups(&f.expansion))
+            .collect();
+        if let [one] = frontiers.as_slice() {
+            out[0] = self.lookup_alone(one).await?;
+        } else {
+            let mut args = Vec::new();
+            let mut parts = Vec::new();
+            for (q, f) in frontiers.iter().enumerate() {
+                parts.extend(lookup_parts(
+                    &mut args,
+                    q,
+                    &f.direct,
+                    &f.expansion,
+                    &f.subject,
+                ));
+            }
+            self.count();
+            let rows = bind_all(sqlx::query(&parts.join(" UNION ALL ")), &args)
+                .fetch_all_on(&self.db)
+                .await?;
+            collect_lookups(rows, &mut out)?;
+        }
+        Ok(frontiers
+            .into_iter()
+            .zip(out.into_iter().map(Arc::new))
+            .collect())
+    }
 }
 
 impl TupleStore {
     pub fn new(db: Db) -> Self {
+        let reader = Reader {
+            db: db.clone(),
+            queries: Default::default(),
+        };
+        let queries = reader.queries.clone();
         Self {
             db,
-            queries: Default::default(),
+            queries,
+            frontiers: Batcher::new(SHARED_FRONTIERS, SHARED_STATEMENTS, move |frontiers| {
+                Box::pin(reader.clone().lookup_shared(frontiers))
+            }),
         }
     }
 
@@ -273,59 +426,35 @@ impl TupleStore {
     // keeps SQLite's planner from answering it with the subject-id index (a scan of every
     // subject-set row) instead of the (namespace, object, relation) page index.
 
-    /// One frontier of a check in one statement: for `subject`, which of the `direct` keys
-    /// (`ns:obj#rel`) store exactly `key@subject` (the direct lookup), and for each of the
-    /// `expansion` keys its stored subject sets in page-key order, each with the one-hop
-    /// look-ahead flag "is `subject` stored directly on that set" (Keto's expansion step).
-    /// One statement per [`KEYS_PER_STATEMENT`] keys of each list.
+    /// One frontier of a check: for `subject`, which of the `direct` keys (`ns:obj#rel`) store
+    /// exactly `key@subject` (the direct lookup), and for each of the `expansion` keys its
+    /// stored subject sets in page-key order, each with the one-hop look-ahead flag "is
+    /// `subject` stored directly on that set" (Keto's expansion step). A small frontier shares
+    /// one statement with the frontiers of concurrent checks (started after this call, so the
+    /// answer is as fresh as a statement of its own); a large one costs one statement per
+    /// [`KEYS_PER_STATEMENT`] keys of each list.
     pub async fn lookup_many(
         &self,
         direct: &[Key],
         expansion: &[Key],
         subject: &Subject,
     ) -> Result<Lookups> {
-        let mut out = Lookups {
-            direct: HashSet::new(),
-            expansion: expansion.iter().map(|k| (k.clone(), Vec::new())).collect(),
+        let frontier = Frontier {
+            direct: direct.to_vec(),
+            expansion: expansion.to_vec(),
+            subject: subject.clone(),
         };
-        let mut pages: HashMap<Key, Vec<(String, SubjectSet, bool)>> = HashMap::new();
-        let rounds = direct
-            .len()
-            .max(expansion.len())
-            .div_ceil(KEYS_PER_STATEMENT);
-        for round in 0..rounds {
-            let (d, e) = (nth_chunk(direct, round), nth_chunk(expansion, round));
-            let (sql, args) = lookup_sql(d, e, subject);
-            self.count();
-            let rows = bind_all(sqlx::query(&sql), &args)
-                .fetch_all_on(&self.db)
-                .await?;
-            for row in rows {
-                let key: Key = (row.try_get("n")?, row.try_get("o")?, row.try_get("r")?);
-                if int_column(&row, "kind")? == 0 {
-                    out.direct.insert(key);
-                    continue;
-                }
-                let set = SubjectSet {
-                    namespace: row.try_get::<Option<String>, _>("ns")?.unwrap_or_default(),
-                    object: row.try_get::<Option<String>, _>("obj")?.unwrap_or_default(),
-                    relation: row.try_get::<Option<String>, _>("rel")?.unwrap_or_default(),
-                };
-                let id: String = row.try_get::<Option<String>, _>("id")?.unwrap_or_default();
-                let found = int_column(&row, "found")? != 0;
-                pages.entry(key).or_default().push((id, set, found));
-            }
+        if direct.len() + expansion.len() > SHARED_FRONTIER_KEYS {
+            let reader = Reader {
+                db: self.db.clone(),
+                queries: self.queries.clone(),
+            };
+            return reader.lookup_alone(&frontier).await;
         }
-        for (key, mut rows) in pages {
-            rows.sort_by(|a, b| a.0.cmp(&b.0));
-            out.expansion.insert(
-                key,
-                rows.into_iter()
-                    .map(|(_, set, found)| (set, found))
-                    .collect(),
-            );
-        }
-        Ok(out)
+        let found = self.frontiers.get(Arc::new(frontier)).await?;
+        Ok(found
+            .map(|shared| Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone()))
+            .unwrap_or_else(|| empty_lookups(expansion)))
     }
 
     pub fn db(&self) -> &Db {

@@ -3,6 +3,10 @@
 //! `max_keys`). Under load one statement answers many requests — one SQLite worker hand-off
 //! or one PostgreSQL round trip instead of one each — and an idle caller waits for nobody.
 //!
+//! A caller that finds no statement in flight runs its own at once in its own task (no
+//! spawned task, no hand-off between threads: a sequential client pays nothing for the
+//! batching); callers that arrive meanwhile queue for the next shared statement.
+//!
 //! A key never joins a statement that had already started when it was asked for, so every
 //! answer is as fresh as a statement of the caller's own: a write that committed before the
 //! call is always seen (nothing here caches).
@@ -93,6 +97,14 @@ where
 
     /// The value of `key`, read by a statement that starts after this call.
     pub async fn get(&self, key: K) -> Result<Option<V>, E> {
+        if let Some(slot) = Slot::claim_idle(&self.inner) {
+            // Nobody to share with: the caller's own task runs the statement (no spawned
+            // task, no hand-off between threads) while holding a slot, so that keys asked
+            // for meanwhile queue for the next statement.
+            let rows = (self.inner.load)(vec![key.clone()]).await;
+            drop(slot);
+            return Ok(rows?.into_iter().find(|(k, _)| *k == key).map(|(_, v)| v));
+        }
         let (tx, rx) = oneshot::channel();
         let start = {
             let mut state = self.inner.lock();
@@ -120,6 +132,61 @@ where
 impl<K, V, E> Inner<K, V, E> {
     fn lock(&self) -> MutexGuard<'_, State<K, V>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The slot of a lone caller running its own statement. Released, it hands the slot to a
+/// [`Running`] task when keys queued meanwhile, else frees it.
+struct Slot<K, V, E>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + 'static,
+    E: Display + Send + 'static,
+{
+    inner: Arc<Inner<K, V, E>>,
+}
+
+impl<K, V, E> Slot<K, V, E>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + 'static,
+    E: Display + Send + 'static,
+{
+    /// A slot when no statement is in flight.
+    fn claim_idle(inner: &Arc<Inner<K, V, E>>) -> Option<Self> {
+        let mut state = inner.lock();
+        if state.in_flight > 0 || !state.queue.is_empty() {
+            return None;
+        }
+        state.in_flight += 1;
+        Some(Self {
+            inner: inner.clone(),
+        })
+    }
+}
+
+impl<K, V, E> Drop for Slot<K, V, E>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + 'static,
+    E: Display + Send + 'static,
+{
+    fn drop(&mut self) {
+        let runtime = tokio::runtime::Handle::try_current();
+        let mut state = self.inner.lock();
+        match runtime {
+            Ok(runtime) if !state.queue.is_empty() => {
+                drop(state);
+                runtime.spawn(Running::new(self.inner.clone()).run());
+            }
+            _ => {
+                state.in_flight -= 1;
+                if state.in_flight == 0 {
+                    // outside a runtime nobody can run them: they ask alone
+                    state.queue.clear();
+                }
+            }
+        }
     }
 }
 
@@ -403,6 +470,37 @@ mod tests {
         assert!(gone.is_err());
         assert_eq!(batcher.get(3).await.unwrap(), Some(3));
         assert_eq!(batcher.get(4).await.unwrap(), Some(4));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_callers_slot_passes_to_the_callers_queued_behind_it() {
+        let (batcher, calls) = squares(Duration::from_millis(20));
+        // the first caller finds the batcher idle and runs its statement in its own task
+        let b = batcher.clone();
+        let lone = tokio::spawn(async move { b.get(1).await });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let b = batcher.clone();
+        let second = tokio::spawn(async move { b.get(2).await });
+        tokio::time::sleep(Duration::from_millis(5)).await; // both slots busy
+        let (b3, b4) = (batcher.clone(), batcher.clone());
+        let queued = tokio::spawn(async move { tokio::join!(b3.get(3), b4.get(4)) });
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        // the lone caller goes away mid-statement: its slot runs the queued keys
+        lone.abort();
+        let (three, four) = tokio::time::timeout(Duration::from_secs(5), queued)
+            .await
+            .expect("queued callers answered")
+            .unwrap();
+        assert_eq!((three.unwrap(), four.unwrap()), (Some(9), Some(16)));
+        assert_eq!(second.await.unwrap().unwrap(), Some(4));
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls[0], vec![1]);
+        let shared = calls.iter().any(|keys| {
+            let mut keys = keys.clone();
+            keys.sort_unstable();
+            keys == vec![3, 4]
+        });
+        assert!(shared, "3 and 4 in one statement: {calls:?}");
     }
 
     #[tokio::test]
