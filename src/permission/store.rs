@@ -349,7 +349,10 @@ impl Reader {
         for round in 0..rounds {
             let (d, e) = (nth_chunk(direct, round), nth_chunk(expansion, round));
             let mut args = Vec::new();
-            let sql = lookup_parts(&mut args, 0, d, e, &frontier.subject).join(" UNION ALL ");
+            let sql = positional(
+                lookup_parts(&mut args, 0, d, e, &frontier.subject).join(" UNION ALL "),
+                self.db.backend(),
+            );
             self.count();
             let rows = bind_all(sqlx::query(&sql), &args)
                 .fetch_all_on(&self.db)
@@ -383,8 +386,9 @@ impl Reader {
                     &f.subject,
                 ));
             }
+            let sql = positional(parts.join(" UNION ALL "), self.db.backend());
             self.count();
-            let rows = bind_all(sqlx::query(&parts.join(" UNION ALL ")), &args)
+            let rows = bind_all(sqlx::query(&sql), &args)
                 .fetch_all_on(&self.db)
                 .await?;
             collect_lookups(rows, &mut out)?;
@@ -838,6 +842,34 @@ fn new_id(now_micros: i64) -> String {
 /// Appends bind parameter `n` (from 1, in order) to a statement with thousands of them: `?`
 /// on SQLite, whose driver looks every `$n` up by name in a linear list (quadratic in the
 /// parameter count: 60 % of an import's time at 4000 parameters), `$n` on PostgreSQL.
+/// `sql` with its `$1`, `$2`, … placeholders as SQLite's anonymous `?` when they appear in
+/// the text in that order (each exactly once), else unchanged. sqlx binds named SQLite
+/// parameters through `sqlite3_bind_parameter_name`, a linear walk per parameter: quadratic
+/// in the parameters of a statement, which a shared frontier statement has hundreds of.
+fn positional(sql: String, backend: Backend) -> String {
+    if backend != Backend::Sqlite {
+        return sql;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut expected = 1usize;
+    let mut rest = sql.as_str();
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        if rest[at + 1..at + 1 + digits].parse::<usize>().ok() != Some(expected) {
+            return sql;
+        }
+        out.push('?');
+        expected += 1;
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn push_placeholder(sql: &mut String, backend: Backend, n: usize) {
     match backend {
         Backend::Sqlite => sql.push('?'),
@@ -883,5 +915,46 @@ impl TupleStore {
         rows.iter()
             .map(|r| r.try_get::<String, _>("subject_id").map_err(Into::into))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_placeholders_become_positional_only_when_in_order() {
+        let sql = "SELECT 1 WHERE a = $1 AND (b = $2 OR b = $3) AND c = $10".to_string();
+        // $10 after $3: not the next number, so the statement stays as written
+        assert_eq!(positional(sql.clone(), Backend::Sqlite), sql);
+        let ordered = "SELECT 1 WHERE a = $1 AND (b = $2 OR b = $3)".to_string();
+        assert_eq!(
+            positional(ordered.clone(), Backend::Sqlite),
+            "SELECT 1 WHERE a = ? AND (b = ? OR b = ?)"
+        );
+        assert_eq!(positional(ordered.clone(), Backend::Postgres), ordered);
+        let repeated = "SELECT $1, $1".to_string();
+        assert_eq!(positional(repeated.clone(), Backend::Sqlite), repeated);
+        assert_eq!(positional("SELECT $".into(), Backend::Sqlite), "SELECT $");
+        // a shared statement of several frontiers numbers its placeholders in text order
+        let mut args = Vec::new();
+        let key = |o: &str| ("Folder".to_string(), o.to_string(), "viewers".to_string());
+        let mut parts = lookup_parts(
+            &mut args,
+            0,
+            &[key("a")],
+            &[key("a")],
+            &Subject::Id("u".into()),
+        );
+        parts.extend(lookup_parts(
+            &mut args,
+            1,
+            &[key("b"), key("c")],
+            &[key("b")],
+            &Subject::Id("v".into()),
+        ));
+        let sql = positional(parts.join(" UNION ALL "), Backend::Sqlite);
+        assert!(!sql.contains('$'), "{sql}");
+        assert_eq!(sql.matches('?').count(), args.len());
     }
 }
