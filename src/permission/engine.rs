@@ -546,6 +546,11 @@ impl<'s> Request<'s> {
             .map(|(key, rows)| (key, Arc::new(rows)))
             .collect();
         let mut memo = lock(&self.memo);
+        for (key, rows) in found.next_hop {
+            memo.expansion
+                .entry(tuple_of(key, subject))
+                .or_insert_with(|| Arc::new(rows));
+        }
         for (key, tx) in batch.direct {
             let hit = found.direct.contains(&key);
             memo.direct.insert(tuple_of(key, subject), hit);

@@ -107,14 +107,19 @@ impl Where {
     }
 
     fn subject(&mut self, subject: &Subject) {
+        self.subject_in("", subject);
+    }
+
+    /// The subject's columns of the table `prefix` names (`"inner_t."`, or `""`).
+    fn subject_in(&mut self, prefix: &str, subject: &Subject) {
         match subject {
-            Subject::Id(id) => self.eq("subject_id", id),
+            Subject::Id(id) => self.eq(&format!("{prefix}subject_id"), id),
             // (no `subject_id IS NULL`: the table's CHECK constraints imply it, and that
             // clause would lure SQLite onto the subject-id index)
             Subject::Set(set) => {
-                self.eq("subject_set_namespace", &set.namespace);
-                self.eq("subject_set_object", &set.object);
-                self.eq("subject_set_relation", &set.relation);
+                self.eq(&format!("{prefix}subject_set_namespace"), &set.namespace);
+                self.eq(&format!("{prefix}subject_set_object"), &set.object);
+                self.eq(&format!("{prefix}subject_set_relation"), &set.relation);
             }
         }
     }
@@ -171,6 +176,9 @@ pub struct Lookups {
     pub direct: HashSet<Key>,
     /// Per expansion key: its subject sets in page-key order, with the look-ahead flag.
     pub expansion: HashMap<Key, Vec<(SubjectSet, bool)>>,
+    /// The same for every subject set those rows name (the next hop, read by the same
+    /// statement): what the expansion of that set would answer, possibly nothing.
+    pub next_hop: HashMap<Key, Vec<(SubjectSet, bool)>>,
 }
 
 fn nth_chunk(keys: &[Key], n: usize) -> &[Key] {
@@ -231,33 +239,45 @@ fn lookup_parts(
         *args = s.args;
     }
     if !expansion.is_empty() {
-        let mut inner = Where {
-            args: std::mem::take(args),
-            ..Where::default()
-        };
-        inner.raw("inner_t.namespace = cur.subject_set_namespace");
-        inner.raw("inner_t.object = cur.subject_set_object");
-        inner.raw("inner_t.relation = cur.subject_set_relation");
-        match subject {
-            Subject::Id(id) => inner.eq("inner_t.subject_id", id),
-            Subject::Set(s) => {
-                inner.eq("inner_t.subject_set_namespace", &s.namespace);
-                inner.eq("inner_t.subject_set_object", &s.object);
-                inner.eq("inner_t.subject_set_relation", &s.relation);
-            }
+        // kind 1: the expansion rows of the keys; kind 2: the expansion rows of the subject
+        // sets those rows name (the next hop, prefetched: a chain of nested sets costs one
+        // statement per two hops)
+        for (kind, row) in [(1, "cur"), (2, "nxt")] {
+            let mut inner = Where {
+                args: std::mem::take(args),
+                ..Where::default()
+            };
+            inner.raw(&format!("inner_t.namespace = {row}.subject_set_namespace"));
+            inner.raw(&format!("inner_t.object = {row}.subject_set_object"));
+            inner.raw(&format!("inner_t.relation = {row}.subject_set_relation"));
+            inner.subject_in("inner_t.", subject);
+            let keys = keys_clause(&mut inner, "cur.", expansion);
+            // `CROSS JOIN` keeps `cur` the outer loop in SQLite; so led, it finds the next
+            // hop's subject-set rows through an index on all four columns (a plain join
+            // starts from every subject-set row of the table)
+            let (next_hop, next_rows) = if kind == 2 {
+                (
+                    " CROSS JOIN permission_relation_tuples AS nxt",
+                    "nxt.namespace = cur.subject_set_namespace \
+                     AND nxt.object = cur.subject_set_object \
+                     AND nxt.relation = cur.subject_set_relation \
+                     AND nxt.subject_id IS NULL AND ",
+                )
+            } else {
+                ("", "")
+            };
+            parts.push(format!(
+                "SELECT {q} AS q, {kind} AS kind, {row}.namespace AS n, {row}.object AS o, \
+                 {row}.relation AS r, {row}.subject_set_namespace AS ns, \
+                 {row}.subject_set_object AS obj, {row}.subject_set_relation AS rel, \
+                 CASE WHEN EXISTS (SELECT 1 FROM permission_relation_tuples AS inner_t WHERE {}) \
+                 THEN 1 ELSE 0 END AS found, {row}.id AS id \
+                 FROM permission_relation_tuples AS cur{next_hop} \
+                 WHERE {next_rows}(cur.subject_id || '') IS NULL AND ({keys})",
+                inner.sql()
+            ));
+            *args = inner.args;
         }
-        let keys = keys_clause(&mut inner, "cur.", expansion);
-        parts.push(format!(
-            "SELECT {q} AS q, 1 AS kind, cur.namespace AS n, cur.object AS o, cur.relation AS r, \
-             cur.subject_set_namespace AS ns, cur.subject_set_object AS obj, \
-             cur.subject_set_relation AS rel, \
-             CASE WHEN EXISTS (SELECT 1 FROM permission_relation_tuples AS inner_t WHERE {}) \
-             THEN 1 ELSE 0 END AS found, cur.id AS id \
-             FROM permission_relation_tuples AS cur \
-             WHERE (cur.subject_id || '') IS NULL AND ({keys})",
-            inner.sql()
-        ));
-        *args = inner.args;
     }
     parts
 }
@@ -285,6 +305,7 @@ type PageRow = (String, SubjectSet, bool);
 /// page-key order.
 fn collect_lookups(rows: Vec<AnyRow>, out: &mut [Lookups]) -> Result<()> {
     let mut pages: HashMap<(usize, Key), Vec<PageRow>> = HashMap::new();
+    let mut next_pages: HashMap<(usize, Key), Vec<PageRow>> = HashMap::new();
     for row in rows {
         let q = usize::try_from(int_column(&row, "q")?).unwrap_or(usize::MAX);
         let Some(lookups) = out.get_mut(q) else {
@@ -302,17 +323,37 @@ fn collect_lookups(rows: Vec<AnyRow>, out: &mut [Lookups]) -> Result<()> {
         };
         let id: String = row.try_get::<Option<String>, _>("id")?.unwrap_or_default();
         let found = int_column(&row, "found")? != 0;
-        pages.entry((q, key)).or_default().push((id, set, found));
-    }
-    for ((q, key), mut rows) in pages {
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Some(lookups) = out.get_mut(q) {
-            lookups.expansion.insert(
-                key,
-                rows.into_iter()
-                    .map(|(_, set, found)| (set, found))
-                    .collect(),
+        if int_column(&row, "kind")? == 2 {
+            next_pages
+                .entry((q, key))
+                .or_default()
+                .push((id, set, found));
+        } else {
+            // every set named here had its next hop read, rows or none
+            let next: Key = (
+                set.namespace.clone(),
+                set.object.clone(),
+                set.relation.clone(),
             );
+            next_pages.entry((q, next)).or_default();
+            pages.entry((q, key)).or_default().push((id, set, found));
+        }
+    }
+    for (next, pages) in [(false, pages), (true, next_pages)] {
+        for ((q, key), mut rows) in pages {
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            let Some(lookups) = out.get_mut(q) else {
+                continue;
+            };
+            let rows = rows
+                .into_iter()
+                .map(|(_, set, found)| (set, found))
+                .collect();
+            if next {
+                lookups.next_hop.insert(key, rows);
+            } else {
+                lookups.expansion.insert(key, rows);
+            }
         }
     }
     Ok(())
@@ -322,6 +363,7 @@ fn empty_lookups(expansion: &[Key]) -> Lookups {
     Lookups {
         direct: HashSet::new(),
         expansion: expansion.iter().map(|k| (k.clone(), Vec::new())).collect(),
+        next_hop: HashMap::new(),
     }
 }
 
@@ -745,14 +787,7 @@ impl TupleStore {
             inner.raw("inner_t.namespace = cur.subject_set_namespace");
             inner.raw("inner_t.object = cur.subject_set_object");
             inner.raw("inner_t.relation = cur.subject_set_relation");
-            match subject {
-                Subject::Id(id) => inner.eq("inner_t.subject_id", id),
-                Subject::Set(s) => {
-                    inner.eq("inner_t.subject_set_namespace", &s.namespace);
-                    inner.eq("inner_t.subject_set_object", &s.object);
-                    inner.eq("inner_t.subject_set_relation", &s.relation);
-                }
-            }
+            inner.subject_in("inner_t.", subject);
             let n = inner.next();
             let sql = format!(
                 "SELECT cur.id AS id, cur.subject_set_namespace AS ns, cur.subject_set_object AS obj, \
