@@ -22,6 +22,7 @@ use crate::http::{ApiError, ListenerSpec, Surface};
 use crate::store::{Db, StoreError};
 use crate::{identity, oauth2, permission, proxy};
 
+pub mod import;
 mod inprocess;
 pub use inprocess::LocalListeners;
 
@@ -72,7 +73,8 @@ impl Stack {
         Self::start_with_imports(config, roles, &[]).await
     }
 
-    /// Starts the named roles after loading relation-tuple fixture files (`serve --import`):
+    /// Starts the named roles after loading fixture files (`serve --import`: identities,
+    /// OAuth2 clients or relation tuples, told apart by content — [`import::classify`]):
     /// after the migrations, before any listener is bound, so the stack is never ready
     /// without them.
     pub async fn start_with_imports(
@@ -83,7 +85,7 @@ impl Stack {
         let db = Db::connect(&config.dsn).await?;
         db.migrate().await?;
         for file in imports {
-            permission::import::import_file(&permission::TupleStore::new(db.clone()), file)
+            import::fixture(&config, &db, file)
                 .await
                 .map_err(|reason| StartError::Import {
                     file: file.display().to_string(),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use quartet::app::import::{self, FixtureKind};
 use quartet::config::{Config, Loader, LogFormat, Role};
 use quartet::store::Db;
 use quartet::Stack;
@@ -39,8 +40,9 @@ enum Command {
         /// issuer, generated secrets, verbose errors.
         #[arg(long)]
         dev: bool,
-        /// Relation-tuple fixture file to load at start (JSON array or `ns:obj#rel@subject`
-        /// lines, as `import tuples`); repeatable. Tuples already stored are skipped.
+        /// Fixture file to load at start, repeatable: identities, OAuth2 clients or relation
+        /// tuples (as `import identities|clients|tuples`, told apart by content). Items
+        /// already stored are skipped.
         #[arg(long = "import", value_name = "FILE")]
         imports: Vec<PathBuf>,
     },
@@ -70,6 +72,24 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ImportCommand {
+    /// Import identities from Kratos' identity-import JSON (one `createIdentityBody` or an
+    /// array), through the identity admin API's rules; prints each created identity as a JSON
+    /// line. Identities whose identifier is taken are skipped.
+    Identities {
+        /// The file to read; `-` for stdin.
+        file: PathBuf,
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Import OAuth2 clients from Hydra's client JSON (one client or an array), through the
+    /// oauth2 admin API's rules; prints each created client as a JSON line (a generated
+    /// `client_secret` is shown there only). Clients whose `client_id` is taken are skipped.
+    Clients {
+        /// The file to read; `-` for stdin.
+        file: PathBuf,
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
     /// Import relation tuples from a JSON array or Keto's text lines (`ns:obj#rel@subject`);
     /// tuples already stored are skipped, so re-running a file is harmless.
     Tuples {
@@ -119,6 +139,12 @@ async fn main() -> ExitCode {
         Command::Import {
             command: ImportCommand::Tuples { file, config },
         } => import_tuples(file, config).await,
+        Command::Import {
+            command: ImportCommand::Identities { file, config },
+        } => import_objects(FixtureKind::Identities, file, config).await,
+        Command::Import {
+            command: ImportCommand::Clients { file, config },
+        } => import_objects(FixtureKind::Clients, file, config).await,
         Command::Version => {
             println!("quartet {}", quartet::http::health::version());
             ExitCode::SUCCESS
@@ -221,23 +247,72 @@ async fn migrate(file: Option<PathBuf>) -> ExitCode {
     }
 }
 
+/// Reads an import's input: the file, or stdin for `-`.
+fn read_input(file: &std::path::Path) -> Result<String, ExitCode> {
+    let shown = file.display().to_string();
+    let input = if shown == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    };
+    input.map_err(|error| {
+        eprintln!("quartet: cannot read {shown}: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+/// `import identities|clients`: each created object on stdout as a JSON line, the summary on
+/// stderr.
+async fn import_objects(kind: FixtureKind, file: PathBuf, config: Option<PathBuf>) -> ExitCode {
+    let Some((config, _)) = load(config, false) else {
+        return ExitCode::FAILURE;
+    };
+    init_logs(&config);
+    let input = match read_input(&file) {
+        Ok(input) => input,
+        Err(code) => return code,
+    };
+    let result = async {
+        let db = Db::connect(&config.dsn).await.map_err(|e| e.to_string())?;
+        db.migrate().await.map_err(|e| e.to_string())?;
+        let imported = match kind {
+            FixtureKind::Identities => import::identities(&config, &db, &input).await,
+            _ => import::clients(&config, &db, &input).await,
+        };
+        db.close().await;
+        imported
+    }
+    .await;
+    match result {
+        Ok(imported) => {
+            for created in &imported.created {
+                println!("{created}");
+            }
+            eprintln!(
+                "imported {} new {} ({} already present) from {}",
+                imported.created.len(),
+                kind.noun(),
+                imported.present,
+                file.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("quartet: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn import_tuples(file: PathBuf, config: Option<PathBuf>) -> ExitCode {
     let Some((config, _)) = load(config, false) else {
         return ExitCode::FAILURE;
     };
     init_logs(&config);
     let shown = file.display().to_string();
-    let input = if shown == "-" {
-        std::io::read_to_string(std::io::stdin())
-    } else {
-        std::fs::read_to_string(&file)
-    };
-    let input = match input {
+    let input = match read_input(&file) {
         Ok(input) => input,
-        Err(error) => {
-            eprintln!("quartet: cannot read {shown}: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = async {
         let db = Db::connect(&config.dsn).await?;
