@@ -146,6 +146,62 @@ async fn finish_api(State(ctx): State<Arc<ListenerContext>>, req: Request, next:
     finish(&ctx, req, next).await
 }
 
+/// No field of any Ory API accepts a NUL character, and PostgreSQL cannot store one in text:
+/// a `%00` in the path or query, or a NUL in a JSON (`\u0000`) or form (`%00`) body, is a 400
+/// here — the same answer on every backend instead of a database error.
+const NUL_REASON: &str =
+    "The request contains a NUL character (\\u0000 or %00), which no parameter or field accepts.";
+
+/// Whether `bytes` holds a NUL: raw, percent-encoded, or as an unescaped JSON `\u0000`.
+fn holds_nul(bytes: &[u8]) -> bool {
+    if bytes.contains(&0) || bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
+        return true;
+    }
+    bytes.windows(6).enumerate().any(|(i, w)| {
+        w == b"\\u0000" && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    })
+}
+
+/// The 400 for a NUL, in the role's error shape (RFC 6749 on Hydra's listeners).
+fn nul_rejection(ctx: &ListenerContext) -> Response {
+    if ctx.role == "oauth2" {
+        let body = serde_json::json!({"error": "invalid_request", "error_description": NUL_REASON});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    ApiError::bad_request(NUL_REASON).into_response()
+}
+
+/// Rejects a request holding a NUL ([`holds_nul`]); the body is read only for JSON and form
+/// requests within the body limit, and handed on unchanged. Not on the proxy's listeners.
+async fn reject_nul(ctx: &ListenerContext, req: Request) -> Result<Request, Response> {
+    // The proxy's API stores nothing, and its decisions judge the client's URL as it came.
+    if ctx.role == "proxy" {
+        return Ok(req);
+    }
+    if holds_nul(req.uri().path().as_bytes())
+        || req.uri().query().is_some_and(|q| holds_nul(q.as_bytes()))
+    {
+        return Err(nul_rejection(ctx));
+    }
+    let textual = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json") || ct.contains("x-www-form-urlencoded"));
+    if !textual {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, ctx.body_limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => return Err(ApiError::payload_too_large(ctx.body_limit).into_response()),
+    };
+    if holds_nul(&bytes) {
+        return Err(nul_rejection(ctx));
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
 async fn finish(ctx: &ListenerContext, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
@@ -159,7 +215,10 @@ async fn finish(ctx: &ListenerContext, req: Request, next: Next) -> Response {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let mut response = next.run(req).await;
+    let mut response = match reject_nul(ctx, req).await {
+        Ok(req) => next.run(req).await,
+        Err(rejection) => rejection,
+    };
     let status = response.status();
     if status.is_client_error() || status.is_server_error() {
         response = render_error(response, request_id.as_deref(), ctx.dev);
@@ -336,6 +395,53 @@ mod tests {
         assert_eq!(body["error"]["code"], 415);
         let (status, _) = call(app(false), post_json(r#"{"a":1}"#, None)).await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    #[test]
+    fn nul_is_found_raw_percent_encoded_and_json_escaped_but_not_in_an_escaped_backslash() {
+        assert!(holds_nul(b"a\0b"));
+        assert!(holds_nul(b"object=%00") && holds_nul(b"x=%00a") && holds_nul(b"%00"));
+        assert!(holds_nul(br#"{"a":"x\u0000"}"#));
+        assert!(
+            holds_nul(br#"{"a":"\\\u0000"}"#),
+            "an escaped backslash, then \\u0000"
+        );
+        assert!(
+            !holds_nul(br#"{"a":"\\u0000"}"#),
+            "the text \\u0000, not a NUL"
+        );
+        assert!(!holds_nul(b"x=%100&y=%0a") && !holds_nul(b"plain"));
+    }
+
+    #[tokio::test]
+    async fn a_nul_in_the_query_or_the_body_is_a_400_envelope_naming_it() {
+        let req = axum::http::Request::get("/echo?object=a%00b")
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = call(app(false), req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["error"]["reason"].as_str().unwrap().contains("NUL"),
+            "{body}"
+        );
+        let (status, body) = call(
+            app(false),
+            post_json(r#"{"a":"\u0000"}"#, Some("application/json")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["error"]["reason"].as_str().unwrap().contains("NUL"),
+            "{body}"
+        );
+        // The same bytes without a NUL reach the handler untouched.
+        let (status, body) = call(
+            app(false),
+            post_json(r#"{"a":"\\u0000"}"#, Some("application/json")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["a"], "\\u0000");
     }
 
     #[tokio::test]
