@@ -221,7 +221,7 @@ async fn finish(ctx: &ListenerContext, req: Request, next: Next) -> Response {
     };
     let status = response.status();
     if status.is_client_error() || status.is_server_error() {
-        response = render_error(response, request_id.as_deref(), ctx.dev);
+        response = render_error(response, request_id.as_deref(), ctx.dev).await;
     }
     let route = route.as_deref().unwrap_or("unmatched");
     account(
@@ -268,15 +268,34 @@ fn account(
 
 /// Re-renders an error response as the envelope with request id (and debug in dev). Bodies a
 /// handler wrote as JSON on purpose (Keto's `{"allowed":false}`, RFC 6749 errors) are kept.
-fn render_error(response: Response, request_id: Option<&str>, dev: bool) -> Response {
-    let error = match response.extensions().get::<ApiError>() {
-        Some(error) => error.clone(),
-        None if is_json(&response) || response.extensions().get::<KeepBody>().is_some() => {
-            return response
+/// Largest plain-text rejection read back as the envelope's `reason` (axum's rejections are
+/// one line, e.g. "Failed to deserialize query string: page_size: invalid digit found in
+/// string").
+const REJECTION_TEXT_LIMIT: usize = 4096;
+
+async fn render_error(response: Response, request_id: Option<&str>, dev: bool) -> Response {
+    let known = response.extensions().get::<ApiError>().cloned();
+    if known.is_none() && (is_json(&response) || response.extensions().get::<KeepBody>().is_some())
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let error = match known {
+        Some(error) => error,
+        None => {
+            // A framework rejection (query string, path, form): its text says what was wrong.
+            let text = axum::body::to_bytes(body, REJECTION_TEXT_LIMIT)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                .unwrap_or_default();
+            let error = ApiError::for_status(parts.status);
+            if parts.status.is_client_error() && !text.is_empty() {
+                error.with_reason(text)
+            } else {
+                error
+            }
         }
-        None => ApiError::for_status(response.status()),
     };
-    let (mut parts, _) = response.into_parts();
     let body = error.envelope(request_id, dev).to_string();
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -325,6 +344,11 @@ mod tests {
         }
     }
 
+    #[derive(serde::Deserialize)]
+    struct Count {
+        n: u32,
+    }
+
     fn boom() -> &'static str {
         panic!("kaboom")
     }
@@ -333,6 +357,14 @@ mod tests {
         let router = Router::new()
             .route("/echo", post(|Json(v): Json<Value>| async move { Json(v) }))
             .route("/boom", get(|| async { boom() }))
+            .route(
+                "/count",
+                get(
+                    |axum::extract::Query(q): axum::extract::Query<Count>| async move {
+                        q.n.to_string()
+                    },
+                ),
+            )
             .route(
                 "/fail",
                 get(|| async { ApiError::internal("the secret detail") }),
@@ -442,6 +474,18 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["a"], "\\u0000");
+    }
+
+    #[tokio::test]
+    async fn a_framework_rejection_says_what_was_wrong_in_the_envelope() {
+        let req = axum::http::Request::get("/count?n=abc")
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = call(app(false), req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["message"], "Bad Request");
+        let reason = body["error"]["reason"].as_str().unwrap();
+        assert!(reason.contains("n: invalid digit"), "{body}");
     }
 
     #[tokio::test]
