@@ -353,6 +353,27 @@ async fn list_paginates_with_link_header_and_filters_by_identifier(backend: Back
         .await
         .unwrap();
     assert_eq!(r.headers().get("x-total-count").unwrap(), "5");
+    // A page past the legacy limit, even one whose offset overflows, is the limit's 400.
+    for page in ["600", "9223372036854775807"] {
+        let r = env
+            .http
+            .get(format!(
+                "{}/admin/identities?page={page}&per_page=2",
+                env.admin
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "page={page}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("Legacy pagination is limited"),
+            "{body}"
+        );
+    }
     let found: Vec<Value> = env
         .http
         .get(format!(

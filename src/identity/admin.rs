@@ -311,7 +311,11 @@ async fn list_identities(
         // Legacy pagination (page starts at 0 in Kratos' x/pagination.go? it is 1-based there).
         let per_page = per_page.unwrap_or(250).clamp(1, 1000);
         let page = page.max(1);
-        if page * per_page > 1000 + per_page {
+        // checked: a huge `page` must be this 400, not an overflow
+        if page
+            .checked_mul(per_page)
+            .is_none_or(|n| n > 1000 + per_page)
+        {
             return Err(Error::BadRequest(
                 "Legacy pagination is limited to page * per_page <= 1000; use page_token.".into(),
             ));
