@@ -473,6 +473,34 @@ def test_json_web_key_put_set_put_and_delete_keep_id_tokens_verifiable(quartet, 
     assert oidc.discover_oidc_configuration().id_token_signing_alg_values_supported == ["RS256"]
 
 
+def test_jwt_access_tokens_follow_a_key_put_into_their_set(quartet, hydra_admin, hydra_public, openapi_recorder):
+    """PUT /admin/keys/hydra.jwt.access-token/{kid}: JWT access tokens are signed with the new
+    key and verify against /.well-known/jwks.json; after DELETE of that key, the previous key
+    signs again."""
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    keys = jwk_api.JwkApi(hydra_admin)
+    c = api.create_o_auth2_client(OAuth2Client(grant_types=S(["client_credentials"]), scope="read", access_token_strategy="jwt"))
+    session = OAuth2Session(c.client_id, c.client_secret, scope="read")
+    token_url = f"{quartet.oauth2_public}/oauth2/token"
+
+    def issue():
+        at = session.fetch_token(token_url, grant_type="client_credentials")["access_token"]
+        _published(hydra_public)  # public parts only
+        header, claims = _verify_id_token(quartet, at)  # any JWT: verified against the JWKS
+        assert claims["client_id"] == c.client_id and claims["scp"] == ["read"]
+        assert api.introspect_o_auth2_token(token=at).active
+        return header
+
+    before = issue()
+    ec = JsonWebKey.generate_key("EC", "P-256", is_private=True, options={"kid": "sdk-at-ec"})
+    keys.set_json_web_key("hydra.jwt.access-token", "sdk-at-ec", json_web_key=_sdk_jwk(ec, "ES256"))
+    assert "sdk-at-ec" in _published(hydra_public)
+    assert issue() == {"alg": "ES256", "kid": "sdk-at-ec", "typ": "JWT"}
+    keys.delete_json_web_key("hydra.jwt.access-token", "sdk-at-ec")
+    assert "sdk-at-ec" not in _published(hydra_public)
+    assert issue()["kid"] == before["kid"]
+
+
 def test_delete_of_an_unbroadcast_key_set(hydra_admin, hydra_public, openapi_recorder):
     keys = jwk_api.JwkApi(hydra_admin)
     created = keys.create_json_web_key_set("sdk-private-set", CreateJsonWebKeySet(alg="RS256", kid="sdk-private-1", use="sig"))
