@@ -66,6 +66,8 @@ on_every_backend!(
     front_and_back_channel_logout,
     pairwise_subject_identifiers,
     implicit_and_hybrid_response_types,
+    dynamic_registration_is_off_unless_enabled,
+    verifiable_credentials_are_refused_with_oauth2_errors,
 );
 
 struct Env {
@@ -1833,6 +1835,166 @@ async fn implicit_and_hybrid_response_types(backend: Backend) {
         )
         .await;
         assert_eq!(err(&to)["error"], "invalid_grant", "{rt}");
+    }
+    env.finish().await;
+}
+
+/// Hydra's default: `/oauth2/register` and its management endpoints answer 404 until
+/// `oidc.dynamic_client_registration.enabled`; then the registration access token manages the
+/// client and an update rotates it.
+async fn dynamic_registration_is_off_unless_enabled(backend: Backend) {
+    let env = start(backend).await;
+    let r = env
+        .http
+        .post(format!("{}/oauth2/register", env.public))
+        .json(&json!({"client_name": "dcr"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "Not Found", "error_description": "Dynamic registration is not enabled."})
+    );
+    env.finish().await;
+
+    let env = start_with(backend, |c| {
+        c.oauth2.oidc.dynamic_client_registration.enabled = Some(true);
+    })
+    .await;
+    let r = env
+        .http
+        .post(format!("{}/oauth2/register", env.public))
+        .json(&json!({"client_name": "dcr", "redirect_uris": ["https://rp.example/cb"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let c: Value = r.json().await.unwrap();
+    let id = c["client_id"].as_str().unwrap();
+    let uri = format!("{}/oauth2/register/{id}", env.public);
+    assert_eq!(c["registration_client_uri"], json!(uri));
+    let rat = c["registration_access_token"].as_str().unwrap().to_string();
+    let get = |token: String| env.http.get(&uri).bearer_auth(token).send();
+    let got: Value = get(rat.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(got["client_name"], "dcr");
+    assert!(got.get("client_secret").is_none());
+    let put: Value = env
+        .http
+        .put(&uri)
+        .bearer_auth(&rat)
+        .json(&json!({"client_name": "dcr-2", "redirect_uris": ["https://rp.example/cb"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rotated = put["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let chosen = env
+        .http
+        .post(format!("{}/oauth2/register", env.public))
+        .json(&json!({"client_secret": "my-own-secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chosen.status(), 400);
+    assert_eq!(
+        chosen.json::<Value>().await.unwrap()["error"],
+        "The request was malformed or contained invalid parameters"
+    );
+    let forbidden = env
+        .http
+        .put(&uri)
+        .bearer_auth(&rotated)
+        .json(&json!({"client_secret": "my-own-secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    assert_ne!(rotated, rat);
+    let old = get(rat).await.unwrap();
+    assert_eq!(old.status(), 401);
+    assert_eq!(
+        old.json::<Value>().await.unwrap()["error"],
+        "The request could not be authorized"
+    );
+    assert_eq!(
+        get(rotated.clone())
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["client_name"],
+        "dcr-2"
+    );
+    let deleted = env
+        .http
+        .delete(&uri)
+        .bearer_auth(&rotated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(get(rotated).await.unwrap().status(), 401);
+    env.finish().await;
+}
+
+/// Quartet issues no verifiable credentials; `/credentials` checks the bearer token and the
+/// body as Hydra does and answers RFC 6749 errors (never the kernel's 404 envelope).
+async fn verifiable_credentials_are_refused_with_oauth2_errors(backend: Backend) {
+    let env = start(backend).await;
+    let url = format!("{}/credentials", env.public);
+    let body = json!({"format": "jwt_vc_json", "types": ["VerifiableCredential"], "proof": {"proof_type": "jwt", "jwt": "a.b.c"}});
+    let anonymous = env.http.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        anonymous.json::<Value>().await.unwrap()["error"],
+        "request_unauthorized"
+    );
+
+    let client = env
+        .create_client(json!({
+            "grant_types": ["authorization_code", "refresh_token"],
+            "redirect_uris": ["https://rp.example/cb"],
+            "scope": "openid offline_access",
+        }))
+        .await;
+    let mut jar = BTreeMap::new();
+    let tokens = code_flow_tokens(&env, &client, &mut jar, "openid offline_access").await;
+    let post = |token: &str, body: &Value| env.http.post(&url).bearer_auth(token).json(body).send();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let not_access: Value = post(refresh, &body).await.unwrap().json().await.unwrap();
+    assert_eq!(not_access["error"], "invalid_request");
+    assert!(not_access["error_description"]
+        .as_str()
+        .unwrap()
+        .ends_with("The provided token is not an access token."));
+
+    let at = tokens["access_token"].as_str().unwrap();
+    for (body, hint) in [
+        (
+            json!({"format": "ldp_vc"}),
+            "The format \"ldp_vc\" is not supported.",
+        ),
+        (
+            json!({"format": "jwt_vc_json"}),
+            "The request body must contain a proof.",
+        ),
+        (
+            body.clone(),
+            "Issuing verifiable credentials is not supported by this server.",
+        ),
+    ] {
+        let r = post(at, &body).await.unwrap();
+        assert_eq!(r.status(), 400);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_request");
+        let description = e["error_description"].as_str().unwrap();
+        assert!(description.ends_with(hint), "{description}");
     }
     env.finish().await;
 }

@@ -227,11 +227,8 @@ impl Client {
     /// Applies Hydra's defaults and validation rules; errors are RFC 7591 codes.
     pub fn validate(&mut self, origin: Origin, policy: &Policy<'_>) -> Result<()> {
         if origin == Origin::Dynamic {
-            if self.client_secret.as_deref().is_some_and(|s| !s.is_empty()) {
-                return Err(Error::InvalidClientMetadata(
-                    "It is not allowed to choose your own OAuth2 Client secret.".into(),
-                ));
-            }
+            // A chosen `client_secret` is refused by the registration handlers before
+            // validation, with Hydra's herodot errors (400 on create, 403 on update).
             if !self.metadata.is_null() && self.metadata != Value::Object(Map::new()) {
                 return Err(Error::InvalidClientMetadata(
                     "It is not allowed to set metadata via dynamic client registration.".into(),

@@ -68,6 +68,9 @@ pub enum Error {
     Gone { redirect_to: String },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An action the caller may not take (herodot's 403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// Malformed admin input (herodot's generic 400).
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -134,6 +137,7 @@ impl Error {
             Error::NotFound(what) => (StatusCode::NOT_FOUND, "Not Found".into(), format!("Unable to locate the requested resource: {what}")),
             Error::Gone { .. } => (StatusCode::GONE, String::new(), String::new()),
             Error::Conflict(_) => (StatusCode::CONFLICT, "Unable to insert or update resource because a resource with that value exists already".into(), String::new()),
+            Error::Forbidden(reason) => (StatusCode::FORBIDDEN, "The requested action was forbidden".into(), reason.clone()),
             Error::BadRequest(reason) => (bad, "The request was malformed or contained invalid parameters".into(), reason.clone()),
             Error::RegistrationDisabled => (StatusCode::NOT_FOUND, "Not Found".into(), "Dynamic registration is not enabled.".into()),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error".into(), "The authorization server encountered an unexpected condition that prevented it from fulfilling the request.".into()),

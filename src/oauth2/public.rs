@@ -1,6 +1,7 @@
 //! The public port's handlers: token endpoint (authorization_code with PKCE S256,
 //! refresh_token with rotation and replay detection, client_credentials), revocation,
-//! userinfo, discovery, JWKS, dynamic client registration and the fallback pages.
+//! userinfo, discovery, JWKS, dynamic client registration, the verifiable-credentials endpoint
+//! (which refuses: Quartet issues none) and the fallback pages.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -40,6 +41,7 @@ pub fn routes(state: Oauth2) -> Router {
                 .put(set_registered)
                 .delete(delete_registered),
         )
+        .route("/credentials", post(credentials))
         .route("/oauth2/fallbacks/{page}", get(fallback))
         .route(
             "/oauth2/fallbacks/logout/callback",
@@ -589,8 +591,21 @@ async fn register(State(s): State<Oauth2>, body: Bytes) -> Result<Response> {
     if !s.settings().dcr_enabled {
         return Err(Error::RegistrationDisabled);
     }
-    let c = create(&s, json_body(&body)?, Origin::Dynamic).await?;
+    let doc = json_body(&body)?;
+    if chooses_secret(&doc) {
+        return Err(Error::BadRequest(CHOSEN_SECRET.into()));
+    }
+    let c = create(&s, doc, Origin::Dynamic).await?;
     Ok((StatusCode::CREATED, axum::Json(c)).into_response())
+}
+
+const CHOSEN_SECRET: &str = "It is not allowed to choose your own OAuth2 Client secret.";
+
+/// Whether a registration document brings its own `client_secret` (Hydra refuses it).
+fn chooses_secret(doc: &Value) -> bool {
+    doc.get("client_secret")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
 }
 
 async fn registered(
@@ -641,7 +656,11 @@ async fn set_registered(
     body: Bytes,
 ) -> Result<Response> {
     let stored = registered(&s, &headers, &id).await?;
-    let mut c = replace(&s, &id, json_body(&body)?, Origin::Dynamic).await?;
+    let doc = json_body(&body)?;
+    if chooses_secret(&doc) {
+        return Err(Error::Forbidden(CHOSEN_SECRET.into()));
+    }
+    let mut c = replace(&s, &id, doc, Origin::Dynamic).await?;
     let (rat, sig) = s.hmac().generate(Kind::Access);
     let hash = s
         .store()
@@ -669,6 +688,40 @@ async fn delete_registered(
     s.store().delete_client(&id).await?;
     s.forget_client_secrets(&id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /credentials` (OpenID4VCI draft 00). Quartet issues no verifiable credentials: the
+/// bearer access token and the request body are checked in Hydra's order and with its errors,
+/// then a well-formed request is refused with `invalid_request` (docs/oauth2.md).
+async fn credentials(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+    let inactive =
+        || Error::RequestUnauthorized("The access token is inactive, expired or unknown.".into());
+    let token = bearer(&headers).ok_or_else(inactive)?;
+    match s.active_token(&token).await? {
+        Some(a) if a.row.kind == Kind::Access.as_str() => {}
+        Some(_) => {
+            return Err(Error::InvalidRequest(
+                "The provided token is not an access token.".into(),
+            ))
+        }
+        None => return Err(inactive()),
+    }
+    let request: Value = serde_json::from_slice(&body)
+        .map_err(|_| Error::InvalidRequest("Unable to decode request body.".into()))?;
+    let format = request.get("format").and_then(Value::as_str).unwrap_or("");
+    if format != "jwt_vc_json" {
+        return Err(Error::InvalidRequest(format!(
+            "The format \"{format}\" is not supported."
+        )));
+    }
+    if request.get("proof").is_none_or(Value::is_null) {
+        return Err(Error::InvalidRequest(
+            "The request body must contain a proof.".into(),
+        ));
+    }
+    Err(Error::InvalidRequest(
+        "Issuing verifiable credentials is not supported by this server.".into(),
+    ))
 }
 
 async fn fallback(Path(page): Path<String>) -> Response {

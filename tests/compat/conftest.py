@@ -157,6 +157,8 @@ def build_config(workdir: Path, ports: dict[str, int], dsn: str) -> dict:
         },
         "oauth2": {
             "urls": {"self": {"issuer": f"http://127.0.0.1:{ports['oauth2_public']}/"}},
+            # Off by default in Hydra; on here so that test_hydra.py drives /oauth2/register.
+            "oidc": {"dynamic_client_registration": {"enabled": True}},
         },
         "permission": {},
         "proxy": {},

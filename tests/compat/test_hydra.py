@@ -6,13 +6,17 @@ implicit and hybrid responses, and ID-token verification (incl. at_hash/c_hash) 
 published JWKS.
 """
 
+import json
 import re
 import time
+import uuid
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+
+import openapi_check
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.jose import JsonWebKey, jwt
 
@@ -24,6 +28,7 @@ from ory_hydra_client.model.accept_o_auth2_login_request import AcceptOAuth2Logi
 from ory_hydra_client.model.create_json_web_key_set import CreateJsonWebKeySet
 from ory_hydra_client.model.json_patch import JsonPatch
 from ory_hydra_client.model.json_web_key import JsonWebKey as SdkJsonWebKey
+from ory_hydra_client.model.json_web_key_set import JsonWebKeySet
 from ory_hydra_client.model.null_duration import NullDuration
 from ory_hydra_client.model.o_auth2_client_token_lifespans import OAuth2ClientTokenLifespans
 from ory_hydra_client.model.trust_o_auth2_jwt_grant_issuer import TrustOAuth2JwtGrantIssuer
@@ -374,3 +379,402 @@ def test_authlib_implicit_and_hybrid_flows_verify_hashes(quartet, hydra_admin, o
         assert claims["nonce"] == "nonce-implicit-1" and claims["sub"] == "bob"
         alg = jwt.decode(params["id_token"], jwks).header["alg"]
         assert claims[claim] == create_half_hash(params[hashed], alg).decode()
+
+
+# --- JSON Web Keys: PUT one key, PUT a set, DELETE a set (the ID-token set, so that every
+# change shows in /.well-known/jwks.json and in the ID tokens issued next) -------------------
+
+ID_TOKEN_SET = "hydra.openid.id-token"
+PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
+
+
+def _code_flow(quartet, api, scope="openid offline_access", subject_claims=None):
+    """A fresh client through the whole code flow; returns (client, token response)."""
+    c = api.create_o_auth2_client(OAuth2Client(
+        grant_types=S(["authorization_code", "refresh_token"]), response_types=S(["code"]),
+        redirect_uris=S([REDIRECT]), scope=scope, token_endpoint_auth_method="client_secret_post"))
+    public = quartet.oauth2_public
+    rp = OAuth2Session(c.client_id, c.client_secret, scope=scope, redirect_uri=REDIRECT,
+                       code_challenge_method="S256", token_endpoint_auth_method="client_secret_post")
+    verifier = "k" * 64
+    auth_url, _ = rp.create_authorization_url(f"{public}/oauth2/auth", code_verifier=verifier, nonce="nonce-keys-1")
+    done = _play_flow(quartet, api, auth_url, requests.Session())
+    return c, rp.fetch_token(f"{public}/oauth2/token", authorization_response=done, code_verifier=verifier)
+
+
+def _published(hydra_public):
+    """/.well-known/jwks.json through the SDK, checked to hold public keys only."""
+    keys = wellknown_api.WellknownApi(hydra_public).discover_json_web_keys().keys
+    for k in keys:
+        assert not PRIVATE_MEMBERS & set(k.to_dict()), f"private key material published: {k.kid}"
+    return {k.kid: k for k in keys}
+
+
+def _verify_id_token(quartet, id_token):
+    """Verifies with the JWKS as published right now; returns (header, claims)."""
+    jwks = JsonWebKey.import_key_set(requests.get(f"{quartet.oauth2_public}/.well-known/jwks.json").json())
+    claims = jwt.decode(id_token, jwks)
+    claims.validate(now=int(time.time()))
+    return claims.header, claims
+
+
+def _sdk_jwk(key, alg):
+    fields = key.as_dict(is_private=True)
+    return SdkJsonWebKey(alg=alg, use="sig", **{k: v for k, v in fields.items() if k != "use"})
+
+
+def test_json_web_key_put_set_put_and_delete_keep_id_tokens_verifiable(quartet, hydra_admin, hydra_public, openapi_recorder):
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    keys = jwk_api.JwkApi(hydra_admin)
+    oidc = oidc_api.OidcApi(hydra_public)
+
+    # PUT /admin/keys/{set}/{kid}: the key joins the set, becomes the newest and so the signer.
+    rsa = JsonWebKey.generate_key("RSA", 2048, is_private=True, options={"kid": "sdk-put-rsa"})
+    put = keys.set_json_web_key(ID_TOKEN_SET, "sdk-put-rsa", json_web_key=_sdk_jwk(rsa, "RS256"))
+    assert put.kid == "sdk-put-rsa" and put.alg == "RS256" and put.kty == "RSA" and put.n == rsa.as_dict()["n"]
+    admin_view = keys.get_json_web_key(ID_TOKEN_SET, "sdk-put-rsa").keys
+    assert [k.kid for k in admin_view] == ["sdk-put-rsa"] and admin_view[0].d == rsa.as_dict(is_private=True)["d"]
+    published = _published(hydra_public)
+    assert "sdk-put-rsa" in published and published["sdk-put-rsa"].n == rsa.as_dict()["n"]
+    _, first = _code_flow(quartet, api)
+    header, claims = _verify_id_token(quartet, first["id_token"])
+    assert header["kid"] == "sdk-put-rsa" and header["alg"] == "RS256" and claims["sub"] == "bob"
+
+    # PUT /admin/keys/{set}: the set is replaced by one ES256 key — discovery and signing follow.
+    ec = JsonWebKey.generate_key("EC", "P-256", is_private=True, options={"kid": "sdk-set-ec"})
+    replaced = keys.set_json_web_key_set(ID_TOKEN_SET, json_web_key_set=JsonWebKeySet(keys=[_sdk_jwk(ec, "ES256")]))
+    assert [(k.kid, k.alg, k.crv) for k in replaced.keys] == [("sdk-set-ec", "ES256", "P-256")]
+    assert [k.kid for k in keys.get_json_web_key_set(ID_TOKEN_SET).keys] == ["sdk-set-ec"]
+    published = _published(hydra_public)
+    assert "sdk-set-ec" in published and "sdk-put-rsa" not in published
+    assert published["sdk-set-ec"].x == ec.as_dict()["x"]
+    disco = oidc.discover_oidc_configuration()
+    assert disco.id_token_signing_alg_values_supported == ["ES256"] and disco.id_token_signed_response_alg == ["ES256"]
+    _, second = _code_flow(quartet, api)
+    header, _ = _verify_id_token(quartet, second["id_token"])
+    assert header["kid"] == "sdk-set-ec" and header["alg"] == "ES256"
+    # The first ID token's key is no longer published: it no longer verifies.
+    with pytest.raises(Exception):
+        _verify_id_token(quartet, first["id_token"])
+    # Opaque access tokens do not depend on the ID-token keys.
+    assert api.introspect_o_auth2_token(token=second["access_token"]).active
+
+    # DELETE /admin/keys/{set}: gone from the admin API; the next use creates a fresh RS256 key.
+    keys.delete_json_web_key_set(ID_TOKEN_SET)
+    with pytest.raises(NotFoundException):
+        keys.get_json_web_key_set(ID_TOKEN_SET)
+    published = _published(hydra_public)
+    assert "sdk-set-ec" not in published and "sdk-put-rsa" not in published
+    fresh = [k for k in keys.get_json_web_key_set(ID_TOKEN_SET).keys]
+    assert len(fresh) == 1 and fresh[0].alg == "RS256" and fresh[0].kid in published
+    _, third = _code_flow(quartet, api)
+    header, claims = _verify_id_token(quartet, third["id_token"])
+    assert header["kid"] == fresh[0].kid and header["alg"] == "RS256" and claims["nonce"] == "nonce-keys-1"
+    assert oidc.discover_oidc_configuration().id_token_signing_alg_values_supported == ["RS256"]
+
+
+def test_jwt_access_tokens_follow_a_key_put_into_their_set(quartet, hydra_admin, hydra_public, openapi_recorder):
+    """PUT /admin/keys/hydra.jwt.access-token/{kid}: JWT access tokens are signed with the new
+    key and verify against /.well-known/jwks.json; after DELETE of that key, the previous key
+    signs again."""
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    keys = jwk_api.JwkApi(hydra_admin)
+    c = api.create_o_auth2_client(OAuth2Client(grant_types=S(["client_credentials"]), scope="read", access_token_strategy="jwt"))
+    session = OAuth2Session(c.client_id, c.client_secret, scope="read")
+    token_url = f"{quartet.oauth2_public}/oauth2/token"
+
+    def issue():
+        at = session.fetch_token(token_url, grant_type="client_credentials")["access_token"]
+        _published(hydra_public)  # public parts only
+        header, claims = _verify_id_token(quartet, at)  # any JWT: verified against the JWKS
+        assert claims["client_id"] == c.client_id and claims["scp"] == ["read"]
+        assert api.introspect_o_auth2_token(token=at).active
+        return header
+
+    before = issue()
+    ec = JsonWebKey.generate_key("EC", "P-256", is_private=True, options={"kid": "sdk-at-ec"})
+    keys.set_json_web_key("hydra.jwt.access-token", "sdk-at-ec", json_web_key=_sdk_jwk(ec, "ES256"))
+    assert "sdk-at-ec" in _published(hydra_public)
+    assert issue() == {"alg": "ES256", "kid": "sdk-at-ec", "typ": "JWT"}
+    keys.delete_json_web_key("hydra.jwt.access-token", "sdk-at-ec")
+    assert "sdk-at-ec" not in _published(hydra_public)
+    assert issue()["kid"] == before["kid"]
+
+
+def test_delete_of_an_unbroadcast_key_set(hydra_admin, hydra_public, openapi_recorder):
+    keys = jwk_api.JwkApi(hydra_admin)
+    created = keys.create_json_web_key_set("sdk-private-set", CreateJsonWebKeySet(alg="RS256", kid="sdk-private-1", use="sig"))
+    assert created.keys[0].d, "the admin API answers with the private key"
+    assert "sdk-private-1" not in _published(hydra_public)
+    keys.delete_json_web_key_set("sdk-private-set")
+    with pytest.raises(NotFoundException):
+        keys.get_json_web_key("sdk-private-set", "sdk-private-1")
+
+
+# --- OIDC: dynamic client registration, userinfo, RP-initiated logout, verifiable credentials --
+
+
+def _bearer_client(host, token):
+    from ory_hydra_client import ApiClient, Configuration
+    return ApiClient(Configuration(host=host, access_token=token))
+
+
+def test_dynamic_client_registration_lifecycle(quartet, hydra_admin, hydra_public, openapi_recorder):
+    from ory_hydra_client.exceptions import UnauthorizedException
+
+    public = quartet.oauth2_public
+    oidc = oidc_api.OidcApi(hydra_public)
+    c = oidc.create_oidc_dynamic_client(OAuth2Client(
+        client_name="dcr", redirect_uris=S([REDIRECT]), grant_types=S(["client_credentials"]), scope="read"))
+    assert str(uuid.UUID(c.client_id)) == c.client_id
+    assert len(c.client_secret) == 26 and c.client_name == "dcr"
+    assert c.registration_access_token.startswith("ory_at_")
+    assert c.registration_client_uri == f"{public}/oauth2/register/{c.client_id}"
+    # The registered client works at the token endpoint.
+    session = OAuth2Session(c.client_id, c.client_secret, scope="read")
+    token = session.fetch_token(f"{public}/oauth2/token", grant_type="client_credentials")
+    assert token["scope"] == "read"
+
+    # DCR refuses what only an administrator may set.
+    with pytest.raises(ApiException) as refused:
+        oidc.create_oidc_dynamic_client(OAuth2Client(client_name="x", metadata={"tier": "gold"}))
+    assert refused.value.status == 400 and json.loads(refused.value.body)["error"] == "invalid_client_metadata"
+    with pytest.raises(ApiException) as chosen:
+        oidc.create_oidc_dynamic_client(OAuth2Client(client_name="x", client_secret="my-own-secret"))
+    assert chosen.value.status == 400 and json.loads(chosen.value.body) == {
+        "error": "The request was malformed or contained invalid parameters",
+        "error_description": "It is not allowed to choose your own OAuth2 Client secret."}
+
+    with _bearer_client(public, c.registration_access_token) as managed:
+        got = oidc_api.OidcApi(managed).get_oidc_dynamic_client(c.client_id)
+        assert got.client_id == c.client_id and got.client_name == "dcr" and got.scope == "read"
+        assert "client_secret" not in got.to_dict() and "registration_access_token" not in got.to_dict()
+        # An update may not choose the secret either (Hydra: 403); the token stays valid.
+        with pytest.raises(ApiException) as forbidden:
+            oidc_api.OidcApi(managed).set_oidc_dynamic_client(c.client_id, OAuth2Client(
+                client_name="dcr", client_secret="my-own-secret", redirect_uris=S([REDIRECT])))
+        assert forbidden.value.status == 403
+        assert json.loads(forbidden.value.body)["error"] == "The requested action was forbidden"
+        updated = oidc_api.OidcApi(managed).set_oidc_dynamic_client(c.client_id, OAuth2Client(
+            client_name="dcr-2", redirect_uris=S([REDIRECT]), grant_types=S(["client_credentials"]), scope="read"))
+        assert updated.client_name == "dcr-2"
+        assert updated.registration_access_token.startswith("ory_at_")
+        assert updated.registration_access_token != c.registration_access_token
+        # The update rotated the registration token: the old one is refused.
+        with pytest.raises(UnauthorizedException) as old:
+            oidc_api.OidcApi(managed).get_oidc_dynamic_client(c.client_id)
+        assert json.loads(old.value.body)["error"] == "The request could not be authorized"
+    # The secret survived the update.
+    assert OAuth2Session(c.client_id, c.client_secret, scope="read").fetch_token(
+        f"{public}/oauth2/token", grant_type="client_credentials")["access_token"]
+
+    with _bearer_client(public, updated.registration_access_token) as managed:
+        assert oidc_api.OidcApi(managed).get_oidc_dynamic_client(c.client_id).client_name == "dcr-2"
+        oidc_api.OidcApi(managed).delete_oidc_dynamic_client(c.client_id)
+        with pytest.raises(UnauthorizedException):
+            oidc_api.OidcApi(managed).get_oidc_dynamic_client(c.client_id)
+    with pytest.raises(NotFoundException):
+        o_auth2_api.OAuth2Api(hydra_admin).get_o_auth2_client(c.client_id)
+
+
+def test_userinfo_with_an_access_token_of_a_code_flow(quartet, hydra_admin, hydra_public, openapi_recorder):
+    from ory_hydra_client.exceptions import UnauthorizedException
+
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    c, token = _code_flow(quartet, api)
+    with _bearer_client(quartet.oauth2_public, token["access_token"]) as authed:
+        info = oidc_api.OidcApi(authed).get_oidc_user_info()
+    assert info.sub == "bob" and info.email == "bob@example.com"
+    _, id_claims = _verify_id_token(quartet, token["id_token"])
+    assert info.sub == id_claims["sub"]
+    # An unknown token is refused with Hydra's WWW-Authenticate challenge.
+    with _bearer_client(quartet.oauth2_public, "ory_at_not.known") as authed:
+        with pytest.raises(UnauthorizedException) as refused:
+            oidc_api.OidcApi(authed).get_oidc_user_info()
+    assert "error=" in refused.value.headers["WWW-Authenticate"]
+    assert json.loads(refused.value.body)["error"] == "request_unauthorized"
+
+
+def test_revoke_oidc_session_redirects_to_the_logout_ui(quartet, hydra_admin, openapi_recorder):
+    """GET /oauth2/sessions/logout through the SDK: Hydra answers 302 to the logout UI with a
+    logout_challenge (the only response api.json declares), so redirects are not followed."""
+    import urllib3
+    from ory_hydra_client import ApiClient, Configuration
+
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    c = api.create_o_auth2_client(OAuth2Client(redirect_uris=S([REDIRECT]), scope="openid"))
+    browser = requests.Session()
+    _remembered_login(quartet, api, c.client_id, browser, "sid-user")
+    cookie = next(f"{k}={v}" for k, v in browser.cookies.items() if k.startswith("ory_hydra_session"))
+    config = Configuration(host=quartet.oauth2_public)
+    config.retries = urllib3.Retry(total=0, redirect=0, raise_on_redirect=False)
+    with ApiClient(config, cookie=cookie) as client:
+        with pytest.raises(ApiException) as redirected:
+            oidc_api.OidcApi(client).revoke_oidc_session()
+    assert redirected.value.status == 302
+    location = redirected.value.headers["Location"]
+    assert location.startswith(f"{quartet.oauth2_public}/oauth2/fallbacks/logout?"), location
+    challenge = _challenge(location, "logout_challenge")
+    req = api.get_o_auth2_logout_request(challenge)
+    assert req.subject == "sid-user" and req.rp_initiated is False and req.sid
+    done = browser.get(api.accept_o_auth2_logout_request(challenge).redirect_to, allow_redirects=False)
+    assert done.status_code == 302 and "logout/callback" in done.headers["Location"]
+    # Without the session cookie the SDK's call lands on the post-logout page straight away.
+    with ApiClient(config) as client:
+        with pytest.raises(ApiException) as again:
+            oidc_api.OidcApi(client).revoke_oidc_session()
+    assert again.value.status == 302 and "logout_challenge" not in again.value.headers["Location"]
+
+
+def test_verifiable_credentials_are_refused_with_an_oauth2_error(quartet, hydra_admin, hydra_public, openapi_recorder):
+    """Quartet does not issue verifiable credentials (docs/oauth2.md): /credentials answers
+    RFC 6749 errors in Hydra's shape — request_unauthorized without an access token, then
+    invalid_request — never a bare 404."""
+    from ory_hydra_client.exceptions import UnauthorizedException
+    from ory_hydra_client.model.create_verifiable_credential_request_body import CreateVerifiableCredentialRequestBody
+    from ory_hydra_client.model.verifiable_credential_proof import VerifiableCredentialProof
+
+    body = CreateVerifiableCredentialRequestBody(
+        format="jwt_vc_json", types=["VerifiableCredential", "UserInfoCredential"],
+        proof=VerifiableCredentialProof(proof_type="jwt", jwt="a.b.c"))
+    with pytest.raises(UnauthorizedException) as anonymous:
+        oidc_api.OidcApi(hydra_public).create_verifiable_credential(create_verifiable_credential_request_body=body)
+    assert json.loads(anonymous.value.body)["error"] == "request_unauthorized"
+    _, token = _code_flow(quartet, o_auth2_api.OAuth2Api(hydra_admin))
+    # api.json declares no security for this operation, so the SDK's access_token is not sent:
+    # the bearer goes in as a default header.
+    from ory_hydra_client import ApiClient, Configuration
+    bearer = f"Bearer {token['access_token']}"
+    with ApiClient(Configuration(host=quartet.oauth2_public), header_name="Authorization", header_value=bearer) as authed:
+        with pytest.raises(ApiException) as refused:
+            oidc_api.OidcApi(authed).create_verifiable_credential(create_verifiable_credential_request_body=body)
+    assert refused.value.status == 400
+    err = json.loads(refused.value.body)
+    assert err["error"] == "invalid_request" and "not supported" in err["error_description"]
+
+
+# --- admin operations not covered above ------------------------------------------------------
+
+
+def _next_link(headers):
+    m = re.search(r'<([^>]*)>; rel="next"', headers.get("Link", ""))
+    return m.group(1) if m else None
+
+
+def test_list_clients_pages_to_the_end_and_json_patch(quartet, hydra_admin, openapi_recorder):
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    owner = f"pager-{uuid.uuid4()}"
+    made = [api.create_o_auth2_client(OAuth2Client(client_name=f"p{i}", owner=owner, redirect_uris=S([REDIRECT]))).client_id
+            for i in range(5)]
+    seen, pages, token = [], 0, None
+    while True:
+        kwargs = {"owner": owner, "page_size": 2}
+        if token:
+            kwargs["page_token"] = token
+        page, status, headers = api.list_o_auth2_clients(_return_http_data_only=False, **kwargs)
+        pages += 1
+        assert status == 200 and headers["X-Total-Count"] == "5"
+        seen += [c.client_id for c in page]
+        nxt = _next_link(headers)
+        if not nxt:
+            break
+        assert f"owner={owner}" in nxt and "page_size=2" in nxt, headers["Link"]
+        token = parse_qs(urlsplit(nxt).query)["page_token"][0]
+        assert pages < 5
+    assert pages == 3 and sorted(seen) == sorted(made) and len(seen) == len(set(seen))
+
+    cid = made[0]
+    patched = api.patch_o_auth2_client(cid, [
+        JsonPatch(op="add", path="/redirect_uris/-", value="https://rp.example/second"),
+        JsonPatch(op="replace", path="/client_name", value="patched"),
+        JsonPatch(op="add", path="/metadata", value={"team": "blue"}),
+        JsonPatch(op="remove", path="/owner"),
+    ])
+    assert patched.redirect_uris.value == [REDIRECT, "https://rp.example/second"]
+    assert patched.client_name == "patched" and patched.metadata == {"team": "blue"} and patched.owner == ""
+    got = api.get_o_auth2_client(cid)
+    assert got.redirect_uris.value == [REDIRECT, "https://rp.example/second"] and got.metadata == {"team": "blue"}
+    # A failing test op leaves the client untouched; client_id is not patchable.
+    with pytest.raises(ApiException) as failed:
+        api.patch_o_auth2_client(cid, [JsonPatch(op="test", path="/client_name", value="other"),
+                                       JsonPatch(op="replace", path="/client_name", value="never")])
+    assert failed.value.status == 400
+    with pytest.raises(ApiException) as fixed_id:
+        api.patch_o_auth2_client(cid, [JsonPatch(op="replace", path="/client_id", value="other-id")])
+    assert fixed_id.value.status == 400
+    assert api.get_o_auth2_client(cid).client_name == "patched"
+
+
+def test_refresh_token_introspection_and_consent_revocation_for_all_clients(quartet, hydra_admin, openapi_recorder):
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    c, token = _code_flow(quartet, api)
+    rt = api.introspect_o_auth2_token(token=token["refresh_token"])
+    at = api.introspect_o_auth2_token(token=token["access_token"])
+    assert rt.active and rt.token_use == "refresh_token" and at.token_use == "access_token"
+    assert rt.client_id == c.client_id and rt.sub == "bob" and rt.scope == "openid offline_access"
+    assert rt.token_type == "Bearer" and rt.exp > at.exp
+    # A scope the token does not cover makes it inactive for this caller.
+    assert api.introspect_o_auth2_token(token=token["refresh_token"], scope="admin").active is False
+
+    subject = f"all-{uuid.uuid4()}"
+    browser = requests.Session()
+    clients = [api.create_o_auth2_client(OAuth2Client(redirect_uris=S([REDIRECT]), scope="openid")).client_id for _ in range(2)]
+    for cid in clients:
+        _remembered_login(quartet, api, cid, browser, subject)
+    sessions = api.list_o_auth2_consent_sessions(subject)
+    assert sorted(s.consent_request.client.client_id for s in sessions.value) == sorted(clients)
+    assert all(s.grant_scope.value == ["openid"] and s.remember is True for s in sessions.value)
+    # `all` must be the string "true" (Hydra's check); the SDK sends Python's True as "True".
+    r = requests.delete(f"{quartet.oauth2_admin}/admin/oauth2/auth/sessions/consent", params={"subject": subject, "all": "true"})
+    assert r.status_code == 204, r.text
+    openapi_check.check_response("hydra", r)
+    assert api.list_o_auth2_consent_sessions(subject).value == []
+
+
+def test_trusted_issuers_are_paged(quartet, hydra_admin, openapi_recorder):
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    mine = []
+    for i in range(3):
+        key = JsonWebKey.generate_key("EC", "P-256", is_private=False, options={"kid": f"pager-{i}"}).as_dict()
+        trust = api.trust_o_auth2_jwt_grant_issuer(trust_o_auth2_jwt_grant_issuer=TrustOAuth2JwtGrantIssuer(
+            issuer=f"https://pager-{uuid.uuid4()}.example", allow_any_subject=True, scope=["read"],
+            expires_at=datetime(2099, 1, 1, tzinfo=timezone.utc),
+            jwk=SdkJsonWebKey(alg="ES256", kid=f"pager-{i}", kty="EC", use="sig", crv=key["crv"], x=key["x"], y=key["y"])))
+        mine.append(trust.id)
+    # The SDK sends MaxItems/DefaultItems (api.json), which Hydra ignores: one page of all.
+    listed, status, headers = api.list_trusted_o_auth2_jwt_grant_issuers(max_items=1, _return_http_data_only=False)
+    total = int(headers["X-Total-Count"])
+    assert status == 200 and total >= 3 and len(listed.value) == total
+    # page_size / page_token (what Hydra reads) through the Link header, to the end.
+    url = f"{quartet.oauth2_admin}/admin/trust/grants/jwt-bearer/issuers?page_size=2"
+    seen = []
+    for _ in range(total):
+        r = requests.get(url)
+        openapi_check.check_response("hydra", r)
+        assert r.status_code == 200 and r.headers["X-Total-Count"] == str(total)
+        page = r.json()
+        assert 1 <= len(page) <= 2
+        seen += [g["id"] for g in page]
+        nxt = _next_link(r.headers)
+        if not nxt:
+            break
+        url = quartet.oauth2_admin + nxt
+    assert len(seen) == total == len(set(seen)) and set(mine) <= set(seen)
+    for tid in mine:
+        api.delete_trusted_o_auth2_jwt_grant_issuer(tid)
+
+
+def test_handled_login_challenge_is_410_with_redirect_to(quartet, hydra_admin, openapi_recorder):
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    c = api.create_o_auth2_client(OAuth2Client(redirect_uris=S([REDIRECT]), scope="openid"))
+    browser = requests.Session()
+    login = _challenge(_start_auth(quartet, c.client_id, browser), "login_challenge")
+    accepted = api.accept_o_auth2_login_request(login, accept_o_auth2_login_request=AcceptOAuth2LoginRequest(subject="gone")).redirect_to
+    with pytest.raises(ApiException) as gone:
+        api.get_o_auth2_login_request(login)
+    assert gone.value.status == 410
+    assert json.loads(gone.value.body) == {"redirect_to": accepted}
+    # Accepting twice is refused the same way.
+    with pytest.raises(ApiException) as twice:
+        api.accept_o_auth2_login_request(login, accept_o_auth2_login_request=AcceptOAuth2LoginRequest(subject="gone"))
+    assert twice.value.status in (400, 409, 410), twice.value.body
