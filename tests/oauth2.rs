@@ -836,6 +836,47 @@ async fn keys_rotate_and_every_active_key_is_published(backend: Backend) {
             .status(),
         204
     );
+    // A key whose material is malformed, or a public-only key in a set Quartet signs with, is
+    // refused: stored, it would break every reader of the set or every token (a 500).
+    let public_only = json!({"kty": "EC", "crv": "P-256", "kid": "pub-1", "alg": "ES256", "use": "sig",
+        "x": set["keys"][0]["x"], "y": set["keys"][0]["y"]});
+    for (path, body, reason) in [
+        (
+            "hydra.openid.id-token",
+            json!({"keys": [public_only.clone()]}),
+            "has no private part",
+        ),
+        (
+            "qa-set",
+            json!({"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig", "n": {}, "e": [1]}]}),
+            "not a usable RS256 key",
+        ),
+        (
+            "qa-set/k2",
+            json!({"kty": "RSA", "kid": "k2", "alg": "RS256", "use": "sig", "n": "abc", "e": "AQAB"}),
+            "not a usable RS256 key",
+        ),
+    ] {
+        let r = env
+            .http
+            .put(format!("{}/admin/keys/{path}", env.admin))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(reason), "{path}: {text}");
+    }
+    // A public verification key in a set of its own is fine.
+    let r = env
+        .http
+        .put(format!("{}/admin/keys/partner-keys", env.admin))
+        .json(&json!({"keys": [public_only]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let r = env
         .http
         .get(format!("{}/admin/keys/nope", env.admin))

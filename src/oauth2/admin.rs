@@ -14,7 +14,7 @@ use super::client::{self, Client, Origin, Policy};
 use super::error::{Error, Result};
 use super::flow;
 use super::jose;
-use super::service::{Form, Oauth2};
+use super::service::{Form, Oauth2, ACCESS_TOKEN_SET, ID_TOKEN_SET};
 use super::trust;
 
 pub fn routes(state: Oauth2) -> Router {
@@ -483,6 +483,37 @@ async fn create_key_set(
     Ok((StatusCode::CREATED, axum::Json(jwks(&[jwk]))).into_response())
 }
 
+/// A signing key written to `set` must be usable: its material fits its `alg` (a verifier
+/// builds from it, and a signer too when it has a private part), and the sets Quartet signs
+/// with (`hydra.openid.id-token`, `hydra.jwt.access-token`) take private keys only — a public
+/// key there would be the newest and fail every token with a 500 (Hydra would generate a new
+/// private key behind it; Quartet refuses the write instead, docs/oauth2.md).
+fn check_usable(set: &str, jwk: &josekit::jwk::Jwk) -> Result<()> {
+    if jwk.key_use() != Some("sig") || jwk.key_type() == "oct" {
+        return Ok(());
+    }
+    let kid = jwk.key_id().unwrap_or_default();
+    let alg = jwk.algorithm().unwrap_or_default();
+    let private = jwk.parameter("d").is_some();
+    let public = jose::public(jwk);
+    let verifies = public
+        .as_ref()
+        .is_some_and(|p| jose::verifier(p, alg).is_some());
+    if !verifies || (private && jose::SigningKey::new(jwk.clone()).is_err()) {
+        return Err(Error::BadRequest(format!(
+            "The JSON Web Key '{kid}' is not a usable {alg} key: its key material is missing or \
+             malformed."
+        )));
+    }
+    if !private && (set == ID_TOKEN_SET || set == ACCESS_TOKEN_SET) {
+        return Err(Error::BadRequest(format!(
+            "The JSON Web Key '{kid}' has no private part, but set '{set}' signs tokens: write \
+             its private key (the public one is published from it)."
+        )));
+    }
+    Ok(())
+}
+
 fn parse_jwk(v: &Value) -> Result<josekit::jwk::Jwk> {
     let map = v
         .as_object()
@@ -512,6 +543,9 @@ async fn set_key_set(
         .and_then(Value::as_array)
         .ok_or_else(|| Error::BadRequest("Field keys must be an array of JSON Web Keys.".into()))?;
     let keys = keys.iter().map(parse_jwk).collect::<Result<Vec<_>>>()?;
+    for key in &keys {
+        check_usable(&set, key)?;
+    }
     s.store_keys(&set, &keys, true).await?;
     Ok(axum::Json(jwks(&keys)).into_response())
 }
@@ -550,6 +584,7 @@ async fn set_key(
             "The key's kid must equal the kid in the path.".into(),
         ));
     }
+    check_usable(&set, &jwk)?;
     s.store_keys(&set, std::slice::from_ref(&jwk), false)
         .await?;
     Ok(axum::Json(jose::to_value(&jwk)).into_response())
