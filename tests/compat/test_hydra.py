@@ -6,6 +6,7 @@ implicit and hybrid responses, and ID-token verification (incl. at_hash/c_hash) 
 published JWKS.
 """
 
+import base64
 import json
 import re
 import time
@@ -38,6 +39,16 @@ from ory_hydra_client.model.string_slice_json_format import StringSliceJSONForma
 
 REDIRECT = "https://rp.example/cb"
 
+
+
+def ec_key(kid: str):
+    """A P-256 key whose coordinates are full length: authlib drops leading zero bytes (about one
+    key in a hundred), which RFC 7518 §6.2.1.2 forbids and Hydra's go-jose (like Quartet) refuses."""
+    while True:
+        key = JsonWebKey.generate_key("EC", "P-256", is_private=True, options={"kid": kid})
+        fields = key.as_dict(is_private=True)
+        if all(len(base64.urlsafe_b64decode(fields[f] + "=" * (-len(fields[f]) % 4))) == 32 for f in "xyd"):
+            return key
 
 def test_admin_client_operations(hydra_admin, openapi_recorder):
     api = o_auth2_api.OAuth2Api(hydra_admin)
@@ -165,7 +176,7 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 def test_trusted_issuers_and_jwt_bearer_grant(quartet, hydra_admin, openapi_recorder):
     """RFC 7523 through the SDK's trust operations; the assertion is signed by authlib."""
     api = o_auth2_api.OAuth2Api(hydra_admin)
-    key = JsonWebKey.generate_key("EC", "P-256", is_private=True, options={"kid": "py-idp"})
+    key = ec_key("py-idp")
     pub = key.as_dict(is_private=False)
     issuer = "https://py-idp.example"
     expires = datetime(2099, 1, 1, tzinfo=timezone.utc)
@@ -441,7 +452,7 @@ def test_json_web_key_put_set_put_and_delete_keep_id_tokens_verifiable(quartet, 
     assert header["kid"] == "sdk-put-rsa" and header["alg"] == "RS256" and claims["sub"] == "bob"
 
     # PUT /admin/keys/{set}: the set is replaced by one ES256 key — discovery and signing follow.
-    ec = JsonWebKey.generate_key("EC", "P-256", is_private=True, options={"kid": "sdk-set-ec"})
+    ec = ec_key("sdk-set-ec")
     replaced = keys.set_json_web_key_set(ID_TOKEN_SET, json_web_key_set=JsonWebKeySet(keys=[_sdk_jwk(ec, "ES256")]))
     assert [(k.kid, k.alg, k.crv) for k in replaced.keys] == [("sdk-set-ec", "ES256", "P-256")]
     assert [k.kid for k in keys.get_json_web_key_set(ID_TOKEN_SET).keys] == ["sdk-set-ec"]
@@ -492,7 +503,7 @@ def test_jwt_access_tokens_follow_a_key_put_into_their_set(quartet, hydra_admin,
         return header
 
     before = issue()
-    ec = JsonWebKey.generate_key("EC", "P-256", is_private=True, options={"kid": "sdk-at-ec"})
+    ec = ec_key("sdk-at-ec")
     keys.set_json_web_key("hydra.jwt.access-token", "sdk-at-ec", json_web_key=_sdk_jwk(ec, "ES256"))
     assert "sdk-at-ec" in _published(hydra_public)
     assert issue() == {"alg": "ES256", "kid": "sdk-at-ec", "typ": "JWT"}
@@ -735,7 +746,7 @@ def test_trusted_issuers_are_paged(quartet, hydra_admin, openapi_recorder):
     api = o_auth2_api.OAuth2Api(hydra_admin)
     mine = []
     for i in range(3):
-        key = JsonWebKey.generate_key("EC", "P-256", is_private=False, options={"kid": f"pager-{i}"}).as_dict()
+        key = ec_key(f"pager-{i}").as_dict(is_private=False)
         trust = api.trust_o_auth2_jwt_grant_issuer(trust_o_auth2_jwt_grant_issuer=TrustOAuth2JwtGrantIssuer(
             issuer=f"https://pager-{uuid.uuid4()}.example", allow_any_subject=True, scope=["read"],
             expires_at=datetime(2099, 1, 1, tzinfo=timezone.utc),
