@@ -946,12 +946,43 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
     assert_ne!(csrf, raw);
     assert_ne!(csrf_again, raw);
 
-    // form post without csrf → 403
+    // form post without csrf: Kratos keeps the error and sends the browser to the error UI,
+    // whose page reads it from /self-service/errors?id=
     let action = format!("{}/self-service/login?flow={flow_id}", env.public);
     let r = env
         .http
         .post(&action)
         .header("cookie", &csrf_cookie)
+        .form(&[
+            ("method", "password"),
+            ("identifier", "dan@example.com"),
+            ("password", "a-long-secret-pw"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let error_id = location
+        .strip_prefix("https://www.ory.sh/kratos/docs/fallback/error?id=")
+        .unwrap();
+    let r = env
+        .http
+        .get(format!("{}/self-service/errors?id={error_id}", env.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let stored: Value = r.json().await.unwrap();
+    assert_eq!(stored["id"], error_id);
+    assert_eq!(stored["error"]["id"], "security_csrf_violation");
+    assert_eq!(stored["error"]["code"], 403);
+    // the same failure asked as JSON answers the error itself
+    let r = env
+        .http
+        .post(&action)
+        .header("cookie", &csrf_cookie)
+        .header("accept", "application/json")
         .form(&[
             ("method", "password"),
             ("identifier", "dan@example.com"),

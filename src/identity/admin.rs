@@ -529,19 +529,33 @@ async fn delete_identity(State(s): State<Service>, Path(id): Path<String>) -> Re
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Kratos' order: unknown identity 404; a type the identity does not have 404; first factors
+/// (password, oidc) 400; other types it cannot remove (code) 400; MFA credentials are deleted.
 async fn delete_credential(
     State(s): State<Service>,
     Path((id, kind)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let kind = CredentialType::parse(&kind)
-        .ok_or_else(|| Error::BadRequest(format!("unknown credential type `{kind}`")))?;
-    if !kind.is_second_factor() {
-        return Err(Error::BadRequest(format!(
-            "You can't remove first factor credentials ({}).",
-            kind.as_str()
+    let (_, creds) = load(&s, &id).await?;
+    let Some(kind) = CredentialType::parse(&kind).filter(|k| creds.iter().any(|c| c.kind == *k))
+    else {
+        return Err(Error::Missing(format!(
+            "You tried to remove a {kind} but this user have no {kind} set up."
         )));
+    };
+    match kind {
+        CredentialType::Password | CredentialType::Oidc => {
+            return Err(Error::BadRequest(
+                "You can't remove first factor credentials.".into(),
+            ))
+        }
+        CredentialType::Code => {
+            return Err(Error::BadRequest(format!(
+                "Unknown credentials type {}.",
+                kind.as_str()
+            )))
+        }
+        CredentialType::Totp | CredentialType::LookupSecret | CredentialType::Webauthn => {}
     }
-    load(&s, &id).await?;
     if !s.store.delete_credential(&id, kind).await? {
         return Err(Error::NotFound);
     }
@@ -594,6 +608,7 @@ async fn batch_patch(State(s): State<Service>, Json(body): Json<Value>) -> Resul
 struct SessionListQuery {
     page_size: Option<i64>,
     page_token: Option<String>,
+    #[serde(default, deserialize_with = "super::query::opt_bool")]
     active: Option<bool>,
 }
 
@@ -796,6 +811,9 @@ async fn delete_identity_sessions(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     load(&s, &id).await?;
-    s.store.delete_identity_sessions(&id).await?;
+    // Kratos answers 404 when the identity has no session to delete.
+    if s.store.delete_identity_sessions(&id).await? == 0 {
+        return Err(Error::NotFound);
+    }
     Ok(StatusCode::NO_CONTENT)
 }

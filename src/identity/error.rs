@@ -19,6 +19,9 @@ pub enum Error {
     BadRequest(String),
     #[error("the requested resource could not be found")]
     NotFound,
+    /// 404 with a reason saying what is missing.
+    #[error("not found: {0}")]
+    Missing(String),
     #[error("an identity with the same identifier already exists")]
     Conflict,
     #[error("no valid session")]
@@ -81,6 +84,7 @@ impl Error {
             Error::Store(e) => (ApiError::internal(e.to_string()), None),
             Error::BadRequest(reason) => (ApiError::bad_request(reason.clone()), None),
             Error::NotFound => (ApiError::not_found(), None),
+            Error::Missing(reason) => (ApiError::not_found().with_reason(reason.clone()), None),
             Error::Conflict => (
                 status(StatusCode::CONFLICT, "Unable to insert or update resource because a resource with that value exists already")
                     .with_reason("This identity conflicts with another identity that already exists."),
@@ -135,6 +139,19 @@ impl Error {
                 None,
             ),
         }
+    }
+}
+
+impl Error {
+    /// The `error` object of the envelope this error answers with (no request id, no debug):
+    /// what a failed browser flow stores for the error UI.
+    pub fn body(&self) -> Value {
+        let (api, _) = self.parts();
+        let mut envelope = api.envelope(None, false);
+        envelope
+            .get_mut("error")
+            .map(Value::take)
+            .unwrap_or(Value::Null)
     }
 }
 

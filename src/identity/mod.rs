@@ -6,7 +6,7 @@
 //! (domain types, clock), `store` (all SQL), `service` (shared state: hashing, sessions,
 //! cookies, CSRF, throttling), `flow` (flows and UI nodes as data), `policy` (password policy),
 //! `throttle` (brute-force backoff), `session_cache` (opt-in whoami cache), `wire`
-//! (Identity/Session JSON), and the HTTP surfaces `admin`, `public`, `selfservice`. **Only the HTTP modules know axum; only `store` knows SQL;
+//! (Identity/Session JSON), `query` (Go-style query values), and the HTTP surfaces `admin`, `public`, `selfservice`. **Only the HTTP modules know axum; only `store` knows SQL;
 //! `schema` validation, `flow`, `policy` and `throttle` do no I/O and read no clock.**
 
 pub mod admin;
@@ -17,6 +17,7 @@ mod http_fetch;
 pub mod model;
 pub mod policy;
 pub mod public;
+pub mod query;
 pub mod redirect;
 pub mod schema;
 pub mod selfservice;

@@ -122,13 +122,6 @@ impl CredentialType {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
-    /// MFA credentials may be removed by the admin API; first factors may not.
-    pub fn is_second_factor(self) -> bool {
-        matches!(
-            self,
-            CredentialType::Totp | CredentialType::LookupSecret | CredentialType::Webauthn
-        )
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

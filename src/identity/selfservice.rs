@@ -1,6 +1,6 @@
 //! Self-service flows over HTTP for browser, SPA (`Accept: application/json`) and API
 //! clients: login and registration with the password method, settings (profile, password),
-//! and logout. Flow data and UI nodes come from `flow.rs`; identities and sessions from the
+//! logout, and the errors of failed browser flows (`/self-service/errors`). Flow data and UI nodes come from `flow.rs`; identities and sessions from the
 //! service. Browser submissions are CSRF-checked; API submissions refuse cookies and `Origin`.
 
 use std::net::SocketAddr;
@@ -52,6 +52,7 @@ pub fn routes(service: Service) -> Router {
         .route("/self-service/logout/browser", get(logout_browser))
         .route("/self-service/logout", get(logout))
         .route("/self-service/logout/api", delete(logout_api))
+        .route("/self-service/errors", get(get_flow_error))
         .with_state(service)
 }
 
@@ -323,6 +324,7 @@ fn nodes_for(s: &Service, kind: FlowKind, csrf: &str, identity: Option<&Identity
 #[derive(Debug, Default, Deserialize)]
 struct InitQuery {
     return_to: Option<String>,
+    #[serde(default, deserialize_with = "super::query::opt_bool")]
     refresh: Option<bool>,
     aal: Option<String>,
 }
@@ -440,6 +442,74 @@ async fn invalid_flow(
         )
             .into_response(),
     })
+}
+
+/// Kratos' error forwarding (`errorx`): a browser that does not ask for JSON and hits an error in
+/// a browser flow is sent 303 to `selfservice.flows.error.ui_url?id=<id>`, and the error is kept
+/// for the error UI to read at `/self-service/errors?id=`. Everyone else gets the error itself;
+/// so does an expired flow (its 410 names the flow to use instead).
+async fn fail(s: &Service, headers: &HeaderMap, browser: bool, error: Error) -> Result<Response> {
+    if !browser || wants_json(headers) || matches!(error, Error::FlowExpired { .. }) {
+        return Err(error);
+    }
+    // Settings without a session go to the login flow; a too-old session re-authenticates.
+    match &error {
+        Error::Unauthorized => {
+            return Ok(redirect(&format!(
+                "{}/self-service/login/browser",
+                s.public_base(headers)
+            )))
+        }
+        Error::RefreshRequired { redirect_to } => return Ok(redirect(redirect_to)),
+        _ => {}
+    }
+    if matches!(
+        error,
+        Error::Store(_) | Error::Internal(_) | Error::Hash(_) | Error::Config(_)
+    ) {
+        tracing::error!(error = %error, "self-service flow failed; forwarded to the error UI");
+    }
+    let id = new_id();
+    s.store
+        .insert_flow_error(&id, &error.body(), s.now())
+        .await?;
+    Ok(redirect(&with_query(
+        &s.config.selfservice.flows.error.ui_url,
+        "id",
+        &id,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorIdQuery {
+    id: Option<String>,
+}
+
+/// `GET /self-service/errors?id=`: a stored flow error; `stub:500` is Kratos' canned example.
+async fn get_flow_error(
+    State(s): State<Service>,
+    Query(q): Query<ErrorIdQuery>,
+) -> Result<Json<Value>> {
+    let id = q.id.unwrap_or_default();
+    let now = s.now();
+    if id == "stub:500" {
+        let stub = Error::Internal(String::new()).body();
+        let error = match stub {
+            Value::Object(mut m) => {
+                m.insert("reason".into(), json!("This is a stub error."));
+                Value::Object(m)
+            }
+            other => other,
+        };
+        return Ok(Json(json!({"id": new_id(), "error": error,
+            "created_at": rfc3339(now), "updated_at": rfc3339(now)})));
+    }
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(Error::NotFound);
+    }
+    let (error, created_at, updated_at) = s.store.flow_error(&id).await?.ok_or(Error::NotFound)?;
+    Ok(Json(json!({"id": id, "error": error,
+        "created_at": rfc3339(created_at), "updated_at": rfc3339(updated_at)})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -693,9 +763,26 @@ async fn submit_login(
     Query(q): Query<FlowIdQuery>,
     body: Bytes,
 ) -> Result<Response> {
-    let mut flow = load_flow(&s, FlowKind::Login, q.flow.as_deref()).await?;
-    let body = parse_body(&headers, &body)?;
-    check_submission(&s, &flow, &headers, &body)?;
+    let flow = match load_flow(&s, FlowKind::Login, q.flow.as_deref()).await {
+        Ok(flow) => flow,
+        Err(e) => return fail(&s, &headers, true, e).await,
+    };
+    let browser = flow.flow_type == FlowType::Browser;
+    match login(&s, addr, &headers, flow, &body).await {
+        Ok(r) => Ok(r),
+        Err(e) => fail(&s, &headers, browser, e).await,
+    }
+}
+
+async fn login(
+    s: &Service,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+    mut flow: Flow,
+    body: &Bytes,
+) -> Result<Response> {
+    let body = parse_body(headers, body)?;
+    check_submission(s, &flow, headers, &body)?;
     let method = field(&body, "method").unwrap_or("");
     if method != "password" || !s.config.selfservice.methods.password.enabled {
         flow.clear_messages();
@@ -704,7 +791,7 @@ async fn submit_login(
             "Could not find a strategy to log you in with. Did you fill out the form correctly?",
             json!({}),
         ));
-        return invalid_flow(&s, &flow, None, &headers).await;
+        return invalid_flow(s, &flow, None, headers).await;
     }
     let identifier = field(&body, "identifier")
         .or_else(|| field(&body, "password_identifier"))
@@ -730,9 +817,9 @@ async fn submit_login(
             });
         }
         flow.add_field_errors(&errors);
-        return invalid_flow(&s, &flow, None, &headers).await;
+        return invalid_flow(s, &flow, None, headers).await;
     }
-    let ip = ip_of(&addr, &headers);
+    let ip = ip_of(&addr, headers);
     s.throttle_check(&identifier, Some(&ip)).await?;
     let found = s
         .store
@@ -748,7 +835,7 @@ async fn submit_login(
     let Some((identity, credential)) = found.filter(|_| ok) else {
         s.throttle_record(&identifier, Some(&ip), false).await?;
         flow.add_message(UiText::invalid_credentials());
-        return invalid_flow(&s, &flow, None, &headers).await;
+        return invalid_flow(s, &flow, None, headers).await;
     };
     if identity.state != super::model::IdentityState::Active {
         flow.add_message(UiText::error(
@@ -756,7 +843,7 @@ async fn submit_login(
             "This account is disabled.",
             json!({"reason": "identity is inactive"}),
         ));
-        return invalid_flow(&s, &flow, None, &headers).await;
+        return invalid_flow(s, &flow, None, headers).await;
     }
     s.throttle_record(&identifier, Some(&ip), true).await?;
     if let Some(h) = &hash {
@@ -773,7 +860,7 @@ async fn submit_login(
     }
     // refresh=true re-authenticates the present session instead of creating another one.
     if flow.refresh {
-        if let Some(token) = s.request_token(&headers) {
+        if let Some(token) = s.request_token(headers) {
             if let Some((mut session, ident)) = s.session_by_token(&token).await? {
                 if ident.id == identity.id {
                     let now = s.now();
@@ -788,9 +875,9 @@ async fn submit_login(
                     flow.state = "passed_challenge".into();
                     s.store.update_flow(&flow, now).await?;
                     return Ok(session_response(
-                        &s,
+                        s,
                         &flow,
-                        &headers,
+                        headers,
                         &session,
                         &ident,
                         &token,
@@ -802,14 +889,14 @@ async fn submit_login(
         }
     }
     let (session, token) = s
-        .issue_session(&identity, "password", Some(ip), user_agent(&headers))
+        .issue_session(&identity, "password", Some(ip), user_agent(headers))
         .await?;
     flow.state = "passed_challenge".into();
     s.store.update_flow(&flow, s.now()).await?;
     Ok(session_response(
-        &s,
+        s,
         &flow,
-        &headers,
+        headers,
         &session,
         &identity,
         &token,
@@ -902,12 +989,31 @@ async fn submit_registration(
     Query(q): Query<FlowIdQuery>,
     body: Bytes,
 ) -> Result<Response> {
-    if !s.config.selfservice.flows.registration.enabled {
-        return Err(Error::FlowDisabled);
+    let loaded = if s.config.selfservice.flows.registration.enabled {
+        load_flow(&s, FlowKind::Registration, q.flow.as_deref()).await
+    } else {
+        Err(Error::FlowDisabled)
+    };
+    let flow = match loaded {
+        Ok(flow) => flow,
+        Err(e) => return fail(&s, &headers, true, e).await,
+    };
+    let browser = flow.flow_type == FlowType::Browser;
+    match register(&s, addr, &headers, flow, &body).await {
+        Ok(r) => Ok(r),
+        Err(e) => fail(&s, &headers, browser, e).await,
     }
-    let mut flow = load_flow(&s, FlowKind::Registration, q.flow.as_deref()).await?;
-    let body = parse_body(&headers, &body)?;
-    check_submission(&s, &flow, &headers, &body)?;
+}
+
+async fn register(
+    s: &Service,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+    mut flow: Flow,
+    body: &Bytes,
+) -> Result<Response> {
+    let body = parse_body(headers, body)?;
+    check_submission(s, &flow, headers, &body)?;
     flow.clear_messages();
     flow.fill_values(&body);
     let method = field(&body, "method").unwrap_or("");
@@ -917,7 +1023,7 @@ async fn submit_registration(
             "Could not find a strategy to sign you up with. Did you fill out the form correctly?",
             json!({}),
         ));
-        return invalid_flow(&s, &flow, None, &headers).await;
+        return invalid_flow(s, &flow, None, headers).await;
     }
     flow.active = Some("password".into());
     let traits = body.get("traits").cloned().unwrap_or_else(|| json!({}));
@@ -949,7 +1055,7 @@ async fn submit_registration(
     }
     if !errors.is_empty() {
         flow.add_field_errors(&errors);
-        return invalid_flow(&s, &flow, None, &headers).await;
+        return invalid_flow(s, &flow, None, headers).await;
     }
     let input = IdentityInput {
         schema_id,
@@ -961,31 +1067,31 @@ async fn submit_registration(
         Built::Ok(i, c) => (i, c),
         Built::Invalid(errors) => {
             flow.add_field_errors(&errors);
-            return invalid_flow(&s, &flow, None, &headers).await;
+            return invalid_flow(s, &flow, None, headers).await;
         }
     };
     if creds.iter().all(|c| c.identifiers.is_empty()) {
         flow.add_message(UiText::error(4000009, "Could not find any login identifiers. Did you forget to set them? This could also be caused by a server misconfiguration.", json!({})));
-        return invalid_flow(&s, &flow, None, &headers).await;
+        return invalid_flow(s, &flow, None, headers).await;
     }
     match s.store.create_identity(&identity, &creds).await {
         Ok(()) => {}
         Err(Error::Conflict) => {
             flow.add_message(UiText::duplicate_identifier());
-            return invalid_flow(&s, &flow, None, &headers).await;
+            return invalid_flow(s, &flow, None, headers).await;
         }
         Err(e) => return Err(e),
     }
     flow.state = "passed_challenge".into();
     s.store.update_flow(&flow, s.now()).await?;
-    let identity_body = identity_json(&identity, &s.public_base(&headers), View::Public, None);
-    if has_session_hook(&s) {
+    let identity_body = identity_json(&identity, &s.public_base(headers), View::Public, None);
+    if has_session_hook(s) {
         let (session, token) = s
             .issue_session(
                 &identity,
                 "password",
-                Some(ip_of(&addr, &headers)),
-                user_agent(&headers),
+                Some(ip_of(&addr, headers)),
+                user_agent(headers),
             )
             .await?;
         let mut extra = vec![("identity", identity_body)];
@@ -996,16 +1102,16 @@ async fn submit_registration(
             ));
         }
         let r = session_response(
-            &s, &flow, &headers, &session, &identity, &token, "password", extra,
+            s, &flow, headers, &session, &identity, &token, "password", extra,
         );
         return Ok(r);
     }
-    Ok(match client_for(flow.flow_type, &headers) {
+    Ok(match client_for(flow.flow_type, headers) {
         Client::Browser => redirect(
             &flow
                 .return_to
                 .clone()
-                .unwrap_or_else(|| default_return(&s, FlowKind::Registration, "password")),
+                .unwrap_or_else(|| default_return(s, FlowKind::Registration, "password")),
         ),
         Client::Spa | Client::Api => Json(json!({ "identity": identity_body })).into_response(),
     })
@@ -1081,9 +1187,25 @@ async fn submit_settings(
     Query(q): Query<FlowIdQuery>,
     body: Bytes,
 ) -> Result<Response> {
-    let mut flow = load_flow(&s, FlowKind::Settings, q.flow.as_deref()).await?;
+    let flow = match load_flow(&s, FlowKind::Settings, q.flow.as_deref()).await {
+        Ok(flow) => flow,
+        Err(e) => return fail(&s, &headers, true, e).await,
+    };
+    let browser = flow.flow_type == FlowType::Browser;
+    match update_settings(&s, &headers, flow, &body).await {
+        Ok(r) => Ok(r),
+        Err(e) => fail(&s, &headers, browser, e).await,
+    }
+}
+
+async fn update_settings(
+    s: &Service,
+    headers: &HeaderMap,
+    mut flow: Flow,
+    body: &Bytes,
+) -> Result<Response> {
     let (session, identity) = s
-        .current_session(&headers)
+        .current_session(headers)
         .await?
         .ok_or(Error::Unauthorized)?;
     if flow.identity_id.as_deref() != Some(identity.id.as_str()) {
@@ -1091,8 +1213,8 @@ async fn submit_settings(
             "The settings flow belongs to another identity.".into(),
         ));
     }
-    let body = parse_body(&headers, &body)?;
-    check_submission(&s, &flow, &headers, &body)?;
+    let body = parse_body(headers, body)?;
+    check_submission(s, &flow, headers, &body)?;
     flow.clear_messages();
     let method = field(&body, "method").unwrap_or("").to_string();
     let creds = s.store.credentials(&identity.id).await?;
@@ -1119,7 +1241,7 @@ async fn submit_settings(
             if session.authenticated_at + max_age < s.now() {
                 let to = format!(
                     "{}/self-service/login/browser?refresh=true&return_to={}",
-                    s.public_base(&headers),
+                    s.public_base(headers),
                     url::form_urlencoded::byte_serialize(flow.ui.action.as_bytes())
                         .collect::<String>()
                 );
@@ -1148,13 +1270,13 @@ async fn submit_settings(
                     pointer: "#/password".into(),
                     message: msg,
                 }]);
-                return invalid_flow(&s, &flow, Some(&identity), &headers).await;
+                return invalid_flow(s, &flow, Some(&identity), headers).await;
             }
             input.password = Some(PasswordInput::Plain(password));
         }
         _ => {
             flow.add_message(UiText::error(4010002, "Could not find a strategy to update your settings. Did you fill out the form correctly?", json!({})));
-            return invalid_flow(&s, &flow, Some(&identity), &headers).await;
+            return invalid_flow(s, &flow, Some(&identity), headers).await;
         }
     }
     let (updated, creds) = match s.build_identity(input, Some((&identity, &creds))).await? {
@@ -1162,30 +1284,26 @@ async fn submit_settings(
         Built::Invalid(errors) => {
             flow.fill_values(&body);
             flow.add_field_errors(&errors);
-            return invalid_flow(&s, &flow, Some(&identity), &headers).await;
+            return invalid_flow(s, &flow, Some(&identity), headers).await;
         }
     };
     match s.store.replace_identity(&updated, &creds).await {
         Ok(()) => {}
         Err(Error::Conflict) => {
             flow.add_message(UiText::duplicate_identifier());
-            return invalid_flow(&s, &flow, Some(&identity), &headers).await;
+            return invalid_flow(s, &flow, Some(&identity), headers).await;
         }
         Err(e) => return Err(e),
     }
     flow.state = "success".into();
     flow.active = Some(method.clone());
-    flow.ui.nodes = nodes_for(&s, FlowKind::Settings, &flow.csrf_token, Some(&updated));
+    flow.ui.nodes = nodes_for(s, FlowKind::Settings, &flow.csrf_token, Some(&updated));
     flow.add_message(UiText::settings_saved());
     s.store.update_flow(&flow, s.now()).await?;
-    Ok(match client_for(flow.flow_type, &headers) {
-        Client::Browser => redirect(&with_query(
-            ui_url(&s, FlowKind::Settings),
-            "flow",
-            &flow.id,
-        )),
+    Ok(match client_for(flow.flow_type, headers) {
+        Client::Browser => redirect(&with_query(ui_url(s, FlowKind::Settings), "flow", &flow.id)),
         Client::Spa | Client::Api => {
-            Json(flow_json(&s, &flow, Some(&updated), &headers)).into_response()
+            Json(flow_json(s, &flow, Some(&updated), headers)).into_response()
         }
     })
 }

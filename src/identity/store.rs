@@ -1,5 +1,5 @@
 //! The identity role's SQL: identities with credentials and addresses (written in one
-//! transaction), sessions, self-service flows and failed-login counters. Portable SQL over
+//! transaction), sessions, self-service flows and their stored errors, and failed-login counters. Portable SQL over
 //! `sqlx::AnyPool`; the only module of the role that knows SQL.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -602,6 +602,34 @@ impl IdentityStore {
             .execute_on(&self.db)
             .await?;
         Ok(())
+    }
+
+    /// Stores the error of a failed browser flow (Kratos' error container).
+    pub async fn insert_flow_error(&self, id: &str, error: &Value, now: Micros) -> Result<()> {
+        sqlx::query("INSERT INTO identity_flow_errors (id, error, created_at, updated_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(to_text(error)?)
+            .bind(now)
+            .bind(now)
+            .execute_on(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// A stored flow error: `(error, created_at, updated_at)`.
+    pub async fn flow_error(&self, id: &str) -> Result<Option<(Value, Micros, Micros)>> {
+        let row = sqlx::query(
+            "SELECT error, created_at, updated_at FROM identity_flow_errors WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional_on(&self.db)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some((
+            json_col(&row, "error")?,
+            row.try_get("created_at")?,
+            row.try_get("updated_at")?,
+        )))
     }
 
     pub async fn get_flow(&self, id: &str) -> Result<Option<Flow>> {
