@@ -1139,6 +1139,43 @@ async fn expired_flows_answer_410_with_use_flow_id(backend: Backend) {
     env.finish().await;
 }
 
+async fn submissions_naming_a_malformed_flow_are_400_and_an_unknown_one_404(backend: Backend) {
+    let env = start(backend).await;
+    for kind in ["login", "registration", "settings"] {
+        for (flow, status) in [
+            ("abc", 400),
+            ("00000000-0000-0000-0000-000000000000", 400),
+            ("", 400),
+            ("7f7b1a4e-2b6c-4f4e-9d8a-3c2b1a0f9e8d", 404),
+        ] {
+            let r = env
+                .http
+                .post(format!("{}/self-service/{kind}?flow={flow}", env.public))
+                .json(&json!({"method": "password"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), status, "{kind}?flow={flow}");
+            if status == 400 {
+                let e: Value = r.json().await.unwrap();
+                assert_eq!(
+                    e["error"]["reason"],
+                    "The flow query parameter is missing or malformed."
+                );
+            }
+        }
+    }
+    // A GET of a malformed id is Kratos' 404, not the submission's 400.
+    let r = env
+        .http
+        .get(format!("{}/self-service/login/flows?id=abc", env.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    env.finish().await;
+}
+
 async fn settings_changes_profile_and_password(backend: Backend) {
     let env = start(backend).await;
     env.create(person("eve@example.com", Some("a-long-secret-pw")))
@@ -1328,6 +1365,7 @@ on_every_backend!(
     api_registration_validates_and_runs_the_session_hook,
     browser_login_redirects_checks_csrf_and_sets_the_session_cookie,
     expired_flows_answer_410_with_use_flow_id,
+    submissions_naming_a_malformed_flow_are_400_and_an_unknown_one_404,
     settings_changes_profile_and_password,
     brute_force_protection_answers_429_then_recovers_on_success_path,
     misrouted_paths_answer_307_to_the_other_port,

@@ -518,6 +518,18 @@ struct FlowIdQuery {
     flow: Option<String>,
 }
 
+/// Loads the flow a submission names (`?flow=`): as Kratos' `GetFlowID`, a missing, malformed
+/// or nil id is the 400 "missing or malformed" (a GET of an unknown id is a 404), then as
+/// [`load_flow`].
+async fn load_submitted_flow(s: &Service, kind: FlowKind, id: Option<&str>) -> Result<Flow> {
+    match id.map(uuid::Uuid::parse_str) {
+        Some(Ok(uuid)) if !uuid.is_nil() => load_flow(s, kind, id).await,
+        _ => Err(Error::BadRequest(
+            "The flow query parameter is missing or malformed.".into(),
+        )),
+    }
+}
+
 /// Loads a flow of `kind` for a GET or a submission: 404 unknown or other kind, 410 expired.
 async fn load_flow(s: &Service, kind: FlowKind, id: Option<&str>) -> Result<Flow> {
     let id = id.ok_or_else(|| {
@@ -763,7 +775,7 @@ async fn submit_login(
     Query(q): Query<FlowIdQuery>,
     body: Bytes,
 ) -> Result<Response> {
-    let flow = match load_flow(&s, FlowKind::Login, q.flow.as_deref()).await {
+    let flow = match load_submitted_flow(&s, FlowKind::Login, q.flow.as_deref()).await {
         Ok(flow) => flow,
         Err(e) => return fail(&s, &headers, true, e).await,
     };
@@ -990,7 +1002,7 @@ async fn submit_registration(
     body: Bytes,
 ) -> Result<Response> {
     let loaded = if s.config.selfservice.flows.registration.enabled {
-        load_flow(&s, FlowKind::Registration, q.flow.as_deref()).await
+        load_submitted_flow(&s, FlowKind::Registration, q.flow.as_deref()).await
     } else {
         Err(Error::FlowDisabled)
     };
@@ -1187,7 +1199,7 @@ async fn submit_settings(
     Query(q): Query<FlowIdQuery>,
     body: Bytes,
 ) -> Result<Response> {
-    let flow = match load_flow(&s, FlowKind::Settings, q.flow.as_deref()).await {
+    let flow = match load_submitted_flow(&s, FlowKind::Settings, q.flow.as_deref()).await {
         Ok(flow) => flow,
         Err(e) => return fail(&s, &headers, true, e).await,
     };
