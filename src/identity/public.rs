@@ -1,5 +1,6 @@
 //! Public API outside the flows: identity schemas (`/schemas`), `/sessions/whoami` (the
-//! hottest path of the stack: one indexed lookup) and the caller's own sessions.
+//! hottest path of the stack: one indexed lookup), the caller's own sessions, and the native
+//! apps' session-token exchange.
 
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -21,6 +22,7 @@ pub fn routes(service: Service) -> Router {
         .route("/schemas/{id}", get(get_schema))
         .route("/sessions/whoami", any(whoami))
         .route("/sessions", get(my_sessions).delete(revoke_others))
+        .route("/sessions/token-exchange", get(exchange_session_token))
         .route("/sessions/{id}", delete(revoke_one))
         // Kratos also serves the schemas under /admin on the public port.
         .route("/admin/schemas", get(list_schemas))
@@ -200,4 +202,24 @@ async fn revoke_one(
         return Err(Error::NotFound);
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct ExchangeQuery {
+    init_code: Option<String>,
+    return_to_code: Option<String>,
+}
+
+/// `GET /sessions/token-exchange`: Kratos hands a native app its session token here after a
+/// social sign-in that `return_session_token_exchange_code` started. Quartet has no social
+/// sign-in yet, so it never issues exchange codes: Kratos' 400 without both codes, its 404
+/// for codes with no session behind them otherwise.
+async fn exchange_session_token(Query(q): Query<ExchangeQuery>) -> Result<Response> {
+    let given = |c: &Option<String>| c.as_deref().is_some_and(|c| !c.is_empty());
+    if !given(&q.init_code) || !given(&q.return_to_code) {
+        return Err(Error::BadRequest(
+            "\"init_code\" and \"return_to_code\" query params must be set".into(),
+        ));
+    }
+    Err(Error::Missing("no session yet for this \"code\"".into()))
 }

@@ -671,3 +671,16 @@ def test_expired_login_flow_answers_410(short_lived_flows):
         with pytest.raises(ApiException) as submit:
             frontend.update_login_flow(flow.id, UpdateLoginFlowBody(method="password", identifier=email(), password=PASSWORD))
         assert submit.value.status == 410
+
+
+def test_session_token_exchange_without_a_code_behind_it(quartet, kratos_public):
+    """exchangeSessionToken: Quartet issues no exchange codes (no social sign-in yet), so any
+    pair of codes is Kratos' 404; without both codes it is Kratos' 400."""
+    frontend = FrontendApi(kratos_public)
+    with pytest.raises(ApiException) as unknown:
+        frontend.exchange_session_token(init_code="init-1", return_to_code="return-1")
+    assert unknown.value.status == 404
+    assert json.loads(unknown.value.body)["error"]["reason"] == 'no session yet for this "code"'
+    r = requests.get(f"{quartet.identity_public}/sessions/token-exchange", params={"init_code": "init-1"})
+    assert r.status_code == 400
+    assert r.json()["error"]["reason"] == '"init_code" and "return_to_code" query params must be set'
