@@ -1139,6 +1139,34 @@ async fn expired_flows_answer_410_with_use_flow_id(backend: Backend) {
     env.finish().await;
 }
 
+async fn repeated_query_parameters_count_with_their_first_value(backend: Backend) {
+    let env = start(backend).await;
+    // Go's url.Values.Get: the first value wins, the request is not refused.
+    let r = env
+        .http
+        .get(format!(
+            "{}/self-service/login/api?refresh=true&refresh=false",
+            env.public
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let flow: Value = r.json().await.unwrap();
+    assert_eq!(flow["refresh"], true);
+    let r = env
+        .http
+        .get(format!(
+            "{}/self-service/login/api?refresh=maybe",
+            env.public
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    env.finish().await;
+}
+
 async fn submissions_naming_a_malformed_flow_are_400_and_an_unknown_one_404(backend: Backend) {
     let env = start(backend).await;
     for kind in ["login", "registration", "settings"] {
@@ -1366,6 +1394,7 @@ on_every_backend!(
     browser_login_redirects_checks_csrf_and_sets_the_session_cookie,
     expired_flows_answer_410_with_use_flow_id,
     submissions_naming_a_malformed_flow_are_400_and_an_unknown_one_404,
+    repeated_query_parameters_count_with_their_first_value,
     settings_changes_profile_and_password,
     brute_force_protection_answers_429_then_recovers_on_success_path,
     misrouted_paths_answer_307_to_the_other_port,

@@ -10,8 +10,10 @@ pub mod json;
 pub mod layers;
 pub mod listener;
 pub mod metrics;
+pub mod query;
 pub mod server;
 
 pub use error::ApiError;
 pub use json::Json;
 pub use listener::{ListenerSpec, Surface};
+pub use query::Query;

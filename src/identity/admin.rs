@@ -1,7 +1,8 @@
 //! The admin API (`/admin/identities…`, `/admin/sessions…`): identity CRUD with strict
 //! bodies, password import, pagination, JSON Patch, batch create, and session administration.
 
-use axum::extract::{Path, Query, RawQuery, State};
+use crate::http::Query;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, patch};

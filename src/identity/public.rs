@@ -2,7 +2,8 @@
 //! hottest path of the stack: one indexed lookup), the caller's own sessions, and the native
 //! apps' session-token exchange.
 
-use axum::extract::{Path, Query, RawQuery, State};
+use crate::http::Query;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get};

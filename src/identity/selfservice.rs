@@ -5,8 +5,9 @@
 
 use std::net::SocketAddr;
 
+use crate::http::Query;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};

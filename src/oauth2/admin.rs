@@ -1,8 +1,9 @@
 //! The admin port's handlers (`/admin/...`): clients, JSON Web Keys, introspection, token
 //! deletion, login/consent/logout requests, consent and login sessions. Wire DTOs live here.
 
+use crate::http::Query;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};

@@ -4,8 +4,9 @@
 //! clock (the time is passed in) and does no I/O; the store applies its result with a
 //! compare-and-set so a replayed verifier or a concurrent accept never wins twice.
 
+use crate::http::Query;
 use axum::body::Bytes;
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
