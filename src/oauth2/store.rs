@@ -21,9 +21,6 @@ pub struct Store {
     tokens: Arc<TokenWriter>,
     /// Token reads (introspection above all): concurrent lookups share statements.
     tokens_by_signature: Batcher<String, TokenRow, Error>,
-    /// Client reads (every token request authenticates its client): concurrent lookups share
-    /// statements, and a burst for one client reads and parses its row once.
-    clients_by_id: Batcher<String, StoredClient, Error>,
 }
 
 /// At most this many signatures per token statement, and this many statements at once.
@@ -44,26 +41,7 @@ async fn tokens_by_signatures(db: Db, signatures: Vec<String>) -> Result<Vec<(St
         .collect()
 }
 
-/// At most this many client ids per statement, and this many statements at once.
-const CLIENT_BATCH_KEYS: usize = 16;
-const CLIENT_BATCH_STATEMENTS: usize = 4;
-
-/// Clients by id in one statement.
-async fn clients_by_ids(db: Db, ids: Vec<String>) -> Result<Vec<(String, StoredClient)>> {
-    static SQL: LazyLock<InList> = LazyLock::new(|| {
-        InList::new(
-            CLIENT_BATCH_KEYS,
-            "SELECT id, doc, secret_hash, registration_key FROM oauth2_clients WHERE id IN ({keys})",
-        )
-    });
-    let rows = SQL.fetch(&db, &ids).await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("id")?, client_row(row)?)))
-        .collect()
-}
-
 /// A stored client with what never leaves the server.
-#[derive(Clone)]
 pub struct StoredClient {
     pub client: Client,
     pub secret_hash: String,
@@ -186,14 +164,10 @@ fn consent_row(row: &AnyRow) -> Result<ConsentRow> {
 impl Store {
     pub fn new(db: Db) -> Store {
         let reader = db.clone();
-        let client_reader = db.clone();
         Store {
             tokens: Arc::new(TokenWriter::new(db.clone())),
             tokens_by_signature: Batcher::new(TOKEN_BATCH_KEYS, TOKEN_BATCH_STATEMENTS, move |s| {
                 Box::pin(tokens_by_signatures(reader.clone(), s))
-            }),
-            clients_by_id: Batcher::new(CLIENT_BATCH_KEYS, CLIENT_BATCH_STATEMENTS, move |ids| {
-                Box::pin(clients_by_ids(client_reader.clone(), ids))
             }),
             db,
         }
@@ -250,10 +224,14 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// The client with this id, read by a statement shared with concurrent lookups (one
-    /// that starts after this call: a committed update is always seen).
     pub async fn get_client(&self, id: &str) -> Result<Option<StoredClient>> {
-        self.clients_by_id.get(id.to_owned()).await
+        let row = sqlx::query(
+            "SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional_on(&self.db)
+        .await?;
+        row.as_ref().map(client_row).transpose()
     }
 
     /// One page of clients (oldest first) and the total matching the filters.
@@ -773,18 +751,8 @@ impl Store {
 
 /// Token rows per INSERT statement at most (9 parameters each: well under both backends' limits).
 const TOKEN_BATCH_MAX: usize = 128;
-/// Batches written at the same time on PostgreSQL (each on its own pooled connection). SQLite
-/// takes one writer at a time: a second concurrent batch would only wait for the write lock in
-/// SQLite's busy handler, which sleeps for milliseconds (1, 2, 5, 10… ms) between tries.
+/// Batches written at the same time (each on its own pooled connection).
 const TOKEN_BATCHES_IN_FLIGHT: usize = 4;
-
-/// How many token batches `backend` writes at once.
-fn token_batches_in_flight(backend: Backend) -> usize {
-    match backend {
-        Backend::Sqlite => 1,
-        Backend::Postgres => TOKEN_BATCHES_IN_FLIGHT,
-    }
-}
 const TOKEN_COLUMNS: &str =
     "signature, kind, request_id, client_id, subject, active, requested_at, expires_at, session";
 
@@ -850,9 +818,9 @@ impl TokenWriter {
     }
 }
 
-/// The writer task: drains the queue in batches, at most [`token_batches_in_flight`] at once.
+/// The writer task: drains the queue in batches, at most [`TOKEN_BATCHES_IN_FLIGHT`] at once.
 async fn write_tokens(db: Db, mut queue: mpsc::UnboundedReceiver<PendingToken>) {
-    let in_flight = Arc::new(Semaphore::new(token_batches_in_flight(db.backend())));
+    let in_flight = Arc::new(Semaphore::new(TOKEN_BATCHES_IN_FLIGHT));
     loop {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
@@ -907,8 +875,7 @@ async fn insert_token_rows(db: &Db, rows: &[&TokenRow]) -> Result<()> {
             .bind(t.expires_at)
             .bind(t.session.to_string());
     }
-    // A warm connection: no release ping per batch (see `store::warm`).
-    query.execute_on(db).await?;
+    query.execute(db.pool()).await?;
     Ok(())
 }
 
