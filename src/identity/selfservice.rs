@@ -481,6 +481,29 @@ async fn fail(s: &Service, headers: &HeaderMap, browser: bool, error: Error) -> 
     )))
 }
 
+/// Runs a submission of the `loaded` flow, its errors through [`fail`]: an error before the
+/// flow is known is forwarded as a browser's would be (unless the request asks for JSON).
+async fn forward_errors<F, Fut>(
+    s: &Service,
+    headers: &HeaderMap,
+    loaded: Result<Flow>,
+    submit: F,
+) -> Result<Response>
+where
+    F: FnOnce(Flow) -> Fut,
+    Fut: std::future::Future<Output = Result<Response>>,
+{
+    let flow = match loaded {
+        Ok(flow) => flow,
+        Err(e) => return fail(s, headers, true, e).await,
+    };
+    let browser = flow.flow_type == FlowType::Browser;
+    match submit(flow).await {
+        Ok(r) => Ok(r),
+        Err(e) => fail(s, headers, browser, e).await,
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ErrorIdQuery {
     id: Option<String>,
@@ -776,15 +799,11 @@ async fn submit_login(
     Query(q): Query<FlowIdQuery>,
     body: Bytes,
 ) -> Result<Response> {
-    let flow = match load_submitted_flow(&s, FlowKind::Login, q.flow.as_deref()).await {
-        Ok(flow) => flow,
-        Err(e) => return fail(&s, &headers, true, e).await,
-    };
-    let browser = flow.flow_type == FlowType::Browser;
-    match login(&s, addr, &headers, flow, &body).await {
-        Ok(r) => Ok(r),
-        Err(e) => fail(&s, &headers, browser, e).await,
-    }
+    let loaded = load_submitted_flow(&s, FlowKind::Login, q.flow.as_deref()).await;
+    forward_errors(&s, &headers, loaded, |flow| {
+        login(&s, addr, &headers, flow, &body)
+    })
+    .await
 }
 
 async fn login(
@@ -1007,15 +1026,10 @@ async fn submit_registration(
     } else {
         Err(Error::FlowDisabled)
     };
-    let flow = match loaded {
-        Ok(flow) => flow,
-        Err(e) => return fail(&s, &headers, true, e).await,
-    };
-    let browser = flow.flow_type == FlowType::Browser;
-    match register(&s, addr, &headers, flow, &body).await {
-        Ok(r) => Ok(r),
-        Err(e) => fail(&s, &headers, browser, e).await,
-    }
+    forward_errors(&s, &headers, loaded, |flow| {
+        register(&s, addr, &headers, flow, &body)
+    })
+    .await
 }
 
 async fn register(
@@ -1200,15 +1214,11 @@ async fn submit_settings(
     Query(q): Query<FlowIdQuery>,
     body: Bytes,
 ) -> Result<Response> {
-    let flow = match load_submitted_flow(&s, FlowKind::Settings, q.flow.as_deref()).await {
-        Ok(flow) => flow,
-        Err(e) => return fail(&s, &headers, true, e).await,
-    };
-    let browser = flow.flow_type == FlowType::Browser;
-    match update_settings(&s, &headers, flow, &body).await {
-        Ok(r) => Ok(r),
-        Err(e) => fail(&s, &headers, browser, e).await,
-    }
+    let loaded = load_submitted_flow(&s, FlowKind::Settings, q.flow.as_deref()).await;
+    forward_errors(&s, &headers, loaded, |flow| {
+        update_settings(&s, &headers, flow, &body)
+    })
+    .await
 }
 
 async fn update_settings(
