@@ -277,7 +277,8 @@ async fn import_objects(kind: FixtureKind, file: PathBuf, config: Option<PathBuf
         db.migrate().await.map_err(|e| e.to_string())?;
         let imported = match kind {
             FixtureKind::Identities => import::identities(&config, &db, &input).await,
-            _ => import::clients(&config, &db, &input).await,
+            FixtureKind::Clients => import::clients(&config, &db, &input).await,
+            FixtureKind::Tuples => Err("relation tuples: use `quartet import tuples`".into()),
         };
         db.close().await;
         imported

@@ -266,13 +266,14 @@ fn account(
     });
 }
 
-/// Re-renders an error response as the envelope with request id (and debug in dev). Bodies a
-/// handler wrote as JSON on purpose (Keto's `{"allowed":false}`, RFC 6749 errors) are kept.
 /// Largest plain-text rejection read back as the envelope's `reason` (axum's rejections are
 /// one line, e.g. "Failed to deserialize query string: page_size: invalid digit found in
 /// string").
 const REJECTION_TEXT_LIMIT: usize = 4096;
 
+/// Re-renders an error response as the envelope with request id (and debug in dev). Bodies a
+/// handler wrote as JSON on purpose (Keto's `{"allowed":false}`, RFC 6749 errors) are kept; a
+/// framework rejection's plain text becomes the `reason`.
 async fn render_error(response: Response, request_id: Option<&str>, dev: bool) -> Response {
     let known = response.extensions().get::<ApiError>().cloned();
     if known.is_none() && (is_json(&response) || response.extensions().get::<KeepBody>().is_some())
