@@ -422,6 +422,27 @@ async fn imported_hash_logs_in_and_is_rehashed(backend: Backend) {
     let mut bad = person("bad@example.com", None);
     bad["credentials"] = json!({"password": {"config": {"hashed_password": "plain"}}});
     assert_eq!(env.create(bad).await.status(), 400);
+    // Cost parameters no real hash has are refused at import: verified once there and at every
+    // login, a 4 TiB argon2 hash got the server OOM-killed and 2^32 pbkdf2 rounds ran for hours.
+    // The pbkdf2 case comes first: it fails cleanly (a 201) where the bounds are missing.
+    for (n, hash) in [
+        "$pbkdf2-sha256$i=10000001,l=32$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+        "$argon2id$v=19$m=4294967295,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        "$scrypt$ln=30,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut costly = person(&format!("costly{n}@example.com"), None);
+        costly["credentials"] = json!({"password": {"config": {"hashed_password": hash}}});
+        let r = env.create(costly).await;
+        assert_eq!(r.status(), 400, "{hash}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["error"]["reason"],
+            "The hashed password does not match any known hash format."
+        );
+    }
 
     let r = env.api_login("imp@example.com", "secret").await;
     assert_eq!(r.status(), 200);

@@ -190,6 +190,27 @@ fn param<T: std::str::FromStr>(list: &[(&str, &str)], key: &str) -> Result<T, Ha
         .ok_or_else(|| HashError::Malformed(format!("missing or bad parameter `{key}`")))
 }
 
+/// Bounds on the cost parameters of a stored hash, far above any real deployment's (RFC 9106's
+/// first recommended argon2 setting is 2 GiB, one pass; Django's pbkdf2 uses about 10^6 rounds),
+/// so that one crafted hash cannot make a single verification allocate terabytes or run for
+/// days: Quartet verifies an imported hash once at import, and every login verifies it again.
+/// (Kratos checks only an imported hash's prefix and computes whatever it asks for at login.)
+const MAX_KDF_MEMORY_BYTES: u64 = 4 << 30;
+/// Memory × passes (argon2 `m·t`, scrypt `128·r·N·p`): 16 passes over the largest memory.
+const MAX_KDF_WORK_BYTES: u64 = 16 * MAX_KDF_MEMORY_BYTES;
+const MAX_PBKDF2_ROUNDS: u32 = 10_000_000;
+/// Longest derived key (argon2, pbkdf2, scrypt) worth computing: real hashes use 16–64 bytes.
+const MAX_KEY_LENGTH: usize = 1024;
+
+fn within_cost(what: &str, memory: u64, work: u64, key_length: usize) -> Result<(), HashError> {
+    if memory > MAX_KDF_MEMORY_BYTES || work > MAX_KDF_WORK_BYTES || key_length > MAX_KEY_LENGTH {
+        return Err(HashError::Malformed(format!(
+            "{what} cost parameters exceed what this server verifies"
+        )));
+    }
+    Ok(())
+}
+
 fn verify_argon2(
     password: &[u8],
     algorithm: argon2::Algorithm,
@@ -216,13 +237,16 @@ fn verify_argon2(
         _ => return Err(HashError::Malformed("unsupported argon2 version".into())),
     };
     let (salt, expected) = (b64(salt)?, b64(hash)?);
-    let p = argon2::Params::new(
-        param(&list, "m")?,
-        param(&list, "t")?,
-        param(&list, "p")?,
-        Some(expected.len()),
-    )
-    .map_err(|e| HashError::Malformed(e.to_string()))?;
+    let (m, t): (u32, u32) = (param(&list, "m")?, param(&list, "t")?);
+    let memory = u64::from(m) * 1024;
+    within_cost(
+        "argon2",
+        memory,
+        memory.saturating_mul(u64::from(t)),
+        expected.len(),
+    )?;
+    let p = argon2::Params::new(m, t, param(&list, "p")?, Some(expected.len()))
+        .map_err(|e| HashError::Malformed(e.to_string()))?;
     let mut out = vec![0u8; expected.len()];
     argon2::Argon2::new(algorithm, version, p)
         .hash_password_into(password, &salt, &mut out)
@@ -240,6 +264,12 @@ fn verify_pbkdf2(password: &[u8], rest: &str) -> Result<bool, HashError> {
     let list = params(p);
     let rounds: u32 = param(&list, "i")?;
     let (salt, expected) = (b64(salt)?, b64(hash)?);
+    if rounds > MAX_PBKDF2_ROUNDS {
+        return Err(HashError::Malformed(
+            "pbkdf2 cost parameters exceed what this server verifies".into(),
+        ));
+    }
+    within_cost("pbkdf2", 0, 0, expected.len())?;
     let mut out = vec![0u8; expected.len()];
     match *alg {
         "sha1" => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, &salt, rounds, &mut out),
@@ -276,13 +306,20 @@ fn verify_scrypt(password: &[u8], rest: &str) -> Result<bool, HashError> {
         ));
     };
     let (salt, expected) = (b64(salt)?, b64(hash)?);
-    let sp = scrypt::Params::new(
-        log_n,
-        param(&list, "r")?,
-        param(&list, "p")?,
+    let (r, p): (u32, u32) = (param(&list, "r")?, param(&list, "p")?);
+    // scrypt's memory is 128·r·N bytes; a log_n of 64 or more is refused by `Params::new`.
+    let memory = 1u64
+        .checked_shl(u32::from(log_n))
+        .unwrap_or(u64::MAX)
+        .saturating_mul(128 * u64::from(r));
+    within_cost(
+        "scrypt",
+        memory,
+        memory.saturating_mul(u64::from(p)),
         expected.len(),
-    )
-    .map_err(|e| HashError::Malformed(e.to_string()))?;
+    )?;
+    let sp = scrypt::Params::new(log_n, r, p, expected.len())
+        .map_err(|e| HashError::Malformed(e.to_string()))?;
     let mut out = vec![0u8; expected.len()];
     scrypt::scrypt(password, &salt, &sp, &mut out)
         .map_err(|e| HashError::Malformed(e.to_string()))?;
@@ -471,6 +508,22 @@ mod tests {
         assert!(verify(b"pw", &h).unwrap());
 
         assert_eq!(verify(b"pw", "plaintext"), Err(HashError::UnknownFormat));
+        for costly in [
+            "$argon2id$v=19$m=4194305,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2i$v=19$m=65536,t=4294967295,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$scrypt$ln=25,r=8,p=1$c2FsdA$aGFzaA",
+            "$scrypt$ln=16384,r=8,p=4294967295$c2FsdA$aGFzaA",
+            "$pbkdf2-sha1$i=4294967295,l=20$c2FsdA$aGFzaA",
+        ] {
+            assert!(
+                matches!(verify(b"pw", costly), Err(HashError::Malformed(_))),
+                "{costly}"
+            );
+        }
+        let long_key = STANDARD_NO_PAD.encode([0u8; MAX_KEY_LENGTH + 1]);
+        assert!(!is_known_format(&format!(
+            "$pbkdf2-sha256$i=1,l=32$c2FsdA${long_key}"
+        )));
         assert!(!is_known_format("$foo$bar"));
         assert!(is_known_format(
             "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"

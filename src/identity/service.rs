@@ -440,7 +440,12 @@ impl Service {
         let hashed = match input.password {
             Some(PasswordInput::Plain(p)) => Some(self.hash_password(p).await?),
             Some(PasswordInput::Hashed(h)) => {
-                if !password::is_known_format(&h) {
+                // Checking the format computes the hash once: on the hashing pool, like a login.
+                let check = h.clone();
+                if !self
+                    .off_runtime(move || password::is_known_format(&check))
+                    .await?
+                {
                     return Err(Error::BadRequest(
                         "The hashed password does not match any known hash format.".into(),
                     ));
