@@ -246,7 +246,22 @@ async fn role_listeners(
                 identity::listeners(&config.identity, service)
             }
             Role::Oauth2 => {
-                let state = oauth2::state(&config.oauth2, config.dev, db, oauth2_urls);
+                let mut oauth2_config = config.oauth2.clone();
+                if oauth2_config.secrets.system.is_empty() {
+                    // No configured secret (`--dev`, the in-process fixture): one generated once
+                    // per database, so that keys sealed by an earlier start or another instance
+                    // on it still open.
+                    let generated =
+                        crate::store::secrets::get_or_create(db, "oauth2.secrets.system", || {
+                            crate::crypto::random_token(32)
+                        })
+                        .await?;
+                    oauth2_config
+                        .secrets
+                        .system
+                        .push(crate::config::Secret::new(generated));
+                }
+                let state = oauth2::state(&oauth2_config, config.dev, db, oauth2_urls);
                 oauth2_state = Some(state.clone());
                 oauth2::listeners_with(&config.oauth2, state)
             }

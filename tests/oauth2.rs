@@ -896,6 +896,45 @@ fn rsa_bits(jwk: &Value) -> usize {
     n.len() * 8
 }
 
+/// Without a configured `secrets.system` (`--dev`, the fixture) the secret that seals the keys
+/// is generated once per database: a second start on the same database — a restart, or another
+/// instance — opens the keys the first one sealed (a secret generated at every start made JWKS,
+/// discovery and every token a 500 after a restart on PostgreSQL or a SQLite file).
+#[tokio::test]
+async fn a_restart_without_configured_secrets_opens_the_keys_it_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let dsn = quartet::config::Dsn::Sqlite(dir.path().join("q.sqlite").display().to_string());
+    let http = reqwest::Client::new();
+    let mut published = Vec::new();
+    for _ in 0..2 {
+        let mut config = Config::ephemeral();
+        config.dsn = dsn.clone();
+        let stack = Stack::start_roles(config, &[Role::Oauth2]).await.unwrap();
+        let public = stack.url(Role::Oauth2, "public").unwrap();
+        for path in [
+            "/.well-known/jwks.json",
+            "/.well-known/openid-configuration",
+        ] {
+            let r = http.get(format!("{public}{path}")).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+        }
+        let jwks: Value = http
+            .get(format!("{public}/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        published.push(jwks);
+        stack.shutdown().await;
+    }
+    assert_eq!(
+        published[0], published[1],
+        "the restart reuses the stored keys"
+    );
+}
+
 /// Key generation is off the startup path: the whole stack answers `/health/ready` as soon as
 /// `Stack::start` returns (the keys are generated in the background; `service.rs`'s unit test
 /// holds the generator back to show that readiness and JWKS do not race), and the JWKS still

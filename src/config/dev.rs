@@ -35,14 +35,24 @@ impl Config {
                 "dev default: oauth2.urls.self.issuer = http://localhost:{port}/"
             ));
         }
+        if self.identity.secrets.cipher.is_empty() {
+            self.identity
+                .secrets
+                .cipher
+                .push(Secret::new(random_token(32)));
+            notes.push("dev default: identity.secrets.cipher = a generated random secret (changes at every start)".into());
+        }
+        // The session cookie's and the oauth2 role's secrets are left to the roles, which take
+        // a secret generated once and kept in the database (`store::secrets`): one generated
+        // here at every start could not open the keys an earlier start sealed in a persistent
+        // database (every JWKS, discovery and token request was then a 500), nor verify the
+        // cookies another instance on that database signed.
         for (path, secrets) in [
-            ("identity.secrets.cookie", &mut self.identity.secrets.cookie),
-            ("identity.secrets.cipher", &mut self.identity.secrets.cipher),
-            ("oauth2.secrets.system", &mut self.oauth2.secrets.system),
+            ("identity.secrets.cookie", &self.identity.secrets.cookie),
+            ("oauth2.secrets.system", &self.oauth2.secrets.system),
         ] {
             if secrets.is_empty() {
-                secrets.push(Secret::new(random_token(32)));
-                notes.push(format!("dev default: {path} = a generated random secret (changes at every start; set one for stable sessions and tokens)"));
+                notes.push(format!("dev default: {path} = a random secret generated once and kept in the database (shared by every instance on it; set one in production)"));
             }
         }
         notes
@@ -67,9 +77,12 @@ mod tests {
             Some("https://auth.example.com/")
         );
         assert_eq!(config.identity.identity.schemas.len(), 1);
-        let secret = config.oauth2.secrets.system[0].expose().clone();
+        let secret = config.identity.secrets.cipher[0].expose().clone();
         assert!(notes.iter().all(|n| !n.contains(&secret)));
         assert_eq!(notes.len(), 4);
-        assert!(config.apply_dev_defaults().is_empty());
+        // The cookie and system secrets come from the database when the roles start.
+        assert!(config.identity.secrets.cookie.is_empty());
+        assert!(config.oauth2.secrets.system.is_empty());
+        assert_eq!(config.apply_dev_defaults().len(), 2);
     }
 }

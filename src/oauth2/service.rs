@@ -314,7 +314,8 @@ impl Oauth2 {
             .map(|s| s.expose().clone())
             .collect();
         if secrets.is_empty() {
-            // The in-process fixture has no --dev defaults applied: a per-process secret.
+            // `Stack` fills an empty list from the database (`app.rs`); a caller building the
+            // state on its own (the client import) gets a per-process secret.
             secrets.push(crate::crypto::random_token(32));
         }
         let hmac = Hmacer::new(&secrets);
