@@ -11,6 +11,12 @@
 # read the role's figures against it. A latency target below this floor cannot be met by any
 # server on the machine: wrk, the server and the kernel share the same two cores.
 #
+# The VM halts an idle vCPU, and waking it again costs the host tens of microseconds: on an
+# otherwise idle machine a single sequential client pays that on nearly every request. The
+# "spinners" rows repeat the one-client run with one `nice -n 19` busy loop per CPU, which
+# takes almost no CPU from the benchmark (CFS weight 15 against 1024) but keeps every vCPU
+# awake: the difference between the two rows is the machine's wake-up cost, not the server's.
+#
 # Usage: DURATION=5s ROUNDS=2 benches/calibrate.sh     Needs: nginx, wrk, python3, curl.
 # Prints a Markdown table.
 set -euo pipefail
@@ -64,8 +70,20 @@ echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')); $
 echo
 echo "| nginx \`return 200\`, wrk | req/s | p50 ms | p75 ms | p90 ms | p99 ms |"
 echo "|---|---|---|---|---|---|"
+spin() { # one niced busy loop per CPU until the returned pids are killed
+    local i
+    for i in $(seq 1 "$(nproc)"); do
+        nice -n 19 sh -c 'while :; do :; done' &
+        SPINNERS+=($!); PIDS+=($!)
+    done
+}
 for round in $(seq 1 "$ROUNDS"); do
     row "1 worker, one client (-t1 -c1), round $round" 1 1 "http://127.0.0.1:$P1/"
+    SPINNERS=()
+    spin
+    row "1 worker, one client (-t1 -c1), spinners keep the vCPUs awake, round $round" 1 1 "http://127.0.0.1:$P1/"
+    kill "${SPINNERS[@]}" 2>/dev/null || true
+    wait "${SPINNERS[@]}" 2>/dev/null || true
     row "1 worker, 64 connections (-t2 -c64), round $round" 2 64 "http://127.0.0.1:$P1/"
     row "2 workers, 64 connections (-t2 -c64), round $round" 2 64 "http://127.0.0.1:$P2/"
 done
