@@ -68,6 +68,7 @@ on_every_backend!(
     implicit_and_hybrid_response_types,
     dynamic_registration_is_off_unless_enabled,
     verifiable_credentials_are_refused_with_oauth2_errors,
+    remember_for_at_the_integer_limit_saturates,
 );
 
 struct Env {
@@ -1337,6 +1338,96 @@ async fn private_key_jwt_with_jwks_uri(backend: Backend) {
 }
 
 /// Runs the code flow for `client` in the browser `jar` and returns its token response.
+/// A login and a consent remembered for `i64::MAX` seconds (the UI's number, unchecked by Hydra)
+/// finish the flow and are remembered: the expiry saturates (it overflowed — a 500 from
+/// `/oauth2/auth` in debug builds, a wrapped expiry in release ones).
+async fn remember_for_at_the_integer_limit_saturates(backend: Backend) {
+    let env = start(backend).await;
+    let c = env
+        .create_client(json!({
+            "grant_types": ["authorization_code"], "response_types": ["code"],
+            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+        }))
+        .await;
+    let start = reqwest::Url::parse_with_params(
+        &format!("{}/oauth2/auth", env.public),
+        &[
+            ("client_id", c["client_id"].as_str().unwrap()),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("state", "state-12345678"),
+        ],
+    )
+    .unwrap();
+    let mut jar = BTreeMap::new();
+    let mut handled = Vec::new();
+    for round in 0..2 {
+        let mut url = start.to_string();
+        while !url.starts_with("https://rp.example/") {
+            let r = env
+                .http
+                .get(&url)
+                .header(COOKIE, cookie_header(&jar))
+                .send()
+                .await
+                .unwrap();
+            cookies_from(&r, &mut jar);
+            assert_eq!(r.status(), 302, "round {round}: {url}");
+            url = r.headers()[LOCATION].to_str().unwrap().to_string();
+            for kind in ["login", "consent"] {
+                let Some(ch) = query_param(&url, &format!("{kind}_challenge")) else {
+                    continue;
+                };
+                let req: Value = env
+                    .http
+                    .get(format!(
+                        "{}/admin/oauth2/auth/requests/{kind}?{kind}_challenge={ch}",
+                        env.admin
+                    ))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                handled.push((round, kind, req["skip"].clone()));
+                let mut body = json!({"remember": true, "remember_for": i64::MAX});
+                match kind {
+                    "login" => body["subject"] = json!("alice"),
+                    _ => body["grant_scope"] = json!(["openid"]),
+                }
+                let a: Value = env
+                    .http
+                    .put(format!(
+                        "{}/admin/oauth2/auth/requests/{kind}/accept?{kind}_challenge={ch}",
+                        env.admin
+                    ))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                url = a["redirect_to"].as_str().unwrap().to_string();
+            }
+        }
+        assert!(query_param(&url, "code").is_some(), "round {round}: {url}");
+    }
+    // In the second round both are remembered: Hydra's `skip: true` for the login and consent.
+    assert_eq!(
+        handled,
+        [
+            (0, "login", json!(false)),
+            (0, "consent", json!(false)),
+            (1, "login", json!(true)),
+            (1, "consent", json!(true)),
+        ]
+    );
+    env.finish().await;
+}
+
 async fn code_flow_tokens(
     env: &Env,
     client: &Value,

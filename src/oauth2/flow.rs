@@ -139,6 +139,18 @@ fn csrf_cookie(s: &Oauth2, kind: &str, client_id: &str) -> String {
     )
 }
 
+/// When a login or consent remembered for `remember_for` seconds (the UI's number, any `i64`)
+/// expires, in Unix microseconds; `0` is Hydra's "for ever", as is a non-positive value. A
+/// `remember_for` past year 294 247 saturates instead of overflowing (a 500 in debug builds, a
+/// wrapped — possibly already past — expiry in release ones).
+fn remembered_until(now: i64, remember_for: i64) -> i64 {
+    if remember_for > 0 {
+        now.saturating_add(remember_for.saturating_mul(1_000_000))
+    } else {
+        0
+    }
+}
+
 fn set_cookie(s: &Oauth2, name: &str, value: &str, max_age: Option<i64>) -> String {
     let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if let Some(a) = max_age {
@@ -656,11 +668,7 @@ async fn finish_login(
     if !skip {
         auth_time = now;
         let remember_for = accept["remember_for"].as_i64().unwrap_or(0);
-        let exp = if remember_for > 0 {
-            now + remember_for * 1_000_000
-        } else {
-            0
-        };
+        let exp = remembered_until(now, remember_for);
         s.store()
             .upsert_login_session(
                 &sid,
@@ -786,11 +794,7 @@ async fn finish_consent(
             client_id: req.client.client_id.clone(),
             login_session_id: d["login_session_id"].as_str().unwrap_or_default().into(),
             remember,
-            expires_at: if remember_for > 0 {
-                now + remember_for * 1_000_000
-            } else {
-                0
-            },
+            expires_at: remembered_until(now, remember_for),
             handled_at: now,
             doc: json!({
                 "grant_scope": granted_scope,
