@@ -1121,6 +1121,18 @@ async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
         (400, "jti_known".into()),
         "a replayed assertion is refused"
     );
+    // The times the hints print overflowed as microseconds (a 500 in debug builds).
+    let mut far_exp = claims("alice", "jti-far-exp");
+    far_exp["exp"] = json!(i64::MAX);
+    let mut far_nbf = claims("alice", "jti-far-nbf");
+    far_nbf["nbf"] = json!(i64::MAX);
+    for (claims, what) in [(far_exp, "exp at i64::MAX"), (far_nbf, "nbf at i64::MAX")] {
+        assert_eq!(
+            error(exchange(assertion(&idp_key, claims), "read").await.unwrap()).await,
+            (400, "invalid_grant".into()),
+            "{what}"
+        );
+    }
     assert_eq!(
         error(
             exchange(assertion(&idp_key, claims("alice", "jti-2")), "write")
@@ -1285,8 +1297,8 @@ async fn private_key_jwt_with_jwks_uri(backend: Backend) {
         .await;
     let cid = client["client_id"].as_str().unwrap().to_string();
     let token_url = format!("{}/oauth2/token", env.public);
-    let exchange = |key: &josekit::jwk::Jwk, cid: &str, jti: &str| {
-        let claims = json!({"iss": cid, "sub": cid, "aud": [token_url], "exp": now_secs() + 300, "jti": jti});
+    let exchange_until = |key: &josekit::jwk::Jwk, cid: &str, jti: &str, exp: i64| {
+        let claims = json!({"iss": cid, "sub": cid, "aud": [token_url], "exp": exp, "jti": jti});
         let assertion = jose::sign(key, claims.as_object().unwrap().clone()).unwrap();
         env.http
             .post(&token_url)
@@ -1300,6 +1312,9 @@ async fn private_key_jwt_with_jwks_uri(backend: Backend) {
             ])
             .send()
     };
+    let exchange = |key: &josekit::jwk::Jwk, cid: &str, jti: &str| {
+        exchange_until(key, cid, jti, now_secs() + 300)
+    };
     assert_eq!(exchange(&k1, &cid, "a1").await.unwrap().status(), 200);
     let k2 = jose::generate("ES256", "rp-2", "sig", 2048).unwrap();
     publish(&k2);
@@ -1311,6 +1326,13 @@ async fn private_key_jwt_with_jwks_uri(backend: Backend) {
     let r = exchange(&k2, &cid, "a2").await.unwrap();
     assert_eq!(r.status(), 400, "a client assertion's jti is single use");
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "jti_known");
+    // An `exp` whose microseconds overflow i64 (a 500 in debug builds; in release ones a wrapped,
+    // past expiry that let the same assertion be replayed) is remembered for ever.
+    let far = i64::MAX / 1000;
+    let r = exchange_until(&k2, &cid, "a-far", far).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = exchange_until(&k2, &cid, "a-far", far).await.unwrap();
+    assert_eq!(r.status(), 400, "a far-future assertion is single use too");
     let r = exchange(&k1, &cid, "a3").await.unwrap();
     assert_eq!(r.status(), 401, "the old key is no longer published");
     server.abort();
@@ -1415,6 +1437,18 @@ async fn remember_for_at_the_integer_limit_saturates(backend: Backend) {
         }
         assert!(query_param(&url, "code").is_some(), "round {round}: {url}");
     }
+    // A `max_age` whose microseconds overflow i64 is checked against the remembered login
+    // (it overflowed: a 500 in debug builds) and, being that large, lets the login be skipped.
+    let r = env
+        .http
+        .get(format!("{start}&max_age={}", i64::MAX))
+        .header(COOKIE, cookie_header(&jar))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let login = r.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(query_param(&login, "login_challenge").is_some(), "{login}");
     // In the second round both are remembered: Hydra's `skip: true` for the login and consent.
     assert_eq!(
         handled,

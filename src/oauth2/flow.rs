@@ -508,7 +508,7 @@ async fn start_login(
             let max_age_ok = form
                 .get("max_age")
                 .and_then(|m| m.parse::<i64>().ok())
-                .is_none_or(|m| now - at <= m * 1_000_000);
+                .is_none_or(|m| now - at <= m.saturating_mul(1_000_000));
             if remember && (exp == 0 || exp > now) && max_age_ok && !prompt.contains("login") {
                 skip = true;
                 subject = subj;

@@ -828,7 +828,8 @@ impl Oauth2 {
             .store
             .use_jti(
                 &format!("client:{id}:{jti}"),
-                exp * 1_000_000,
+                // Saturating: a wrapped far-future `exp` was a past expiry, replayable at once.
+                exp.saturating_mul(1_000_000),
                 self.now_micros(),
             )
             .await?

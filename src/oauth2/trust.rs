@@ -286,7 +286,7 @@ pub fn check_claims(
     }
     if let Some(nbf) = numeric(claims, "nbf") {
         if nbf >= now {
-            return bad(format!("The JWT in \"assertion\" request parameter contains an \"nbf\" (not before) claim, that identifies the time '{}' before which the token MUST NOT be accepted.", super::admin::rfc3339(nbf * 1_000_000)));
+            return bad(format!("The JWT in \"assertion\" request parameter contains an \"nbf\" (not before) claim, that identifies the time '{}' before which the token MUST NOT be accepted.", super::admin::rfc3339(nbf.saturating_mul(1_000_000))));
         }
     }
     let iat = numeric(claims, "iat");
@@ -297,8 +297,8 @@ pub fn check_claims(
         );
     }
     let issued = iat.unwrap_or(now);
-    if exp - issued > rules.max_ttl_secs {
-        return bad(format!("The JWT in \"assertion\" request parameter contains an \"exp\" (expiration time) claim with value \"{}\" that is unreasonably far in the future, considering token issued at \"{}\".", super::admin::rfc3339(exp * 1_000_000), super::admin::rfc3339(issued * 1_000_000)));
+    if exp.saturating_sub(issued) > rules.max_ttl_secs {
+        return bad(format!("The JWT in \"assertion\" request parameter contains an \"exp\" (expiration time) claim with value \"{}\" that is unreasonably far in the future, considering token issued at \"{}\".", super::admin::rfc3339(exp.saturating_mul(1_000_000)), super::admin::rfc3339(issued.saturating_mul(1_000_000))));
     }
     let jti = claims
         .get("jti")
