@@ -186,6 +186,27 @@ async fn clients_crud_pagination_and_hydra_errors(backend: Backend) {
         "{link}"
     );
     assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 2);
+    // A page_token's offset is the client's number: at i64::MAX, an empty page (the next
+    // link's offset overflowed: a 500 in debug builds).
+    let far = quartet::oauth2::admin::page_token(i64::MAX);
+    for path in [
+        "/admin/clients",
+        "/admin/oauth2/auth/sessions/consent?subject=alice&",
+    ] {
+        let sep = if path.ends_with('&') { "" } else { "?" };
+        let r = env
+            .http
+            .get(format!("{}{path}{sep}page_token={far}", env.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(!r.headers()["link"]
+            .to_str()
+            .unwrap()
+            .contains("rel=\"next\""));
+        assert_eq!(r.json::<Vec<Value>>().await.unwrap(), Vec::<Value>::new());
+    }
     let owned: Vec<Value> = env
         .http
         .get(format!("{}/admin/clients?owner=o", env.admin))

@@ -272,7 +272,8 @@ pub fn paginate(response: &mut Response, base: &str, size: i64, offset: i64, tot
         )
     };
     let mut links = vec![link(0, "first")];
-    if offset + size < total {
+    // Saturating: the offset comes from the client's page_token (Hydra's Go wraps silently).
+    if offset.saturating_add(size) < total {
         links.push(link(offset + size, "next"));
     }
     if offset > 0 {
