@@ -69,6 +69,7 @@ on_every_backend!(
     dynamic_registration_is_off_unless_enabled,
     verifiable_credentials_are_refused_with_oauth2_errors,
     remember_for_at_the_integer_limit_saturates,
+    response_modes_and_the_audience_are_checked_up_front,
 );
 
 struct Env {
@@ -450,7 +451,8 @@ fn query_param(url: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Plays the browser and the login/consent UI: returns the URL the flow finally redirects to.
+/// Plays the browser and the login/consent UI: returns the URL the flow finally redirects to
+/// (or, for `response_mode=form_post`, `form_post:` and the page that posts to the client).
 async fn browse(
     env: &Env,
     start: &str,
@@ -470,8 +472,17 @@ async fn browse(
             .await
             .unwrap();
         cookies_from(&r, jar);
-        assert_eq!(r.status(), 302, "{url}");
+        if r.status() == 200 {
+            return format!("form_post:{}", r.text().await.unwrap());
+        }
         let next = r.headers()[LOCATION].to_str().unwrap().to_string();
+        // Hydra: 302 to the login and consent UIs, fosite's 303 back to the client.
+        let expected = if next.starts_with("https://rp.example/") {
+            303
+        } else {
+            302
+        };
+        assert_eq!(r.status(), expected, "{url}");
         if let Some(ch) = query_param(&next, "login_challenge") {
             let req: Value = env
                 .http
@@ -1416,8 +1427,14 @@ async fn remember_for_at_the_integer_limit_saturates(backend: Backend) {
                 .await
                 .unwrap();
             cookies_from(&r, &mut jar);
-            assert_eq!(r.status(), 302, "round {round}: {url}");
-            url = r.headers()[LOCATION].to_str().unwrap().to_string();
+            let next = r.headers()[LOCATION].to_str().unwrap().to_string();
+            let expected = if next.starts_with("https://rp.example/") {
+                303
+            } else {
+                302
+            };
+            assert_eq!(r.status(), expected, "round {round}: {url}");
+            url = next;
             for kind in ["login", "consent"] {
                 let Some(ch) = query_param(&url, &format!("{kind}_challenge")) else {
                     continue;
@@ -1920,11 +1937,171 @@ fn fragment_params(url: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The first redirect of `/oauth2/auth` (an error answered before any login).
+/// The first redirect of `/oauth2/auth` (an error answered before any login): fosite's 303
+/// when it goes back to the client, 302 to the login or error UI.
 async fn first_redirect(env: &Env, url: &str) -> String {
     let r = env.http.get(url).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    r.headers()[LOCATION].to_str().unwrap().to_string()
+    let to = r.headers()[LOCATION].to_str().unwrap().to_string();
+    let expected = if to.starts_with("https://rp.example/") {
+        303
+    } else {
+        302
+    };
+    assert_eq!(r.status(), expected, "{to}");
+    to
+}
+
+/// The hidden inputs of a `form_post` page, and the URL it posts to.
+fn form_post_fields(page: &str) -> (String, BTreeMap<String, String>) {
+    let attr = |tag: &str, name: &str| {
+        let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        let len = tag[start..].find('"').unwrap();
+        tag[start..start + len]
+            .replace("&amp;", "&")
+            .replace("&#34;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+    };
+    let form = &page[page.find("<form").unwrap()..];
+    let action = attr(&form[..form.find('>').unwrap()], "action");
+    let fields = form
+        .split("<input ")
+        .skip(1)
+        .map(|tag| (attr(tag, "name"), attr(tag, "value")))
+        .collect();
+    (action, fields)
+}
+
+/// `response_mode` as fosite handles it (Hydra's clients allow query, fragment and form_post):
+/// an unknown mode goes to the error UI before the redirect URI is trusted; `form_post`
+/// answers with the page that posts the code — or the error — to the client. And every
+/// requested audience is checked up front, before any login.
+async fn response_modes_and_the_audience_are_checked_up_front(backend: Backend) {
+    let env = start(backend).await;
+    let client = env
+        .create_client(json!({
+            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+            "audience": ["https://api.example/"],
+        }))
+        .await;
+    let to = first_redirect(
+        &env,
+        &authorize_url(&env, &client, "code", &[("response_mode", "weird")]),
+    )
+    .await;
+    assert!(
+        to.contains("/oauth2/fallbacks/error?error=unsupported_response_mode"),
+        "{to}"
+    );
+    assert!(!to.starts_with("https://rp.example/"), "{to}");
+
+    // an audience the client may not request: invalid_request back at the client
+    let to = first_redirect(
+        &env,
+        &authorize_url(
+            &env,
+            &client,
+            "code",
+            &[("audience", "https://other.example/")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("invalid_request"),
+        "{to}"
+    );
+    assert!(
+        query_param(&to, "error_description")
+            .unwrap()
+            .contains("\"https://other.example/\" has not been whitelisted"),
+        "{to}"
+    );
+    // allowed ones (a path below the allowed one counts) reach the login UI and the request
+    let to = first_redirect(
+        &env,
+        &authorize_url(
+            &env,
+            &client,
+            "code",
+            &[("audience", "https://api.example/ https://api.example/v1")],
+        ),
+    )
+    .await;
+    let ch = query_param(&to, "login_challenge").expect("the login UI");
+    let login: Value = env
+        .http
+        .get(format!(
+            "{}/admin/oauth2/auth/requests/login?login_challenge={ch}",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        login["requested_access_token_audience"],
+        json!(["https://api.example/", "https://api.example/v1"])
+    );
+
+    // form_post: an error before login is the page too
+    let r = env
+        .http
+        .get(authorize_url(
+            &env,
+            &client,
+            "code",
+            &[
+                ("response_mode", "form_post"),
+                ("code_challenge", &"x".repeat(43)),
+                ("code_challenge_method", "plain"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html;charset=UTF-8");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let (action, fields) = form_post_fields(&r.text().await.unwrap());
+    assert_eq!(action, "https://rp.example/cb");
+    assert_eq!(fields["error"], "invalid_request");
+    assert_eq!(fields["state"], "state-12345678");
+    // and the code after login and consent, redeemable like any other
+    let mut jar = BTreeMap::new();
+    let page = browse(
+        &env,
+        &authorize_url(&env, &client, "code", &[("response_mode", "form_post")]),
+        &mut jar,
+        json!({}),
+    )
+    .await;
+    let page = page.strip_prefix("form_post:").expect("a form_post page");
+    assert!(page.contains("document.forms[0].submit()"), "{page}");
+    let (action, fields) = form_post_fields(page);
+    assert_eq!(action, "https://rp.example/cb");
+    assert_eq!(fields["state"], "state-12345678");
+    assert_eq!(fields["scope"], "openid");
+    let r = env
+        .http
+        .post(format!("{}/oauth2/token", env.public))
+        .basic_auth(
+            client["client_id"].as_str().unwrap(),
+            client["client_secret"].as_str(),
+        )
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", fields["code"].as_str()),
+            ("redirect_uri", "https://rp.example/cb"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the form_post code is redeemable");
+    env.finish().await;
 }
 
 async fn implicit_and_hybrid_response_types(backend: Backend) {

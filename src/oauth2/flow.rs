@@ -195,6 +195,116 @@ fn with_params(base: &str, params: &[(&str, &str)]) -> String {
     format!("{base}{sep}{q}")
 }
 
+/// How the authorization endpoint's answer reaches the client (`response_mode`, fosite's
+/// `ResponseModeType`; Hydra's clients allow all three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseMode {
+    Query,
+    Fragment,
+    /// An HTML page whose form POSTs the parameters to the redirect URI.
+    FormPost,
+}
+
+impl ResponseMode {
+    /// The mode of a `response_mode` value fosite knows (`""`, `query`, `fragment`,
+    /// `form_post`); without one, `code` alone answers in the query and implicit and hybrid
+    /// responses in the fragment.
+    fn of(value: &str, code_only: bool) -> Self {
+        match value {
+            "query" => Self::Query,
+            "fragment" => Self::Fragment,
+            "form_post" => Self::FormPost,
+            _ if code_only => Self::Query,
+            _ => Self::Fragment,
+        }
+    }
+}
+
+/// fosite's `GetAudiences`: a repeated `audience` parameter counts value by value, a single
+/// one is split at spaces.
+fn requested_audience(form: &Form) -> Vec<String> {
+    let values = form.all("audience");
+    let split: Vec<String> = match values.as_slice() {
+        [one] => one.split(' ').map(str::to_string).collect(),
+        _ => values,
+    };
+    split.into_iter().filter(|a| !a.is_empty()).collect()
+}
+
+/// An answer to the client at its (validated) redirect URI, as fosite writes it: a 303 with
+/// the parameters in the query or the fragment, or the `form_post` page; never cached.
+fn to_client(
+    redirect_uri: &str,
+    mode: ResponseMode,
+    params: &[(&str, &str)],
+    cookies: Vec<String>,
+) -> Response {
+    let present = params.iter().filter(|(_, v)| !v.is_empty());
+    let mut response = match mode {
+        ResponseMode::Query => redirect(&with_params(redirect_uri, params), cookies),
+        ResponseMode::Fragment => {
+            let q: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(present)
+                .finish();
+            redirect(&format!("{redirect_uri}#{q}"), cookies)
+        }
+        ResponseMode::FormPost => {
+            let mut sorted: Vec<&(&str, &str)> = present.collect();
+            sorted.sort_by_key(|(k, _)| *k);
+            let mut r = (
+                [(header::CONTENT_TYPE, "text/html;charset=UTF-8")],
+                form_post_page(redirect_uri, &sorted),
+            )
+                .into_response();
+            for c in cookies {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            r
+        }
+    };
+    if response.status() == StatusCode::FOUND {
+        *response.status_mut() = StatusCode::SEE_OTHER;
+    }
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// fosite's default `form_post` page: submits itself to `action` on load.
+fn form_post_page(action: &str, params: &[&(&str, &str)]) -> String {
+    let mut inputs = String::new();
+    for (name, value) in params {
+        inputs.push_str(&format!(
+            "\n      <input type=\"hidden\" name=\"{}\" value=\"{}\"/>",
+            html_escape(name),
+            html_escape(value)
+        ));
+    }
+    format!(
+        "<html>\n   <head>\n      <title>Submit This Form</title>\n   </head>\n   <body onload=\"javascript:document.forms[0].submit()\">\n      <form method=\"post\" action=\"{}\">{inputs}\n      </form>\n   </body>\n</html>",
+        html_escape(action)
+    )
+}
+
+/// Escapes text for an HTML attribute value, as Go's `html/template` does.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// An error of the authorization endpoint, redirected to the client when its redirect URI is
 /// known good, else to `urls.error`.
 fn auth_error(
@@ -202,35 +312,20 @@ fn auth_error(
     e: Error,
     redirect_uri: Option<&str>,
     state: &str,
-    fragment: bool,
+    mode: ResponseMode,
 ) -> Response {
     let (_, code, description) = e.parts();
     match redirect_uri {
-        Some(uri) if !fragment => redirect(
-            &with_params(
-                uri,
-                &[
-                    ("error", &code),
-                    ("error_description", &description),
-                    ("state", state),
-                ],
-            ),
+        Some(uri) => to_client(
+            uri,
+            mode,
+            &[
+                ("error", code.as_str()),
+                ("error_description", description.as_str()),
+                ("state", state),
+            ],
             vec![],
         ),
-        Some(uri) => {
-            let q: String = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(
-                    [
-                        ("error", code.as_str()),
-                        ("error_description", description.as_str()),
-                        ("state", state),
-                    ]
-                    .iter()
-                    .filter(|(_, v)| !v.is_empty()),
-                )
-                .finish();
-            redirect(&format!("{uri}#{q}"), vec![])
-        }
         None => redirect(
             &with_params(
                 &s.ui_url("error"),
@@ -249,7 +344,7 @@ struct AuthRequest {
     state: String,
     scopes: Vec<String>,
     audience: Vec<String>,
-    fragment: bool,
+    mode: ResponseMode,
     /// The requested response types, sorted and deduplicated (`["code"]`, `["id_token",
     /// "token"]`, …).
     response_types: Vec<String>,
@@ -300,9 +395,9 @@ fn is_loopback_match(registered: &str, given: &str) -> bool {
 async fn validate_request(
     s: &Oauth2,
     form: &Form,
-) -> std::result::Result<AuthRequest, (Error, Option<String>, String, bool)> {
+) -> std::result::Result<AuthRequest, (Error, Option<String>, String, ResponseMode)> {
     let state = form.get("state").unwrap_or("").to_string();
-    let fail_early = |e: Error| (e, None, String::new(), false);
+    let fail_early = |e: Error| (e, None, String::new(), ResponseMode::Query);
     if let Some(dup) = form.duplicate(&[
         "client_id",
         "redirect_uri",
@@ -326,6 +421,16 @@ async fn validate_request(
         }
         Err(e) => return Err(fail_early(e)),
     };
+    // fosite parses response_mode before it trusts the redirect URI: an unknown mode goes to
+    // the error UI.
+    let mode_param = form.get("response_mode").unwrap_or("");
+    if !matches!(mode_param, "" | "query" | "fragment" | "form_post") {
+        return Err(fail_early(Error::Rejected {
+            error: "unsupported_response_mode".into(),
+            description: format!("The authorization server does not support obtaining a response using this response mode. Request with unsupported response_mode \"{mode_param}\"."),
+            status: 400,
+        }));
+    }
     let given = form.get("redirect_uri").filter(|r| !r.is_empty());
     let redirect_uri = match given {
         Some(g) if client.redirect_uris.iter().any(|r| r == g || is_loopback_match(r, g)) => g.to_string(),
@@ -337,16 +442,14 @@ async fn validate_request(
     let response_types = response_type_set(response_type);
     let code_only = response_types == ["code"];
     let has = |t: &str| response_types.iter().any(|r| r == t);
-    // fosite: `code` alone answers in the query, implicit and hybrid in the fragment.
-    let mode = form.get("response_mode").unwrap_or("");
-    let fragment = mode == "fragment" || (mode.is_empty() && !code_only);
-    let fail = |e: Error| (e, Some(redirect_uri.clone()), state.clone(), fragment);
+    let mode = ResponseMode::of(mode_param, code_only);
+    let fail = |e: Error| (e, Some(redirect_uri.clone()), state.clone(), mode);
     if !supported_response_types(&response_types) {
         return Err(fail(Error::UnsupportedResponseType(format!(
             "The authorization server does not support obtaining a token using this method; response_type '{response_type}' was requested."
         ))));
     }
-    if mode == "query" && !code_only {
+    if mode_param == "query" && !code_only {
         return Err(fail(Error::Rejected {
             error: "unsupported_response_mode".into(),
             description: format!("The authorization server does not support obtaining a response using this response mode. Insecure response_mode 'query' for the response_type '{response_type}'."),
@@ -397,6 +500,16 @@ async fn validate_request(
             ))));
         }
     }
+    // fosite's validateAuthorizeAudience: every requested audience up front, before login.
+    let audience = requested_audience(form);
+    if let Some(a) = audience
+        .iter()
+        .find(|a| !super::strategy::audience_allowed(&client.audience, a))
+    {
+        return Err(fail(Error::InvalidRequest(format!(
+            "Requested audience \"{a}\" has not been whitelisted by the OAuth 2.0 Client."
+        ))));
+    }
     let challenge = form.get("code_challenge").unwrap_or("");
     let method = form.get("code_challenge_method").unwrap_or("");
     if !challenge.is_empty() && method != "S256" {
@@ -422,13 +535,13 @@ async fn validate_request(
         ))));
     }
     Ok(AuthRequest {
-        audience: form.list("audience"),
+        audience,
         client,
         redirect_given: given.is_some(),
         redirect_uri,
         state,
         scopes,
-        fragment,
+        mode,
         response_types,
     })
 }
@@ -446,7 +559,7 @@ pub async fn authorize(
     }
     let req = match validate_request(&s, &form).await {
         Ok(r) => r,
-        Err((e, uri, state, frag)) => return auth_error(&s, e, uri.as_deref(), &state, frag),
+        Err((e, uri, state, mode)) => return auth_error(&s, e, uri.as_deref(), &state, mode),
     };
     let result = if let Some(v) = form.get("consent_verifier") {
         finish_consent(&s, &headers, &form, &req, v).await
@@ -455,7 +568,7 @@ pub async fn authorize(
     } else {
         start_login(&s, &headers, &form, &req).await
     };
-    result.unwrap_or_else(|e| auth_error(&s, e, Some(&req.redirect_uri), &req.state, req.fragment))
+    result.unwrap_or_else(|e| auth_error(&s, e, Some(&req.redirect_uri), &req.state, req.mode))
 }
 
 fn request_url(s: &Oauth2, form: &Form) -> String {
@@ -869,13 +982,7 @@ async fn finish_consent(
         ("state", req.state.as_str()),
     ];
     let _ = form;
-    if req.fragment {
-        let q: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter())
-            .finish();
-        return Ok(redirect(&format!("{}#{q}", req.redirect_uri), cookies));
-    }
-    Ok(redirect(&with_params(&req.redirect_uri, &params), cookies))
+    Ok(to_client(&req.redirect_uri, req.mode, &params, cookies))
 }
 
 /// The parameters of an implicit or hybrid response (fosite's `OpenIDConnectImplicitHandler`,
@@ -951,16 +1058,10 @@ async fn implicit_or_hybrid(
     Ok(params)
 }
 
-/// Redirects to the client with `params` in the fragment or the query.
+/// Answers the client with `params` in its response mode.
 fn respond(req: &AuthRequest, params: &[(&str, String)], cookies: Vec<String>) -> Response {
     let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    if req.fragment {
-        let q: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()))
-            .finish();
-        return redirect(&format!("{}#{q}", req.redirect_uri), cookies);
-    }
-    redirect(&with_params(&req.redirect_uri, &pairs), cookies)
+    to_client(&req.redirect_uri, req.mode, &pairs, cookies)
 }
 
 // --- admin: login / consent ----------------------------------------------------------------
@@ -1287,7 +1388,7 @@ pub async fn logout(
     }
     match logout_inner(&s, &headers, &form).await {
         Ok(r) => r,
-        Err(e) => auth_error(&s, e, None, "", false),
+        Err(e) => auth_error(&s, e, None, "", ResponseMode::Query),
     }
 }
 

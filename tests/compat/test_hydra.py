@@ -106,8 +106,9 @@ def _play_flow(quartet, api, auth_url, browser):
         if url.startswith(REDIRECT):
             return url
         r = browser.get(url, allow_redirects=False)
-        assert r.status_code == 302, (url, r.text)
         nxt = r.headers["Location"]
+        # Hydra: 302 to the login and consent UIs, fosite's 303 back to the client.
+        assert r.status_code == (303 if nxt.startswith(REDIRECT) else 302), (url, r.status_code, r.text)
         q = parse_qs(urlsplit(nxt).query)
         if "login_challenge" in q:
             ch = q["login_challenge"][0]
@@ -256,8 +257,9 @@ def _follow_to(browser, url, name):
         if url.startswith(REDIRECT) or name in parse_qs(urlsplit(url).query):
             return url
         r = browser.get(url, allow_redirects=False)
-        assert r.status_code == 302, (url, r.status_code, r.text)
-        url = r.headers["Location"]
+        nxt = r.headers["Location"]
+        assert r.status_code == (303 if nxt.startswith(REDIRECT) else 302), (url, r.status_code, r.text)
+        url = nxt
     raise AssertionError(url)
 
 
