@@ -70,6 +70,7 @@ on_every_backend!(
     verifiable_credentials_are_refused_with_oauth2_errors,
     remember_for_at_the_integer_limit_saturates,
     response_modes_and_the_audience_are_checked_up_front,
+    request_objects_by_value_and_by_reference,
 );
 
 struct Env {
@@ -1949,6 +1950,149 @@ async fn first_redirect(env: &Env, url: &str) -> String {
     };
     assert_eq!(r.status(), expected, "{to}");
     to
+}
+
+/// An `/oauth2/auth` URL from raw parameters.
+fn auth_url_with(env: &Env, params: &[(&str, &str)]) -> String {
+    reqwest::Url::parse_with_params(&format!("{}/oauth2/auth", env.public), params)
+        .unwrap()
+        .to_string()
+}
+
+/// An unsigned (`alg: none`) JWT, as fosite accepts for request objects.
+fn unsigned_jwt(claims: &Value) -> String {
+    use base64::Engine;
+    let b64 = |v: &Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    };
+    format!("{}.{}.", b64(&json!({"alg": "none"})), b64(claims))
+}
+
+/// OpenID Connect request objects as fosite reads them: by value (`request`) or from a
+/// registered `request_uri`, signed with the client's keys or unsigned; their claims replace
+/// the query's parameters (here the state and the redirect URI); a foreign signature, an
+/// expired object, an unregistered `request_uri` or both parameters at once go to the error
+/// UI; without the `openid` scope the object is not read at all.
+async fn request_objects_by_value_and_by_reference(backend: Backend) {
+    let env = start(backend).await;
+    let key = jose::generate("ES256", "ro-1", "sig", 2048).unwrap();
+    let stranger = jose::generate("ES256", "ro-1", "sig", 2048).unwrap();
+    let served = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ro_url = format!("http://{}/ro.jwt", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/ro.jwt",
+        axum::routing::get({
+            let served = served.clone();
+            move || {
+                let v = served.lock().unwrap().clone();
+                async move { v }
+            }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = env
+        .create_client(json!({
+            "redirect_uris": ["https://rp.example/cb", "https://rp.example/other"],
+            "scope": "openid", "request_uris": [ro_url],
+            "jwks": {"keys": [jose::to_value(&jose::public(&key).unwrap())]},
+        }))
+        .await;
+    let cid = client["client_id"].as_str().unwrap().to_string();
+    let object = |state: &str, exp: i64| json!({"state": state, "redirect_uri": "https://rp.example/other", "exp": exp});
+    let signed = |k: &josekit::jwk::Jwk, claims: Value| {
+        jose::sign(k, claims.as_object().unwrap().clone()).unwrap()
+    };
+    let base = |extra: &[(&str, &str)]| {
+        let mut p = vec![
+            ("client_id", cid.as_str()),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("redirect_uri", "https://rp.example/cb"),
+        ];
+        p.extend_from_slice(extra);
+        auth_url_with(&env, &p)
+    };
+    let mut jar = BTreeMap::new();
+    // by value, signed: the object's state and redirect URI win
+    let jwt = signed(&key, object("state-from-object", now_secs() + 300));
+    let done = browse(&env, &base(&[("request", &jwt)]), &mut jar, json!({})).await;
+    assert!(done.starts_with("https://rp.example/other?"), "{done}");
+    assert_eq!(
+        query_param(&done, "state").as_deref(),
+        Some("state-from-object")
+    );
+    // unsigned
+    let jwt = unsigned_jwt(&object("state-unsigned", now_secs() + 300));
+    let done = browse(&env, &base(&[("request", &jwt)]), &mut jar, json!({})).await;
+    assert_eq!(
+        query_param(&done, "state").as_deref(),
+        Some("state-unsigned"),
+        "{done}"
+    );
+    // by reference
+    *served.lock().unwrap() = signed(&key, object("state-by-reference", now_secs() + 300));
+    let done = browse(
+        &env,
+        &base(&[("request_uri", &ro_url)]),
+        &mut jar,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        query_param(&done, "state").as_deref(),
+        Some("state-by-reference"),
+        "{done}"
+    );
+
+    let error_ui = |to: &str, error: &str| {
+        assert!(!to.starts_with("https://rp.example/"), "{to}");
+        assert_eq!(query_param(to, "error").as_deref(), Some(error), "{to}");
+    };
+    let foreign = signed(&stranger, object("state-foreign", now_secs() + 300));
+    error_ui(
+        &first_redirect(&env, &base(&[("request", &foreign)])).await,
+        "invalid_request_object",
+    );
+    let expired = signed(&key, object("state-expired", now_secs() - 60));
+    error_ui(
+        &first_redirect(&env, &base(&[("request", &expired)])).await,
+        "invalid_request_object",
+    );
+    error_ui(
+        &first_redirect(
+            &env,
+            &base(&[("request_uri", "https://elsewhere.example/ro.jwt")]),
+        )
+        .await,
+        "invalid_request_uri",
+    );
+    let jwt = signed(&key, object("state-both", now_secs() + 300));
+    error_ui(
+        &first_redirect(&env, &base(&[("request", &jwt), ("request_uri", &ro_url)])).await,
+        "invalid_request",
+    );
+    // without `openid` in the query's scope the object is not read: the state is missing
+    let to = first_redirect(
+        &env,
+        &auth_url_with(
+            &env,
+            &[
+                ("client_id", cid.as_str()),
+                ("response_type", "code"),
+                ("redirect_uri", "https://rp.example/cb"),
+                ("request", foreign.as_str()),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("invalid_state"),
+        "{to}"
+    );
+    server.abort();
+    env.finish().await;
 }
 
 /// The hidden inputs of a `form_post` page, and the URL it posts to.

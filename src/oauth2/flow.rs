@@ -546,6 +546,50 @@ async fn validate_request(
     })
 }
 
+/// Merges an OpenID Connect request object into the request's parameters, as fosite does:
+/// each string (or number, or boolean) claim replaces the parameter of its name, and the
+/// query's `scope` values are kept beside the object's. The client stays the one `client_id`
+/// named in the query. Without an object, or for an unknown client (which `validate_request`
+/// refuses), the form is unchanged.
+async fn with_request_object(s: &Oauth2, mut form: Form) -> Result<Form> {
+    let Some(client_id) = form.get("client_id").map(str::to_string) else {
+        return Ok(form);
+    };
+    let Ok(Some(stored)) = s.store().get_client(&client_id).await else {
+        return Ok(form);
+    };
+    let Some(claims) = s.request_object(&stored.client, &form).await? else {
+        return Ok(form);
+    };
+    let words = |v: &str| -> Vec<String> {
+        v.split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let query_scope = words(form.get("scope").unwrap_or(""));
+    for (name, value) in claims {
+        if matches!(name.as_str(), "client_id" | "request" | "request_uri") {
+            continue;
+        }
+        let text = match value {
+            Value::String(t) => t,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => continue,
+        };
+        form.set(&name, text);
+    }
+    let mut scope = words(form.get("scope").unwrap_or(""));
+    for sc in query_scope {
+        if !scope.contains(&sc) {
+            scope.push(sc);
+        }
+    }
+    form.set("scope", scope.join(" "));
+    Ok(form)
+}
+
 /// `GET|POST /oauth2/auth`.
 pub async fn authorize(
     State(s): State<Oauth2>,
@@ -557,6 +601,10 @@ pub async fn authorize(
     if !body.is_empty() {
         form.0.extend(Form::parse(&body).0);
     }
+    let form = match with_request_object(&s, form).await {
+        Ok(f) => f,
+        Err(e) => return auth_error(&s, e, None, "", ResponseMode::Query),
+    };
     let req = match validate_request(&s, &form).await {
         Ok(r) => r,
         Err((e, uri, state, mode)) => return auth_error(&s, e, uri.as_deref(), &state, mode),

@@ -843,6 +843,126 @@ impl Oauth2 {
         Ok(client)
     }
 
+    /// The parameters of an OpenID Connect request object (`request`, or fetched from a
+    /// registered `request_uri`), as fosite's `authorizeRequestParametersFromOpenIDConnectRequest`
+    /// reads them: only for requests whose `scope` holds `openid`; signed with the client's
+    /// keys (RS*, PS*, ES*) or `alg: none`, in the client's `request_object_signing_alg` when it
+    /// names one; `exp`, `nbf` and `iat` checked. `None` when the request carries no object.
+    /// Errors come before the redirect URI is trusted (they go to the error UI).
+    pub async fn request_object(
+        &self,
+        client: &Client,
+        form: &Form,
+    ) -> Result<Option<Map<String, Value>>> {
+        let openid = form
+            .get("scope")
+            .unwrap_or("")
+            .split(' ')
+            .any(|s| s == "openid");
+        let by_value = form.get("request").unwrap_or("");
+        let by_reference = form.get("request_uri").unwrap_or("");
+        if !openid || (by_value.is_empty() && by_reference.is_empty()) {
+            return Ok(None);
+        }
+        if !by_value.is_empty() && !by_reference.is_empty() {
+            return Err(Error::InvalidRequest("OpenID Connect parameters 'request' and 'request_uri' were both given, but you can use at most one.".into()));
+        }
+        if client.jwks_uri.is_empty() && client.jwks.get("keys").is_none() {
+            return Err(Error::InvalidRequest("OpenID Connect 'request' or 'request_uri' context was given, but the OAuth 2.0 Client does not have any JSON Web Keys registered.".into()));
+        }
+        let assertion = if by_reference.is_empty() {
+            by_value.to_string()
+        } else {
+            self.fetch_request_object(client, by_reference).await?
+        };
+        let invalid = |hint: &str| Error::Rejected {
+            error: "invalid_request_object".into(),
+            description: format!(
+                "The request parameter contains an invalid Request Object. {hint}"
+            ),
+            status: 400,
+        };
+        let header = unverified_header(&assertion)
+            .ok_or_else(|| invalid("Unable to verify the request object's signature."))?;
+        let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+        let required = client.request_object_signing_alg.as_str();
+        if !required.is_empty() && required != alg {
+            return Err(invalid(&format!("The request object uses signing algorithm '{alg}', but the requested OAuth 2.0 Client enforces signing algorithm '{required}'.")));
+        }
+        let claims = match alg {
+            // fosite accepts an unsigned object; the JWS must then carry no signature.
+            "none" if assertion.ends_with('.') => unverified_claims(&assertion),
+            "none" => None,
+            a if a.starts_with("RS") || a.starts_with("PS") || a.starts_with("ES") => {
+                let keys = self.client_keys(client, false).await.map_err(|e| {
+                    invalid(&format!(
+                        "Unable to retrieve the signing key from the OAuth 2.0 Client. {}",
+                        e.parts().2
+                    ))
+                })?;
+                let verified = match jose::verify(&assertion, &keys) {
+                    Some(v) => Some(v),
+                    None if !client.jwks_uri.is_empty() => {
+                        let fresh = self.client_keys(client, true).await.map_err(|e| {
+                            invalid(&format!(
+                                "Unable to retrieve the signing key from the OAuth 2.0 Client. {}",
+                                e.parts().2
+                            ))
+                        })?;
+                        jose::verify(&assertion, &fresh)
+                    }
+                    None => None,
+                };
+                verified.map(|(_, claims)| claims)
+            }
+            other => {
+                return Err(invalid(&format!(
+                    "This request object uses unsupported signing algorithm '{other}'."
+                )))
+            }
+        }
+        .ok_or_else(|| invalid("Unable to verify the request object's signature."))?;
+        let now = self.now_secs();
+        let time = |name: &str| claims.get(name).and_then(Value::as_f64);
+        let expired = time("exp").is_some_and(|exp| (now as f64) > exp);
+        let early = time("nbf").is_some_and(|nbf| (now as f64) < nbf)
+            || time("iat").is_some_and(|iat| (now as f64) < iat);
+        if expired || early {
+            return Err(invalid("Unable to verify the request object because its claims could not be validated, check if the expiry time is set correctly."));
+        }
+        Ok(Some(claims))
+    }
+
+    /// A request object by reference: the URI must be one of the client's `request_uris`.
+    async fn fetch_request_object(&self, client: &Client, location: &str) -> Result<String> {
+        let invalid_uri = |hint: String| {
+            Error::Rejected {
+            error: "invalid_request_uri".into(),
+            description: format!("The request_uri in the Authorization Request returns an error or contains invalid data. {hint}"),
+            status: 400,
+        }
+        };
+        if !client.request_uris.iter().any(|u| u == location) {
+            return Err(invalid_uri(format!(
+                "Request URI '{location}' is not whitelisted by the OAuth 2.0 Client."
+            )));
+        }
+        let response = self.inner.http.get(location).send().await.map_err(|e| {
+            invalid_uri(format!(
+                "Unable to fetch OpenID Connect request parameters from 'request_uri' because: {}.",
+                e.without_url()
+            ))
+        })?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(invalid_uri(format!("Unable to fetch OpenID Connect request parameters from 'request_uri' because status code '200' was expected, but got '{}'.", response.status().as_u16())));
+        }
+        let body = response.bytes().await.map_err(|e| {
+            invalid_uri(format!("Unable to fetch OpenID Connect request parameters from 'request_uri' because body parsing failed with: {}.", e.without_url()))
+        })?;
+        let body = &body[..body.len().min(1 << 20)];
+        Ok(String::from_utf8_lossy(body).trim().to_string())
+    }
+
     /// The client's public keys: inline `jwks`, or fetched from `jwks_uri` (cached for
     /// [`JWKS_CACHE_TTL`] per URI; `refresh` bypasses the cache).
     async fn client_keys(&self, client: &Client, refresh: bool) -> Result<Vec<Jwk>> {
@@ -1262,12 +1382,24 @@ impl Form {
             .collect()
     }
 
+    /// Replaces every value of `key` by `value` (Go's `url.Values.Set`).
+    pub fn set(&mut self, key: &str, value: String) {
+        self.0.retain(|(k, _)| k != key);
+        self.0.push((key.to_string(), value));
+    }
+
     /// The first parameter sent more than once among `keys` (RFC 6749 §3.1).
     pub fn duplicate(&self, keys: &[&str]) -> Option<String> {
         keys.iter()
             .find(|k| self.all(k).len() > 1)
             .map(|k| k.to_string())
     }
+}
+
+fn unverified_header(token: &str) -> Option<Map<String, Value>> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = token.split('.').next()?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()
 }
 
 fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
