@@ -2103,6 +2103,7 @@ fn form_post_fields(page: &str) -> (String, BTreeMap<String, String>) {
         tag[start..start + len]
             .replace("&amp;", "&")
             .replace("&#34;", "\"")
+            .replace("&quot;", "\"")
             .replace("&#39;", "'")
             .replace("&lt;", "<")
             .replace("&gt;", ">")

@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use super::admin::rfc3339;
 use super::client::Client;
 use super::error::{Error, Result};
+use super::logout::html_escape;
 use super::service::{Form, GrantSession, Oauth2};
 use super::store::{ConsentRow, FlowRow};
 use super::token::Kind;
@@ -287,22 +288,6 @@ fn form_post_page(action: &str, params: &[&(&str, &str)]) -> String {
         "<html>\n   <head>\n      <title>Submit This Form</title>\n   </head>\n   <body onload=\"javascript:document.forms[0].submit()\">\n      <form method=\"post\" action=\"{}\">{inputs}\n      </form>\n   </body>\n</html>",
         html_escape(action)
     )
-}
-
-/// Escapes text for an HTML attribute value, as Go's `html/template` does.
-fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&#34;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// An error of the authorization endpoint, redirected to the client when its redirect URI is

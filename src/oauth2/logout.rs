@@ -39,7 +39,8 @@ pub fn frontchannel_urls(clients: &[Client], issuer: &str, sid: &str) -> Vec<Str
         .collect()
 }
 
-fn html_escape(s: &str) -> String {
+/// Escapes text for HTML element content and attribute values.
+pub(super) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
