@@ -507,6 +507,11 @@ async fn patch_identity(
     let mut doc = identity_json(&old, &s.configured_public_base(), View::Admin, None);
     json_patch::patch(&mut doc, &ops)
         .map_err(|e| Error::BadRequest(format!("The JSON Patch could not be applied: {e}")))?;
+    patched_types(&doc).map_err(|e| {
+        Error::BadRequest(format!(
+            "An error occured when applying the JSON patch: {e}"
+        ))
+    })?;
     let input = IdentityInput {
         schema_id: doc
             .get("schema_id")
@@ -521,6 +526,72 @@ async fn patch_identity(
         password: None,
     };
     save(&s, &headers, input, &old, &creds).await
+}
+
+/// What Kratos' decoding of a patched identity back into its Go type refuses (a 400 there): a
+/// field of the wrong JSON type, a time that is not RFC 3339, an id that is not a UUID. `null`
+/// passes where Go leaves the field as it was; unknown fields pass, as Go ignores them.
+fn patched_types(doc: &Value) -> std::result::Result<(), String> {
+    const STRINGS: [&str; 3] = ["schema_id", "schema_url", "state"];
+    const TIMES: [&str; 3] = ["created_at", "updated_at", "state_changed_at"];
+    for key in STRINGS {
+        expect_string(doc, key)?;
+    }
+    for key in TIMES {
+        expect_time(doc, key)?;
+    }
+    expect_uuid(doc, "organization_id")?;
+    for list in ["verifiable_addresses", "recovery_addresses"] {
+        match doc.get(list) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let at = |e: String| format!("{list}[{i}]: {e}");
+                    if !item.is_object() {
+                        return Err(at("not an object".into()));
+                    }
+                    for key in ["value", "via", "status"] {
+                        expect_string(item, key).map_err(at)?;
+                    }
+                    for key in ["created_at", "updated_at", "verified_at"] {
+                        expect_time(item, key).map_err(at)?;
+                    }
+                    expect_uuid(item, "id").map_err(at)?;
+                    if !matches!(
+                        item.get("verified"),
+                        None | Some(Value::Null | Value::Bool(_))
+                    ) {
+                        return Err(at("verified: not a boolean".into()));
+                    }
+                }
+            }
+            Some(_) => return Err(format!("{list}: not an array")),
+        }
+    }
+    Ok(())
+}
+
+fn expect_string(doc: &Value, key: &str) -> std::result::Result<(), String> {
+    match doc.get(key) {
+        None | Some(Value::Null | Value::String(_)) => Ok(()),
+        Some(_) => Err(format!("{key}: not a string")),
+    }
+}
+
+fn expect_time(doc: &Value, key: &str) -> std::result::Result<(), String> {
+    match doc.get(key) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(t)) if crate::store::time::parse_rfc3339(t).is_some() => Ok(()),
+        Some(_) => Err(format!("{key}: not an RFC 3339 time")),
+    }
+}
+
+fn expect_uuid(doc: &Value, key: &str) -> std::result::Result<(), String> {
+    match doc.get(key) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(u)) if uuid::Uuid::parse_str(u).is_ok() => Ok(()),
+        Some(_) => Err(format!("{key}: not a UUID")),
+    }
 }
 
 async fn delete_identity(State(s): State<Service>, Path(id): Path<String>) -> Result<StatusCode> {

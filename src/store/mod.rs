@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod secrets;
+pub mod time;
 mod warm;
 
 pub use warm::{Conn, OnDb};
