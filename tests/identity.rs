@@ -1106,6 +1106,63 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // a second factor needs the first one's session: aal2 with a session is a flow asking for
+    // it, without one Kratos' 401 session_aal1_required; an unknown level is a 400 either way
+    let spa_init = |aal: &str, with_cookie: bool| {
+        let mut req = env
+            .http
+            .get(format!(
+                "{}/self-service/login/browser?aal={aal}",
+                env.public
+            ))
+            .header("accept", "application/json");
+        if with_cookie {
+            req = req.header("cookie", &cookie);
+        }
+        req.send()
+    };
+    let r = spa_init("aal2", true).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["requested_aal"], "aal2");
+    let r = spa_init("aal2", false).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["id"], "session_aal1_required", "{e}");
+    let r = env
+        .http
+        .get(format!("{}/self-service/login/api?aal=aal2", env.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(spa_init("aal9", false).await.unwrap().status(), 400);
+    // a browser's failed init goes to the error UI, which reads the error back
+    let r = env
+        .http
+        .get(format!(
+            "{}/self-service/login/browser?aal=aal2",
+            env.public
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let error_id = location
+        .strip_prefix("https://www.ory.sh/kratos/docs/fallback/error?id=")
+        .unwrap_or_else(|| panic!("{location}"));
+    let stored: Value = env
+        .http
+        .get(format!("{}/self-service/errors?id={error_id}", env.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["error"]["id"], "session_aal1_required");
+    assert_eq!(stored["error"]["code"], 401);
+    assert_eq!(spa_init("aal9", true).await.unwrap().status(), 400);
 
     // logout via the browser logout URL
     let lo: Value = env

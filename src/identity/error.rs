@@ -40,6 +40,8 @@ pub enum Error {
     ReturnToForbidden(String),
     #[error("a valid session was detected")]
     SessionAlreadyAvailable,
+    #[error("aal2 and aal3 can only be requested if a session exists already")]
+    SessionRequiredForHigherAal,
     #[error("the session is too old for this privileged change")]
     RefreshRequired { redirect_to: String },
     #[error("the self-service flow is disabled")]
@@ -116,6 +118,12 @@ impl Error {
                 status(StatusCode::BAD_REQUEST, "Requested return_to URL is not allowed.")
                     .with_id("self_service_flow_return_to_forbidden")
                     .with_reason(format!("The return_to URL {url} is not on the allow list selfservice.allowed_return_urls.")),
+                None,
+            ),
+            Error::SessionRequiredForHigherAal => (
+                status(StatusCode::UNAUTHORIZED, "aal2 and aal3 can only be requested if a session exists already")
+                    .with_id("session_aal1_required")
+                    .with_reason("You can not requested a higher AAL (AAL2/AAL3) without an active session."),
                 None,
             ),
             Error::SessionAlreadyAvailable => (

@@ -330,6 +330,20 @@ struct InitQuery {
     aal: Option<String>,
 }
 
+impl InitQuery {
+    /// The `aal` asked for (aal1 when none is).
+    fn requested_aal(&self) -> Result<Aal> {
+        match self.aal.as_deref() {
+            None | Some("") => Ok(Aal::Aal1),
+            Some(a) => Aal::parse(a).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "Unable to parse AuthenticationMethod Assurance Level (AAL): `{a}`"
+                ))
+            }),
+        }
+    }
+}
+
 /// Creates and stores a flow; returns it and (for browsers) the CSRF cookie to set.
 async fn new_flow(
     s: &Service,
@@ -341,14 +355,7 @@ async fn new_flow(
     identity: Option<&Identity>,
 ) -> Result<(Flow, Option<HeaderValue>)> {
     let return_to = check_return_to(s, headers, q.return_to.as_deref())?;
-    let requested_aal = match q.aal.as_deref() {
-        None | Some("") => Aal::Aal1,
-        Some(a) => Aal::parse(a).ok_or_else(|| {
-            Error::BadRequest(format!(
-                "Unable to parse AuthenticationMethod Assurance Level (AAL): `{a}`"
-            ))
-        })?,
-    };
+    let requested_aal = q.requested_aal()?;
     let (csrf, new_cookie) = s.csrf_token(headers);
     let base = s.public_base(headers);
     let now = s.now();
@@ -690,7 +697,8 @@ async fn init_login(
     uri: Uri,
     q: InitQuery,
 ) -> Result<Response> {
-    if q.refresh != Some(true) && q.aal.as_deref().is_none_or(|a| a.is_empty() || a == "aal1") {
+    let higher_aal = q.requested_aal()? != Aal::Aal1;
+    if q.refresh != Some(true) || higher_aal {
         let present = match flow_type {
             FlowType::Api => match headers.get("x-session-token").and_then(|v| v.to_str().ok()) {
                 Some(t) => s.session_by_token(t).await?,
@@ -698,7 +706,11 @@ async fn init_login(
             },
             FlowType::Browser => s.current_session(&headers).await?,
         };
-        if present.is_some() {
+        // Kratos: a second factor needs the first one's session.
+        if higher_aal && present.is_none() {
+            return Err(Error::SessionRequiredForHigherAal);
+        }
+        if present.is_some() && !higher_aal && q.refresh != Some(true) {
             if flow_type == FlowType::Browser && !wants_json(&headers) {
                 let rt = check_return_to(&s, &headers, q.return_to.as_deref())?;
                 return Ok(redirect(
@@ -718,7 +730,11 @@ async fn init_login_browser(
     uri: Uri,
     Query(q): Query<InitQuery>,
 ) -> Result<Response> {
-    init_login(s, FlowType::Browser, headers, uri, q).await
+    // Kratos forwards a browser's failed init to the error UI (JSON callers get the error).
+    match init_login(s.clone(), FlowType::Browser, headers.clone(), uri, q).await {
+        Ok(r) => Ok(r),
+        Err(e) => fail(&s, &headers, true, e).await,
+    }
 }
 
 async fn init_login_api(
@@ -984,7 +1000,11 @@ async fn init_registration_browser(
     uri: Uri,
     Query(q): Query<InitQuery>,
 ) -> Result<Response> {
-    init_registration(s, FlowType::Browser, headers, uri, q).await
+    // Kratos forwards a browser's failed init to the error UI (JSON callers get the error).
+    match init_registration(s.clone(), FlowType::Browser, headers.clone(), uri, q).await {
+        Ok(r) => Ok(r),
+        Err(e) => fail(&s, &headers, true, e).await,
+    }
 }
 
 async fn init_registration_api(
@@ -1188,7 +1208,11 @@ async fn init_settings_browser(
     uri: Uri,
     Query(q): Query<InitQuery>,
 ) -> Result<Response> {
-    init_settings(s, FlowType::Browser, headers, uri, q).await
+    // Kratos forwards a browser's failed init to the error UI (JSON callers get the error).
+    match init_settings(s.clone(), FlowType::Browser, headers.clone(), uri, q).await {
+        Ok(r) => Ok(r),
+        Err(e) => fail(&s, &headers, true, e).await,
+    }
 }
 
 async fn init_settings_api(
