@@ -2163,6 +2163,17 @@ async fn response_modes_and_the_audience_are_checked_up_front(backend: Backend) 
             .contains("\"https://other.example/\" has not been whitelisted"),
         "{to}"
     );
+    // OpenID Connect's `registration` parameter is refused, as fosite does
+    let to = first_redirect(
+        &env,
+        &authorize_url(&env, &client, "code", &[("registration", "{}")]),
+    )
+    .await;
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("registration_not_supported"),
+        "{to}"
+    );
     // allowed ones (a path below the allowed one counts) reach the login UI and the request
     let to = first_redirect(
         &env,

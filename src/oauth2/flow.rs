@@ -495,6 +495,14 @@ async fn validate_request(
             "Requested audience \"{a}\" has not been whitelisted by the OAuth 2.0 Client."
         ))));
     }
+    // OpenID Connect's `registration` parameter (not `prompt=registration`): fosite refuses it.
+    if form.get("registration").is_some_and(|r| !r.is_empty()) {
+        return Err(fail(Error::Rejected {
+            error: "registration_not_supported".into(),
+            description: "The OP does not support use of the registration parameter.".into(),
+            status: 400,
+        }));
+    }
     let challenge = form.get("code_challenge").unwrap_or("");
     let method = form.get("code_challenge_method").unwrap_or("");
     if !challenge.is_empty() && method != "S256" {
