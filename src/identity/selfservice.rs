@@ -511,6 +511,19 @@ where
     }
 }
 
+/// A browser's failed flow creation goes to the error UI, as Kratos' `Forward` sends it (JSON
+/// callers get the error itself).
+async fn forward_init_errors(
+    s: &Service,
+    headers: &HeaderMap,
+    created: Result<Response>,
+) -> Result<Response> {
+    match created {
+        Ok(r) => Ok(r),
+        Err(e) => fail(s, headers, true, e).await,
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct ErrorIdQuery {
     id: Option<String>,
@@ -730,11 +743,8 @@ async fn init_login_browser(
     uri: Uri,
     Query(q): Query<InitQuery>,
 ) -> Result<Response> {
-    // Kratos forwards a browser's failed init to the error UI (JSON callers get the error).
-    match init_login(s.clone(), FlowType::Browser, headers.clone(), uri, q).await {
-        Ok(r) => Ok(r),
-        Err(e) => fail(&s, &headers, true, e).await,
-    }
+    let created = init_login(s.clone(), FlowType::Browser, headers.clone(), uri, q).await;
+    forward_init_errors(&s, &headers, created).await
 }
 
 async fn init_login_api(
@@ -1000,11 +1010,8 @@ async fn init_registration_browser(
     uri: Uri,
     Query(q): Query<InitQuery>,
 ) -> Result<Response> {
-    // Kratos forwards a browser's failed init to the error UI (JSON callers get the error).
-    match init_registration(s.clone(), FlowType::Browser, headers.clone(), uri, q).await {
-        Ok(r) => Ok(r),
-        Err(e) => fail(&s, &headers, true, e).await,
-    }
+    let created = init_registration(s.clone(), FlowType::Browser, headers.clone(), uri, q).await;
+    forward_init_errors(&s, &headers, created).await
 }
 
 async fn init_registration_api(
@@ -1208,11 +1215,8 @@ async fn init_settings_browser(
     uri: Uri,
     Query(q): Query<InitQuery>,
 ) -> Result<Response> {
-    // Kratos forwards a browser's failed init to the error UI (JSON callers get the error).
-    match init_settings(s.clone(), FlowType::Browser, headers.clone(), uri, q).await {
-        Ok(r) => Ok(r),
-        Err(e) => fail(&s, &headers, true, e).await,
-    }
+    let created = init_settings(s.clone(), FlowType::Browser, headers.clone(), uri, q).await;
+    forward_init_errors(&s, &headers, created).await
 }
 
 async fn init_settings_api(

@@ -175,11 +175,20 @@ fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
+/// Hydra's 302 (to the login, consent, logout and error UIs).
 fn redirect(to: &str, cookies: Vec<String>) -> Response {
-    let mut r = StatusCode::FOUND.into_response();
+    redirect_with(StatusCode::FOUND, to, cookies)
+}
+
+fn redirect_with(status: StatusCode, to: &str, cookies: Vec<String>) -> Response {
+    let mut r = status.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         r.headers_mut().insert(header::LOCATION, v);
     }
+    with_cookies(r, cookies)
+}
+
+fn with_cookies(mut r: Response, cookies: Vec<String>) -> Response {
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(&c) {
             r.headers_mut().append(header::SET_COOKIE, v);
@@ -241,33 +250,27 @@ fn to_client(
     cookies: Vec<String>,
 ) -> Response {
     let present = params.iter().filter(|(_, v)| !v.is_empty());
+    let see_other = StatusCode::SEE_OTHER;
     let mut response = match mode {
-        ResponseMode::Query => redirect(&with_params(redirect_uri, params), cookies),
+        ResponseMode::Query => {
+            redirect_with(see_other, &with_params(redirect_uri, params), cookies)
+        }
         ResponseMode::Fragment => {
             let q: String = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(present)
                 .finish();
-            redirect(&format!("{redirect_uri}#{q}"), cookies)
+            redirect_with(see_other, &format!("{redirect_uri}#{q}"), cookies)
         }
         ResponseMode::FormPost => {
             let mut sorted: Vec<&(&str, &str)> = present.collect();
             sorted.sort_by_key(|(k, _)| *k);
-            let mut r = (
+            let page = (
                 [(header::CONTENT_TYPE, "text/html;charset=UTF-8")],
                 form_post_page(redirect_uri, &sorted),
-            )
-                .into_response();
-            for c in cookies {
-                if let Ok(v) = HeaderValue::from_str(&c) {
-                    r.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
-            r
+            );
+            with_cookies(page.into_response(), cookies)
         }
     };
-    if response.status() == StatusCode::FOUND {
-        *response.status_mut() = StatusCode::SEE_OTHER;
-    }
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -545,6 +548,9 @@ async fn validate_request(
 /// named in the query. Without an object, or for an unknown client (which `validate_request`
 /// refuses), the form is unchanged.
 async fn with_request_object(s: &Oauth2, mut form: Form) -> Result<Form> {
+    if !Oauth2::carries_request_object(&form) {
+        return Ok(form);
+    }
     let Some(client_id) = form.get("client_id").map(str::to_string) else {
         return Ok(form);
     };

@@ -269,6 +269,9 @@ struct Inner {
     dummy_hash: OnceLock<String>,
 }
 
+/// The largest request object read from a `request_uri`.
+const REQUEST_OBJECT_LIMIT: usize = 1 << 20;
+
 /// How long a client's JWK set fetched from `jwks_uri` is reused.
 pub const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
 
@@ -777,16 +780,7 @@ impl Oauth2 {
         if client.token_endpoint_auth_method != "private_key_jwt" {
             return Err(Error::InvalidClient(format!("The OAuth 2.0 Client supports client authentication method '{}', but method 'private_key_jwt' was requested.", client.token_endpoint_auth_method)));
         }
-        let keys = self.client_keys(&client, false).await?;
-        let verified = match jose::verify(assertion, &keys) {
-            Some(v) => Some(v),
-            // A key rotated at the client's jwks_uri: fetch once more, bypassing the cache
-            // (fosite's JWKS fetcher does the same).
-            None if !client.jwks_uri.is_empty() => {
-                jose::verify(assertion, &self.client_keys(&client, true).await?)
-            }
-            None => None,
-        };
+        let verified = self.verify_with_client_keys(&client, assertion).await?;
         let (header, claims) = verified.ok_or_else(|| {
             Error::InvalidClient(
                 "Unable to verify the integrity of the 'client_assertion' value.".into(),
@@ -854,16 +848,11 @@ impl Oauth2 {
         client: &Client,
         form: &Form,
     ) -> Result<Option<Map<String, Value>>> {
-        let openid = form
-            .get("scope")
-            .unwrap_or("")
-            .split(' ')
-            .any(|s| s == "openid");
-        let by_value = form.get("request").unwrap_or("");
-        let by_reference = form.get("request_uri").unwrap_or("");
-        if !openid || (by_value.is_empty() && by_reference.is_empty()) {
+        if !Self::carries_request_object(form) {
             return Ok(None);
         }
+        let by_value = form.get("request").unwrap_or("");
+        let by_reference = form.get("request_uri").unwrap_or("");
         if !by_value.is_empty() && !by_reference.is_empty() {
             return Err(Error::InvalidRequest("OpenID Connect parameters 'request' and 'request_uri' were both given, but you can use at most one.".into()));
         }
@@ -894,25 +883,15 @@ impl Oauth2 {
             "none" if assertion.ends_with('.') => unverified_claims(&assertion),
             "none" => None,
             a if a.starts_with("RS") || a.starts_with("PS") || a.starts_with("ES") => {
-                let keys = self.client_keys(client, false).await.map_err(|e| {
-                    invalid(&format!(
-                        "Unable to retrieve the signing key from the OAuth 2.0 Client. {}",
-                        e.parts().2
-                    ))
-                })?;
-                let verified = match jose::verify(&assertion, &keys) {
-                    Some(v) => Some(v),
-                    None if !client.jwks_uri.is_empty() => {
-                        let fresh = self.client_keys(client, true).await.map_err(|e| {
-                            invalid(&format!(
-                                "Unable to retrieve the signing key from the OAuth 2.0 Client. {}",
-                                e.parts().2
-                            ))
-                        })?;
-                        jose::verify(&assertion, &fresh)
-                    }
-                    None => None,
-                };
+                let verified = self
+                    .verify_with_client_keys(client, &assertion)
+                    .await
+                    .map_err(|e| {
+                        invalid(&format!(
+                            "Unable to retrieve the signing key from the OAuth 2.0 Client. {}",
+                            e.parts().2
+                        ))
+                    })?;
                 verified.map(|(_, claims)| claims)
             }
             other => {
@@ -931,6 +910,18 @@ impl Oauth2 {
             return Err(invalid("Unable to verify the request object because its claims could not be validated, check if the expiry time is set correctly."));
         }
         Ok(Some(claims))
+    }
+
+    /// Whether fosite reads a request object for this request: `request` or `request_uri` is
+    /// given and the query's `scope` holds `openid`.
+    pub fn carries_request_object(form: &Form) -> bool {
+        let given = |k: &str| form.get(k).is_some_and(|v| !v.is_empty());
+        (given("request") || given("request_uri"))
+            && form
+                .get("scope")
+                .unwrap_or("")
+                .split(' ')
+                .any(|s| s == "openid")
     }
 
     /// A request object by reference: the URI must be one of the client's `request_uris`.
@@ -956,11 +947,36 @@ impl Oauth2 {
         if response.status() != reqwest::StatusCode::OK {
             return Err(invalid_uri(format!("Unable to fetch OpenID Connect request parameters from 'request_uri' because status code '200' was expected, but got '{}'.", response.status().as_u16())));
         }
-        let body = response.bytes().await.map_err(|e| {
+        // Read at most REQUEST_OBJECT_LIMIT: a request object is a few KiB.
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
             invalid_uri(format!("Unable to fetch OpenID Connect request parameters from 'request_uri' because body parsing failed with: {}.", e.without_url()))
-        })?;
-        let body = &body[..body.len().min(1 << 20)];
-        Ok(String::from_utf8_lossy(body).trim().to_string())
+        })? {
+            if body.len() + chunk.len() > REQUEST_OBJECT_LIMIT {
+                return Err(invalid_uri(format!("Unable to fetch OpenID Connect request parameters from 'request_uri' because the body is larger than {REQUEST_OBJECT_LIMIT} bytes.")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&body).trim().to_string())
+    }
+
+    /// A JWS verified with one of the client's keys: its header and claims, `None` when no key
+    /// verifies it. A key rotated at the client's `jwks_uri` gets one more fetch, bypassing the
+    /// cache (fosite's JWKS fetcher does the same).
+    async fn verify_with_client_keys(
+        &self,
+        client: &Client,
+        token: &str,
+    ) -> Result<Option<(Map<String, Value>, Map<String, Value>)>> {
+        let keys = self.client_keys(client, false).await?;
+        Ok(match jose::verify(token, &keys) {
+            Some(v) => Some(v),
+            None if !client.jwks_uri.is_empty() => {
+                jose::verify(token, &self.client_keys(client, true).await?)
+            }
+            None => None,
+        })
     }
 
     /// The client's public keys: inline `jwks`, or fetched from `jwks_uri` (cached for
@@ -1396,16 +1412,19 @@ impl Form {
     }
 }
 
-fn unverified_header(token: &str) -> Option<Map<String, Value>> {
+/// The JSON object in part `index` of a JWS (0 the header, 1 the claims), unverified.
+fn unverified_part(token: &str, index: usize) -> Option<Map<String, Value>> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header = token.split('.').next()?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()
+    let part = token.split('.').nth(index)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+}
+
+fn unverified_header(token: &str) -> Option<Map<String, Value>> {
+    unverified_part(token, 0)
 }
 
 fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let payload = token.split('.').nth(1)?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+    unverified_part(token, 1)
 }
 
 #[cfg(test)]

@@ -603,6 +603,14 @@ def test_native_login_refresh_reauthenticates_the_session(kratos_public, kratos_
     assert already.value.status == 400
     assert error_body(already.value)["error"]["id"] == "session_already_available"
 
+    # a second factor needs the first one's session: aal2 with the token is a flow asking for it,
+    # without one Kratos' 401 session_aal1_required
+    assert str(frontend.create_native_login_flow(aal="aal2", x_session_token=token).requested_aal) == "aal2"
+    with pytest.raises(ApiException) as no_session:
+        frontend.create_native_login_flow(aal="aal2")
+    assert no_session.value.status == 401
+    assert error_body(no_session.value)["error"]["id"] == "session_aal1_required"
+
     flow = frontend.create_native_login_flow(refresh=True, x_session_token=token)
     assert flow.refresh is True
     again = frontend.update_login_flow(
