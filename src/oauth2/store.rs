@@ -21,6 +21,9 @@ pub struct Store {
     tokens: Arc<TokenWriter>,
     /// Token reads (introspection above all): concurrent lookups share statements.
     tokens_by_signature: Batcher<String, TokenRow, Error>,
+    /// Client reads (every token request authenticates one): concurrent lookups of the same
+    /// or other clients share statements, each as fresh as a read of its own.
+    clients_by_id: Batcher<String, Arc<StoredClient>, Error>,
 }
 
 /// At most this many signatures per token statement, and this many statements at once.
@@ -41,7 +44,26 @@ async fn tokens_by_signatures(db: Db, signatures: Vec<String>) -> Result<Vec<(St
         .collect()
 }
 
+/// Clients by id in one statement.
+async fn clients_by_ids(db: Db, ids: Vec<String>) -> Result<Vec<(String, Arc<StoredClient>)>> {
+    static SQL: LazyLock<InList> = LazyLock::new(|| {
+        InList::new(
+            CLIENT_BATCH_KEYS,
+            "SELECT id, doc, secret_hash, registration_key FROM oauth2_clients WHERE id IN ({keys})",
+        )
+    });
+    let rows = SQL.fetch(&db, &ids).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("id")?, Arc::new(client_row(row)?))))
+        .collect()
+}
+
+/// At most this many ids per client statement, and this many statements at once.
+const CLIENT_BATCH_KEYS: usize = 16;
+const CLIENT_BATCH_STATEMENTS: usize = 2;
+
 /// A stored client with what never leaves the server.
+#[derive(Clone)]
 pub struct StoredClient {
     pub client: Client,
     pub secret_hash: String,
@@ -164,10 +186,14 @@ fn consent_row(row: &AnyRow) -> Result<ConsentRow> {
 impl Store {
     pub fn new(db: Db) -> Store {
         let reader = db.clone();
+        let client_reader = db.clone();
         Store {
             tokens: Arc::new(TokenWriter::new(db.clone())),
             tokens_by_signature: Batcher::new(TOKEN_BATCH_KEYS, TOKEN_BATCH_STATEMENTS, move |s| {
                 Box::pin(tokens_by_signatures(reader.clone(), s))
+            }),
+            clients_by_id: Batcher::new(CLIENT_BATCH_KEYS, CLIENT_BATCH_STATEMENTS, move |ids| {
+                Box::pin(clients_by_ids(client_reader.clone(), ids))
             }),
             db,
         }
@@ -224,14 +250,10 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// The client with this id, read by a statement shared with concurrent lookups.
     pub async fn get_client(&self, id: &str) -> Result<Option<StoredClient>> {
-        let row = sqlx::query(
-            "SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional_on(&self.db)
-        .await?;
-        row.as_ref().map(client_row).transpose()
+        let found = self.clients_by_id.get(id.to_owned()).await?;
+        Ok(found.map(Arc::unwrap_or_clone))
     }
 
     /// One page of clients (oldest first) and the total matching the filters.
@@ -882,6 +904,60 @@ async fn insert_token_rows(db: &Db, rows: &[&TokenRow]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Dsn;
+
+    fn client(id: &str) -> Client {
+        Client {
+            client_id: id.into(),
+            client_name: format!("name of {id}"),
+            ..Client::default()
+        }
+    }
+
+    /// Concurrent reads share statements, yet each caller gets its own client (or none), and a
+    /// write that committed before a read is always seen by it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_client_reads_each_get_their_own_fresh_row() {
+        let db = Db::connect(&Dsn::Memory).await.unwrap();
+        db.migrate().await.unwrap();
+        let store = Store::new(db);
+        for i in 0..5 {
+            let id = format!("c{i}");
+            store
+                .insert_client(&client(&id), &format!("hash-{i}"), "", 0)
+                .await
+                .unwrap();
+        }
+        let reads = (0..100).map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let id = format!("c{}", n % 7); // c5 and c6 do not exist
+                (id.clone(), store.get_client(&id).await.unwrap())
+            })
+        });
+        for read in futures::future::join_all(reads).await {
+            let (id, found) = read.unwrap();
+            let n: usize = id[1..].parse().unwrap();
+            match found {
+                Some(c) if n < 5 => {
+                    assert_eq!(c.client.client_id, id);
+                    assert_eq!(c.client.client_name, format!("name of {id}"));
+                    assert_eq!(c.secret_hash, format!("hash-{n}"));
+                }
+                None if n >= 5 => {}
+                other => panic!("{id}: {:?}", other.map(|c| c.client.client_id)),
+            }
+        }
+        let mut renamed = client("c1");
+        renamed.client_name = "renamed".into();
+        assert!(store
+            .update_client(&renamed, "hash-new", "", 1)
+            .await
+            .unwrap());
+        let after = store.get_client("c1").await.unwrap().unwrap();
+        assert_eq!(after.client.client_name, "renamed");
+        assert_eq!(after.secret_hash, "hash-new");
+    }
 
     #[test]
     fn token_batches_number_their_placeholders_per_backend() {
