@@ -221,6 +221,60 @@ async fn session_cache_hit_skips_whoami_and_never_outlives_its_ttl() {
     assert_eq!(env.sessions.calls(), 6);
 }
 
+/// Rules that read the same session differently (`subject_from`, `extra_from`) never answer
+/// each other from the cache, and a hit gives what the rule's own read gave.
+#[tokio::test]
+async fn session_cache_entries_belong_to_what_the_rule_reads() {
+    let env = start(
+        &[
+            rule(
+                "by-identity",
+                "/i/",
+                json!({"handler": "cookie_session"}),
+                json!({"handler": "noop"}),
+            ),
+            rule(
+                "by-session",
+                "/s/",
+                json!({"handler": "cookie_session", "config": {
+                    "subject_from": "id", "extra_from": "identity.traits"}}),
+                json!({"handler": "noop"}),
+            ),
+        ],
+        json!({}),
+    )
+    .await;
+    let mut headers = HeaderMap::new();
+    headers.insert("cookie", HeaderValue::from_static("ory_kratos_session=a"));
+    let decide = |path: &str| {
+        let req = PipelineRequest {
+            method: Method::GET,
+            url: UrlData {
+                scheme: "http".into(),
+                host: "app.test".into(),
+                path: path.into(),
+                raw_query: String::new(),
+            },
+            headers: headers.clone().into(),
+            body: Default::default(),
+        };
+        let proxy = env.proxy.clone();
+        async move {
+            let (_, session) = proxy.decide(&req).await.map_err(|(_, e)| e).unwrap();
+            (session.subject, Value::Object((*session.extra.unwrap()).clone()))
+        }
+    };
+    for round in 0..2 {
+        let (subject, extra) = decide("/i/x").await;
+        assert_eq!(subject, "user-1", "round {round}");
+        assert_eq!(extra["identity"]["traits"]["email"], "ada@example.com");
+        let (subject, extra) = decide("/s/x").await;
+        assert_eq!(subject, "s-1", "round {round}");
+        assert_eq!(extra, json!({"email": "ada@example.com"}));
+    }
+    assert_eq!(env.sessions.calls(), 2, "one call per rule, then cache hits");
+}
+
 #[tokio::test]
 async fn bearer_token_session_cache_is_opt_in_and_defaults_to_ten_seconds() {
     let env = start(

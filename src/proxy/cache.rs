@@ -126,9 +126,16 @@ pub struct Caches {
     pub client_credentials: TtlCache<String>,
     /// hydrator: API URL + session JSON → the hydrator's answer.
     pub hydrator: TtlCache<bytes::Bytes>,
-    /// cookie_session / bearer_token (Quartet extension): the session request → the session
-    /// endpoint's 200 body.
-    pub sessions: TtlCache<bytes::Bytes>,
+    /// cookie_session / bearer_token (Quartet extension): the session request and the rule's
+    /// `subject_from` / `extra_from` → the session they read from the endpoint's 200 answer.
+    pub sessions: TtlCache<SessionFound>,
+}
+
+/// What cookie_session / bearer_token read from a session: shared, never copied, per hit.
+#[derive(Debug, Clone)]
+pub struct SessionFound {
+    pub subject: String,
+    pub extra: Option<std::sync::Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// The `cache` object of a handler config, decoded.

@@ -752,7 +752,7 @@ async fn authenticate_jwt(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    session.extra = Some(claims);
+    session.extra = Some(Arc::new(claims));
     Ok(())
 }
 
@@ -862,8 +862,17 @@ async fn forward_session(
         .filter(|m| !m.is_empty())
         .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
         .unwrap_or_else(|| req.method.clone());
+    let subject_path = cfg.subject_from.as_deref().unwrap_or(default_subject);
+    let extra_path = cfg.extra_from.as_deref().unwrap_or("extra");
+    // Keyed by the session request and by what this rule reads from the answer, the cache
+    // holds the decoded session: a hit parses nothing and copies no JSON.
     let cached = cfg.cache_policy.map(|policy| {
-        let mut parts: Vec<&[u8]> = vec![method.as_str().as_bytes(), url.as_str().as_bytes()];
+        let mut parts: Vec<&[u8]> = vec![
+            method.as_str().as_bytes(),
+            url.as_str().as_bytes(),
+            subject_path.as_bytes(),
+            extra_path.as_bytes(),
+        ];
         for (k, v) in &headers {
             parts.push(k.as_str().as_bytes());
             parts.push(v.as_bytes());
@@ -871,7 +880,7 @@ async fn forward_session(
         let k = cache::key(&parts);
         (policy, k, out.caches.sessions.get(&k, (out.clock)()))
     });
-    let raw = match cached {
+    let found = match cached {
         Some((_, _, Some(hit))) => hit,
         _ => {
             let resp = out
@@ -890,41 +899,52 @@ async fn forward_session(
                     resp.status
                 )));
             }
+            let found = decode_session(&resp.body, subject_path, extra_path)?;
             if let Some((policy, k, None)) = cached {
                 let now = (out.clock)();
                 let ttl = policy.ttl.unwrap_or(std::time::Duration::from_secs(10));
                 out.caches.sessions.put(
                     k,
-                    resp.body.clone(),
+                    found.clone(),
                     cache::after(now, ttl),
                     now,
                     policy.max_entries,
                 );
             }
-            resp.body
+            found
         }
     };
-    let body: Value = serde_json::from_slice(&raw)
+    session.subject = found.subject;
+    session.extra = found.extra;
+    Ok(())
+}
+
+/// The subject and extra a session endpoint's 200 answer gives, read at Oathkeeper's GJSON
+/// paths `subject_from` and `extra_from`.
+fn decode_session(
+    raw: &[u8],
+    subject_path: &str,
+    extra_path: &str,
+) -> Result<cache::SessionFound, Error> {
+    let body: Value = serde_json::from_slice(raw)
         .map_err(|e| Error::internal(format!("the session endpoint answered no JSON: {e}")))?;
-    let subject_path = cfg.subject_from.as_deref().unwrap_or(default_subject);
-    session.subject = match gjson_ref(&body, subject_path).as_deref() {
+    let subject = match gjson_ref(&body, subject_path).as_deref() {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => return Err(Error::forbidden(format!("The configured subject_from GJSON path returned an error on JSON output: expected a string but got {other}"))),
     };
-    let extra_path = cfg.extra_from.as_deref().unwrap_or("extra");
     // `@this` (the common choice: the whole session) moves the answer instead of copying it.
     let extra = if is_this(extra_path) {
         Some(body)
     } else {
         gjson_ref(&body, extra_path).map(Cow::into_owned)
     };
-    session.extra = match extra {
+    let extra = match extra {
         None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => Some(m),
+        Some(Value::Object(m)) => Some(Arc::new(m)),
         Some(_) => return Err(Error::forbidden("The configured extra_from GJSON path returned an error on JSON output: expected an object")),
     };
-    Ok(())
+    Ok(cache::SessionFound { subject, extra })
 }
 
 fn is_this(path: &str) -> bool {
@@ -1107,7 +1127,7 @@ async fn introspect(
     if !aud.is_empty() {
         extra.insert("aud".into(), Value::from(aud));
     }
-    session.extra = Some(extra);
+    session.extra = Some(Arc::new(extra));
     Ok(())
 }
 
@@ -1391,7 +1411,11 @@ async fn mutate(
             if subject != session.subject {
                 return Err(Error::internal("The hydrator changed the subject"));
             }
-            session.extra = v.get("extra").and_then(Value::as_object).cloned();
+            session.extra = v
+                .get("extra")
+                .and_then(Value::as_object)
+                .cloned()
+                .map(Arc::new);
             if let Some(Value::Object(h)) = v.get("header") {
                 let mut map = HeaderMap::new();
                 for (k, vals) in h {

@@ -49,7 +49,8 @@ impl UrlData {
 #[derive(Debug, Clone, Default)]
 pub struct TemplateData {
     pub subject: String,
-    pub extra: Option<Map<String, Value>>,
+    /// Shared: a cached session's extra is read by every request it answers, never copied.
+    pub extra: Option<Arc<Map<String, Value>>>,
     pub header: HeaderMap,
     /// Set by the noop mutator: the request's headers pass on beneath `header`. (Oathkeeper
     /// copies them into the session; sharing them saves that copy on every request.)
@@ -639,7 +640,7 @@ impl TV {
             TV::Nil => Value::Null,
             TV::Json(v) => v.clone(),
             TV::Root(d) => serde_json::json!({
-                "subject": d.subject, "extra": d.extra, "header": header_json(&d.mutated_header()),
+                "subject": d.subject, "extra": d.extra.as_deref(), "header": header_json(&d.mutated_header()),
                 "match_context": mc_json(d),
             }),
             TV::MatchContext(d) => mc_json(d),
@@ -851,14 +852,14 @@ fn eval_command(cmd: &Command, dot: &TV, root: &TV, piped: Option<TV>) -> R<TV> 
             } else {
                 root
             };
+            if args.is_empty() {
+                // a bare chain such as `{{ if .Extra.identity }}`: walked borrowed
+                return field_path(base, fields);
+            }
             let Some((last, init)) = fields.split_last() else {
                 return err("can't give argument to non-function $");
             };
-            let mut v = base.clone();
-            for f in init {
-                v = field(&v, f, &[])?;
-            }
-            field(&v, last, &args)
+            field(&field_path(base, init)?, last, &args)
         }
         _ if !args.is_empty() => err("can't give argument to non-function"),
         op => eval_operand(op, dot, root),
@@ -888,7 +889,7 @@ fn eval_operand(op: &Operand, dot: &TV, root: &TV) -> R<TV> {
 fn field_path(v: &TV, fs: &[String]) -> R<TV> {
     if let (TV::Root(d), Some((first, rest))) = (v, fs.split_first()) {
         if first == "Extra" && !rest.is_empty() {
-            return extra_path(d.extra.as_ref(), rest);
+            return extra_path(d.extra.as_deref(), rest);
         }
     }
     fs.iter().try_fold(v.clone(), |v, f| field(&v, f, &[]))
@@ -945,7 +946,9 @@ fn field(v: &TV, name: &str, args: &[TV]) -> R<TV> {
             match name {
                 "Subject" => Ok(TV::str(d.subject.clone())),
                 // a typed nil map in Go: lookups on it yield nil, no error
-                "Extra" => Ok(TV::Json(Value::Object(d.extra.clone().unwrap_or_default()))),
+                "Extra" => Ok(TV::Json(Value::Object(
+                    d.extra.as_deref().cloned().unwrap_or_default(),
+                ))),
                 "Header" => Ok(TV::Header(d.mutated_header().into_owned())),
                 "MatchContext" => Ok(TV::MatchContext(d.clone())),
                 _ => err(format!(
@@ -1559,7 +1562,8 @@ mod tests {
             subject: "user-1".into(),
             extra: json!({"identity": {"traits": {"email": "a@b.c"}}, "scp": ["a", "b"], "n": 30})
                 .as_object()
-                .cloned(),
+                .cloned()
+                .map(Arc::new),
             captures: vec!["first".into(), "second".into()],
             url: UrlData {
                 scheme: "http".into(),
@@ -1580,7 +1584,7 @@ mod tests {
     #[test]
     fn extra_paths_walked_borrowed_answer_as_field_by_field() {
         let mut with_null = data();
-        if let Some(extra) = with_null.extra.as_mut() {
+        if let Some(extra) = with_null.extra.as_mut().map(Arc::make_mut) {
             extra.insert("gone".into(), Value::Null);
         }
         for d in [data(), with_null, TemplateData::default()] {
