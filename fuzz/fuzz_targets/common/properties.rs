@@ -102,7 +102,7 @@ fn session() -> TemplateData {
     });
     TemplateData {
         subject: "user-1".into(),
-        extra: extra.as_object().cloned(),
+        extra: extra.as_object().cloned().map(std::sync::Arc::new),
         captures: vec!["first".into(), "second".into()],
         url: UrlData {
             scheme: "http".into(),
