@@ -50,6 +50,7 @@ impl Fake {
             body: serde_json::to_vec(&*self.body.lock().unwrap())
                 .unwrap()
                 .into(),
+            json: None,
         })
     }
 }
@@ -261,7 +262,10 @@ async fn session_cache_entries_belong_to_what_the_rule_reads() {
         let proxy = env.proxy.clone();
         async move {
             let (_, session) = proxy.decide(&req).await.map_err(|(_, e)| e).unwrap();
-            (session.subject, Value::Object((*session.extra.unwrap()).clone()))
+            (
+                session.subject,
+                Value::Object((*session.extra.unwrap()).clone()),
+            )
         }
     };
     for round in 0..2 {
@@ -272,7 +276,11 @@ async fn session_cache_entries_belong_to_what_the_rule_reads() {
         assert_eq!(subject, "s-1", "round {round}");
         assert_eq!(extra, json!({"email": "ada@example.com"}));
     }
-    assert_eq!(env.sessions.calls(), 2, "one call per rule, then cache hits");
+    assert_eq!(
+        env.sessions.calls(),
+        2,
+        "one call per rule, then cache hits"
+    );
 }
 
 #[tokio::test]

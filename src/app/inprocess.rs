@@ -3,15 +3,15 @@
 //! used when the configured URL names one of this stack's own listeners ([`LocalListeners`]);
 //! any other URL goes over HTTP exactly as Oathkeeper calls Kratos and Hydra.
 //!
-//! The adapters call the very handler functions the listeners route to, so the answer (status,
-//! body, headers) is the one the HTTP path gets — without a TCP connection, a port or an HTTP
-//! parse per decision.
+//! The adapters call the very functions the listeners route to, so the answer (status, body,
+//! headers) is the one the HTTP path gets — without a TCP connection, a port or an HTTP parse
+//! per decision; whoami's session JSON is handed over as a value, never written and parsed.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use axum::body::{to_bytes, Bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
@@ -118,6 +118,7 @@ async fn collect(response: Response) -> Result<OutboundResponse, String> {
         status: parts.status.as_u16(),
         headers: parts.headers,
         body,
+        json: None,
     })
 }
 
@@ -150,13 +151,22 @@ impl Sessions {
                 headers.insert(header::HOST, v);
             }
         }
-        let query = RawQuery(request.url.query().map(str::to_string));
-        let response =
-            match identity::public::whoami(State(identity), request.method, headers, query).await {
-                Ok(r) => r,
-                Err(e) => e.into_response(),
-            };
-        collect(response).await
+        let answer = identity::public::whoami_answer(
+            &identity,
+            &request.method,
+            &headers,
+            request.url.query(),
+        )
+        .await;
+        match answer {
+            Ok(answer) => Ok(OutboundResponse {
+                status: 200,
+                headers: answer.headers,
+                body: Bytes::new(),
+                json: Some(answer.body),
+            }),
+            Err(refusal) => collect(refusal).await,
+        }
     }
 }
 

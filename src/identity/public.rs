@@ -58,57 +58,84 @@ async fn get_schema(State(s): State<Service>, Path(id): Path<String>) -> Result<
 /// `feature_flags.cacheable_sessions`: how many seconds a caller may cache a whoami answer.
 const SESSION_CACHE_FOR: &str = "ory-session-cache-for";
 
-/// `/sessions/whoami` (any method but DELETE). Public so that the composition root can call it
-/// in-process for the proxy's cookie_session/bearer_token checks (same answer, no HTTP hop).
-pub async fn whoami(
+/// `/sessions/whoami` (any method but DELETE).
+async fn whoami(
     State(s): State<Service>,
     method: axum::http::Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Response> {
+) -> Response {
+    match whoami_answer(&s, &method, &headers, query.as_deref()).await {
+        Ok(answer) => {
+            let mut response = Json(answer.body).into_response();
+            response.headers_mut().extend(answer.headers);
+            response
+        }
+        Err(refusal) => refusal,
+    }
+}
+
+/// A 200 answer of whoami before it is written: the session JSON and the headers besides
+/// `Content-Type`.
+pub struct WhoamiAnswer {
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+/// What `/sessions/whoami` answers, the 200 undecoded: public so that the composition root can
+/// call it in-process for the proxy's cookie_session/bearer_token checks (the same answer with
+/// no HTTP hop, no JSON written and parsed back). Anything but a 200 is the finished response.
+pub async fn whoami_answer(
+    s: &Service,
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> std::result::Result<WhoamiAnswer, Response> {
     if method == axum::http::Method::DELETE {
-        return Ok(crate::http::ApiError::method_not_allowed().into_response());
+        return Err(crate::http::ApiError::method_not_allowed().into_response());
     }
     let cacheable = s.config.feature_flags.cacheable_sessions;
-    let Some(found) = s.whoami_session(&headers).await? else {
-        let mut response = Error::Unauthorized.into_response();
-        // Kratos lets callers cache "no credentials at all" for a minute, not a bad credential.
-        if cacheable && s.request_token(&headers).is_none() {
-            response
-                .headers_mut()
-                .insert(SESSION_CACHE_FOR, HeaderValue::from_static("60"));
+    let found = match s.whoami_session(headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            let mut response = Error::Unauthorized.into_response();
+            // Kratos lets callers cache "no credentials at all" for a minute, not a bad
+            // credential.
+            if cacheable && s.request_token(headers).is_none() {
+                response
+                    .headers_mut()
+                    .insert(SESSION_CACHE_FOR, HeaderValue::from_static("60"));
+            }
+            return Err(response);
         }
-        return Ok(response);
+        Err(e) => return Err(e.into_response()),
     };
     let (session, identity) = (&found.0, &found.1);
     // Session-to-JWT templates (`session.whoami.tokenizer.templates`) are not supported yet, so
     // every template name is unknown: Kratos answers that with a 400 rather than ignoring it.
-    if let Some(template) = tokenize_as(query.as_deref()) {
+    if let Some(template) = tokenize_as(query) {
         return Err(Error::BadRequest(format!(
             "Unable to find tokenizer template \"{template}\"."
-        )));
+        ))
+        .into_response());
     }
     let body = session_json(
         session,
         Some(identity),
-        &s.public_base(&headers),
+        &s.public_base(headers),
         s.now(),
         View::Public,
         true,
     );
-    let mut response = Json(body).into_response();
+    let mut out = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&identity.id) {
-        response
-            .headers_mut()
-            .insert("x-kratos-authenticated-identity-id", v);
+        out.insert("x-kratos-authenticated-identity-id", v);
     }
     if cacheable {
         let seconds = ((session.expires_at - s.now()) / 1_000_000).max(0);
-        response
-            .headers_mut()
-            .insert(SESSION_CACHE_FOR, HeaderValue::from(seconds));
+        out.insert(SESSION_CACHE_FOR, HeaderValue::from(seconds));
     }
-    Ok(response)
+    Ok(WhoamiAnswer { body, headers: out })
 }
 
 /// The non-empty `tokenize_as` query parameter, if any (only this key is read: whoami accepts

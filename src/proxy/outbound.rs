@@ -24,6 +24,9 @@ pub struct OutboundResponse {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The body already decoded, when an in-process adapter has it as JSON (`body` is then
+    /// empty): the pipeline reads it instead of parsing `body`.
+    pub json: Option<serde_json::Value>,
 }
 
 /// "Who holds this session?" — the call cookie_session and bearer_token make.
@@ -75,6 +78,7 @@ impl HttpClient {
             status,
             headers,
             body,
+            json: None,
         })
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::cache::{self, CacheCfg, CachePolicy};
 use super::error::Error;
-use super::outbound::{Outbound, OutboundRequest};
+use super::outbound::{Outbound, OutboundRequest, OutboundResponse};
 use super::template::{session_json, Template, TemplateData};
 
 /// `token_from` of bearer_token, oauth2_introspection and jwt.
@@ -899,7 +899,7 @@ async fn forward_session(
                     resp.status
                 )));
             }
-            let found = decode_session(&resp.body, subject_path, extra_path)?;
+            let found = decode_session(resp, subject_path, extra_path)?;
             if let Some((policy, k, None)) = cached {
                 let now = (out.clock)();
                 let ttl = policy.ttl.unwrap_or(std::time::Duration::from_secs(10));
@@ -922,12 +922,15 @@ async fn forward_session(
 /// The subject and extra a session endpoint's 200 answer gives, read at Oathkeeper's GJSON
 /// paths `subject_from` and `extra_from`.
 fn decode_session(
-    raw: &[u8],
+    answer: OutboundResponse,
     subject_path: &str,
     extra_path: &str,
 ) -> Result<cache::SessionFound, Error> {
-    let body: Value = serde_json::from_slice(raw)
-        .map_err(|e| Error::internal(format!("the session endpoint answered no JSON: {e}")))?;
+    let body: Value = match answer.json {
+        Some(decoded) => decoded,
+        None => serde_json::from_slice(&answer.body)
+            .map_err(|e| Error::internal(format!("the session endpoint answered no JSON: {e}")))?,
+    };
     let subject = match gjson_ref(&body, subject_path).as_deref() {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
