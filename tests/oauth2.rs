@@ -71,6 +71,7 @@ on_every_backend!(
     remember_for_at_the_integer_limit_saturates,
     response_modes_and_the_audience_are_checked_up_front,
     request_objects_by_value_and_by_reference,
+    authorize_checks_run_in_fosites_order_with_its_hints,
 );
 
 struct Env {
@@ -2555,5 +2556,152 @@ async fn verifiable_credentials_are_refused_with_oauth2_errors(backend: Backend)
         let description = e["error_description"].as_str().unwrap();
         assert!(description.ends_with(hint), "{description}");
     }
+    env.finish().await;
+}
+
+/// The error of an `/oauth2/auth` request answered back at the client: (error, description).
+async fn client_error(env: &Env, url: &str) -> (String, String) {
+    let r = env.http.get(url).send().await.unwrap();
+    let to = r.headers()[LOCATION].to_str().unwrap().to_string();
+    assert_eq!(r.status(), 303, "{to}");
+    let u = reqwest::Url::parse(&to).unwrap();
+    let fragment = u.fragment().unwrap_or_default().to_string();
+    let params: BTreeMap<String, String> = u
+        .query_pairs()
+        .chain(url::form_urlencoded::parse(fragment.as_bytes()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    (
+        params.get("error").cloned().unwrap_or_default(),
+        params.get("error_description").cloned().unwrap_or_default(),
+    )
+}
+
+/// fosite's newAuthorizeRequest order (scope, audience, `registration`, the client's response
+/// types, state) and then its handlers' (insecure redirect, grant types, nonce, PKCE, query
+/// mode), each with fosite's hint; Hydra outside development mode refuses plain http redirects
+/// to anything but localhost for the code flow.
+async fn authorize_checks_run_in_fosites_order_with_its_hints(backend: Backend) {
+    let env = start_with(backend, |c| {
+        c.dev = false;
+        c.oauth2.oauth2.pkce.enforced_for_public_clients = Some(true);
+    })
+    .await;
+    let client = env
+        .create_client(json!({
+            "redirect_uris": ["https://rp.example/cb", "http://rp.example/cb", "http://app.localhost/cb"],
+            "scope": "openid", "grant_types": ["implicit"], "token_endpoint_auth_method": "none",
+            "response_types": ["code", "token", "id_token token", "code token"],
+        }))
+        .await;
+    let client_id = client["client_id"].as_str().unwrap().to_string();
+    // the usual parameters, each overridden by `set` (an empty value leaves it out)
+    let url = |set: &[(&str, &str)]| {
+        let mut params: Vec<(&str, &str)> = vec![
+            ("client_id", &client_id),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("state", "state-12345678"),
+        ];
+        for (k, v) in set {
+            params.retain(|(pk, _)| pk != k);
+            params.push((k, v));
+        }
+        params.retain(|(_, v)| !v.is_empty());
+        auth_url_with(&env, &params)
+    };
+    let challenge = "x".repeat(43);
+    let s256 = [
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let and_s256 = |more: &[(&'static str, &'static str)]| {
+        let mut all = s256.to_vec();
+        all.extend_from_slice(more);
+        url(&all)
+    };
+
+    // a scope the client may not have beats a short state and the missing code_challenge
+    let (e, d) = client_error(&env, &url(&[("scope", "admin"), ("state", "short")])).await;
+    assert_eq!(e, "invalid_scope", "{d}");
+    // the client's response types before the state
+    let (e, d) = client_error(&env, &url(&[("response_type", "id_token"), ("state", "x")])).await;
+    assert_eq!(e, "unsupported_response_type");
+    assert!(
+        d.ends_with("The client is not allowed to request response_type 'id_token'."),
+        "{d}"
+    );
+    let (e, d) = client_error(&env, &url(&[("response_type", "")])).await;
+    assert_eq!(e, "unsupported_response_type");
+    assert!(
+        d.ends_with("`The request is missing the 'response_type' parameter."),
+        "{d}"
+    );
+    // the state counts bytes, as Go's len does, and its hint is fosite's
+    let (e, d) = client_error(&env, &url(&[("state", "ab\u{e9}")])).await;
+    assert_eq!(e, "invalid_state");
+    assert!(d.ends_with("Request parameter 'state' must be at least be 8 characters long to ensure sufficient entropy."), "{d}");
+    let to = first_redirect(&env, &and_s256(&[("state", "\u{e9}\u{e9}\u{e9}\u{e9}")])).await;
+    assert!(
+        query_param(&to, "login_challenge").is_some(),
+        "8 bytes: {to}"
+    );
+    // a public client must send a code_challenge, and only S256 is accepted
+    let (e, d) = client_error(&env, &url(&[])).await;
+    assert_eq!(e, "invalid_request");
+    assert!(d.ends_with("This client must include a code_challenge when performing the authorize code flow, but it is missing."), "{d}");
+    let (_, d) = client_error(&env, &url(&[("code_challenge", &challenge)])).await;
+    assert!(
+        d.ends_with("Clients must use code_challenge_method=S256, plain is not allowed."),
+        "{d}"
+    );
+    let (_, d) = client_error(
+        &env,
+        &url(&[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S512"),
+        ]),
+    )
+    .await;
+    assert!(
+        d.ends_with("The code_challenge_method is not supported, use S256 instead."),
+        "{d}"
+    );
+    // plain http to anything but localhost is refused outside development mode
+    let (e, d) = client_error(&env, &and_s256(&[("redirect_uri", "http://rp.example/cb")])).await;
+    assert_eq!(e, "invalid_request");
+    assert!(d.ends_with("Redirect URL is using an insecure protocol, http is only allowed for hosts with suffix 'localhost', for example: http://myapp.localhost/."), "{d}");
+    let to = first_redirect(
+        &env,
+        &and_s256(&[("redirect_uri", "http://app.localhost/cb")]),
+    )
+    .await;
+    assert!(
+        query_param(&to, "login_challenge").is_some(),
+        "localhost is fine: {to}"
+    );
+    // the plain code flow checks the grant type only at the token endpoint
+    let to = first_redirect(&env, &and_s256(&[])).await;
+    assert!(query_param(&to, "login_challenge").is_some(), "{to}");
+    // the hybrid flow checks it here; then the query mode's safety
+    let (e, d) = client_error(&env, &and_s256(&[("response_type", "code token")])).await;
+    assert_eq!(e, "invalid_grant");
+    assert!(
+        d.ends_with(
+            "The OAuth 2.0 Client is not allowed to use authorization grant 'authorization_code'."
+        ),
+        "{d}"
+    );
+    let (e, d) = client_error(
+        &env,
+        &url(&[("response_type", "token"), ("response_mode", "query")]),
+    )
+    .await;
+    assert_eq!(e, "unsupported_response_mode");
+    assert!(
+        d.ends_with("Insecure response_mode 'query' for the response_type '[token]'."),
+        "{d}"
+    );
     env.finish().await;
 }

@@ -353,6 +353,18 @@ fn response_type_set(value: &str) -> Vec<String> {
 }
 
 /// The response types Hydra 2.2 (fosite) handles: code, implicit and hybrid.
+/// fosite's `IsRedirectURISecure`: anything but plain http, or http to a localhost name.
+fn is_redirect_secure(uri: &str) -> bool {
+    let Ok(u) = url::Url::parse(uri) else {
+        return true;
+    };
+    if u.scheme() != "http" {
+        return true;
+    }
+    let host = u.host_str().unwrap_or("").trim_matches(['[', ']']);
+    host == "localhost" || host.ends_with(".localhost") || host == "127.0.0.1" || host == "::1"
+}
+
 fn supported_response_types(types: &[String]) -> bool {
     let t: Vec<&str> = types.iter().map(String::as_str).collect();
     matches!(
@@ -432,53 +444,8 @@ async fn validate_request(
     let has = |t: &str| response_types.iter().any(|r| r == t);
     let mode = ResponseMode::of(mode_param, code_only);
     let fail = |e: Error| (e, Some(redirect_uri.clone()), state.clone(), mode);
-    if !supported_response_types(&response_types) {
-        return Err(fail(Error::UnsupportedResponseType(format!(
-            "The authorization server does not support obtaining a token using this method; response_type '{response_type}' was requested."
-        ))));
-    }
-    if mode_param == "query" && !code_only {
-        return Err(fail(Error::Rejected {
-            error: "unsupported_response_mode".into(),
-            description: format!("The authorization server does not support obtaining a response using this response mode. Insecure response_mode 'query' for the response_type '{response_type}'."),
-            status: 400,
-        }));
-    }
-    if !client
-        .effective_response_types()
-        .iter()
-        .any(|r| response_type_set(r) == response_types)
-    {
-        return Err(fail(Error::UnsupportedResponseType(format!(
-            "The client is not allowed to request response_type '{response_type}'."
-        ))));
-    }
-    let grants = client.effective_grant_types();
-    if has("code") && !grants.iter().any(|g| g == "authorization_code") {
-        return Err(fail(Error::UnauthorizedClient(
-            "The client is not allowed to use the authorization_code grant.".into(),
-        )));
-    }
-    if (has("token") || response_types == ["id_token"]) && !grants.iter().any(|g| g == "implicit") {
-        return Err(fail(Error::InvalidGrant(
-            "The OAuth 2.0 Client is not allowed to use the authorization grant 'implicit'.".into(),
-        )));
-    }
-    if has("id_token") && form.get("nonce").unwrap_or("").is_empty() {
-        return Err(fail(Error::InvalidRequest(if has("code") {
-            "Parameter 'nonce' must be set when requesting an ID Token using the OpenID Connect Hybrid Flow.".into()
-        } else {
-            "Parameter 'nonce' must be set when using the OpenID Connect Implicit Flow.".into()
-        })));
-    }
-    if state.chars().count() < 8 {
-        return Err(fail(Error::InvalidState(format!("Request parameter 'state' must be at least be 8 characters long to ensure sufficient entropy, got {}.", state.chars().count()))));
-    }
-    if let Some(n) = form.get("nonce") {
-        if !n.is_empty() && n.chars().count() < 8 {
-            return Err(fail(Error::Rejected { error: "insufficient_entropy".into(), description: "The request used a security parameter (e.g., anti-replay, anti-csrf) with insufficient entropy. Parameter 'nonce' must be at least 8 characters long.".into(), status: 400 }));
-        }
-    }
+    // fosite's newAuthorizeRequest, in its order: scope, audience, `registration`, the client's
+    // response types, state.
     let scopes = form.list("scope");
     let allowed = client.scopes();
     for sc in &scopes {
@@ -488,7 +455,6 @@ async fn validate_request(
             ))));
         }
     }
-    // fosite's validateAuthorizeAudience: every requested audience up front, before login.
     let audience = requested_audience(form);
     if let Some(a) = audience
         .iter()
@@ -506,18 +472,96 @@ async fn validate_request(
             status: 400,
         }));
     }
-    let challenge = form.get("code_challenge").unwrap_or("");
-    let method = form.get("code_challenge_method").unwrap_or("");
-    if !challenge.is_empty() && method != "S256" {
-        return Err(fail(Error::InvalidRequest(
-            "Clients must use code_challenge_method=S256, plain is not allowed.".into(),
+    if response_types.is_empty() {
+        return Err(fail(Error::UnsupportedResponseType(
+            "`The request is missing the 'response_type' parameter.".into(),
         )));
     }
-    if challenge.is_empty()
-        && has("code")
-        && (s.settings().pkce_enforced || (s.settings().pkce_public && client.is_public()))
+    if !client
+        .effective_response_types()
+        .iter()
+        .any(|r| response_type_set(r) == response_types)
     {
-        return Err(fail(Error::InvalidRequest("Clients must include a code_challenge when performing the authorize code flow, but it is missing.".into())));
+        return Err(fail(Error::UnsupportedResponseType(format!(
+            "The client is not allowed to request response_type '{response_type}'."
+        ))));
+    }
+    // Go's len: bytes, not characters.
+    if state.len() < 8 {
+        return Err(fail(Error::InvalidState(
+            "Request parameter 'state' must be at least be 8 characters long to ensure sufficient entropy.".into(),
+        )));
+    }
+    // What fosite's authorize handlers check when they build the response (after login and
+    // consent in Hydra; up front here, see docs/oauth2.md), in their order: the response types
+    // some handler serves, grant types, nonce, PKCE, then the query mode's safety.
+    if !supported_response_types(&response_types) {
+        return Err(fail(Error::UnsupportedResponseType(String::new())));
+    }
+    // Hydra's redirect checker: plain http only to localhost, unless in development mode.
+    if code_only && !s.settings().dev && !is_redirect_secure(&redirect_uri) {
+        return Err(fail(Error::InvalidRequest("Redirect URL is using an insecure protocol, http is only allowed for hosts with suffix 'localhost', for example: http://myapp.localhost/.".into())));
+    }
+    // The plain code flow checks the grant type at the token endpoint only; the hybrid flow
+    // here.
+    let grants = client.effective_grant_types();
+    if has("code") && !code_only && !grants.iter().any(|g| g == "authorization_code") {
+        return Err(fail(Error::InvalidGrant(
+            "The OAuth 2.0 Client is not allowed to use authorization grant 'authorization_code'."
+                .into(),
+        )));
+    }
+    if (has("token") || response_types == ["id_token"]) && !grants.iter().any(|g| g == "implicit") {
+        return Err(fail(Error::InvalidGrant(
+            "The OAuth 2.0 Client is not allowed to use the authorization grant 'implicit'.".into(),
+        )));
+    }
+    let nonce = form.get("nonce").unwrap_or("");
+    if has("id_token") && nonce.is_empty() {
+        return Err(fail(Error::InvalidRequest(if has("code") {
+            "Parameter 'nonce' must be set when requesting an ID Token using the OpenID Connect Hybrid Flow.".into()
+        } else {
+            "Parameter 'nonce' must be set when using the OpenID Connect Implicit Flow.".into()
+        })));
+    }
+    if !nonce.is_empty() && nonce.len() < 8 {
+        return Err(fail(Error::Rejected {
+            error: "insufficient_entropy".into(),
+            description: "The request used a security parameter (e.g., anti-replay, anti-csrf) with insufficient entropy. Parameter 'nonce' is set but does not satisfy the minimum entropy of 8 characters.".into(),
+            status: 400,
+        }));
+    }
+    let challenge = form.get("code_challenge").unwrap_or("");
+    let method = form.get("code_challenge_method").unwrap_or("");
+    if challenge.is_empty() && has("code") {
+        if s.settings().pkce_enforced {
+            return Err(fail(Error::InvalidRequest("Clients must include a code_challenge when performing the authorize code flow, but it is missing.".into())));
+        }
+        if s.settings().pkce_public && client.is_public() {
+            return Err(fail(Error::InvalidRequest("This client must include a code_challenge when performing the authorize code flow, but it is missing.".into())));
+        }
+    }
+    if !challenge.is_empty() {
+        match method {
+            "S256" => {}
+            "plain" | "" => {
+                return Err(fail(Error::InvalidRequest(
+                    "Clients must use code_challenge_method=S256, plain is not allowed.".into(),
+                )))
+            }
+            _ => {
+                return Err(fail(Error::InvalidRequest(
+                    "The code_challenge_method is not supported, use S256 instead.".into(),
+                )))
+            }
+        }
+    }
+    if mode_param == "query" && !code_only {
+        return Err(fail(Error::Rejected {
+            error: "unsupported_response_mode".into(),
+            description: format!("The authorization server does not support obtaining a response using this response mode. Insecure response_mode 'query' for the response_type '[{}]'.", response_type.split(' ').filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ")),
+            status: 400,
+        }));
     }
     let prompt = form.get("prompt").unwrap_or("");
     if prompt.split_whitespace().any(|p| {

@@ -93,8 +93,13 @@ async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Resu
     }
     let client = s.authenticate_client(&headers, &form).await?;
     if !client.effective_grant_types().contains(&grant) {
+        // fosite's handlers quote the grant differently.
+        let quoted = match grant.as_str() {
+            "authorization_code" | trust::GRANT_TYPE => format!("\"{grant}\""),
+            _ => format!("'{grant}'"),
+        };
         return Err(Error::UnauthorizedClient(format!(
-            "The OAuth 2.0 Client is not allowed to use authorization grant '{grant}'."
+            "The OAuth 2.0 Client is not allowed to use authorization grant {quoted}."
         )));
     }
     match grant.as_str() {
