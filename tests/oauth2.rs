@@ -375,10 +375,66 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"],
-        "unsupported_grant_type"
+    // fosite: no handler takes an unknown grant type, a bare invalid_request (Hydra 2.2 has no
+    // password grant), decided before the client's credentials count
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_request");
+    assert_eq!(e["error_description"], "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed.");
+    let r = env
+        .http
+        .post(&token_url)
+        .basic_auth(id, Some("wrong"))
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    // an empty body is fosite's own invalid_request
+    let r = env
+        .http
+        .post(&token_url)
+        .basic_auth(id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .ends_with("The POST body can not be empty."),
+        "{e}"
     );
+    // fosite's client_credentials handler: scope, audience, a public client, the grant type
+    let no_grant = env
+        .create_client(
+            json!({"grant_types": ["authorization_code"], "scope": "read",
+            "audience": ["https://api.example/"]}),
+        )
+        .await;
+    let cc = "client_credentials";
+    let (e, _) = token_error(&env, &no_grant, &[("grant_type", cc), ("scope", "admin")]).await;
+    assert_eq!(e, "invalid_scope");
+    let other = ("audience", "https://other.example/");
+    let (e, d) = token_error(&env, &no_grant, &[("grant_type", cc), other]).await;
+    assert_eq!(e, "invalid_request");
+    assert!(d.ends_with("Requested audience \"https://other.example/\" has not been whitelisted by the OAuth 2.0 Client."), "{d}");
+    let (e, d) = token_error(&env, &no_grant, &[("grant_type", cc), ("scope", "read")]).await;
+    assert_eq!(e, "unauthorized_client");
+    assert!(
+        d.ends_with(
+            "The OAuth 2.0 Client is not allowed to use authorization grant 'client_credentials'."
+        ),
+        "{d}"
+    );
+    let public = env
+        .create_client(json!({"grant_types": [cc], "token_endpoint_auth_method": "none"}))
+        .await;
+    let (e, d) = token_error(&env, &public, &[("grant_type", cc)]).await;
+    assert_eq!(e, "invalid_grant", "{d}");
+    assert!(d.ends_with("The OAuth 2.0 Client is marked as public and is thus not allowed to use authorization grant 'client_credentials'."), "{d}");
     // No grant_type at all: fosite's invalid_request naming the parameter.
     let r = env
         .http
@@ -2704,4 +2760,27 @@ async fn authorize_checks_run_in_fosites_order_with_its_hints(backend: Backend) 
         "{d}"
     );
     env.finish().await;
+}
+
+/// A token request by `client` (its secret by basic auth, or only its id when it has none) and
+/// the error it gets: (error, description).
+async fn token_error(env: &Env, client: &Value, form: &[(&str, &str)]) -> (String, String) {
+    let id = client["client_id"].as_str().unwrap();
+    let mut form = form.to_vec();
+    let req = env.http.post(format!("{}/oauth2/token", env.public));
+    let req = match client["client_secret"].as_str() {
+        Some(secret) => req.basic_auth(id, Some(secret)),
+        None => {
+            form.push(("client_id", id));
+            req
+        }
+    };
+    let e: Value = req.form(&form).send().await.unwrap().json().await.unwrap();
+    (
+        e["error"].as_str().unwrap_or_default().to_string(),
+        e["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
 }

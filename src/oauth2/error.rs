@@ -20,8 +20,6 @@ pub enum Error {
     InvalidGrant(String),
     #[error("unauthorized_client: {0}")]
     UnauthorizedClient(String),
-    #[error("unsupported_grant_type: {0}")]
-    UnsupportedGrantType(String),
     #[error("unsupported_response_type: {0}")]
     UnsupportedResponseType(String),
     #[error("invalid_scope: {0}")]
@@ -115,7 +113,6 @@ impl Error {
             Error::InvalidClient(h) => fosite(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).", h),
             Error::InvalidGrant(h) => fosite(bad, "invalid_grant", "The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.", h),
             Error::UnauthorizedClient(h) => fosite(bad, "unauthorized_client", "The client is not authorized to request a token using this method.", h),
-            Error::UnsupportedGrantType(h) => fosite(bad, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server.", h),
             Error::UnsupportedResponseType(h) => fosite(bad, "unsupported_response_type", "The authorization server does not support obtaining a token using this method.", h),
             Error::InvalidScope(h) => fosite(bad, "invalid_scope", "The requested scope is invalid, unknown, or malformed.", h),
             Error::AccessDenied(h) => fosite(StatusCode::FORBIDDEN, "access_denied", "The resource owner or authorization server denied the request.", h),

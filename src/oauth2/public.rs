@@ -64,6 +64,11 @@ fn token_json(v: Value) -> Response {
 
 async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Result<Response> {
     let form = Form::parse(&body);
+    if form.0.is_empty() {
+        return Err(Error::InvalidRequest(
+            "The POST body can not be empty.".into(),
+        ));
+    }
     if let Some(dup) = form.duplicate(&[
         "grant_type",
         "code",
@@ -89,10 +94,13 @@ async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Resu
         grant.as_str(),
         "authorization_code" | "refresh_token" | "client_credentials" | trust::GRANT_TYPE
     ) {
-        return Err(Error::UnsupportedGrantType(format!("The grant type '{grant}' is not supported; use authorization_code, refresh_token, client_credentials or {}.", trust::GRANT_TYPE)));
+        // fosite: no handler takes the request, so it is a bare invalid_request, answered
+        // before the client's credentials count (Hydra 2.2 has no password grant).
+        return Err(Error::InvalidRequest(String::new()));
     }
     let client = s.authenticate_client(&headers, &form).await?;
-    if !client.effective_grant_types().contains(&grant) {
+    // client_credentials checks its grant type last (fosite's handler), the others first.
+    if grant != "client_credentials" && !client.effective_grant_types().contains(&grant) {
         // fosite's handlers quote the grant differently.
         let quoted = match grant.as_str() {
             "authorization_code" | trust::GRANT_TYPE => format!("\"{grant}\""),
@@ -110,10 +118,8 @@ async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Resu
     }
 }
 
+/// fosite's client_credentials handler: scope, audience, a public client, then the grant type.
 async fn client_credentials(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
-    if client.is_public() {
-        return Err(Error::InvalidClient("The client is not allowed to use the client_credentials grant because it is a public client.".into()));
-    }
     let allowed = client.scopes();
     let mut scopes = form.list("scope");
     if scopes.is_empty() && s.settings().default_grant_allowed_scope {
@@ -130,9 +136,22 @@ async fn client_credentials(s: &Oauth2, client: &Client, form: &Form) -> Result<
     for a in &audience {
         if !super::strategy::audience_allowed(&client.audience, a) {
             return Err(Error::InvalidRequest(format!(
-                "Requested audience '{a}' has not been whitelisted by the OAuth 2.0 Client."
+                "Requested audience \"{a}\" has not been whitelisted by the OAuth 2.0 Client."
             )));
         }
+    }
+    if client.is_public() {
+        return Err(Error::InvalidGrant("The OAuth 2.0 Client is marked as public and is thus not allowed to use authorization grant 'client_credentials'.".into()));
+    }
+    if !client
+        .effective_grant_types()
+        .iter()
+        .any(|g| g == "client_credentials")
+    {
+        return Err(Error::UnauthorizedClient(
+            "The OAuth 2.0 Client is not allowed to use authorization grant 'client_credentials'."
+                .into(),
+        ));
     }
     let session = GrantSession {
         client_id: client.client_id.clone(),
