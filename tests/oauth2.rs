@@ -72,6 +72,7 @@ on_every_backend!(
     response_modes_and_the_audience_are_checked_up_front,
     request_objects_by_value_and_by_reference,
     authorize_checks_run_in_fosites_order_with_its_hints,
+    code_and_refresh_grants_answer_with_fosites_hints,
 );
 
 struct Env {
@@ -2783,4 +2784,186 @@ async fn token_error(env: &Env, client: &Value, form: &[(&str, &str)]) -> (Strin
             .unwrap_or_default()
             .to_string(),
     )
+}
+
+/// The code of a finished code flow (PKCE `challenge` when given).
+async fn code_for(env: &Env, client: &Value, challenge: Option<&str>) -> String {
+    let mut params = vec![
+        ("client_id", client["client_id"].as_str().unwrap()),
+        ("response_type", "code"),
+        ("scope", "openid offline_access"),
+        ("redirect_uri", "https://rp.example/cb"),
+        ("state", "state-12345678"),
+    ];
+    if let Some(c) = challenge {
+        params.extend([("code_challenge", c), ("code_challenge_method", "S256")]);
+    }
+    let start = auth_url_with(env, &params);
+    let done = browse(env, &start, &mut BTreeMap::new(), json!({})).await;
+    query_param(&done, "code").unwrap_or_else(|| panic!("{done}"))
+}
+
+/// fosite's authorization_code, PKCE and refresh_token handlers: unknown and expired codes and
+/// tokens are a bare invalid_grant, a used code says so and revokes, the redirect_uri must be
+/// the same, the verifier's length and alphabet are checked before the challenge, a reused
+/// refresh token is a bare token_inactive, and a refresh re-checks the granted scopes
+/// against the client's current ones.
+async fn code_and_refresh_grants_answer_with_fosites_hints(backend: Backend) {
+    let env = start(backend).await;
+    let client = env
+        .create_client(json!({
+            "redirect_uris": ["https://rp.example/cb"], "scope": "openid offline_access",
+            "grant_types": ["authorization_code", "refresh_token"],
+        }))
+        .await;
+    let bare = "The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.";
+    let ac = "authorization_code";
+    let cb = ("redirect_uri", "https://rp.example/cb");
+    let (e, d) = token_error(
+        &env,
+        &client,
+        &[("grant_type", ac), ("code", "ory_ac_nope.nope"), cb],
+    )
+    .await;
+    assert_eq!((e.as_str(), d.as_str()), ("invalid_grant", bare));
+
+    // PKCE: length, alphabet, then the challenge; a verifier with no challenge fails it too
+    let verifier = "v".repeat(43);
+    let challenge = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()))
+    };
+    let code = code_for(&env, &client, Some(&challenge)).await;
+    let (long, odd, wrong) = (
+        "x".repeat(129),
+        format!("{}!", "x".repeat(43)),
+        "w".repeat(43),
+    );
+    for (v, hint) in [
+        (
+            "short",
+            "The PKCE code verifier must be at least 43 characters.",
+        ),
+        (
+            long.as_str(),
+            "The PKCE code verifier can not be longer than 128 characters.",
+        ),
+        (
+            odd.as_str(),
+            "The PKCE code verifier must only contain [a-Z], [0-9], '-', '.', '_', '~'.",
+        ),
+        (
+            wrong.as_str(),
+            "The PKCE code challenge did not match the code verifier.",
+        ),
+    ] {
+        let form = [
+            ("grant_type", ac),
+            ("code", code.as_str()),
+            cb,
+            ("code_verifier", v),
+        ];
+        let (e, d) = token_error(&env, &client, &form).await;
+        assert_eq!(e, "invalid_grant");
+        assert!(d.ends_with(hint), "{v}: {d}");
+    }
+    let other = [
+        ("grant_type", ac),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://rp.example/other"),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (_, d) = token_error(&env, &client, &other).await;
+    assert!(d.ends_with("The \"redirect_uri\" from this request does not match the one from the authorize request."), "{d}");
+    let plain = code_for(&env, &client, None).await;
+    let (_, d) = token_error(
+        &env,
+        &client,
+        &[
+            ("grant_type", ac),
+            ("code", plain.as_str()),
+            cb,
+            ("code_verifier", verifier.as_str()),
+        ],
+    )
+    .await;
+    assert!(
+        d.ends_with("The PKCE code challenge did not match the code verifier."),
+        "{d}"
+    );
+
+    // a used code says so
+    let exchange = [
+        ("grant_type", ac),
+        ("code", code.as_str()),
+        cb,
+        ("code_verifier", verifier.as_str()),
+    ];
+    let r = env
+        .http
+        .post(format!("{}/oauth2/token", env.public))
+        .basic_auth(
+            client["client_id"].as_str().unwrap(),
+            client["client_secret"].as_str(),
+        )
+        .form(&exchange)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    let (e, d) = token_error(&env, &client, &exchange).await;
+    assert_eq!(e, "invalid_grant");
+    assert!(
+        d.ends_with("The authorization code has already been used."),
+        "{d}"
+    );
+
+    // refresh: unknown is bare; a refresh after the client lost a granted scope is invalid_scope
+    let rt = "refresh_token";
+    let (e, d) = token_error(
+        &env,
+        &client,
+        &[("grant_type", rt), (rt, "ory_rt_nope.nope")],
+    )
+    .await;
+    assert_eq!((e.as_str(), d.as_str()), ("invalid_grant", bare));
+    let code = code_for(&env, &client, None).await;
+    let r = env
+        .http
+        .post(format!("{}/oauth2/token", env.public))
+        .basic_auth(
+            client["client_id"].as_str().unwrap(),
+            client["client_secret"].as_str(),
+        )
+        .form(&[("grant_type", ac), ("code", code.as_str()), cb])
+        .send()
+        .await
+        .unwrap();
+    let fresh: Value = r.json().await.unwrap();
+    let refresh = fresh[rt].as_str().unwrap().to_string();
+    let id = client["client_id"].as_str().unwrap();
+    let r = env
+        .http
+        .patch(format!("{}/admin/clients/{id}", env.admin))
+        .json(&json!([{"op": "replace", "path": "/scope", "value": "offline_access"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (e, d) = token_error(&env, &client, &[("grant_type", rt), (rt, refresh.as_str())]).await;
+    assert_eq!(e, "invalid_scope");
+    assert!(
+        d.ends_with("The OAuth 2.0 Client is not allowed to request scope 'openid'."),
+        "{d}"
+    );
+    // the refresh token of the first exchange was revoked with its code's reuse: token_inactive
+    // carries no hint
+    let first = tokens[rt].as_str().unwrap();
+    let (e, d) = token_error(&env, &client, &[("grant_type", rt), (rt, first)]).await;
+    assert_eq!(e, "token_inactive", "{d}");
+    assert_eq!(d, "Token is inactive because it is malformed, expired or otherwise invalid. Token validation failed.");
+    env.finish().await;
 }

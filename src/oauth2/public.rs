@@ -307,6 +307,34 @@ async fn jwt_bearer(s: &Oauth2, client: &Client, form: &Form) -> Result<Response
     ))
 }
 
+/// fosite's PKCE handler at the token endpoint: nothing to check without a challenge and a
+/// verifier; else the verifier's length and alphabet, then the S256 comparison (with no
+/// challenge stored, any verifier fails it).
+fn check_code_verifier(challenge: &str, verifier: &str) -> Result<()> {
+    if challenge.is_empty() && verifier.is_empty() {
+        return Ok(());
+    }
+    let invalid = |hint: &str| Err(Error::InvalidGrant(hint.into()));
+    if verifier.len() < 43 {
+        return invalid("The PKCE code verifier must be at least 43 characters.");
+    }
+    if verifier.len() > 128 {
+        return invalid("The PKCE code verifier can not be longer than 128 characters.");
+    }
+    if !verifier
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    {
+        return invalid(
+            "The PKCE code verifier must only contain [a-Z], [0-9], '-', '.', '_', '~'.",
+        );
+    }
+    if challenge.is_empty() || !pkce_ok(challenge, verifier) {
+        return invalid("The PKCE code challenge did not match the code verifier.");
+    }
+    Ok(())
+}
+
 fn pkce_ok(challenge: &str, verifier: &str) -> bool {
     let len = verifier.len();
     (43..=128).contains(&len)
@@ -383,55 +411,41 @@ async fn issue_tokens(
 }
 
 async fn authorization_code(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
+    // fosite's order and hints: unknown (no hint), used (the grant revoked), expired (no
+    // hint), another client's, another redirect_uri, then the PKCE handler.
     let code = form.get("code").unwrap_or("");
-    let sig = s.hmac().validate(Kind::Code, code).ok_or_else(|| {
-        Error::InvalidGrant(
-            "The authorization code is malformed or was not issued by this server.".into(),
-        )
-    })?;
+    let unknown = || Error::InvalidGrant(String::new());
+    let sig = s.hmac().validate(Kind::Code, code).ok_or_else(unknown)?;
     let key = storage_key(&sig);
     let row = s
         .store()
         .get_token(&key)
         .await?
         .filter(|r| r.kind == Kind::Code.as_str())
-        .ok_or_else(|| Error::InvalidGrant("The authorization code is unknown.".into()))?;
+        .ok_or_else(unknown)?;
     if !row.active {
         s.store().revoke_request(&row.request_id).await?;
-        return Err(Error::InvalidGrant("The authorization code has already been used; every token issued for it has been revoked.".into()));
+        return Err(Error::InvalidGrant(
+            "The authorization code has already been used.".into(),
+        ));
+    }
+    if row.expires_at < s.now_micros() {
+        return Err(unknown());
     }
     if row.client_id != client.client_id {
         return Err(Error::InvalidGrant("The OAuth 2.0 Client ID from this request does not match the one from the authorize request.".into()));
-    }
-    if row.expires_at < s.now_micros() {
-        return Err(Error::InvalidGrant(
-            "The authorization code has expired.".into(),
-        ));
     }
     let session: GrantSession =
         serde_json::from_value(row.session.clone()).map_err(|e| Error::Internal(e.to_string()))?;
     if !session.redirect_uri.is_empty()
         && form.get("redirect_uri") != Some(session.redirect_uri.as_str())
     {
-        return Err(Error::InvalidGrant("The 'redirect_uri' from this request does not match the one from the authorize request.".into()));
+        return Err(Error::InvalidGrant("The \"redirect_uri\" from this request does not match the one from the authorize request.".into()));
     }
-    let verifier = form.get("code_verifier").unwrap_or("");
-    if !session.code_challenge.is_empty() {
-        if verifier.is_empty() {
-            return Err(Error::InvalidGrant(
-                "The PKCE code verifier must be at least 43 characters.".into(),
-            ));
-        }
-        if !pkce_ok(&session.code_challenge, verifier) {
-            return Err(Error::InvalidGrant(
-                "The PKCE code challenge did not match the code verifier.".into(),
-            ));
-        }
-    } else if !verifier.is_empty() {
-        return Err(Error::InvalidGrant(
-            "A code_verifier was sent but the authorize request had no code_challenge.".into(),
-        ));
-    }
+    check_code_verifier(
+        &session.code_challenge,
+        form.get("code_verifier").unwrap_or(""),
+    )?;
     if !s.store().deactivate_token(&key).await? {
         s.store().revoke_request(&row.request_id).await?;
         return Err(Error::InvalidGrant(
@@ -442,31 +456,52 @@ async fn authorization_code(s: &Oauth2, client: &Client, form: &Form) -> Result<
 }
 
 async fn refresh(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
+    // fosite's order and hints: unknown (no hint), reused (token_inactive, the grant
+    // revoked), expired (no hint), another client's, then the granted scopes and audiences
+    // against what the client may have now.
     let token = form.get("refresh_token").unwrap_or("");
-    let sig = s.hmac().validate(Kind::Refresh, token).ok_or_else(|| {
-        Error::InvalidGrant(
-            "The refresh token is malformed or was not issued by this server.".into(),
-        )
-    })?;
+    let unknown = || Error::InvalidGrant(String::new());
+    let sig = s
+        .hmac()
+        .validate(Kind::Refresh, token)
+        .ok_or_else(unknown)?;
     let key = storage_key(&sig);
     let row = s
         .store()
         .get_token(&key)
         .await?
         .filter(|r| r.kind == Kind::Refresh.as_str())
-        .ok_or_else(|| Error::InvalidGrant("The refresh token is unknown.".into()))?;
+        .ok_or_else(unknown)?;
     if !row.active {
         s.store().revoke_request(&row.request_id).await?;
-        return Err(Error::TokenInactive(
-            "The refresh token was already used; every token of this grant has been revoked."
-                .into(),
-        ));
+        return Err(Error::TokenInactive(String::new()));
+    }
+    if row.expires_at > 0 && row.expires_at < s.now_micros() {
+        return Err(unknown());
     }
     if row.client_id != client.client_id {
         return Err(Error::InvalidGrant("The OAuth 2.0 Client ID from this request does not match the ID during the initial token issuance.".into()));
     }
-    if row.expires_at > 0 && row.expires_at < s.now_micros() {
-        return Err(Error::InvalidGrant("The refresh token has expired.".into()));
+    let granted: GrantSession =
+        serde_json::from_value(row.session.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+    let allowed = client.scopes();
+    if let Some(sc) = granted
+        .granted_scope
+        .iter()
+        .find(|sc| !s.settings().scope_strategy.allows(&allowed, sc))
+    {
+        return Err(Error::InvalidScope(format!(
+            "The OAuth 2.0 Client is not allowed to request scope '{sc}'."
+        )));
+    }
+    if let Some(a) = granted
+        .granted_audience
+        .iter()
+        .find(|a| !super::strategy::audience_allowed(&client.audience, a))
+    {
+        return Err(Error::InvalidRequest(format!(
+            "Requested audience \"{a}\" has not been whitelisted by the OAuth 2.0 Client."
+        )));
     }
     if !s.store().deactivate_token(&key).await? {
         return Err(Error::InvalidRequest("Failed to refresh token because of multiple concurrent requests using the same token which is not allowed.".into()));
@@ -474,8 +509,7 @@ async fn refresh(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
     s.store()
         .delete_access_tokens_of_request(&row.request_id)
         .await?;
-    let mut session: GrantSession =
-        serde_json::from_value(row.session.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut session = granted;
     session.requested_at = s.now_secs();
     issue_tokens(s, client, &session, &row.request_id, "refresh_token").await
 }
