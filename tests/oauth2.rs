@@ -480,6 +480,32 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
         env.introspect("ory_at_garbage.x").await,
         json!({"active": false})
     );
+    // revocation surfaces only invalid_request (an empty body) and invalid_client, without
+    // hints; a missing or unknown token is a 200
+    let (status, body) = revoke(&env, id, secret, &[]).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"error": "invalid_request", "error_description": "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed."})
+    );
+    let (status, body) = revoke(&env, id, "wrong", &[("token", "ory_at_garbage.x")]).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"error": "invalid_client", "error_description": "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method)."})
+    );
+    assert_eq!(
+        revoke(&env, id, secret, &[("token_type_hint", "access_token")])
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        revoke(&env, id, secret, &[("token", "ory_at_garbage.x")])
+            .await
+            .0,
+        200
+    );
     env.finish().await;
 }
 
@@ -2966,4 +2992,22 @@ async fn code_and_refresh_grants_answer_with_fosites_hints(backend: Backend) {
     assert_eq!(e, "token_inactive", "{d}");
     assert_eq!(d, "Token is inactive because it is malformed, expired or otherwise invalid. Token validation failed.");
     env.finish().await;
+}
+
+/// `/oauth2/revoke` with basic auth and a form body (empty when `form` is): (status, body).
+async fn revoke(env: &Env, id: &str, secret: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let r = env
+        .http
+        .post(format!("{}/oauth2/revoke", env.public))
+        .basic_auth(id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
 }

@@ -514,15 +514,24 @@ async fn refresh(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
     issue_tokens(s, client, &session, &row.request_id, "refresh_token").await
 }
 
+/// RFC 7009 as fosite answers it: only `invalid_request` (an empty body) and `invalid_client`
+/// surface, both without a hint; a missing, unknown or another client's token is a 200.
 async fn revoke(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Result<Response> {
     let form = Form::parse(&body);
-    let client = s.authenticate_client(&headers, &form).await?;
-    let token = form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| {
-        Error::InvalidRequest("The POST body must contain the 'token' parameter.".into())
-    })?;
-    if let Some(row) = s.lookup_token(token, form.get("token_type_hint")).await? {
-        if row.client_id == client.client_id {
-            s.store().revoke_request(&row.request_id).await?;
+    if form.0.is_empty() {
+        return Err(Error::InvalidRequest(String::new()));
+    }
+    let client = match s.authenticate_client(&headers, &form).await {
+        Ok(c) => c,
+        Err(Error::InvalidClient(_)) => return Err(Error::InvalidClient(String::new())),
+        Err(e) => return Err(e),
+    };
+    let token = form.get("token").unwrap_or("");
+    if !token.is_empty() {
+        if let Some(row) = s.lookup_token(token, form.get("token_type_hint")).await? {
+            if row.client_id == client.client_id {
+                s.store().revoke_request(&row.request_id).await?;
+            }
         }
     }
     let mut r = StatusCode::OK.into_response();
