@@ -506,6 +506,20 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
             .0,
         200
     );
+    // introspection: an empty body is an error, a body without a token is inactive
+    let introspect_raw = |body: &'static str| {
+        env.http
+            .post(format!("{}/admin/oauth2/introspect", env.admin))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let r = introspect_raw("").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    let r = introspect_raw("scope=read").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"active": false}));
     env.finish().await;
 }
 
