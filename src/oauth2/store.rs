@@ -897,7 +897,7 @@ async fn insert_token_rows(db: &Db, rows: &[&TokenRow]) -> Result<()> {
             .bind(t.expires_at)
             .bind(t.session.to_string());
     }
-    query.execute(db.pool()).await?;
+    query.execute_on(db).await?;
     Ok(())
 }
 
