@@ -842,7 +842,13 @@ impl TokenWriter {
 
 /// The writer task: drains the queue in batches, at most [`TOKEN_BATCHES_IN_FLIGHT`] at once.
 async fn write_tokens(db: Db, mut queue: mpsc::UnboundedReceiver<PendingToken>) {
-    let in_flight = Arc::new(Semaphore::new(TOKEN_BATCHES_IN_FLIGHT));
+    // SQLite has one writer at a time: a second batch in flight would only wait on the lock
+    // (in busy_timeout's sleeps) instead of joining the next batch.
+    let batches = match db.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => TOKEN_BATCHES_IN_FLIGHT,
+    };
+    let in_flight = Arc::new(Semaphore::new(batches));
     loop {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
