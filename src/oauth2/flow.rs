@@ -447,23 +447,9 @@ async fn validate_request(
     // fosite's newAuthorizeRequest, in its order: scope, audience, `registration`, the client's
     // response types, state.
     let scopes = form.list("scope");
-    let allowed = client.scopes();
-    for sc in &scopes {
-        if !s.settings().scope_strategy.allows(&allowed, sc) {
-            return Err(fail(Error::InvalidScope(format!(
-                "The OAuth 2.0 Client is not allowed to request scope '{sc}'."
-            ))));
-        }
-    }
+    s.check_scopes(&client, &scopes).map_err(fail)?;
     let audience = requested_audience(form);
-    if let Some(a) = audience
-        .iter()
-        .find(|a| !super::strategy::audience_allowed(&client.audience, a))
-    {
-        return Err(fail(Error::InvalidRequest(format!(
-            "Requested audience \"{a}\" has not been whitelisted by the OAuth 2.0 Client."
-        ))));
-    }
+    s.check_audience(&client, &audience).map_err(fail)?;
     // OpenID Connect's `registration` parameter (not `prompt=registration`): fosite refuses it.
     if form.get("registration").is_some_and(|r| !r.is_empty()) {
         return Err(fail(Error::Rejected {
@@ -981,13 +967,7 @@ async fn finish_consent(
         serde_json::from_value(accept["grant_scope"].clone()).unwrap_or_default();
     let granted_audience: Vec<String> =
         serde_json::from_value(accept["grant_access_token_audience"].clone()).unwrap_or_default();
-    for a in &granted_audience {
-        if !super::strategy::audience_allowed(&req.client.audience, a) {
-            return Err(Error::InvalidRequest(format!(
-                "Requested audience '{a}' has not been whitelisted by the OAuth 2.0 Client."
-            )));
-        }
-    }
+    s.check_audience(&req.client, &granted_audience)?;
     let skip = d["skip"].as_bool().unwrap_or(false);
     let remember = accept["remember"].as_bool().unwrap_or(false) && !skip;
     let remember_for = accept["remember_for"].as_i64().unwrap_or(0);

@@ -120,26 +120,13 @@ async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Resu
 
 /// fosite's client_credentials handler: scope, audience, a public client, then the grant type.
 async fn client_credentials(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
-    let allowed = client.scopes();
     let mut scopes = form.list("scope");
     if scopes.is_empty() && s.settings().default_grant_allowed_scope {
-        scopes = allowed.clone();
+        scopes = client.scopes();
     }
-    for sc in &scopes {
-        if !s.settings().scope_strategy.allows(&allowed, sc) {
-            return Err(Error::InvalidScope(format!(
-                "The OAuth 2.0 Client is not allowed to request scope '{sc}'."
-            )));
-        }
-    }
+    s.check_scopes(client, &scopes)?;
     let audience = form.list("audience");
-    for a in &audience {
-        if !super::strategy::audience_allowed(&client.audience, a) {
-            return Err(Error::InvalidRequest(format!(
-                "Requested audience \"{a}\" has not been whitelisted by the OAuth 2.0 Client."
-            )));
-        }
-    }
+    s.check_audience(client, &audience)?;
     if client.is_public() {
         return Err(Error::InvalidGrant("The OAuth 2.0 Client is marked as public and is thus not allowed to use authorization grant 'client_credentials'.".into()));
     }
@@ -329,24 +316,11 @@ fn check_code_verifier(challenge: &str, verifier: &str) -> Result<()> {
             "The PKCE code verifier must only contain [a-Z], [0-9], '-', '.', '_', '~'.",
         );
     }
-    if challenge.is_empty() || !pkce_ok(challenge, verifier) {
+    let derived = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    if !crate::crypto::constant_time_eq(derived.as_bytes(), challenge.as_bytes()) {
         return invalid("The PKCE code challenge did not match the code verifier.");
     }
     Ok(())
-}
-
-fn pkce_ok(challenge: &str, verifier: &str) -> bool {
-    let len = verifier.len();
-    (43..=128).contains(&len)
-        && verifier
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
-        && crate::crypto::constant_time_eq(
-            URL_SAFE_NO_PAD
-                .encode(Sha256::digest(verifier.as_bytes()))
-                .as_bytes(),
-            challenge.as_bytes(),
-        )
 }
 
 async fn issue_tokens(
@@ -484,25 +458,8 @@ async fn refresh(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
     }
     let granted: GrantSession =
         serde_json::from_value(row.session.clone()).map_err(|e| Error::Internal(e.to_string()))?;
-    let allowed = client.scopes();
-    if let Some(sc) = granted
-        .granted_scope
-        .iter()
-        .find(|sc| !s.settings().scope_strategy.allows(&allowed, sc))
-    {
-        return Err(Error::InvalidScope(format!(
-            "The OAuth 2.0 Client is not allowed to request scope '{sc}'."
-        )));
-    }
-    if let Some(a) = granted
-        .granted_audience
-        .iter()
-        .find(|a| !super::strategy::audience_allowed(&client.audience, a))
-    {
-        return Err(Error::InvalidRequest(format!(
-            "Requested audience \"{a}\" has not been whitelisted by the OAuth 2.0 Client."
-        )));
-    }
+    s.check_scopes(client, &granted.granted_scope)?;
+    s.check_audience(client, &granted.granted_audience)?;
     if !s.store().deactivate_token(&key).await? {
         return Err(Error::InvalidRequest("Failed to refresh token because of multiple concurrent requests using the same token which is not allowed.".into()));
     }

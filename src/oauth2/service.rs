@@ -349,6 +349,35 @@ impl Oauth2 {
         &self.inner.settings
     }
 
+    /// fosite's scope check: every requested scope within the client's, by the configured
+    /// strategy (`invalid_scope` naming the first that is not).
+    pub fn check_scopes(&self, client: &Client, requested: &[String]) -> Result<()> {
+        let allowed = client.scopes();
+        match requested
+            .iter()
+            .find(|sc| !self.settings().scope_strategy.allows(&allowed, sc))
+        {
+            Some(sc) => Err(Error::InvalidScope(format!(
+                "The OAuth 2.0 Client is not allowed to request scope '{sc}'."
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// fosite's audience matching strategy: every audience within the client's
+    /// (`invalid_request` naming the first that is not).
+    pub fn check_audience(&self, client: &Client, requested: &[String]) -> Result<()> {
+        match requested
+            .iter()
+            .find(|a| !super::strategy::audience_allowed(&client.audience, a))
+        {
+            Some(a) => Err(Error::InvalidRequest(format!(
+                "Requested audience \"{a}\" has not been whitelisted by the OAuth 2.0 Client."
+            ))),
+            None => Ok(()),
+        }
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }

@@ -817,3 +817,39 @@ def test_handled_login_challenge_is_410_with_redirect_to(quartet, hydra_admin, o
     with pytest.raises(ApiException) as twice:
         api.accept_o_auth2_login_request(login, accept_o_auth2_login_request=AcceptOAuth2LoginRequest(subject="gone"))
     assert twice.value.status in (400, 409, 410), twice.value.body
+
+
+def test_token_and_revocation_errors_are_fosites(quartet, hydra_admin, openapi_recorder):
+    """Through the SDK's own token and revocation calls: a grant type no fosite handler serves is
+    a bare invalid_request (not RFC 6749's unsupported_grant_type, which fosite never sends);
+    revocation of an unknown token is a 200 and bad client credentials a hint-less 401."""
+    import ory_hydra_client
+
+    c = _cc_client(o_auth2_api.OAuth2Api(hydra_admin), "client_secret_basic")
+
+    def public(password):
+        cfg = ory_hydra_client.Configuration(host=quartet.oauth2_public, username=c.client_id, password=password)
+        return ory_hydra_client.ApiClient(cfg)
+
+    with public(c.client_secret) as client:
+        api = o_auth2_api.OAuth2Api(client)
+        with pytest.raises(ApiException) as e:
+            api.oauth2_token_exchange(grant_type="password")
+        assert e.value.status == 400
+        assert json.loads(e.value.body) == {
+            "error": "invalid_request",
+            "error_description": "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed.",
+        }
+        token = api.oauth2_token_exchange(grant_type="client_credentials")
+        assert token.access_token.startswith("ory_at_")
+        assert api.revoke_o_auth2_token(token="ory_at_unknown.x") is None
+        api.revoke_o_auth2_token(token=token.access_token)
+    assert o_auth2_api.OAuth2Api(hydra_admin).introspect_o_auth2_token(token=token.access_token).active is False
+    with public("wrong") as client:
+        with pytest.raises(ApiException) as e:
+            o_auth2_api.OAuth2Api(client).revoke_o_auth2_token(token="ory_at_unknown.x")
+        assert e.value.status == 401
+        assert json.loads(e.value.body) == {
+            "error": "invalid_client",
+            "error_description": "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).",
+        }
