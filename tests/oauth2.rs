@@ -73,6 +73,7 @@ on_every_backend!(
     request_objects_by_value_and_by_reference,
     authorize_checks_run_in_fosites_order_with_its_hints,
     code_and_refresh_grants_answer_with_fosites_hints,
+    client_changes_on_another_instance_take_effect_at_once,
 );
 
 struct Env {
@@ -3024,4 +3025,136 @@ async fn revoke(env: &Env, id: &str, secret: &str, form: &[(&str, &str)]) -> (u1
         .unwrap();
     let status = r.status().as_u16();
     (status, r.text().await.unwrap())
+}
+
+/// Two instances on one database, as a deployment runs them (the first owns the PostgreSQL
+/// database, the directory holds the SQLite file).
+async fn start_two(backend: Backend) -> (Env, Env, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => common::pg_database().await,
+    };
+    let dsn = match &pg {
+        Some(pg) => pg.dsn.clone(),
+        None => {
+            quartet::config::Dsn::Sqlite(dir.path().join("shared.sqlite").display().to_string())
+        }
+    };
+    let shared = dsn.clone();
+    let mut first = start_with(Backend::Sqlite, |c| c.dsn = shared).await;
+    first.pg = pg;
+    let second = start_with(Backend::Sqlite, |c| c.dsn = dsn).await;
+    (first, second, dir)
+}
+
+async fn cc_token(env: &Env, id: &str, secret: &str, scope: &str) -> (u16, Value) {
+    let r = env
+        .http
+        .post(format!("{}/oauth2/token", env.public))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// client_credentials reuses the client an instance read before (its token is stored only if
+/// the client's row is unchanged): a scope taken away, a secret rotated, a client deleted or
+/// deleted and recreated under the same id — each on the other instance — count on the next
+/// request here, and a token answered from the reused copy is stored and introspectable.
+async fn client_changes_on_another_instance_take_effect_at_once(backend: Backend) {
+    let (a, b, _dir) = start_two(backend).await;
+    let c = a
+        .create_client(json!({"client_id": "shared-client", "client_secret": "first-secret-0123456789", "grant_types": ["client_credentials"], "scope": "read write"}))
+        .await;
+    let id = c["client_id"].as_str().unwrap();
+    for _ in 0..3 {
+        let (status, t) = cc_token(&a, id, "first-secret-0123456789", "read write").await;
+        assert_eq!(status, 200, "{t}");
+        let i = b.introspect(t["access_token"].as_str().unwrap()).await;
+        assert_eq!(i["active"], true, "a token answered is a token stored: {i}");
+    }
+
+    // A scope taken away on the other instance.
+    let mut narrowed = c.clone();
+    narrowed["scope"] = json!("read");
+    let r = b
+        .http
+        .put(format!("{}/admin/clients/{id}", b.admin))
+        .json(&narrowed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, t) = cc_token(&a, id, "first-secret-0123456789", "read write").await;
+    assert_eq!(
+        (status, t["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{t}"
+    );
+    let (status, _) = cc_token(&a, id, "first-secret-0123456789", "read").await;
+    assert_eq!(status, 200);
+
+    // The secret rotated on the other instance.
+    narrowed["client_secret"] = json!("second-secret-0123456789");
+    let r = b
+        .http
+        .put(format!("{}/admin/clients/{id}", b.admin))
+        .json(&narrowed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, t) = cc_token(&a, id, "first-secret-0123456789", "read").await;
+    assert_eq!(
+        (status, t["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{t}"
+    );
+    for _ in 0..2 {
+        let (status, t) = cc_token(&a, id, "second-secret-0123456789", "read").await;
+        assert_eq!(status, 200, "{t}");
+    }
+
+    // Deleted and recreated under the same id (same secret, another scope) while this
+    // instance still holds the old client: the old copy must not pass for the new one.
+    let r = b
+        .http
+        .delete(format!("{}/admin/clients/{id}", b.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    b.create_client(json!({"client_id": id, "client_secret": "second-secret-0123456789", "grant_types": ["client_credentials"], "scope": "write"}))
+        .await;
+    let (status, t) = cc_token(&a, id, "second-secret-0123456789", "read").await;
+    assert_eq!(
+        (status, t["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{t}"
+    );
+    let (status, t) = cc_token(&a, id, "second-secret-0123456789", "write").await;
+    assert_eq!(status, 200, "{t}");
+
+    // Deleted on the other instance.
+    let r = b
+        .http
+        .delete(format!("{}/admin/clients/{id}", b.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    for _ in 0..2 {
+        let (status, t) = cc_token(&a, id, "second-secret-0123456789", "write").await;
+        assert_eq!(
+            (status, t["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{t}"
+        );
+    }
+
+    b.finish().await;
+    a.finish().await;
 }

@@ -622,7 +622,7 @@ pub async fn introspect(State(s): State<Oauth2>, body: Bytes) -> Result<Response
     };
     let row = active.row;
     let session: super::service::GrantSession =
-        serde_json::from_value(row.session.clone()).unwrap_or_default();
+        serde_json::from_str(&row.session).unwrap_or_default();
     let wanted = form.list("scope");
     if !wanted.iter().all(|w| {
         s.settings()

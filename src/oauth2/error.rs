@@ -75,6 +75,10 @@ pub enum Error {
     /// Dynamic client registration is switched off.
     #[error("dynamic client registration is disabled")]
     RegistrationDisabled,
+    /// A token for a client read earlier was not stored: the client has been changed or
+    /// deleted since. Never answered: the request is then served again from a fresh read.
+    #[error("the client changed while a token was issued for it")]
+    ClientChanged,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -137,7 +141,7 @@ impl Error {
             Error::Forbidden(reason) => (StatusCode::FORBIDDEN, "The requested action was forbidden".into(), reason.clone()),
             Error::BadRequest(reason) => (bad, "The request was malformed or contained invalid parameters".into(), reason.clone()),
             Error::RegistrationDisabled => (StatusCode::NOT_FOUND, "Not Found".into(), "Dynamic registration is not enabled.".into()),
-            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error".into(), "The authorization server encountered an unexpected condition that prevented it from fulfilling the request.".into()),
+            Error::Internal(_) | Error::ClientChanged => (StatusCode::INTERNAL_SERVER_ERROR, "server_error".into(), "The authorization server encountered an unexpected condition that prevented it from fulfilling the request.".into()),
         }
     }
 }

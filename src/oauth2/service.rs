@@ -263,6 +263,8 @@ struct Inner {
     /// database still names it newest (checked on every use), so nothing here goes stale.
     signers: std::sync::Mutex<HashMap<String, (String, Arc<jose::SigningKey>)>>,
     secret_cache: super::secret_cache::SecretCache,
+    /// Clients as last read, for client_credentials (see `client_cache`).
+    client_cache: super::client_cache::ClientCache,
     /// Client JWK sets fetched from `jwks_uri`, by URI.
     jwks_cache: std::sync::Mutex<BTreeMap<String, (std::time::Instant, Value)>>,
     http: reqwest::Client,
@@ -337,6 +339,9 @@ impl Oauth2 {
                 secret_cache: super::secret_cache::SecretCache::new(
                     super::secret_cache::DEFAULT_TTL,
                     super::secret_cache::DEFAULT_CAPACITY,
+                ),
+                client_cache: super::client_cache::ClientCache::new(
+                    super::client_cache::DEFAULT_CAPACITY,
                 ),
                 jwks_cache: std::sync::Mutex::new(BTreeMap::new()),
                 http: crate::crypto::tls::http_client(Duration::from_secs(5)).unwrap_or_default(),
@@ -690,6 +695,7 @@ impl Oauth2 {
     /// other instances notice through the stored hash, see `secret_cache`).
     pub fn forget_client_secrets(&self, client_id: &str) {
         self.inner.secret_cache.forget_client(client_id);
+        self.inner.client_cache.forget(client_id);
     }
 
     fn dummy_hash(&self) -> String {
@@ -702,7 +708,6 @@ impl Oauth2 {
     /// Authenticates the client of a token/revoke request (basic, post, private_key_jwt, none).
     /// Unknown clients and wrong secrets answer alike and take the same time.
     pub async fn authenticate_client(&self, headers: &HeaderMap, form: &Form) -> Result<Client> {
-        let bad = || Error::InvalidClient(String::new());
         if let Some(assertion) = form.get("client_assertion") {
             if form.get("client_assertion_type")
                 != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
@@ -713,46 +718,17 @@ impl Oauth2 {
             }
             return self.authenticate_private_key_jwt(assertion).await;
         }
-        let basic = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| {
-                h.strip_prefix("Basic ")
-                    .or_else(|| h.strip_prefix("basic "))
-            })
-            .map(str::trim);
-        let (id, secret, method) = if let Some(b) = basic {
-            let raw = STANDARD.decode(b).map_err(|_| {
-                Error::InvalidRequest("The basic authorization header is not base64.".into())
-            })?;
-            let raw = String::from_utf8(raw).map_err(|_| {
-                Error::InvalidRequest("The basic authorization header is not UTF-8.".into())
-            })?;
-            let (id, secret) = raw.split_once(':').ok_or_else(|| {
-                Error::InvalidRequest("The basic authorization header must be 'id:secret'.".into())
-            })?;
-            let dec = |s: &str| {
-                url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
-            (dec(id), Some(dec(secret)), "client_secret_basic")
-        } else if let Some(id) = form.get("client_id") {
-            match form.get("client_secret") {
-                Some(s) => (id.to_string(), Some(s.to_string()), "client_secret_post"),
-                None => (id.to_string(), None, "none"),
-            }
-        } else {
-            return Err(Error::InvalidClient("Client credentials missing or malformed in both HTTP Authorization header and HTTP POST body.".into()));
-        };
-        let stored = self.inner.store.get_client(&id).await?;
+        let PresentedCredentials { id, secret, method } = presented_credentials(headers, form)?;
+        let bad = || Error::InvalidClient(String::new());
+        let stored = self.inner.store.get_shared_client(&id).await?;
         let Some(stored) = stored else {
             if let Some(secret) = secret {
                 let _ = self.verify_secret(secret, self.dummy_hash()).await;
             }
             return Err(bad());
         };
+        self.inner.client_cache.remember(stored.clone());
+        let stored = Arc::unwrap_or_clone(stored);
         let client = stored.client;
         if client.token_endpoint_auth_method != method {
             return Err(Error::InvalidClient(format!(
@@ -789,6 +765,44 @@ impl Oauth2 {
             std::time::Instant::now(),
         );
         Ok(client)
+    }
+
+    /// The client of a client_credentials request as last read by this process, if its
+    /// credentials are ones already verified against that copy (no database read, no PBKDF2).
+    /// Anything else — no copy, another method, a secret not verified before, an assertion —
+    /// is `None`: the caller then takes [`Oauth2::authenticate_client`]. A token issued for
+    /// this copy must be stored with [`Oauth2::issue_access_token_for_revision`], which
+    /// refuses it if the client has changed since.
+    pub fn recently_authenticated_client(
+        &self,
+        headers: &HeaderMap,
+        form: &Form,
+    ) -> Option<Arc<super::store::StoredClient>> {
+        if form.get("client_assertion").is_some() {
+            return None;
+        }
+        let presented = presented_credentials(headers, form).ok()?;
+        let secret = presented.secret?;
+        let stored = self.inner.client_cache.get(&presented.id)?;
+        if stored.client.token_endpoint_auth_method != presented.method
+            || stored.secret_hash.is_empty()
+        {
+            return None;
+        }
+        self.inner
+            .secret_cache
+            .verified(
+                &stored.client.client_id,
+                &secret,
+                &stored.secret_hash,
+                std::time::Instant::now(),
+            )
+            .then_some(stored)
+    }
+
+    /// Drops this process's copy of a client found to be stale.
+    pub fn forget_recent_client(&self, client_id: &str) {
+        self.inner.client_cache.forget(client_id);
     }
 
     async fn authenticate_private_key_jwt(&self, assertion: &str) -> Result<Client> {
@@ -1189,6 +1203,20 @@ impl Oauth2 {
         request_id: &str,
         ttl: Duration,
     ) -> Result<String> {
+        self.issue_access_token_for_revision(client, session, request_id, ttl, None)
+            .await
+    }
+
+    /// [`Oauth2::issue_access_token`]; with `Some(revision)`, the token is stored only if the
+    /// client's row still has that revision, and is otherwise [`Error::ClientChanged`].
+    pub async fn issue_access_token_for_revision(
+        &self,
+        client: &Client,
+        session: &GrantSession,
+        request_id: &str,
+        ttl: Duration,
+        client_revision: Option<i64>,
+    ) -> Result<String> {
         let now = self.now_secs();
         let exp = now + ttl.as_secs() as i64;
         let jwt = match client.access_token_strategy.as_str() {
@@ -1253,8 +1281,20 @@ impl Oauth2 {
         } else {
             self.inner.hmac.generate(Kind::Access)
         };
-        self.store_token(Kind::Access, &signature, client, session, request_id, exp)
-            .await?;
+        let row = self.token_row(Kind::Access, &signature, client, session, request_id, exp)?;
+        match client_revision {
+            None => self.inner.store.insert_token(row).await?,
+            Some(revision) => {
+                if !self
+                    .inner
+                    .store
+                    .insert_token_if_client_is(row, revision)
+                    .await?
+                {
+                    return Err(Error::ClientChanged);
+                }
+            }
+        }
         Ok(token)
     }
 
@@ -1284,7 +1324,20 @@ impl Oauth2 {
         request_id: &str,
         exp_secs: i64,
     ) -> Result<()> {
-        let row = TokenRow {
+        let row = self.token_row(kind, signature, client, session, request_id, exp_secs)?;
+        self.inner.store.insert_token(row).await
+    }
+
+    fn token_row(
+        &self,
+        kind: Kind,
+        signature: &str,
+        client: &Client,
+        session: &GrantSession,
+        request_id: &str,
+        exp_secs: i64,
+    ) -> Result<TokenRow> {
+        Ok(TokenRow {
             signature: storage_key(signature),
             kind: kind.as_str().into(),
             request_id: request_id.into(),
@@ -1293,9 +1346,8 @@ impl Oauth2 {
             active: true,
             requested_at: self.now_micros(),
             expires_at: exp_secs.saturating_mul(1_000_000),
-            session: serde_json::to_value(session).map_err(|e| Error::Internal(e.to_string()))?,
-        };
-        self.inner.store.insert_token(&row).await
+            session: serde_json::to_string(session).map_err(|e| Error::Internal(e.to_string()))?,
+        })
     }
 
     /// Signs an ID token for `session`.
@@ -1393,6 +1445,64 @@ impl GrantSession {
             &self.obfuscated_subject
         }
     }
+}
+
+/// The id and secret a token/revoke request authenticates with (not an assertion), and the
+/// method they came by.
+struct PresentedCredentials {
+    id: String,
+    secret: Option<String>,
+    method: &'static str,
+}
+
+/// The client credentials in the `Authorization: Basic` header (its parts form-decoded, as
+/// Go's `url.QueryUnescape`) or, failing that, in the body (`client_id`, `client_secret`).
+fn presented_credentials(headers: &HeaderMap, form: &Form) -> Result<PresentedCredentials> {
+    let basic = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| {
+            h.strip_prefix("Basic ")
+                .or_else(|| h.strip_prefix("basic "))
+        })
+        .map(str::trim);
+    if let Some(b) = basic {
+        let raw = STANDARD.decode(b).map_err(|_| {
+            Error::InvalidRequest("The basic authorization header is not base64.".into())
+        })?;
+        let raw = String::from_utf8(raw).map_err(|_| {
+            Error::InvalidRequest("The basic authorization header is not UTF-8.".into())
+        })?;
+        let (id, secret) = raw.split_once(':').ok_or_else(|| {
+            Error::InvalidRequest("The basic authorization header must be 'id:secret'.".into())
+        })?;
+        let dec = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        return Ok(PresentedCredentials {
+            id: dec(id),
+            secret: Some(dec(secret)),
+            method: "client_secret_basic",
+        });
+    }
+    let Some(id) = form.get("client_id") else {
+        return Err(Error::InvalidClient("Client credentials missing or malformed in both HTTP Authorization header and HTTP POST body.".into()));
+    };
+    Ok(match form.get("client_secret") {
+        Some(secret) => PresentedCredentials {
+            id: id.to_string(),
+            secret: Some(secret.to_string()),
+            method: "client_secret_post",
+        },
+        None => PresentedCredentials {
+            id: id.to_string(),
+            secret: None,
+            method: "none",
+        },
+    })
 }
 
 /// A parsed `application/x-www-form-urlencoded` body or query, keeping repeated keys.

@@ -49,7 +49,7 @@ async fn clients_by_ids(db: Db, ids: Vec<String>) -> Result<Vec<(String, Arc<Sto
     static SQL: LazyLock<InList> = LazyLock::new(|| {
         InList::new(
             CLIENT_BATCH_KEYS,
-            "SELECT id, doc, secret_hash, registration_key FROM oauth2_clients WHERE id IN ({keys})",
+            "SELECT id, doc, secret_hash, registration_key, revision FROM oauth2_clients WHERE id IN ({keys})",
         )
     });
     let rows = SQL.fetch(&db, &ids).await?;
@@ -68,6 +68,15 @@ pub struct StoredClient {
     pub client: Client,
     pub secret_hash: String,
     pub registration_key: String,
+    /// A new random value on every write of the row (never negative): a token insert guarded
+    /// by it lands only while the client is still the one that was read.
+    pub revision: i64,
+}
+
+/// A fresh client revision: random, non-negative (a deleted and recreated client gets a new
+/// one, so an old copy of it can never pass for the new one).
+fn new_revision() -> i64 {
+    (rand::random::<u64>() >> 1) as i64
 }
 
 /// A stored token (access, refresh, code).
@@ -81,7 +90,8 @@ pub struct TokenRow {
     pub active: bool,
     pub requested_at: i64,
     pub expires_at: i64,
-    pub session: serde_json::Value,
+    /// The grant's session (`GrantSession`) as JSON text.
+    pub session: String,
 }
 
 /// A stored flow (login, consent or logout challenge).
@@ -122,11 +132,11 @@ fn client_row(row: &AnyRow) -> Result<StoredClient> {
         client,
         secret_hash: row.try_get("secret_hash")?,
         registration_key: row.try_get("registration_key")?,
+        revision: row.try_get("revision").unwrap_or(0),
     })
 }
 
 fn token_row(row: &AnyRow) -> Result<TokenRow> {
-    let session: String = row.try_get("session")?;
     Ok(TokenRow {
         signature: row.try_get("signature")?,
         kind: row.try_get("kind")?,
@@ -136,7 +146,7 @@ fn token_row(row: &AnyRow) -> Result<TokenRow> {
         active: row.try_get::<i64, _>("active")? != 0,
         requested_at: row.try_get("requested_at")?,
         expires_at: row.try_get("expires_at")?,
-        session: json(&session),
+        session: row.try_get("session")?,
     })
 }
 
@@ -214,7 +224,7 @@ impl Store {
     ) -> Result<()> {
         let doc = serde_json::to_string(&c.clone().without_secrets())
             .map_err(|e| Error::Internal(e.to_string()))?;
-        sqlx::query("INSERT INTO oauth2_clients (id, client_name, owner, secret_hash, registration_key, doc, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        sqlx::query("INSERT INTO oauth2_clients (id, client_name, owner, secret_hash, registration_key, doc, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&c.client_id)
             .bind(&c.client_name)
             .bind(&c.owner)
@@ -223,6 +233,7 @@ impl Store {
             .bind(doc)
             .bind(now)
             .bind(now)
+            .bind(new_revision())
             .execute_on(&self.db)
             .await?;
         Ok(())
@@ -237,7 +248,7 @@ impl Store {
     ) -> Result<bool> {
         let doc = serde_json::to_string(&c.clone().without_secrets())
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let done = sqlx::query("UPDATE oauth2_clients SET client_name = $2, owner = $3, secret_hash = $4, registration_key = $5, doc = $6, updated_at = $7 WHERE id = $1")
+        let done = sqlx::query("UPDATE oauth2_clients SET client_name = $2, owner = $3, secret_hash = $4, registration_key = $5, doc = $6, updated_at = $7, revision = $8 WHERE id = $1")
             .bind(&c.client_id)
             .bind(&c.client_name)
             .bind(&c.owner)
@@ -245,6 +256,7 @@ impl Store {
             .bind(registration_key)
             .bind(doc)
             .bind(now)
+            .bind(new_revision())
             .execute_on(&self.db)
             .await?;
         Ok(done.rows_affected() > 0)
@@ -252,8 +264,13 @@ impl Store {
 
     /// The client with this id, read by a statement shared with concurrent lookups.
     pub async fn get_client(&self, id: &str) -> Result<Option<StoredClient>> {
-        let found = self.clients_by_id.get(id.to_owned()).await?;
+        let found = self.get_shared_client(id).await?;
         Ok(found.map(Arc::unwrap_or_clone))
+    }
+
+    /// [`Store::get_client`], as the shared copy the statement produced.
+    pub async fn get_shared_client(&self, id: &str) -> Result<Option<Arc<StoredClient>>> {
+        self.clients_by_id.get(id.to_owned()).await
     }
 
     /// One page of clients (oldest first) and the total matching the filters.
@@ -392,8 +409,15 @@ impl Store {
 
     /// Stores a new token once it has committed. Concurrent calls are coalesced into one
     /// multi-row INSERT (see [`TokenWriter`]), so a burst of issuances pays one commit.
-    pub async fn insert_token(&self, t: &TokenRow) -> Result<()> {
-        self.tokens.insert(t.clone()).await
+    pub async fn insert_token(&self, t: TokenRow) -> Result<()> {
+        self.tokens.insert(t, None).await.map(|_| ())
+    }
+
+    /// [`Store::insert_token`] for a client read earlier: the row is stored only if the
+    /// client's row still has `revision` when the INSERT runs (in the same statement). `false`:
+    /// the client was changed or deleted since, and nothing was stored.
+    pub async fn insert_token_if_client_is(&self, t: TokenRow, revision: i64) -> Result<bool> {
+        self.tokens.insert(t, Some(revision)).await
     }
 
     /// The token with this signature, read by a statement shared with concurrent lookups.
@@ -778,24 +802,46 @@ const TOKEN_BATCHES_IN_FLIGHT: usize = 4;
 const TOKEN_COLUMNS: &str =
     "signature, kind, request_id, client_id, subject, active, requested_at, expires_at, session";
 
-/// `INSERT … VALUES (…), (…)` for `n` rows. SQLite gets anonymous `?` placeholders: sqlx's
-/// SQLite driver resolves every `$n` by name, which grows quadratically with a batch's
-/// parameter count.
+/// `INSERT … SELECT … FROM (VALUES (…), (…)) … RETURNING signature` for `n` rows. Each row
+/// carries a tenth value, the client revision it was issued under (`-1`: none to check), and
+/// is inserted only if that client row still has it; the statement returns the signatures it
+/// stored. SQLite gets anonymous `?` placeholders: sqlx's SQLite driver resolves every `$n` by
+/// name, which grows quadratically with a batch's parameter count.
 fn token_insert_sql(backend: Backend, n: usize) -> String {
-    let mut sql = format!("INSERT INTO oauth2_tokens ({TOKEN_COLUMNS}) VALUES ");
+    let mut sql = format!(
+        "INSERT INTO oauth2_tokens ({TOKEN_COLUMNS}) SELECT column1, column2, column3, column4, \
+         column5, column6, column7, column8, column9 FROM (VALUES "
+    );
     for i in 0..n {
         if i > 0 {
             sql.push_str(", ");
         }
         match backend {
-            Backend::Sqlite => sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            Backend::Sqlite => sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             Backend::Postgres => {
-                let p: Vec<String> = (1..=9).map(|k| format!("${}", i * 9 + k)).collect();
+                let p: Vec<String> = (1..=10).map(|k| format!("${}", i * 10 + k)).collect();
                 sql.push_str(&format!("({})", p.join(", ")));
             }
         }
     }
+    sql.push_str(
+        ") AS v WHERE v.column10 < 0 OR EXISTS (SELECT 1 FROM oauth2_clients c \
+         WHERE c.id = v.column4 AND c.revision = v.column10) RETURNING signature",
+    );
     sql
+}
+
+/// [`token_insert_sql`] for a batch of `n` (1 ..= [`TOKEN_BATCH_MAX`]), built once per size.
+fn batch_insert_sql(backend: Backend, n: usize) -> &'static str {
+    type Texts = [OnceLock<String>; TOKEN_BATCH_MAX];
+    static SQLITE: LazyLock<Texts> = LazyLock::new(|| std::array::from_fn(|_| OnceLock::new()));
+    static POSTGRES: LazyLock<Texts> = LazyLock::new(|| std::array::from_fn(|_| OnceLock::new()));
+    let texts = match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    };
+    let n = n.clamp(1, TOKEN_BATCH_MAX);
+    texts[n - 1].get_or_init(|| token_insert_sql(backend, n))
 }
 
 /// Group commit for token inserts: every issuance writes a row, and on PostgreSQL each commit
@@ -813,7 +859,10 @@ pub struct TokenWriter {
 #[derive(Debug)]
 struct PendingToken {
     row: TokenRow,
-    done: oneshot::Sender<Result<()>>,
+    /// The client revision the row is conditional on (see [`Store::insert_token_if_client_is`]).
+    client_revision: Option<i64>,
+    /// Whether the row was stored (`false` only when its client revision no longer held).
+    done: oneshot::Sender<Result<bool>>,
 }
 
 impl TokenWriter {
@@ -824,14 +873,19 @@ impl TokenWriter {
         }
     }
 
-    async fn insert(&self, row: TokenRow) -> Result<()> {
+    async fn insert(&self, row: TokenRow, client_revision: Option<i64>) -> Result<bool> {
         let queue = self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(write_tokens(self.db.clone(), rx));
             tx
         });
         let (done, answer) = oneshot::channel();
-        if queue.send(PendingToken { row, done }).is_err() {
+        let pending = PendingToken {
+            row,
+            client_revision,
+            done,
+        };
+        if queue.send(pending).is_err() {
             return Err(Error::Internal("the token writer has stopped".into()));
         }
         answer
@@ -866,16 +920,17 @@ async fn write_tokens(db: Db, mut queue: mpsc::UnboundedReceiver<PendingToken>) 
 }
 
 async fn write_token_batch(db: &Db, batch: Vec<PendingToken>) {
-    let rows: Vec<&TokenRow> = batch.iter().map(|p| &p.row).collect();
-    match insert_token_rows(db, &rows).await {
-        Ok(()) => {
+    match insert_token_rows(db, &batch).await {
+        Ok(stored) => {
             for p in batch {
-                let _ = p.done.send(Ok(()));
+                let _ = p.done.send(Ok(stored.contains(&p.row.signature)));
             }
         }
         Err(_) if batch.len() > 1 => {
             for p in batch {
-                let result = insert_token_rows(db, &[&p.row]).await;
+                let result = insert_token_rows(db, std::slice::from_ref(&p))
+                    .await
+                    .map(|stored| !stored.is_empty());
                 let _ = p.done.send(result);
             }
         }
@@ -887,11 +942,15 @@ async fn write_token_batch(db: &Db, batch: Vec<PendingToken>) {
     }
 }
 
-/// One INSERT of `rows` (one implicit transaction: all or none).
-async fn insert_token_rows(db: &Db, rows: &[&TokenRow]) -> Result<()> {
-    let sql = token_insert_sql(db.backend(), rows.len());
-    let mut query = sqlx::query(&sql);
-    for t in rows {
+/// One INSERT of `pending` (one implicit transaction: all or none); the signatures stored (all
+/// but those whose client revision no longer held).
+async fn insert_token_rows(
+    db: &Db,
+    pending: &[PendingToken],
+) -> Result<std::collections::HashSet<String>> {
+    let mut query = sqlx::query(batch_insert_sql(db.backend(), pending.len()));
+    for p in pending {
+        let t = &p.row;
         query = query
             .bind(&t.signature)
             .bind(&t.kind)
@@ -901,10 +960,13 @@ async fn insert_token_rows(db: &Db, rows: &[&TokenRow]) -> Result<()> {
             .bind(i64::from(t.active))
             .bind(t.requested_at)
             .bind(t.expires_at)
-            .bind(t.session.to_string());
+            .bind(&t.session)
+            .bind(p.client_revision.unwrap_or(-1));
     }
-    query.execute_on(db).await?;
-    Ok(())
+    let rows = query.fetch_all_on(db).await?;
+    rows.iter()
+        .map(|row| row.try_get::<String, _>("signature").map_err(Error::from))
+        .collect()
 }
 
 #[cfg(test)]
@@ -965,13 +1027,78 @@ mod tests {
         assert_eq!(after.secret_hash, "hash-new");
     }
 
+    fn token(signature: &str, client_id: &str) -> TokenRow {
+        TokenRow {
+            signature: signature.into(),
+            kind: "access_token".into(),
+            request_id: format!("request-{signature}"),
+            client_id: client_id.into(),
+            subject: client_id.into(),
+            active: true,
+            requested_at: 0,
+            expires_at: i64::MAX,
+            session: "{}".into(),
+        }
+    }
+
+    /// A token guarded by a client revision lands while the client row has it (in a batch
+    /// with unguarded and stale rows alike), and never after the client was updated, deleted,
+    /// or deleted and recreated under the same id.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn guarded_token_inserts_follow_the_clients_revision() {
+        let db = Db::connect(&Dsn::Memory).await.unwrap();
+        db.migrate().await.unwrap();
+        let store = Store::new(db);
+        store.insert_client(&client("c"), "h", "", 0).await.unwrap();
+        let read = store.get_client("c").await.unwrap().unwrap().revision;
+        assert!(read >= 0);
+        let (fresh, unguarded, wrong) = tokio::join!(
+            store.insert_token_if_client_is(token("t1", "c"), read),
+            store.insert_token(token("t2", "c")),
+            store.insert_token_if_client_is(token("t3", "c"), read ^ 1),
+        );
+        assert!(fresh.unwrap());
+        unguarded.unwrap();
+        assert!(!wrong.unwrap());
+        assert!(store.get_token("t1").await.unwrap().is_some());
+        assert!(store.get_token("t3").await.unwrap().is_none());
+
+        store.update_client(&client("c"), "h", "", 1).await.unwrap();
+        let updated = store.get_client("c").await.unwrap().unwrap().revision;
+        assert_ne!(updated, read);
+        assert!(!store
+            .insert_token_if_client_is(token("t4", "c"), read)
+            .await
+            .unwrap());
+        assert!(store
+            .insert_token_if_client_is(token("t5", "c"), updated)
+            .await
+            .unwrap());
+
+        store.delete_client("c").await.unwrap();
+        assert!(!store
+            .insert_token_if_client_is(token("t6", "c"), updated)
+            .await
+            .unwrap());
+        store.insert_client(&client("c"), "h", "", 2).await.unwrap();
+        let recreated = store.get_client("c").await.unwrap().unwrap().revision;
+        assert_ne!(recreated, updated);
+        assert!(!store
+            .insert_token_if_client_is(token("t7", "c"), updated)
+            .await
+            .unwrap());
+        assert!(store.get_token("t7").await.unwrap().is_none());
+    }
+
     #[test]
     fn token_batches_number_their_placeholders_per_backend() {
         let pg = token_insert_sql(Backend::Postgres, 2);
-        assert!(pg.ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9), ($10, $11, $12, $13, $14, $15, $16, $17, $18)"), "{pg}");
+        assert!(pg.contains("(VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10), ($11, $12, $13, $14, $15, $16, $17, $18, $19, $20)) AS v"), "{pg}");
         let lite = token_insert_sql(Backend::Sqlite, 2);
         assert!(
-            lite.ends_with("VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            lite.contains(
+                "(VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)) AS v"
+            ),
             "{lite}"
         );
     }
