@@ -74,6 +74,7 @@ on_every_backend!(
     authorize_checks_run_in_fosites_order_with_its_hints,
     code_and_refresh_grants_answer_with_fosites_hints,
     client_changes_on_another_instance_take_effect_at_once,
+    token_revoke_and_introspect_read_bodies_as_fosite,
 );
 
 struct Env {
@@ -3157,4 +3158,176 @@ async fn client_changes_on_another_instance_take_effect_at_once(backend: Backend
 
     b.finish().await;
     a.finish().await;
+}
+
+/// A POST to `path` (public or admin base) with this content type and body, basic auth when
+/// given: (status, JSON body).
+async fn post_raw(
+    env: &Env,
+    url: String,
+    content_type: Option<&str>,
+    body: String,
+    basic: Option<(&str, &str)>,
+) -> (u16, Value) {
+    let mut req = env.http.post(url).body(body);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn multipart(boundary: &str, fields: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    body
+}
+
+/// fosite reads these bodies as Go's `ParseMultipartForm`: a form or a multipart body counts,
+/// any other content type (JSON, none) is an empty body, a multipart body without a boundary
+/// is unparsable, and pairs Go's `url.ParseQuery` refuses (bad escapes, `;`) are left out.
+async fn token_revoke_and_introspect_read_bodies_as_fosite(backend: Backend) {
+    let env = start(backend).await;
+    let c = env
+        .create_client(json!({"grant_types": ["client_credentials"], "scope": "read write"}))
+        .await;
+    let auth = Some((
+        c["client_id"].as_str().unwrap(),
+        c["client_secret"].as_str().unwrap(),
+    ));
+    let token_url = format!("{}/oauth2/token", env.public);
+    let empty = "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed. The POST body can not be empty.";
+    let unparsable = "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed. Unable to parse HTTP body, make sure to send a properly formatted form request body.";
+
+    for ct in [Some("application/json"), None, Some("text/plain")] {
+        let (status, e) = post_raw(
+            &env,
+            token_url.clone(),
+            ct,
+            r#"{"grant_type":"client_credentials"}"#.into(),
+            auth,
+        )
+        .await;
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{ct:?}: {e}"
+        );
+        assert_eq!(e["error_description"], empty, "{ct:?}");
+    }
+    let form = "grant_type=client_credentials&scope=read+write";
+    let (status, e) = post_raw(&env, token_url.clone(), None, form.into(), auth).await;
+    assert_eq!(
+        (status, e["error_description"].as_str()),
+        (400, Some(empty)),
+        "{e}"
+    );
+
+    let body = multipart(
+        "xYzZY",
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "read write"),
+        ],
+    );
+    let (status, t) = post_raw(
+        &env,
+        token_url.clone(),
+        Some("multipart/form-data; boundary=xYzZY"),
+        body.clone(),
+        auth,
+    )
+    .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["scope"], "read write");
+    let at = t["access_token"].as_str().unwrap().to_string();
+    let (status, e) = post_raw(
+        &env,
+        token_url.clone(),
+        Some("multipart/form-data"),
+        body,
+        auth,
+    )
+    .await;
+    assert_eq!(
+        (status, e["error_description"].as_str()),
+        (400, Some(unparsable)),
+        "{e}"
+    );
+
+    // Go leaves out a pair with a bad escape or a semicolon; the rest of the form counts.
+    let (status, t) = post_raw(
+        &env,
+        token_url.clone(),
+        Some("Application/X-WWW-Form-Urlencoded; charset=utf-8"),
+        "grant_type=client_credentials&scope=read&scope=%zz&scope=write;x".into(),
+        auth,
+    )
+    .await;
+    assert_eq!((status, t["scope"].as_str()), (200, Some("read")), "{t}");
+
+    // Introspection: a multipart body counts, JSON is an empty body.
+    let introspect_url = format!("{}/admin/oauth2/introspect", env.admin);
+    let body = multipart("b0undary", &[("token", &at)]);
+    let (status, i) = post_raw(
+        &env,
+        introspect_url.clone(),
+        Some("multipart/form-data; boundary=b0undary"),
+        body,
+        None,
+    )
+    .await;
+    assert_eq!((status, i["active"].as_bool()), (200, Some(true)), "{i}");
+    let (status, e) = post_raw(
+        &env,
+        introspect_url,
+        Some("application/json"),
+        format!(r#"{{"token":"{at}"}}"#),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, e["error_description"].as_str()),
+        (400, Some(empty)),
+        "{e}"
+    );
+
+    // Revocation: JSON is an empty body (fosite's bare invalid_request); multipart revokes.
+    let revoke_url = format!("{}/oauth2/revoke", env.public);
+    let (status, e) = post_raw(
+        &env,
+        revoke_url.clone(),
+        Some("application/json"),
+        format!(r#"{{"token":"{at}"}}"#),
+        auth,
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{e}"
+    );
+    assert_eq!(env.introspect(&at).await["active"], true);
+    let body = multipart("r3voke", &[("token", &at)]);
+    let (status, _) = post_raw(
+        &env,
+        revoke_url,
+        Some("multipart/form-data; boundary=r3voke"),
+        body,
+        auth,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(env.introspect(&at).await["active"], false);
+    env.finish().await;
 }

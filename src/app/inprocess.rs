@@ -198,11 +198,11 @@ impl Introspection {
             }
             _ => return self.http.send(request).await,
         };
-        let body: Bytes = request.body;
-        let response = match oauth2::admin::introspect(State(state), body).await {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        };
+        let response =
+            match oauth2::admin::introspect(State(state), request.headers, request.body).await {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            };
         collect(response).await
     }
 }

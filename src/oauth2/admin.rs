@@ -604,8 +604,12 @@ async fn delete_key(
 
 /// `POST /admin/oauth2/introspect`. Public so that the composition root can call it in-process
 /// for the proxy's oauth2_introspection (same answer, no HTTP hop).
-pub async fn introspect(State(s): State<Oauth2>, body: Bytes) -> Result<Response> {
-    let form = Form::parse(&body);
+pub async fn introspect(
+    State(s): State<Oauth2>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let form = Form::from_post(&headers, body).await?;
     // Hydra: only an empty body is an error; a body without a token introspects nothing.
     if form.0.is_empty() {
         return Err(Error::InvalidRequest(

@@ -63,7 +63,7 @@ fn token_json(v: Value) -> Response {
 }
 
 async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Result<Response> {
-    let form = Form::parse(&body);
+    let form = Form::from_post(&headers, body).await?;
     if form.0.is_empty() {
         return Err(Error::InvalidRequest(
             "The POST body can not be empty.".into(),
@@ -506,7 +506,9 @@ async fn refresh(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
 /// RFC 7009 as fosite answers it: only `invalid_request` (an empty body) and `invalid_client`
 /// surface, both without a hint; a missing, unknown or another client's token is a 200.
 async fn revoke(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Result<Response> {
-    let form = Form::parse(&body);
+    let Ok(form) = Form::from_post(&headers, body).await else {
+        return Err(Error::InvalidRequest(String::new()));
+    };
     if form.0.is_empty() {
         return Err(Error::InvalidRequest(String::new()));
     }

@@ -1509,9 +1509,57 @@ fn presented_credentials(headers: &HeaderMap, form: &Form) -> Result<PresentedCr
 #[derive(Debug, Default, Clone)]
 pub struct Form(pub Vec<(String, String)>);
 
+/// fosite's hint for a POST body it cannot read.
+pub const UNPARSABLE_BODY: &str =
+    "Unable to parse HTTP body, make sure to send a properly formatted form request body.";
+
 impl Form {
     pub fn parse(bytes: &[u8]) -> Form {
         Form(url::form_urlencoded::parse(bytes).into_owned().collect())
+    }
+
+    /// A POST body as fosite reads one at the token, revocation and introspection endpoints
+    /// (Go's `ParseMultipartForm`, then `PostForm`): `application/x-www-form-urlencoded` as
+    /// Go's `url.ParseQuery`; `multipart/form-data` by its parts without a file name; any
+    /// other or no `Content-Type` as no parameters at all. Only a multipart body that cannot
+    /// be read is an error (`invalid_request` with fosite's hint).
+    pub async fn from_post(headers: &HeaderMap, body: bytes::Bytes) -> Result<Form> {
+        let content_type = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let media_type = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match media_type.as_str() {
+            "application/x-www-form-urlencoded" => Ok(Form::parse_go_query(&body)),
+            "multipart/form-data" => multipart_form(content_type, body)
+                .await
+                .map_err(|_| Error::InvalidRequest(UNPARSABLE_BODY.into())),
+            _ => Ok(Form::default()),
+        }
+    }
+
+    /// Go's `url.ParseQuery`: pairs split on `&`; a pair holding `;`, or with a key or value
+    /// that is not validly percent-encoded, is left out; `+` is a space.
+    pub fn parse_go_query(bytes: &[u8]) -> Form {
+        let mut form = Form::default();
+        for pair in bytes.split(|b| *b == b'&') {
+            if pair.is_empty() || pair.contains(&b';') {
+                continue;
+            }
+            let (key, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &pair[pair.len()..]),
+            };
+            if let (Some(key), Some(value)) = (go_unescape(key), go_unescape(value)) {
+                form.0.push((key, value));
+            }
+        }
+        form
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -1551,6 +1599,48 @@ impl Form {
     }
 }
 
+/// Go's `url.QueryUnescape`: `+` is a space, `%XX` needs two hex digits (else `None`).
+fn go_unescape(bytes: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                let text = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(text, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The parameters of a `multipart/form-data` body: every part with a name and no file name
+/// (Go's `MultipartForm.Value`, which `PostForm` takes over).
+async fn multipart_form(content_type: &str, body: bytes::Bytes) -> Result<Form, multer::Error> {
+    let boundary = multer::parse_boundary(content_type)?;
+    let whole = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut parts = multer::Multipart::new(whole, boundary);
+    let mut form = Form::default();
+    while let Some(part) = parts.next_field().await? {
+        if part.file_name().is_some() {
+            continue;
+        }
+        let Some(name) = part.name().map(str::to_string) else {
+            continue;
+        };
+        form.0.push((name, part.text().await?));
+    }
+    Ok(form)
+}
+
 /// The JSON object in part `index` of a JWS (0 the header, 1 the claims), unverified.
 fn unverified_part(token: &str, index: usize) -> Option<Map<String, Value>> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -1570,6 +1660,21 @@ fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn post_forms_parse_as_gos_parse_query() {
+        let form = Form::parse_go_query(b"a=1&b=x+y%21&c=%zz&d=1;2&&=e&f&g=%4");
+        assert_eq!(
+            form.0,
+            vec![
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "x y!".to_string()),
+                (String::new(), "e".to_string()),
+                ("f".to_string(), String::new()),
+            ]
+        );
+        assert_eq!(go_unescape(b"%+1"), None);
+    }
     use crate::config::Dsn;
     use crate::store::Db;
     use std::sync::atomic::{AtomicUsize, Ordering};
