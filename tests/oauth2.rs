@@ -75,6 +75,7 @@ on_every_backend!(
     code_and_refresh_grants_answer_with_fosites_hints,
     client_changes_on_another_instance_take_effect_at_once,
     token_revoke_and_introspect_read_bodies_as_fosite,
+    userinfo_answers_as_hydra,
 );
 
 struct Env {
@@ -3329,5 +3330,115 @@ async fn token_revoke_and_introspect_read_bodies_as_fosite(backend: Backend) {
     .await;
     assert_eq!(status, 200);
     assert_eq!(env.introspect(&at).await["active"], false);
+    env.finish().await;
+}
+
+async fn get_userinfo(env: &Env, token: Option<&str>) -> reqwest::Response {
+    let mut req = env.http.get(format!("{}/userinfo", env.public));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+/// Hydra's `getOidcUserInfo`: the grant's ID-token claims (no `nonce`, `sid`, `at_hash`,
+/// `exp`, `jti`), signed with the ID-token key for an `RS256` client; fosite's introspection
+/// errors with a `WWW-Authenticate` challenge; a refresh token refused; a client_credentials
+/// token answered with `iss`, `aud` and `iat` only.
+async fn userinfo_answers_as_hydra(backend: Backend) {
+    let env = start(backend).await;
+    let mut jar = BTreeMap::new();
+    let plain = env
+        .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid offline_access", "grant_types": ["authorization_code", "refresh_token"]}))
+        .await;
+    let tokens = code_flow_tokens(&env, &plain, &mut jar, "openid offline_access").await;
+    let r = get_userinfo(&env, tokens["access_token"].as_str()).await;
+    assert_eq!(r.status(), 200);
+    let claims: Value = r.json().await.unwrap();
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["acr"], "1");
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["aud"], json!([plain["client_id"]]));
+    for absent in ["nonce", "sid", "at_hash", "c_hash", "exp", "jti"] {
+        assert!(claims.get(absent).is_none(), "{absent}: {claims}");
+    }
+
+    // A refresh token is not an access token.
+    let r = get_userinfo(&env, tokens["refresh_token"].as_str()).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\",error_description=\"Only access tokens are allowed in the authorization header.\""
+    );
+
+    // No token, an unknown one: fosite's request_unauthorized with its default hint.
+    let unknown = "ory_at_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    for token in [None, Some(unknown)] {
+        let r = get_userinfo(&env, token).await;
+        assert_eq!(r.status(), 401);
+        let described = "The request could not be authorized. Check that you provided valid credentials in the right format.";
+        assert_eq!(
+            r.headers()["www-authenticate"].to_str().unwrap(),
+            format!("Bearer error=\"request_unauthorized\",error_description=\"{described}\"")
+        );
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(
+            e,
+            json!({"error": "request_unauthorized", "error_description": described})
+        );
+    }
+
+    // Signed userinfo (RS256): a JWT under the ID-token key, with a fresh jti.
+    let signed = env
+        .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid", "userinfo_signed_response_alg": "RS256"}))
+        .await;
+    let tokens = code_flow_tokens(&env, &signed, &mut jar, "openid").await;
+    let r = get_userinfo(&env, tokens["access_token"].as_str()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/jwt");
+    let jwt = r.text().await.unwrap();
+    let kid = {
+        let header = jwt_claims(&format!("x.{}", jwt.split('.').next().unwrap()));
+        header["kid"].as_str().unwrap().to_string()
+    };
+    let key = published_keys(&env)
+        .await
+        .into_iter()
+        .find(|k| k.key_id() == Some(kid.as_str()))
+        .expect("the userinfo JWT's key is published");
+    let verifier = josekit::jws::RS256.verifier_from_jwk(&key).unwrap();
+    let (payload, _) = josekit::jwt::decode_with_verifier(&jwt, &verifier).unwrap();
+    assert_eq!(payload.subject(), Some("alice"));
+    assert!(payload.jwt_id().is_some());
+    assert!(payload.claim("nonce").is_none());
+
+    // client_credentials: no end-user, so no sub; an expired token is fosite's invalid_token.
+    let machine = env
+        .create_client(json!({"grant_types": ["client_credentials"], "scope": "read", "client_credentials_grant_access_token_lifespan": "1s"}))
+        .await;
+    let (id, secret) = (
+        machine["client_id"].as_str().unwrap(),
+        machine["client_secret"].as_str().unwrap(),
+    );
+    let (status, t) = cc_token(&env, id, secret, "read").await;
+    assert_eq!(status, 200, "{t}");
+    let at = t["access_token"].as_str().unwrap();
+    let claims: Value = get_userinfo(&env, Some(at)).await.json().await.unwrap();
+    assert_eq!(claims["aud"], json!([id]), "{claims}");
+    assert!(claims.get("sub").is_none(), "{claims}");
+    assert!(
+        claims["iss"].is_string() && claims["iat"].is_i64(),
+        "{claims}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = get_userinfo(&env, Some(at)).await;
+    assert_eq!(r.status(), 401);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_token");
+    let d = e["error_description"].as_str().unwrap();
+    assert!(
+        d.starts_with("Token expired. Access token expired at '20") && d.ends_with(" +0000 UTC'."),
+        "{d}"
+    );
     env.finish().await;
 }

@@ -534,41 +534,100 @@ async fn revoke(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Res
 }
 
 async fn userinfo(State(s): State<Oauth2>, headers: HeaderMap) -> Response {
-    let unauthorized = |desc: &str| {
-        let mut r = (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"error": "request_unauthorized", "error_description": desc})),
-        )
-            .into_response();
-        if let Ok(v) = HeaderValue::from_str(&format!(
-            "Bearer error=\"request_unauthorized\",error_description=\"{desc}\""
-        )) {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    match userinfo_answer(&s, &headers).await {
+        Ok(r) => r,
+        Err(e) => {
+            let (status, error, description) = e.parts();
+            let mut r = e.into_response();
+            if status == StatusCode::UNAUTHORIZED {
+                let challenge =
+                    format!("Bearer error=\"{error}\",error_description=\"{description}\"");
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            r
         }
-        r
-    };
-    let Some(token) = bearer(&headers) else {
-        return unauthorized("The request could not be authorized. Check that you provided valid credentials in the right format.");
-    };
-    let active = match s.active_token(&token).await {
-        Ok(Some(a)) if a.row.kind == Kind::Access.as_str() => a,
-        Ok(_) => return unauthorized("The access token is inactive, expired or unknown."),
-        Err(e) => return e.into_response(),
-    };
-    let session: GrantSession = serde_json::from_str(&active.row.session).unwrap_or_default();
-    if !session.granted_scope.iter().any(|sc| sc == "openid") {
-        return (StatusCode::FORBIDDEN, axum::Json(json!({"error": "insufficient_scope", "error_description": "The access token was not granted the openid scope."}))).into_response();
     }
-    let sub = session.id_token_subject().to_string();
-    let mut claims = match session.id_token {
-        Value::Object(m) => m,
-        _ => Map::new(),
+}
+
+/// Hydra's `getOidcUserInfo`: fosite's token introspection (an unknown, revoked or inactive
+/// token is `request_unauthorized` with fosite's default hint, an expired access token
+/// `invalid_token`, a valid refresh token "Only access tokens…"), then the ID-token claims the
+/// grant carries — minus `nonce`, `at_hash`, `c_hash`, `exp`, `sid`, `jti`, with the client in
+/// `aud` — as JSON, or as a JWT signed with the ID-token key when the client's
+/// `userinfo_signed_response_alg` is `RS256`. A grant without an end-user login
+/// (client_credentials, jwt-bearer) carries only `iss`, `aud` and `iat`.
+async fn userinfo_answer(s: &Oauth2, headers: &HeaderMap) -> Result<Response> {
+    let unauthorized = || {
+        Error::RequestUnauthorized(
+            "Check that you provided valid credentials in the right format.".into(),
+        )
     };
-    claims.insert("sub".into(), json!(sub));
+    let token = bearer(headers).unwrap_or_default();
+    let row = match s.lookup_token(&token, None).await? {
+        Some(row) if row.active => row,
+        _ => return Err(unauthorized()),
+    };
+    let expired = row.expires_at > 0 && row.expires_at < s.now_micros();
+    if row.kind == Kind::Refresh.as_str() {
+        if expired {
+            return Err(unauthorized());
+        }
+        return Err(Error::Rejected {
+            error: "invalid_token".into(),
+            description: "Only access tokens are allowed in the authorization header.".into(),
+            status: 401,
+        });
+    }
+    if expired {
+        let at = super::admin::rfc3339(row.expires_at)
+            .replace('T', " ")
+            .replace('Z', " +0000 UTC");
+        return Err(Error::Rejected {
+            error: "invalid_token".into(),
+            description: format!("Token expired. Access token expired at '{at}'."),
+            status: 401,
+        });
+    }
+    let session: GrantSession = serde_json::from_str(&row.session).unwrap_or_default();
+    let client = s
+        .store()
+        .get_client(&row.client_id)
+        .await?
+        .map(|c| c.client)
+        .unwrap_or_default();
+    let mut claims = userinfo_claims(s, &session);
+    if client.userinfo_signed_response_alg == "RS256" {
+        claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+        claims.insert("iat".into(), json!(s.now_secs()));
+        let jwt = s.sign_with_id_token_key(claims).await?;
+        let mut r = jwt.into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/jwt"),
+        );
+        return Ok(r);
+    }
+    Ok(axum::Json(Value::Object(claims)).into_response())
+}
+
+/// The ID-token claims of a grant as userinfo answers them (see [`userinfo_answer`]).
+fn userinfo_claims(s: &Oauth2, session: &GrantSession) -> Map<String, Value> {
+    let mut claims = Map::new();
     claims.insert("iss".into(), json!(s.issuer()));
     claims.insert("aud".into(), json!([session.client_id]));
+    claims.insert("iat".into(), json!(session.requested_at));
+    if session.auth_time == 0 {
+        return claims;
+    }
+    if let Value::Object(extra) = &session.id_token {
+        for (k, v) in extra {
+            claims.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    claims.insert("sub".into(), json!(session.id_token_subject()));
     claims.insert("auth_time".into(), json!(session.auth_time));
-    claims.insert("iat".into(), json!(s.now_secs()));
     claims.insert("rat".into(), json!(session.requested_at));
     if !session.acr.is_empty() {
         claims.insert("acr".into(), json!(session.acr));
@@ -576,7 +635,10 @@ async fn userinfo(State(s): State<Oauth2>, headers: HeaderMap) -> Response {
     if !session.amr.is_empty() {
         claims.insert("amr".into(), json!(session.amr));
     }
-    axum::Json(Value::Object(claims)).into_response()
+    for reserved in ["nonce", "at_hash", "c_hash", "exp", "sid", "jti"] {
+        claims.remove(reserved);
+    }
+    claims
 }
 
 async fn discovery(State(s): State<Oauth2>) -> Result<Response> {

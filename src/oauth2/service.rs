@@ -1350,6 +1350,11 @@ impl Oauth2 {
         })
     }
 
+    /// `claims` as a JWT signed with the newest key of the ID-token set (signed userinfo).
+    pub async fn sign_with_id_token_key(&self, claims: Map<String, Value>) -> Result<String> {
+        self.signer(ID_TOKEN_SET).await?.sign(claims)
+    }
+
     /// Signs an ID token for `session`.
     pub async fn id_token(
         &self,
