@@ -3050,6 +3050,23 @@ async fn start_two(backend: Backend) -> (Env, Env, tempfile::TempDir) {
     (first, second, dir)
 }
 
+async fn put_client(env: &Env, id: &str, body: &Value) -> u16 {
+    let url = format!("{}/admin/clients/{id}", env.admin);
+    env.http
+        .put(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn delete_client(env: &Env, id: &str) -> u16 {
+    let url = format!("{}/admin/clients/{id}", env.admin);
+    env.http.delete(url).send().await.unwrap().status().as_u16()
+}
+
 async fn cc_token(env: &Env, id: &str, secret: &str, scope: &str) -> (u16, Value) {
     let r = env
         .http
@@ -3082,14 +3099,7 @@ async fn client_changes_on_another_instance_take_effect_at_once(backend: Backend
     // A scope taken away on the other instance.
     let mut narrowed = c.clone();
     narrowed["scope"] = json!("read");
-    let r = b
-        .http
-        .put(format!("{}/admin/clients/{id}", b.admin))
-        .json(&narrowed)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(put_client(&b, id, &narrowed).await, 200);
     let (status, t) = cc_token(&a, id, "first-secret-0123456789", "read write").await;
     assert_eq!(
         (status, t["error"].as_str()),
@@ -3101,14 +3111,7 @@ async fn client_changes_on_another_instance_take_effect_at_once(backend: Backend
 
     // The secret rotated on the other instance.
     narrowed["client_secret"] = json!("second-secret-0123456789");
-    let r = b
-        .http
-        .put(format!("{}/admin/clients/{id}", b.admin))
-        .json(&narrowed)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(put_client(&b, id, &narrowed).await, 200);
     let (status, t) = cc_token(&a, id, "first-secret-0123456789", "read").await;
     assert_eq!(
         (status, t["error"].as_str()),
@@ -3122,13 +3125,7 @@ async fn client_changes_on_another_instance_take_effect_at_once(backend: Backend
 
     // Deleted and recreated under the same id (same secret, another scope) while this
     // instance still holds the old client: the old copy must not pass for the new one.
-    let r = b
-        .http
-        .delete(format!("{}/admin/clients/{id}", b.admin))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(delete_client(&b, id).await, 204);
     b.create_client(json!({"client_id": id, "client_secret": "second-secret-0123456789", "grant_types": ["client_credentials"], "scope": "write"}))
         .await;
     let (status, t) = cc_token(&a, id, "second-secret-0123456789", "read").await;
@@ -3141,13 +3138,7 @@ async fn client_changes_on_another_instance_take_effect_at_once(backend: Backend
     assert_eq!(status, 200, "{t}");
 
     // Deleted on the other instance.
-    let r = b
-        .http
-        .delete(format!("{}/admin/clients/{id}", b.admin))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(delete_client(&b, id).await, 204);
     for _ in 0..2 {
         let (status, t) = cc_token(&a, id, "second-secret-0123456789", "write").await;
         assert_eq!(

@@ -1310,22 +1310,9 @@ impl Oauth2 {
         let exp = ttl
             .map(|t| self.now_secs() + t.as_secs() as i64)
             .unwrap_or(0);
-        self.store_token(kind, &signature, client, session, request_id, exp)
-            .await?;
+        let row = self.token_row(kind, &signature, client, session, request_id, exp)?;
+        self.inner.store.insert_token(row).await?;
         Ok(token)
-    }
-
-    async fn store_token(
-        &self,
-        kind: Kind,
-        signature: &str,
-        client: &Client,
-        session: &GrantSession,
-        request_id: &str,
-        exp_secs: i64,
-    ) -> Result<()> {
-        let row = self.token_row(kind, signature, client, session, request_id, exp_secs)?;
-        self.inner.store.insert_token(row).await
     }
 
     fn token_row(
@@ -1533,18 +1520,15 @@ impl Form {
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let media_type = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match media_type.as_str() {
-            "application/x-www-form-urlencoded" => Ok(Form::parse_go_query(&body)),
-            "multipart/form-data" => multipart_form(content_type, body)
+        let media_type = content_type.split(';').next().unwrap_or("").trim();
+        if media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            Ok(Form::parse_go_query(&body))
+        } else if media_type.eq_ignore_ascii_case("multipart/form-data") {
+            multipart_form(content_type, body)
                 .await
-                .map_err(|_| Error::InvalidRequest(UNPARSABLE_BODY.into())),
-            _ => Ok(Form::default()),
+                .map_err(|_| Error::InvalidRequest(UNPARSABLE_BODY.into()))
+        } else {
+            Ok(Form::default())
         }
     }
 

@@ -630,8 +630,11 @@ def test_userinfo_with_an_access_token_of_a_code_flow(quartet, hydra_admin, hydr
     with _bearer_client(quartet.oauth2_public, "ory_at_not.known") as authed:
         with pytest.raises(UnauthorizedException) as refused:
             oidc_api.OidcApi(authed).get_oidc_user_info()
-    assert "error=" in refused.value.headers["WWW-Authenticate"]
-    assert json.loads(refused.value.body)["error"] == "request_unauthorized"
+    described = "The request could not be authorized. Check that you provided valid credentials in the right format."
+    assert refused.value.headers["WWW-Authenticate"] == (
+        f'Bearer error="request_unauthorized",error_description="{described}"'
+    )
+    assert json.loads(refused.value.body) == {"error": "request_unauthorized", "error_description": described}
 
 
 def test_revoke_oidc_session_redirects_to_the_logout_ui(quartet, hydra_admin, openapi_recorder):
