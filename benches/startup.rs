@@ -12,17 +12,18 @@ use std::time::{Duration, Instant};
 
 const RUNS: usize = 20;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct ports that were free a moment ago: every listener is held until all are
+/// chosen, so the kernel cannot hand the same port out twice.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<_> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// A config with every listener on a free port; returns it and the ready URLs (host, port, path).
 fn config() -> (String, Vec<(u16, &'static str)>) {
-    let p: Vec<u16> = (0..11).map(|_| free_port()).collect();
+    let p: [u16; 11] = free_ports();
     let yaml = format!(
         "identity:\n  serve:\n    public: {{host: 127.0.0.1, port: {}}}\n    admin: {{port: {}}}\n\
          oauth2:\n  serve:\n    public: {{host: 127.0.0.1, port: {}}}\n    admin: {{port: {}}}\n\
@@ -90,20 +91,24 @@ fn main() {
         let (yaml, ready) = config();
         let file = dir.join("quartet.yml");
         std::fs::write(&file, yaml).unwrap();
+        let log = dir.join("stderr.log");
         let started = Instant::now();
-        let child = Command::new(bin)
+        let mut child = Command::new(bin)
             .args(["serve", "--dev", "-c"])
             .arg(&file)
             .env("LOG_LEVEL", "error")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut pending = ready.clone();
         while !pending.is_empty() {
             pending.retain(|(port, path)| !is_ready(*port, path));
-            if started.elapsed() > Duration::from_secs(10) {
-                panic!("not ready after 10 s: {pending:?}");
+            let exited = child.try_wait().unwrap();
+            if exited.is_some() || started.elapsed() > Duration::from_secs(30) {
+                let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+                stop(child);
+                panic!("not ready ({exited:?}), still waiting for {pending:?}; stderr:\n{stderr}");
             }
         }
         times.push(started.elapsed());

@@ -36,18 +36,20 @@ const SCHEMA: &str = r#"{
 const HASHED: &str = "$2b$04$abcdefghijklmnopqrstuuEgrq4H.ZdDvmEmMUVjpOq.N9sENhBde";
 const HASHED_PASSWORD: &str = "fixture-password-1";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct ports that were free a moment ago: every listener is held until all are
+/// chosen, so the kernel cannot hand the same port out twice.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<_> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// Writes the schema and a config on a SQLite file in `dir` (Kratos' and Hydra's schemas want
 /// real port numbers; the others take 0).
 fn write_config(dir: &Path) {
     std::fs::write(dir.join("identity.schema.json"), SCHEMA).unwrap();
+    let [p1, p2, p3, p4] = free_ports();
     let config = format!(
         "dsn: sqlite://{db}
 log: {{ level: info, format: json }}
@@ -66,10 +68,6 @@ proxy:
 ",
         db = dir.join("db.sqlite").display(),
         schema = dir.join("identity.schema.json").display(),
-        p1 = free_port(),
-        p2 = free_port(),
-        p3 = free_port(),
-        p4 = free_port(),
     );
     std::fs::write(dir.join("quartet.yml"), config).unwrap();
 }

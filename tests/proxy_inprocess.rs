@@ -14,14 +14,15 @@ use quartet::config::{Config, Role};
 use quartet::Stack;
 use serde_json::{json, Value};
 
-/// A port that was free a moment ago (the listeners must be reachable under two host names,
-/// which an ephemeral port chosen at bind time cannot be written into the proxy config for).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct ports that were free a moment ago: every listener is held until all are
+/// chosen, so the kernel cannot hand the same port out twice. (The listeners must be reachable
+/// under two host names, which an ephemeral port chosen at bind time cannot be written into the
+/// proxy config for.)
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<_> = (0..N)
+        .map(|_| std::net::TcpListener::bind("0.0.0.0:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 fn rule(id: &str, path: &str, authn: Value) -> Value {
@@ -63,8 +64,7 @@ struct Env {
 }
 
 async fn start() -> Env {
-    let kratos = free_port();
-    let hydra = free_port();
+    let [kratos, hydra] = free_ports();
     let mut config = Config::ephemeral();
     config.apply_dev_defaults();
     config.identity.hashers.bcrypt.cost = Some(4);

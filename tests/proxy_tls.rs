@@ -86,9 +86,13 @@ async fn tls_upstream(config: rustls::ServerConfig) -> SocketAddr {
     addr
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+/// `N` distinct ports that were free a moment ago: every listener is held until all are
+/// chosen, so the kernel cannot hand the same port out twice.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<_> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// The proxy role of the binary, with one noop/allow/noop rule to `upstream`; `ca_file` is
@@ -106,7 +110,7 @@ impl Drop for Quartet {
 }
 
 async fn quartet(dir: &Path, upstream: &str, ca_file: Option<&Path>) -> Quartet {
-    let (proxy, api, metrics) = (free_port(), free_port(), free_port());
+    let [proxy, api, metrics] = free_ports();
     let rules = json!([{
         "id": "tls",
         "match": {"url": "http://<.*>/<.*>", "methods": ["GET"]},
