@@ -317,3 +317,47 @@ fn the_loader_never_panics_on_prefixes_and_mutations_of_the_corpus() {
         }
     }
 }
+
+#[test]
+fn token_hooks_load_in_both_of_hydras_forms_and_a_bad_url_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "q.yml",
+        "dsn: memory\noauth2:\n  oauth2:\n    token_hook: https://hooks.example/token\n    refresh_token_hook:\n      url: http://127.0.0.1:9/refresh\n      auth:\n        type: api_key\n        config: {in: header, name: X-API-Key, value: s3cret-key}\n",
+    );
+    let loaded = Loader::new().file(&file).load().unwrap();
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("hook")),
+        "{:?}",
+        loaded.warnings
+    );
+    let o = &loaded.config.oauth2.oauth2;
+    let token = o.token_hook.as_ref().unwrap();
+    assert_eq!(token.url.as_str(), "https://hooks.example/token");
+    assert!(token.auth.is_none());
+    let refresh = o.refresh_token_hook.as_ref().unwrap();
+    assert_eq!(refresh.url.as_str(), "http://127.0.0.1:9/refresh");
+    let key = refresh.auth.as_ref().unwrap();
+    assert_eq!(
+        (
+            key.in_.as_deref(),
+            key.name.as_str(),
+            key.value.expose().as_str()
+        ),
+        (Some("header"), "X-API-Key", "s3cret-key")
+    );
+    // The API key never shows in the config's debug output.
+    assert!(!format!("{:?}", loaded.config).contains("s3cret-key"));
+
+    let errors = errors_of(
+        dir.path(),
+        "oauth2:\n  oauth2:\n    token_hook: /relative/path\n",
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("invalid value at oauth2.oauth2.token_hook:")
+            && errors[0].contains("not an absolute http(s) URL"),
+        "{errors:?}"
+    );
+}

@@ -76,6 +76,7 @@ on_every_backend!(
     client_changes_on_another_instance_take_effect_at_once,
     token_revoke_and_introspect_read_bodies_as_fosite,
     userinfo_answers_as_hydra,
+    token_hooks_shape_claims_as_hydras,
 );
 
 struct Env {
@@ -3431,5 +3432,308 @@ async fn userinfo_answers_as_hydra(backend: Backend) {
         d.starts_with("Token expired. Access token expired at '20") && d.ends_with(" +0000 UTC'."),
         "{d}"
     );
+    env.finish().await;
+}
+
+/// One call a token hook received: its path, headers and JSON body.
+type HookCall = (String, reqwest::header::HeaderMap, Value);
+
+/// A token hook server on an ephemeral port: records every call, and answers by the calling
+/// client's id — `enrich-*` 200 with new claims, `keep-*` 204, `deny-*` 403, `broken-*` 400,
+/// `flaky-*` a 500 first then 200, `deny-once-*` a 403 first then 204.
+async fn token_hook_server() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<HookCall>,
+    tokio::task::JoinHandle<()>,
+) {
+    use axum::http::StatusCode;
+    use std::sync::{Arc, Mutex};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<HookCall>();
+    let seen: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let handler = move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
+        let (tx, seen) = (tx.clone(), seen.clone());
+        async move {
+            let body: Value = serde_json::from_str(&body).unwrap();
+            let path = uri.path().to_string();
+            let client = body["request"]["client_id"]
+                .as_str()
+                .or(body["client_id"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            let calls = {
+                let mut seen = seen.lock().unwrap();
+                let n = seen.entry(format!("{path} {client}")).or_default();
+                *n += 1;
+                *n
+            };
+            let mut h = reqwest::header::HeaderMap::new();
+            for (k, v) in &headers {
+                h.insert(
+                    k.as_str().parse::<reqwest::header::HeaderName>().unwrap(),
+                    v.to_str().unwrap().parse().unwrap(),
+                );
+            }
+            tx.send((path.clone(), h, body.clone())).unwrap();
+            let claims = if path == "/refresh" {
+                json!({"session": {"access_token": {"refreshed": true}, "id_token": {"refreshed_id": true}}})
+            } else {
+                json!({"session": {"access_token": {"tenant": "t1", "seen_extra": body["session"]["extra"]}, "id_token": {"email": "alice@example.com"}}})
+            };
+            let ok = (StatusCode::OK, claims.to_string());
+            match client.split('-').next().unwrap_or_default() {
+                "enrich" => ok,
+                "keep" => (StatusCode::NO_CONTENT, String::new()),
+                "deny" if client.starts_with("deny-once") && calls > 1 => {
+                    (StatusCode::NO_CONTENT, String::new())
+                }
+                "deny" => (StatusCode::FORBIDDEN, "no".into()),
+                "flaky" if calls == 1 => (StatusCode::INTERNAL_SERVER_ERROR, String::new()),
+                "flaky" => ok,
+                _ => (StatusCode::BAD_REQUEST, String::new()),
+            }
+        }
+    };
+    let app = axum::Router::new()
+        .route("/token", axum::routing::post(handler.clone()))
+        .route("/refresh", axum::routing::post(handler));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, rx, server)
+}
+
+fn next_hook_call(rx: &mut tokio::sync::mpsc::UnboundedReceiver<HookCall>) -> HookCall {
+    rx.try_recv().expect("the token hook was called")
+}
+
+/// Hydra's `oauth2.token_hook` (with an API key header) and the legacy
+/// `oauth2.refresh_token_hook` (a bare URL): the hook sees Hydra's session and request, its 200
+/// replaces the access token's and the ID token's extra claims, 204 keeps them, 403 refuses the
+/// tokens with access_denied and leaves the code usable, a 500 is retried, anything else is a
+/// server_error; on a refresh the legacy hook runs first and the token hook sees its claims.
+async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
+    let (hooks, mut calls, server) = token_hook_server().await;
+    let env = start_with(backend, |c| {
+        c.oauth2.oauth2.token_hook = Some(
+            serde_json::from_value(json!({"url": format!("{hooks}/token"),
+                "auth": {"type": "api_key", "config": {"in": "header", "name": "X-Api-Key", "value": "hook-key-1"}}}))
+            .unwrap(),
+        );
+        c.oauth2.oauth2.refresh_token_hook =
+            Some(serde_json::from_value(json!(format!("{hooks}/refresh"))).unwrap());
+    })
+    .await;
+    let cc_client = |id: &str| json!({"client_id": id, "client_secret": "hook-secret-0123456789", "grant_types": ["client_credentials"], "scope": "read"});
+    for id in ["enrich-cc", "keep-cc", "deny-cc", "broken-cc", "flaky-cc"] {
+        env.create_client(cc_client(id)).await;
+    }
+
+    // client_credentials: the hook's claims are the token's `ext`, on every request.
+    for _ in 0..2 {
+        let (status, token) = cc_token(&env, "enrich-cc", "hook-secret-0123456789", "read").await;
+        assert_eq!(status, 200, "{token}");
+        let info = env
+            .introspect(token["access_token"].as_str().unwrap())
+            .await;
+        assert_eq!(
+            info["ext"],
+            json!({"tenant": "t1", "seen_extra": {}}),
+            "{info}"
+        );
+        let (path, headers, body) = next_hook_call(&mut calls);
+        assert_eq!(path, "/token");
+        assert_eq!(headers["x-api-key"], "hook-key-1");
+        assert_eq!(headers["content-type"], "application/json; charset=UTF-8");
+        assert_eq!(
+            body["request"],
+            json!({"client_id": "enrich-cc", "granted_scopes": ["read"], "granted_audience": [],
+                   "grant_types": ["client_credentials"], "payload": {}})
+        );
+        assert_eq!(body["session"]["client_id"], "enrich-cc");
+        assert_eq!(body["session"]["id_token"]["subject"], "enrich-cc");
+        assert_eq!(body["session"]["extra"], json!({}));
+    }
+    let (status, token) = cc_token(&env, "keep-cc", "hook-secret-0123456789", "read").await;
+    assert_eq!(status, 200);
+    let info = env
+        .introspect(token["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(info["active"], true);
+    assert!(info.get("ext").is_none(), "{info}");
+    next_hook_call(&mut calls);
+    for (client, status, error) in [
+        ("deny-cc", 403, "access_denied"),
+        ("broken-cc", 500, "server_error"),
+    ] {
+        let answer = cc_token(&env, client, "hook-secret-0123456789", "read").await;
+        let description = "The token hook target responded with an error.";
+        assert_eq!(
+            answer,
+            (
+                status,
+                json!({"error": error, "error_description": description})
+            )
+        );
+        next_hook_call(&mut calls);
+    }
+    // A 500 is retried (after 1 s, as Hydra's HTTP client) and the second answer counts.
+    let (status, token) = cc_token(&env, "flaky-cc", "hook-secret-0123456789", "read").await;
+    assert_eq!(status, 200, "{token}");
+    next_hook_call(&mut calls);
+    next_hook_call(&mut calls);
+    assert!(calls.try_recv().is_err());
+
+    // authorization_code: the consent's claims go to the hook, its answer replaces them.
+    let code_client = |id: &str| {
+        json!({"client_id": id, "client_secret": "hook-secret-0123456789",
+        "redirect_uris": ["https://rp.example/cb"], "scope": "openid offline_access",
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]})
+    };
+    let enrich = env.create_client(code_client("enrich-code")).await;
+    let consent_session =
+        json!({"access_token": {"from_consent": 1}, "id_token": {"from_consent_id": 2}});
+    let exchange = |client: Value, code: String| {
+        let env = &env;
+        async move {
+            let r = env
+                .http
+                .post(format!("{}/oauth2/token", env.public))
+                .basic_auth(
+                    client["client_id"].as_str().unwrap(),
+                    Some("hook-secret-0123456789"),
+                )
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", "https://rp.example/cb"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let code_of = |client: Value| {
+        let env = &env;
+        let session = consent_session.clone();
+        async move {
+            let start = auth_url_with(
+                env,
+                &[
+                    ("client_id", client["client_id"].as_str().unwrap()),
+                    ("response_type", "code"),
+                    ("scope", "openid offline_access"),
+                    ("redirect_uri", "https://rp.example/cb"),
+                    ("state", "state-12345678"),
+                    ("nonce", "nonce-12345678"),
+                ],
+            );
+            let done = browse(env, &start, &mut BTreeMap::new(), session).await;
+            query_param(&done, "code").unwrap_or_else(|| panic!("{done}"))
+        }
+    };
+    let (status, tokens) = exchange(enrich.clone(), code_of(enrich.clone()).await).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, _, body) = next_hook_call(&mut calls);
+    assert_eq!(
+        body["request"]["grant_types"],
+        json!(["authorization_code"])
+    );
+    assert_eq!(
+        body["request"]["granted_scopes"],
+        json!(["openid", "offline_access"])
+    );
+    let session = &body["session"];
+    assert_eq!(session["extra"], json!({"from_consent": 1}));
+    let claims = &session["id_token"]["id_token_claims"];
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["aud"], json!(["enrich-code"]));
+    assert_eq!(claims["nonce"], "nonce-12345678");
+    assert_eq!(claims["acr"], "1");
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["ext"]["from_consent_id"], 2);
+    assert!(
+        claims["ext"]["sid"].as_str().is_some_and(|s| !s.is_empty()),
+        "{claims}"
+    );
+    let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["email"], "alice@example.com");
+    // Hydra replaces the ID token's extras whole: the consent's claim and `sid` are gone.
+    assert!(
+        id_token.get("from_consent_id").is_none() && id_token.get("sid").is_none(),
+        "{id_token}"
+    );
+    assert_eq!(id_token["nonce"], "nonce-12345678");
+    let info = env
+        .introspect(tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        info["ext"],
+        json!({"tenant": "t1", "seen_extra": {"from_consent": 1}})
+    );
+
+    // refresh: the legacy hook first (its own body), then the token hook with its claims.
+    let r = env
+        .http
+        .post(format!("{}/oauth2/token", env.public))
+        .basic_auth("enrich-code", Some("hook-secret-0123456789"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let refreshed: Value = r.json().await.unwrap();
+    let (path, headers, body) = next_hook_call(&mut calls);
+    assert_eq!(path, "/refresh");
+    assert!(headers.get("x-api-key").is_none());
+    assert_eq!(body["subject"], "alice");
+    assert_eq!(body["client_id"], "enrich-code");
+    assert_eq!(body["requester"]["grant_types"], json!(["refresh_token"]));
+    assert_eq!(
+        body["session"]["extra"],
+        json!({"tenant": "t1", "seen_extra": {"from_consent": 1}})
+    );
+    let (path, _, body) = next_hook_call(&mut calls);
+    assert_eq!(path, "/token");
+    assert_eq!(body["request"]["grant_types"], json!(["refresh_token"]));
+    assert_eq!(body["session"]["extra"], json!({"refreshed": true}));
+    assert_eq!(
+        body["session"]["id_token"]["id_token_claims"]["ext"],
+        json!({"refreshed_id": true})
+    );
+    let info = env
+        .introspect(refreshed["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        info["ext"],
+        json!({"tenant": "t1", "seen_extra": {"refreshed": true}})
+    );
+
+    // A refused exchange leaves the code unspent: the same code works once the hook allows it.
+    let deny_once = env.create_client(code_client("deny-once-code")).await;
+    let code = code_of(deny_once.clone()).await;
+    let (status, e) = exchange(deny_once.clone(), code.clone()).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (403, Some("access_denied")),
+        "{e}"
+    );
+    let (status, tokens) = exchange(deny_once.clone(), code.clone()).await;
+    assert_eq!(status, 200, "{tokens}");
+    // 204 kept the consent's claims.
+    let info = env
+        .introspect(tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(info["ext"], json!({"from_consent": 1}));
+    let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["from_consent_id"], 2);
+    assert!(id_token["sid"].as_str().is_some());
+    let (status, _) = exchange(deny_once, code).await;
+    assert_eq!(status, 400, "a spent code stays spent");
+
+    server.abort();
     env.finish().await;
 }

@@ -99,6 +99,82 @@ pub struct Oauth2Oauth2 {
     pub client_credentials: Oauth2ClientCredentials,
     pub hashers: Oauth2Hashers,
     pub grant: Oauth2Grant,
+    /// Called at every token issuance, any grant (Hydra's `oauth2/token_hook.go`).
+    pub token_hook: Option<HookConfig>,
+    /// The legacy hook called for `refresh_token` grants only, before `token_hook`.
+    pub refresh_token_hook: Option<HookConfig>,
+}
+
+/// `oauth2.token_hook` / `oauth2.refresh_token_hook`: a URL, or Hydra's `webhook_config`
+/// (`{url, auth: {type: api_key, config: {in, name, value}}}`). The URL must be an absolute
+/// `http(s)` URL: Hydra drops a hook whose URL it cannot parse (with an error in its log), so
+/// that its tokens go out without the hook's say; here such a config does not load.
+#[derive(Debug, Clone)]
+pub struct HookConfig {
+    pub url: url::Url,
+    pub auth: Option<HookApiKey>,
+}
+
+/// The API key a hook request carries: in a header (`in: header`) or a cookie (`in: cookie`);
+/// with no `in`, none is sent (as Hydra).
+#[derive(Debug, Clone, Deserialize)]
+pub struct HookApiKey {
+    #[serde(rename = "in", default)]
+    pub in_: Option<String>,
+    pub name: String,
+    pub value: Secret<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum HookConfigForm {
+    Url(String),
+    Webhook {
+        url: String,
+        #[serde(default)]
+        auth: Option<HookAuthForm>,
+    },
+}
+
+#[derive(Deserialize)]
+struct HookAuthForm {
+    #[serde(rename = "type")]
+    kind: String,
+    config: HookApiKey,
+}
+
+impl<'de> Deserialize<'de> for HookConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let form = HookConfigForm::deserialize(d).map_err(|_| {
+            D::Error::custom(
+                "expected a URL or {url, auth: {type: api_key, config: {in, name, value}}}",
+            )
+        })?;
+        let (text, auth) = match form {
+            HookConfigForm::Url(url) => (url, None),
+            HookConfigForm::Webhook { url, auth } => (url, auth),
+        };
+        let url = url::Url::parse(&text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| {
+                D::Error::custom(format!(
+                    "the hook URL {text:?} is not an absolute http(s) URL"
+                ))
+            })?;
+        let auth = match auth {
+            None => None,
+            Some(a) if a.kind == "api_key" => Some(a.config),
+            Some(a) => {
+                return Err(D::Error::custom(format!(
+                    "unsupported hook auth type {:?} (only api_key)",
+                    a.kind
+                )))
+            }
+        };
+        Ok(HookConfig { url, auth })
+    }
 }
 
 /// `oauth2.grant.*`.

@@ -5,7 +5,8 @@
 //!
 //! Map: [`service`] (state, keys, client auth, token issuance) · [`flow`] (the challenge state
 //! machine and `/oauth2/auth`) · [`logout`] (front-/back-channel logout) · [`public`] / [`admin`] (handlers and wire DTOs) · [`client`]
-//! (client model and validation; [`client_cache`], clients as last read) · [`store`] (SQL) · pure cores [`strategy`], [`token`],
+//! (client model and validation; [`client_cache`], clients as last read) · [`token_hook`] (Hydra's token
+//! hooks) · [`store`] (SQL) · pure cores [`strategy`], [`token`],
 //! [`secret`] (+ [`secret_cache`]), [`jose`], [`trust`] (RFC 7523) · [`error`] (the one error enum and its wire mapping).
 
 pub mod admin;
@@ -22,6 +23,7 @@ pub mod service;
 pub mod store;
 pub mod strategy;
 pub mod token;
+pub mod token_hook;
 pub mod trust;
 
 use std::sync::Arc;

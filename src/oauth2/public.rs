@@ -1,5 +1,6 @@
 //! The public port's handlers: token endpoint (authorization_code with PKCE S256,
-//! refresh_token with rotation and replay detection, client_credentials), revocation,
+//! refresh_token with rotation and replay detection, client_credentials, jwt-bearer; each
+//! through the configured token hooks before it issues), revocation,
 //! userinfo, discovery, JWKS, dynamic client registration, the verifiable-credentials endpoint
 //! (which refuses: Quartet issues none) and the fallback pages.
 
@@ -20,6 +21,7 @@ use super::error::{Error, Result};
 use super::flow;
 use super::service::{Form, GrantSession, Oauth2, ID_TOKEN_SET};
 use super::token::{storage_key, Kind};
+use super::token_hook::RequestView;
 use super::trust;
 
 pub fn routes(state: Oauth2) -> Router {
@@ -98,7 +100,7 @@ async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Resu
         // before the client's credentials count (Hydra 2.2 has no password grant).
         return Err(Error::InvalidRequest(String::new()));
     }
-    if grant == "client_credentials" {
+    if grant == "client_credentials" && !s.has_token_hooks() {
         if let Some(answer) = client_credentials_for_recent_client(&s, &headers, &form).await {
             return Ok(answer);
         }
@@ -170,7 +172,7 @@ async fn client_credentials(
                 .into(),
         ));
     }
-    let session = GrantSession {
+    let mut session = GrantSession {
         client_id: client.client_id.clone(),
         subject: client.client_id.clone(),
         granted_scope: scopes.clone(),
@@ -180,6 +182,12 @@ async fn client_credentials(
         id_token: json!({}),
         ..GrantSession::default()
     };
+    let request = RequestView {
+        client_id: &client.client_id,
+        grant_type: "client_credentials",
+        assertion: None,
+    };
+    s.run_token_hooks(&mut session, &request, false).await?;
     let ttl = s.lifespan(
         client,
         "client_credentials_grant_access_token_lifespan",
@@ -302,7 +310,7 @@ async fn jwt_bearer(s: &Oauth2, client: &Client, form: &Form) -> Result<Response
             audience.push(a);
         }
     }
-    let session = GrantSession {
+    let mut session = GrantSession {
         client_id: client.client_id.clone(),
         subject: subject.clone(),
         granted_scope: scopes.clone(),
@@ -312,6 +320,12 @@ async fn jwt_bearer(s: &Oauth2, client: &Client, form: &Form) -> Result<Response
         id_token: json!({}),
         ..GrantSession::default()
     };
+    let request = RequestView {
+        client_id: &client.client_id,
+        grant_type: trust::GRANT_TYPE,
+        assertion: Some(assertion),
+    };
+    s.run_token_hooks(&mut session, &request, false).await?;
     let ttl = s.lifespan(
         client,
         "jwt_bearer_grant_access_token_lifespan",
@@ -441,7 +455,7 @@ async fn authorization_code(s: &Oauth2, client: &Client, form: &Form) -> Result<
     if row.client_id != client.client_id {
         return Err(Error::InvalidGrant("The OAuth 2.0 Client ID from this request does not match the one from the authorize request.".into()));
     }
-    let session: GrantSession =
+    let mut session: GrantSession =
         serde_json::from_str(&row.session).map_err(|e| Error::Internal(e.to_string()))?;
     if !session.redirect_uri.is_empty()
         && form.get("redirect_uri") != Some(session.redirect_uri.as_str())
@@ -452,6 +466,13 @@ async fn authorization_code(s: &Oauth2, client: &Client, form: &Form) -> Result<
         &session.code_challenge,
         form.get("code_verifier").unwrap_or(""),
     )?;
+    // Hydra's hooks run before fosite spends the code: a refused request leaves it usable.
+    let request = RequestView {
+        client_id: &client.client_id,
+        grant_type: "authorization_code",
+        assertion: None,
+    };
+    s.run_token_hooks(&mut session, &request, true).await?;
     if !s.store().deactivate_token(&key).await? {
         s.store().revoke_request(&row.request_id).await?;
         return Err(Error::InvalidGrant(
@@ -488,10 +509,17 @@ async fn refresh(s: &Oauth2, client: &Client, form: &Form) -> Result<Response> {
     if row.client_id != client.client_id {
         return Err(Error::InvalidGrant("The OAuth 2.0 Client ID from this request does not match the ID during the initial token issuance.".into()));
     }
-    let granted: GrantSession =
+    let mut granted: GrantSession =
         serde_json::from_str(&row.session).map_err(|e| Error::Internal(e.to_string()))?;
     s.check_scopes(client, &granted.granted_scope)?;
     s.check_audience(client, &granted.granted_audience)?;
+    // Before the rotation, as Hydra: a refused request leaves the refresh token usable.
+    let request = RequestView {
+        client_id: &client.client_id,
+        grant_type: "refresh_token",
+        assertion: None,
+    };
+    s.run_token_hooks(&mut granted, &request, true).await?;
     if !s.store().deactivate_token(&key).await? {
         return Err(Error::InvalidRequest("Failed to refresh token because of multiple concurrent requests using the same token which is not allowed.".into()));
     }

@@ -116,6 +116,10 @@ pub struct Settings {
     pub broadcast_keys: Vec<String>,
     pub discovery: crate::config::oauth2::Oauth2OidcDiscovery,
     pub assertion: super::trust::AssertionRules,
+    /// `oauth2.token_hook`.
+    pub token_hook: Option<crate::config::oauth2::HookConfig>,
+    /// `oauth2.refresh_token_hook` (refresh grants only, before `token_hook`).
+    pub refresh_token_hook: Option<crate::config::oauth2::HookConfig>,
 }
 
 /// Hydra's `SubjectTypesSupported`: the known types among the configured ones (`public` when
@@ -243,6 +247,8 @@ impl Settings {
                 iat_optional: c.oauth2.grant.jwt.iat_optional.unwrap_or(false),
                 max_ttl_secs: dur(&c.oauth2.grant.jwt.max_ttl, 720 * 3600).as_secs() as i64,
             },
+            token_hook: c.oauth2.token_hook.clone(),
+            refresh_token_hook: c.oauth2.refresh_token_hook.clone(),
         }
     }
 }
@@ -1385,6 +1391,56 @@ impl Oauth2 {
             claims.insert("c_hash".into(), json!(jose::half_hash(&alg, c)));
         }
         key.sign(claims)
+    }
+
+    /// Whether a token hook is configured (client_credentials then always reads its client,
+    /// so that the hook is called once per request).
+    pub fn has_token_hooks(&self) -> bool {
+        let s = &self.inner.settings;
+        s.token_hook.is_some() || s.refresh_token_hook.is_some()
+    }
+
+    /// Runs the configured token hooks for a grant about to issue its tokens: on refresh
+    /// grants `oauth2.refresh_token_hook` first, then `oauth2.token_hook`; each may replace
+    /// the session's extra claims, or refuse the tokens (see [`super::token_hook`]).
+    pub async fn run_token_hooks(
+        &self,
+        session: &mut GrantSession,
+        request: &super::token_hook::RequestView<'_>,
+        consented: bool,
+    ) -> Result<()> {
+        use super::token_hook as hook;
+        let s = &self.inner.settings;
+        let issuer = trim_issuer(&self.issuer());
+        let refresh = s
+            .refresh_token_hook
+            .as_ref()
+            .filter(|_| request.grant_type == "refresh_token");
+        for (config, legacy) in [(refresh, true), (s.token_hook.as_ref(), false)] {
+            let Some(config) = config else { continue };
+            let view = hook::SessionView {
+                session,
+                issuer: &issuer,
+                issued_at: if consented {
+                    session.requested_at
+                } else {
+                    self.now_secs()
+                },
+                consented,
+                exclude_not_before_claim: s.exclude_nbf,
+                allowed_top_level_claims: &s.allowed_top_level_claims,
+                mirror_top_level_claims: s.mirror_top_level_claims,
+            };
+            let body = if legacy {
+                hook::refresh_hook_body(&view, request)
+            } else {
+                hook::token_hook_body(&view, request)
+            };
+            if let Some(claims) = hook::call(&self.inner.http, config, &body).await? {
+                hook::apply(session, claims);
+            }
+        }
+        Ok(())
     }
 
     /// Per-client lifespan override, else the global TTL.

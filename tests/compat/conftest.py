@@ -243,6 +243,32 @@ def start_quartet(backend: str, dsn: str, workdir: Path, extra_args: tuple[str, 
     return q
 
 
+def serve_one_role(workdir: Path, cfg: dict, ports: dict[str, int], role: str, ready_listener: str) -> Quartet:
+    """`quartet serve ROLE --dev` with the config `cfg` (written to workdir), in memory, once
+    `ready_listener` answers /health/ready."""
+    cfg_path = workdir / "quartet.yml"
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    q = Quartet(backend="memory", dsn="memory", workdir=workdir, config_path=cfg_path, ports=ports)
+    q.log_path = workdir / "quartet.log"
+    with open(q.log_path, "wb") as log:
+        q.process = subprocess.Popen(
+            [str(quartet_bin()), "serve", role, "--dev", "-c", str(cfg_path)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=clean_env(), cwd=workdir,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            if http_get(q.url(ready_listener) + "/health/ready", timeout=1.0)[0] == 200:
+                return q
+        except OSError:
+            pass
+        if q.process.poll() is not None or time.monotonic() > deadline:
+            stop_quartet(q, check=False)
+            raise RuntimeError(f"quartet did not start\n{q.log_tail()}")
+        time.sleep(0.05)
+
+
 def stop_quartet(q: Quartet, check: bool = True) -> None:
     """SIGTERM; with check, fail unless the process exits with status 0 within STOP_TIMEOUT."""
     p = q.process

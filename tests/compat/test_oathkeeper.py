@@ -11,7 +11,6 @@ import time
 
 import pytest
 import requests
-import yaml
 from authlib.jose import JsonWebKey, jwt
 
 import conftest
@@ -64,27 +63,7 @@ def oathkeeper(tmp_path_factory):
             },
         }
     )
-    cfg_path = workdir / "quartet.yml"
-    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    q = conftest.Quartet(backend="memory", dsn="memory", workdir=workdir, config_path=cfg_path, ports=ports)
-    q.log_path = workdir / "quartet.log"
-    with open(q.log_path, "wb") as log:
-        q.process = conftest.subprocess.Popen(
-            [str(conftest.quartet_bin()), "serve", "proxy", "--dev", "-c", str(cfg_path)],
-            stdin=conftest.subprocess.DEVNULL, stdout=log, stderr=conftest.subprocess.STDOUT,
-            env=conftest.clean_env(), cwd=workdir,
-        )
-    deadline = time.monotonic() + conftest.START_TIMEOUT
-    while True:
-        try:
-            if conftest.http_get(q.proxy_api + "/health/ready", timeout=1.0)[0] == 200:
-                break
-        except OSError:
-            pass
-        if q.process.poll() is not None or time.monotonic() > deadline:
-            conftest.stop_quartet(q, check=False)
-            raise RuntimeError(f"quartet did not start\n{q.log_tail()}")
-        time.sleep(0.05)
+    q = conftest.serve_one_role(workdir, cfg, ports, "proxy", "proxy_api")
     q.extra["key"] = key
     yield q
     conftest.stop_quartet(q)
