@@ -77,6 +77,7 @@ on_every_backend!(
     token_revoke_and_introspect_read_bodies_as_fosite,
     userinfo_answers_as_hydra,
     token_hooks_shape_claims_as_hydras,
+    clients_allow_their_cors_origins_as_hydra,
 );
 
 struct Env {
@@ -3735,5 +3736,161 @@ async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
     assert_eq!(status, 400, "a spent code stays spent");
 
     server.abort();
+    env.finish().await;
+}
+
+/// The CORS headers of an answer that allows `origin` with credentials.
+fn echoed(origin: &str) -> (Option<String>, Option<String>, bool) {
+    (Some(origin.to_string()), Some("true".to_string()), true)
+}
+
+/// The CORS headers of an answer: (allow-origin, allow-credentials, vary names Origin).
+fn cors_of(r: &reqwest::Response) -> (Option<String>, Option<String>, bool) {
+    let h = r.headers();
+    let text = |name: &str| h.get(name).map(|v| v.to_str().unwrap().to_string());
+    let vary = h
+        .get_all("vary")
+        .iter()
+        .any(|v| v.to_str().unwrap().to_ascii_lowercase().contains("origin"));
+    (
+        text("access-control-allow-origin"),
+        text("access-control-allow-credentials"),
+        vary,
+    )
+}
+
+/// Hydra's `serve.public.cors` with its OAuth2-aware middleware: an empty origin list allows
+/// every origin; with a list, a request to the token, revocation, userinfo, discovery or JWKS
+/// endpoint is also allowed the origins of the client it names (`client_id` in the form, basic
+/// auth, or the bearer token's client), as gobwas globs; preflights follow the list only.
+async fn clients_allow_their_cors_origins_as_hydra(backend: Backend) {
+    let cors = |origins: Option<Vec<String>>| quartet::config::CorsConfig {
+        enabled: true,
+        allowed_origins: origins,
+        ..Default::default()
+    };
+    let env = start_with(backend, |c| {
+        c.oauth2.serve.public.cors = Some(cors(Some(vec!["https://listed.example".into()])));
+    })
+    .await;
+    let client = env
+        .create_client(
+            json!({"client_id": "spa-backend", "client_secret": "cors-secret-0123456789",
+            "grant_types": ["client_credentials"], "scope": "read",
+            "token_endpoint_auth_method": "client_secret_post",
+            "allowed_cors_origins": ["https://*.spa.example"]}),
+        )
+        .await;
+    assert_eq!(
+        client["allowed_cors_origins"],
+        json!(["https://*.spa.example"])
+    );
+    let token_from = |origin: &'static str, id: &'static str| {
+        env.http
+            .post(format!("{}/oauth2/token", env.public))
+            .header("origin", origin)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", "cors-secret-0123456789"),
+            ])
+            .send()
+    };
+    // client_id in the form: the client's origin is allowed, and the body still reaches the
+    // token endpoint.
+    let r = token_from("https://app.spa.example", "spa-backend")
+        .await
+        .unwrap();
+    assert_eq!(cors_of(&r), echoed("https://app.spa.example"));
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(
+        exposed.to_ascii_lowercase().contains("cache-control"),
+        "{exposed}"
+    );
+    let token: Value = r.json().await.unwrap();
+    let access = token["access_token"].as_str().unwrap().to_string();
+    // `*` stays within one DNS label; an unknown client allows nothing (and still gets its error).
+    let r = token_from("https://a.b.spa.example", "spa-backend")
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), cors_of(&r).0), (200, None));
+    let r = token_from("https://app.spa.example", "nobody")
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), cors_of(&r).0), (401, None));
+    // The listener's own list, for anyone.
+    let r = token_from("https://listed.example", "nobody")
+        .await
+        .unwrap();
+    assert_eq!(cors_of(&r).0.as_deref(), Some("https://listed.example"));
+    // Basic auth names the client too; so does a bearer token at userinfo.
+    let r = env
+        .http
+        .post(format!("{}/oauth2/revoke", env.public))
+        .header("origin", "https://app.spa.example")
+        .basic_auth("spa-backend", Some("wrong-but-named"))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cors_of(&r).0.as_deref(), Some("https://app.spa.example"));
+    let r = env
+        .http
+        .get(format!("{}/userinfo", env.public))
+        .header("origin", "https://app.spa.example")
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), cors_of(&r).0.as_deref()),
+        (200, Some("https://app.spa.example"))
+    );
+    // Without credentials there is no client to ask; preflights follow the list only.
+    let r = env
+        .http
+        .get(format!("{}/.well-known/openid-configuration", env.public))
+        .header("origin", "https://app.spa.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cors_of(&r).0, None);
+    let r = env
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/oauth2/token", env.public),
+        )
+        .header("origin", "https://app.spa.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cors_of(&r).0, None);
+    // Other public endpoints are not OAuth2-aware.
+    let r = env
+        .http
+        .post(format!("{}/oauth2/register", env.public))
+        .header("origin", "https://app.spa.example")
+        .basic_auth("spa-backend", Some("cors-secret-0123456789"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cors_of(&r).0, None);
+    env.finish().await;
+
+    // Enabled without a list: every origin (Hydra's CORS library reads an empty list so).
+    let env = start_with(backend, |c| c.oauth2.serve.public.cors = Some(cors(None))).await;
+    let r = env
+        .http
+        .get(format!("{}/.well-known/jwks.json", env.public))
+        .header("origin", "https://anywhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cors_of(&r), echoed("https://anywhere.example"));
     env.finish().await;
 }

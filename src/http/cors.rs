@@ -1,5 +1,6 @@
 //! CORS from Ory's `serve.<listener>.cors` keys, with each service's own defaults. Origins may be
-//! `*` or contain one `*` wildcard (`https://*.example.com`), as Ory documents. With credentials
+//! `*` or contain one `*` wildcard (`https://*.example.com`), as Ory documents; an empty list
+//! allows every origin (rs/cors, Ory's library, reads it so). With credentials
 //! allowed, the matching request origin is echoed (never `*`), as Ory's CORS library does.
 
 use std::time::Duration;
@@ -38,7 +39,9 @@ pub const KRATOS: CorsDefaults = CorsDefaults {
 
 pub const HYDRA: CorsDefaults = CorsDefaults {
     origins: &[],
-    methods: METHODS,
+    methods: &[
+        "POST", "GET", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD", "OPTIONS", "TRACE",
+    ],
     headers: &[
         "Accept",
         "Content-Type",
@@ -91,7 +94,8 @@ pub fn layer(config: Option<&CorsConfig>, defaults: &CorsDefaults) -> Option<Cor
     let credentials = config.allow_credentials.unwrap_or(defaults.credentials);
     let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            origin_allowed(&origins, origin)
+            // An empty list allows every origin, as Ory's CORS library (rs/cors) reads it.
+            origins.is_empty() || origin_allowed(&origins, origin)
         }))
         .allow_methods(methods)
         .allow_headers(headers)
@@ -101,7 +105,8 @@ pub fn layer(config: Option<&CorsConfig>, defaults: &CorsDefaults) -> Option<Cor
     Some(layer)
 }
 
-fn origin_allowed(allowed: &[String], origin: &HeaderValue) -> bool {
+/// Whether `origin` is in `allowed` (exact, `*`, or one `*` wildcard).
+pub fn origin_allowed(allowed: &[String], origin: &HeaderValue) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };

@@ -5,13 +5,15 @@
 //!
 //! Map: [`service`] (state, keys, client auth, token issuance) · [`flow`] (the challenge state
 //! machine and `/oauth2/auth`) · [`logout`] (front-/back-channel logout) · [`public`] / [`admin`] (handlers and wire DTOs) · [`client`]
-//! (client model and validation; [`client_cache`], clients as last read) · [`token_hook`] (Hydra's token
+//! (client model and validation; [`client_cache`], clients as last read; [`client_cors`], per-client
+//! CORS) · [`token_hook`] (Hydra's token
 //! hooks) · [`store`] (SQL) · pure cores [`strategy`], [`token`],
 //! [`secret`] (+ [`secret_cache`]), [`jose`], [`trust`] (RFC 7523) · [`error`] (the one error enum and its wire mapping).
 
 pub mod admin;
 pub mod client;
 pub mod client_cache;
+pub mod client_cors;
 pub mod error;
 pub mod flow;
 pub mod jose;

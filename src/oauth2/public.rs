@@ -25,17 +25,25 @@ use super::token_hook::RequestView;
 use super::trust;
 
 pub fn routes(state: Oauth2) -> Router {
-    Router::new()
-        .route("/oauth2/auth", get(flow::authorize).post(flow::authorize))
+    // Hydra's OAuth2-aware CORS: the endpoints a browser application calls also allow the
+    // origins of the client the request names.
+    let per_client_cors = Router::new()
         .route("/oauth2/token", post(token))
         .route("/oauth2/revoke", post(revoke))
+        .route("/userinfo", get(userinfo).post(userinfo))
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/credentials", post(credentials))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::client_cors::allow_client_origins,
+        ));
+    Router::new()
+        .route("/oauth2/auth", get(flow::authorize).post(flow::authorize))
         .route(
             "/oauth2/sessions/logout",
             get(flow::logout).post(flow::logout),
         )
-        .route("/userinfo", get(userinfo).post(userinfo))
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route("/.well-known/jwks.json", get(jwks))
         .route("/oauth2/register", post(register))
         .route(
             "/oauth2/register/{id}",
@@ -43,12 +51,12 @@ pub fn routes(state: Oauth2) -> Router {
                 .put(set_registered)
                 .delete(delete_registered),
         )
-        .route("/credentials", post(credentials))
         .route("/oauth2/fallbacks/{page}", get(fallback))
         .route(
             "/oauth2/fallbacks/logout/callback",
             get(|| async { Html("<html><body><h1>You have been logged out.</h1></body></html>") }),
         )
+        .merge(per_client_cors)
         .with_state(state)
 }
 

@@ -116,6 +116,8 @@ pub struct Settings {
     pub broadcast_keys: Vec<String>,
     pub discovery: crate::config::oauth2::Oauth2OidcDiscovery,
     pub assertion: super::trust::AssertionRules,
+    /// `serve.public.cors`, when enabled (per-client CORS, see `client_cors`).
+    pub public_cors: Option<super::client_cors::PublicCors>,
     /// `oauth2.token_hook`.
     pub token_hook: Option<crate::config::oauth2::HookConfig>,
     /// `oauth2.refresh_token_hook` (refresh grants only, before `token_hook`).
@@ -247,6 +249,7 @@ impl Settings {
                 iat_optional: c.oauth2.grant.jwt.iat_optional.unwrap_or(false),
                 max_ttl_secs: dur(&c.oauth2.grant.jwt.max_ttl, 720 * 3600).as_secs() as i64,
             },
+            public_cors: super::client_cors::PublicCors::from_config(c.serve.public.cors.as_ref()),
             token_hook: c.oauth2.token_hook.clone(),
             refresh_token_hook: c.oauth2.refresh_token_hook.clone(),
         }
