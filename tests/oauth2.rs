@@ -78,6 +78,7 @@ on_every_backend!(
     userinfo_answers_as_hydra,
     token_hooks_shape_claims_as_hydras,
     clients_allow_their_cors_origins_as_hydra,
+    client_secrets_hash_with_the_configured_algorithm,
 );
 
 struct Env {
@@ -3034,6 +3035,14 @@ async fn revoke(env: &Env, id: &str, secret: &str, form: &[(&str, &str)]) -> (u1
 /// Two instances on one database, as a deployment runs them (the first owns the PostgreSQL
 /// database, the directory holds the SQLite file).
 async fn start_two(backend: Backend) -> (Env, Env, tempfile::TempDir) {
+    start_two_with(backend, |_| {}).await
+}
+
+/// Two stacks on one database, the second configured further by `configure`.
+async fn start_two_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+) -> (Env, Env, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let pg = match backend {
         Backend::Sqlite => None,
@@ -3048,7 +3057,11 @@ async fn start_two(backend: Backend) -> (Env, Env, tempfile::TempDir) {
     let shared = dsn.clone();
     let mut first = start_with(Backend::Sqlite, |c| c.dsn = shared).await;
     first.pg = pg;
-    let second = start_with(Backend::Sqlite, |c| c.dsn = dsn).await;
+    let second = start_with(Backend::Sqlite, |c| {
+        c.dsn = dsn;
+        configure(c);
+    })
+    .await;
     (first, second, dir)
 }
 
@@ -3893,4 +3906,60 @@ async fn clients_allow_their_cors_origins_as_hydra(backend: Backend) {
         .unwrap();
     assert_eq!(cors_of(&r), echoed("https://anywhere.example"));
     env.finish().await;
+}
+
+/// `oauth2.hashers.algorithm: bcrypt` (`bcrypt.cost`) hashes new client secrets with bcrypt,
+/// which refuses secrets over 72 bytes (a 400 naming the limit) instead of reading only their
+/// start; a stored hash verifies by its own format, so an instance on PBKDF2 and one on bcrypt
+/// sharing a database authenticate each other's clients.
+async fn client_secrets_hash_with_the_configured_algorithm(backend: Backend) {
+    let (pbkdf2, bcrypt, _dir) = start_two_with(backend, |c| {
+        c.oauth2.oauth2.hashers.algorithm = Some("bcrypt".into());
+        c.oauth2.oauth2.hashers.bcrypt.cost = Some(4);
+    })
+    .await;
+    let client = |id: &str, secret: &str| json!({"client_id": id, "client_secret": secret, "grant_types": ["client_credentials"], "scope": "read"});
+    let at_limit = "s".repeat(72);
+    let over_limit = "s".repeat(73);
+    pbkdf2
+        .create_client(client("made-on-pbkdf2", "pbkdf2-secret-0123456789"))
+        .await;
+    bcrypt
+        .create_client(client("made-on-bcrypt", &at_limit))
+        .await;
+    for env in [&pbkdf2, &bcrypt] {
+        let (status, body) =
+            cc_token(env, "made-on-pbkdf2", "pbkdf2-secret-0123456789", "read").await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = cc_token(env, "made-on-bcrypt", &at_limit, "read").await;
+        assert_eq!(status, 200, "{body}");
+        // bcrypt never sees past byte 72: a longer secret with the same start is wrong.
+        let (status, body) = cc_token(env, "made-on-bcrypt", &over_limit, "read").await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client"))
+        );
+    }
+    let r = bcrypt
+        .http
+        .post(format!("{}/admin/clients", bcrypt.admin))
+        .json(&client("too-long", &over_limit))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 72 bytes"),
+        "{e}"
+    );
+    // PBKDF2 takes any length.
+    pbkdf2
+        .create_client(client("long-on-pbkdf2", &over_limit))
+        .await;
+    bcrypt.finish().await;
+    pbkdf2.finish().await;
 }

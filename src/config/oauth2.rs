@@ -209,8 +209,17 @@ pub struct Oauth2ClientCredentials {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Oauth2Hashers {
+    /// `pbkdf2` (default) | `bcrypt`.
     pub algorithm: Option<String>,
     pub pbkdf2: Oauth2Pbkdf2,
+    pub bcrypt: Oauth2Bcrypt,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Bcrypt {
+    /// Hydra's default: 10 (4–31).
+    pub cost: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

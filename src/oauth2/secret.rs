@@ -1,7 +1,9 @@
-//! Client-secret hashing as Hydra (`x/hasher.go` over ory/x `hasherx`): PBKDF2-HMAC-SHA256,
-//! 25 000 iterations by default, 16-byte salt, 32-byte key, encoded
-//! `$pbkdf2-sha256$i=<n>,l=<len>$<salt>$<key>` (base64 standard, no padding). Pure and CPU-bound:
-//! callers run it on the blocking pool.
+//! Client-secret hashing as Hydra (`x/hasher.go` over ory/x `hasherx`), by
+//! `oauth2.hashers.algorithm`: PBKDF2-HMAC-SHA256 (the default; 25 000 iterations, 16-byte salt,
+//! 32-byte key, encoded `$pbkdf2-sha256$i=<n>,l=<len>$<salt>$<key>`, base64 standard without
+//! padding) or bcrypt (cost 10 by default; secrets of at most 72 bytes). A stored hash verifies
+//! by its own format, whichever algorithm is configured now (hasherx's `Compare`). Pure and
+//! CPU-bound: callers run it on the blocking pool.
 
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
@@ -10,8 +12,33 @@ use sha2::Sha256;
 
 use crate::crypto::constant_time_eq;
 
-/// Hashes `secret` with a fresh random salt.
-pub fn hash(secret: &str, iterations: u32) -> String {
+/// bcrypt reads at most this many bytes of a secret (hasherx refuses longer ones).
+pub const BCRYPT_MAX_BYTES: usize = 72;
+
+/// How new client secrets are hashed (`oauth2.hashers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretHasher {
+    Pbkdf2 { iterations: u32 },
+    Bcrypt { cost: u32 },
+}
+
+impl SecretHasher {
+    /// Hashes `secret` with a fresh random salt; `None` when bcrypt cannot take the secret
+    /// (longer than [`BCRYPT_MAX_BYTES`]).
+    pub fn hash(self, secret: &str) -> Option<String> {
+        match self {
+            SecretHasher::Pbkdf2 { iterations } => Some(pbkdf2_hash(secret, iterations)),
+            SecretHasher::Bcrypt { cost } => {
+                if secret.len() > BCRYPT_MAX_BYTES {
+                    return None;
+                }
+                bcrypt::hash(secret.as_bytes(), cost).ok()
+            }
+        }
+    }
+}
+
+fn pbkdf2_hash(secret: &str, iterations: u32) -> String {
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     let mut key = [0u8; 32];
@@ -23,8 +50,13 @@ pub fn hash(secret: &str, iterations: u32) -> String {
     )
 }
 
-/// Verifies `secret` against a stored hash; `false` for any malformed or foreign format.
+/// Verifies `secret` against a stored PBKDF2 or bcrypt hash; `false` for anything malformed
+/// or of another format.
 pub fn verify(secret: &str, encoded: &str) -> bool {
+    if encoded.starts_with("$2a$") || encoded.starts_with("$2b$") || encoded.starts_with("$2y$") {
+        return secret.len() <= BCRYPT_MAX_BYTES
+            && bcrypt::verify(secret.as_bytes(), encoded).unwrap_or(false);
+    }
     let parts: Vec<&str> = encoded.split('$').collect();
     let [_, "pbkdf2-sha256", params, salt, key] = parts.as_slice() else {
         return false;
@@ -48,8 +80,11 @@ pub fn verify(secret: &str, encoded: &str) -> bool {
 
 /// A hash of a random secret, verified against for unknown clients so that "unknown client"
 /// and "wrong secret" take the same time.
-pub fn dummy_hash(iterations: u32) -> String {
-    hash(&crate::crypto::random_token(16), iterations)
+pub fn dummy_hash(hasher: SecretHasher) -> String {
+    let random = crate::crypto::random_token(16);
+    hasher
+        .hash(&random)
+        .unwrap_or_else(|| pbkdf2_hash(&random, 25_000))
 }
 
 #[cfg(test)]
@@ -59,10 +94,27 @@ mod tests {
 
     #[test]
     fn hashes_verify_and_reject() {
-        let h = hash("my-secret", 1000);
+        let h = SecretHasher::Pbkdf2 { iterations: 1000 }
+            .hash("my-secret")
+            .unwrap();
         assert!(h.starts_with("$pbkdf2-sha256$i=1000,l=32$"));
         assert!(verify("my-secret", &h));
         assert!(!verify("my-secreT", &h));
         assert!(!verify("my-secret", "$2a$10$bcrypt"));
+    }
+
+    #[test]
+    fn bcrypt_hashes_verify_whatever_is_configured_now() {
+        let bcrypt = SecretHasher::Bcrypt { cost: 4 };
+        let h = bcrypt.hash("my-secret").unwrap();
+        assert!(h.starts_with("$2b$04$"), "{h}");
+        assert!(verify("my-secret", &h));
+        assert!(!verify("my-secreT", &h));
+        // bcrypt would read only the first 72 bytes: longer secrets are refused, never truncated.
+        let long = "x".repeat(BCRYPT_MAX_BYTES + 1);
+        assert_eq!(bcrypt.hash(&long), None);
+        let at_limit = bcrypt.hash(&long[..BCRYPT_MAX_BYTES]).unwrap();
+        assert!(!verify(&long, &at_limit));
+        assert!(dummy_hash(bcrypt).starts_with("$2b$04$"));
     }
 }
