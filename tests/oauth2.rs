@@ -79,6 +79,7 @@ on_every_backend!(
     token_hooks_shape_claims_as_hydras,
     clients_allow_their_cors_origins_as_hydra,
     client_secrets_hash_with_the_configured_algorithm,
+    id_token_hints_name_the_session_subject,
 );
 
 struct Env {
@@ -1896,13 +1897,18 @@ fn url_encode(s: &str) -> String {
         .to_string()
 }
 
-async fn pairwise_subject_identifiers(backend: Backend) {
-    let env = start_with(backend, |c| {
+/// A stack with pairwise subject identifiers on (salt `pairwise-salt-1`).
+async fn start_pairwise(backend: Backend) -> Env {
+    start_with(backend, |c| {
         c.oauth2.oidc.subject_identifiers.supported_types =
             vec!["public".into(), "pairwise".into()];
         c.oauth2.oidc.subject_identifiers.pairwise.salt = Some("pairwise-salt-1".into());
     })
-    .await;
+    .await
+}
+
+async fn pairwise_subject_identifiers(backend: Backend) {
+    let env = start_pairwise(backend).await;
     let pairwise = env
         .create_client(json!({
             "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
@@ -3962,4 +3968,139 @@ async fn client_secrets_hash_with_the_configured_algorithm(backend: Backend) {
         .await;
     bcrypt.finish().await;
     pbkdf2.finish().await;
+}
+
+/// `id_token_hint` at `/oauth2/auth` as Hydra and fosite: an ID token of this server (expired
+/// ones count) whose subject is the login session's — as is, or as the client sees it
+/// (pairwise) — or it is login_required before any UI; without a session its claims go to the
+/// login UI in `oidc_context.id_token_hint_claims`, and the subject the flow ends with must be
+/// the hint's (the ID token's subject) or it is login_required; a hint that is not our ID token
+/// is invalid_request.
+async fn id_token_hints_name_the_session_subject(backend: Backend) {
+    let env = start_pairwise(backend).await;
+    let pairwise = env
+        .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid", "subject_type": "pairwise"}))
+        .await;
+    let public = env
+        .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid"}))
+        .await;
+    let mut jar = BTreeMap::new();
+    let public_hint = code_flow_tokens(&env, &public, &mut jar, "openid").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pairwise_hint = code_flow_tokens(&env, &pairwise, &mut jar, "openid").await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let obfuscated = jwt_claims(&pairwise_hint)["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(obfuscated, "alice");
+    let url = |client: &Value, hint: &str, prompt: &str| {
+        let mut params = vec![
+            ("client_id", client["client_id"].as_str().unwrap()),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("state", "state-12345678"),
+            ("nonce", "nonce-12345678"),
+            ("id_token_hint", hint),
+        ];
+        if !prompt.is_empty() {
+            params.push(("prompt", prompt));
+        }
+        auth_url_with(&env, &params)
+    };
+    let error_of = |done: &str| {
+        (
+            query_param(done, "error").unwrap_or_default(),
+            query_param(done, "error_description").unwrap_or_default(),
+        )
+    };
+    // The session's subject, as is or pairwise: prompt=none goes through.
+    for (client, hint) in [(&public, &public_hint), (&pairwise, &pairwise_hint)] {
+        let done = browse(
+            &env,
+            &url(client, hint, "none"),
+            &mut jar.clone(),
+            json!({}),
+        )
+        .await;
+        assert!(query_param(&done, "code").is_some(), "{done}");
+    }
+    // Another subject than the session's: login_required before the login UI. The raw subject
+    // passes that check, but where the client's ID token names another (pairwise), fosite's
+    // prompt validation refuses at the end.
+    for (client, hint, refusal) in [
+        (
+            &public,
+            &pairwise_hint,
+            "subject claim from id_token_hint does not match subject from authentication session.",
+        ),
+        (
+            &pairwise,
+            &public_hint,
+            "does not match the current session's subject.",
+        ),
+    ] {
+        let done = browse(
+            &env,
+            &url(client, hint, "none"),
+            &mut jar.clone(),
+            json!({}),
+        )
+        .await;
+        let (error, description) = error_of(&done);
+        assert_eq!(error, "login_required");
+        assert!(description.ends_with(refusal), "{description}");
+    }
+    // Not an ID token of this server.
+    let forged = unsigned_jwt(&json!({"sub": "alice", "iss": env.public}));
+    for hint in [forged.as_str(), "not-a-jwt"] {
+        let done = browse(&env, &url(&public, hint, ""), &mut jar.clone(), json!({})).await;
+        let (error, description) = error_of(&done);
+        assert_eq!(error, "invalid_request", "{done}");
+        assert!(description.contains("id_token_hint"), "{description}");
+    }
+    // No session: the login UI sees the hint's claims; logging in as alice at the public
+    // client ends the flow with a subject the pairwise hint does not name.
+    let first = env
+        .http
+        .get(url(&public, &pairwise_hint, ""))
+        .send()
+        .await
+        .unwrap();
+    let challenge = query_param(
+        first.headers()[LOCATION].to_str().unwrap(),
+        "login_challenge",
+    )
+    .unwrap();
+    let login: Value = env
+        .http
+        .get(format!(
+            "{}/admin/oauth2/auth/requests/login?login_challenge={challenge}",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(login["skip"], false);
+    assert_eq!(
+        login["oidc_context"]["id_token_hint_claims"]["sub"],
+        json!(obfuscated)
+    );
+    let done = browse(
+        &env,
+        &url(&public, &pairwise_hint, ""),
+        &mut BTreeMap::new(),
+        json!({}),
+    )
+    .await;
+    assert_eq!(error_of(&done).0, "login_required", "{done}");
+    env.finish().await;
 }

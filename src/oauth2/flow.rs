@@ -681,6 +681,42 @@ fn oidc_context(form: &Form) -> Value {
     Value::Object(m)
 }
 
+/// The claims of the request's `id_token_hint`: an ID token this server signed (an expired one
+/// counts, as in Hydra) with a subject; `None` without a hint.
+async fn id_token_hint_claims(s: &Oauth2, form: &Form) -> Result<Option<Map<String, Value>>> {
+    let Some(hint) = form.get("id_token_hint").filter(|h| !h.is_empty()) else {
+        return Ok(None);
+    };
+    let keys = id_token_verifiers(s).await?;
+    let (_, claims) = super::jose::verify(hint, &keys).ok_or_else(|| {
+        Error::InvalidRequest("Failed to validate OpenID Connect request as decoding id token from id_token_hint parameter failed.".into())
+    })?;
+    if claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err(Error::InvalidRequest("Failed to validate OpenID Connect request because provided id token from id_token_hint does not have a subject.".into()));
+    }
+    Ok(Some(claims))
+}
+
+/// The public keys ID tokens of this server verify with.
+async fn id_token_verifiers(s: &Oauth2) -> Result<Vec<josekit::jwk::Jwk>> {
+    Ok(s.key_set(super::service::ID_TOKEN_SET)
+        .await?
+        .iter()
+        .filter_map(super::jose::public)
+        .collect())
+}
+
+fn hint_subject(claims: &Map<String, Value>) -> &str {
+    claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 async fn start_login(
     s: &Oauth2,
     headers: &HeaderMap,
@@ -707,10 +743,23 @@ async fn start_login(
             }
         }
     }
+    let hint = id_token_hint_claims(s, form).await?;
+    // Hydra's `matchesValueFromSession`: with a login session, the hint must name its subject,
+    // as is or as this client sees it (pairwise).
+    if let Some(claims) = hint.as_ref().filter(|_| skip) {
+        let named = hint_subject(claims);
+        if named != subject && named != s.subject_identifier(&req.client, &subject, "")? {
+            return Err(Error::LoginRequired("Request failed because subject claim from id_token_hint does not match subject from authentication session.".into()));
+        }
+    }
     if prompt.contains("none") && !skip {
         return Err(Error::LoginRequired(
             "Prompt 'none' was requested, but no existing login session was found.".into(),
         ));
+    }
+    let mut oidc_context = oidc_context(form);
+    if let (Some(claims), Value::Object(context)) = (hint, &mut oidc_context) {
+        context.insert("id_token_hint_claims".into(), Value::Object(claims));
     }
     let challenge = crate::crypto::random_token(32);
     let csrf = crate::crypto::random_token(32);
@@ -721,7 +770,7 @@ async fn start_login(
         "skip": skip,
         "session_id": sid,
         "auth_time": auth_time,
-        "oidc_context": oidc_context(form),
+        "oidc_context": oidc_context,
         "csrf": csrf,
         "redirect_uri": if req.redirect_given { req.redirect_uri.clone() } else { String::new() },
         "prompt": prompt,
@@ -1027,6 +1076,14 @@ async fn finish_consent(
         code_challenge: d["code_challenge"].as_str().unwrap_or_default().into(),
         grant_types: req.client.effective_grant_types(),
     };
+    // fosite's OpenID Connect prompt validation: the hint names the subject of the ID token.
+    if granted_scope.iter().any(|sc| sc == "openid") {
+        if let Some(claims) = id_token_hint_claims(s, form).await? {
+            if hint_subject(&claims) != session.id_token_subject() {
+                return Err(Error::LoginRequired("Failed to validate OpenID Connect request because the subject from provided id token from id_token_hint does not match the current session's subject.".into()));
+            }
+        }
+    }
     let cookies = vec![set_cookie(
         s,
         &csrf_cookie(s, "consent", &req.client.client_id),
@@ -1052,7 +1109,6 @@ async fn finish_consent(
         ("scope", scope.as_str()),
         ("state", req.state.as_str()),
     ];
-    let _ = form;
     Ok(to_client(&req.redirect_uri, req.mode, &params, cookies))
 }
 
@@ -1531,12 +1587,7 @@ async fn logout_inner(s: &Oauth2, headers: &HeaderMap, form: &Form) -> Result<Re
     let rp_initiated = form.get("id_token_hint").is_some_and(|h| !h.is_empty());
     if rp_initiated {
         let hint = form.get("id_token_hint").unwrap_or_default();
-        let keys: Vec<_> = s
-            .key_set(super::service::ID_TOKEN_SET)
-            .await?
-            .iter()
-            .filter_map(super::jose::public)
-            .collect();
+        let keys = id_token_verifiers(s).await?;
         let (_, claims) = super::jose::verify(hint, &keys).ok_or_else(|| {
             Error::InvalidRequest("The id_token_hint could not be verified.".into())
         })?;

@@ -161,6 +161,38 @@ def test_authlib_code_flow_pkce_refresh_and_id_token(quartet, hydra_admin, opena
     api.revoke_o_auth2_login_sessions(subject="bob")
 
 
+def test_id_token_hint_claims_reach_the_login_ui_and_prompt_none_accepts_the_hint(quartet, hydra_admin, openapi_recorder):
+    """An ID token handed back as `id_token_hint`: the SDK reads its claims in the login
+    request's `oidc_context`, and with the login session it names, `prompt=none` answers a code."""
+    api = o_auth2_api.OAuth2Api(hydra_admin)
+    c = api.create_o_auth2_client(OAuth2Client(
+        grant_types=S(["authorization_code"]), response_types=S(["code"]), redirect_uris=S([REDIRECT]),
+        scope="openid", token_endpoint_auth_method="client_secret_post"))
+    public = quartet.oauth2_public
+    rp = OAuth2Session(c.client_id, c.client_secret, scope="openid", redirect_uri=REDIRECT,
+                       token_endpoint_auth_method="client_secret_post")
+    browser = requests.Session()
+    auth_url, _ = rp.create_authorization_url(f"{public}/oauth2/auth", nonce="nonce-12345")
+    token = rp.fetch_token(f"{public}/oauth2/token", authorization_response=_play_flow(quartet, api, auth_url, browser))
+    hint = token["id_token"]
+
+    # A browser without the session: the login UI gets the hint's claims.
+    auth_url, _ = rp.create_authorization_url(f"{public}/oauth2/auth", nonce="nonce-67890", id_token_hint=hint)
+    first = requests.get(auth_url, allow_redirects=False)
+    challenge = parse_qs(urlsplit(first.headers["Location"]).query)["login_challenge"][0]
+    login = api.get_o_auth2_login_request(challenge)
+    assert login.skip is False
+    assert login.oidc_context.id_token_hint_claims["sub"] == "bob"
+    assert login.oidc_context.id_token_hint_claims["aud"] == [c.client_id]
+
+    # The browser with bob's session (the login UI is still asked, with skip): prompt=none
+    # with bob's hint answers a code.
+    auth_url, _ = rp.create_authorization_url(f"{public}/oauth2/auth", nonce="nonce-24680", id_token_hint=hint, prompt="none")
+    done = _play_flow(quartet, api, auth_url, browser)
+    assert "code" in parse_qs(urlsplit(done).query), done
+    api.revoke_o_auth2_login_sessions(subject="bob")
+
+
 def test_authlib_code_flow_with_form_post_response_mode(quartet, hydra_admin, openapi_recorder):
     """response_mode=form_post (fosite's self-submitting page) through the SDK's challenge
     operations, the code redeemed by authlib; an unknown mode goes to the error UI."""
