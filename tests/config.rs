@@ -361,3 +361,26 @@ fn token_hooks_load_in_both_of_hydras_forms_and_a_bad_url_is_an_error() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn self_service_hooks_quartet_does_not_run_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "q.yml",
+        "dsn: memory\nidentity:\n  selfservice:\n    flows:\n      registration:\n        after:\n          password:\n            hooks:\n              - hook: session\n              - hook: web_hook\n                config: {url: 'https://hooks.example/', method: POST}\n      login:\n        after:\n          hooks:\n            - hook: revoke_active_sessions\n            - hook: require_verified_address\n",
+    );
+    let loaded = Loader::new().file(&file).load().unwrap();
+    let hooks: Vec<&String> = loaded
+        .warnings
+        .iter()
+        .filter(|w| w.contains("is not run"))
+        .collect();
+    assert_eq!(
+        hooks,
+        vec![
+            "not supported yet: identity.selfservice.flows.registration.after.password.hooks.1 (hook \"web_hook\" is not run)",
+            "not supported yet: identity.selfservice.flows.login.after.hooks.1 (hook \"require_verified_address\" is not run)",
+        ]
+    );
+}

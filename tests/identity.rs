@@ -110,6 +110,18 @@ impl Env {
             .await
             .unwrap()
     }
+    /// A new settings flow (API) for the session of `token`.
+    async fn settings_flow(&self, token: &str) -> Value {
+        self.http
+            .get(format!("{}/self-service/settings/api", self.public))
+            .header("x-session-token", token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
     async fn api_login(&self, identifier: &str, password: &str) -> reqwest::Response {
         let flow: Value = self
             .http
@@ -1337,16 +1349,7 @@ async fn settings_changes_profile_and_password(backend: Backend) {
             .status(),
         401
     );
-    let flow: Value = env
-        .http
-        .get(format!("{}/self-service/settings/api", env.public))
-        .header("x-session-token", token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let flow = env.settings_flow(token).await;
     assert_eq!(flow["identity"]["traits"]["email"], "eve@example.com");
     assert_eq!(flow["state"], "show_form");
     let action = flow["ui"]["action"].as_str().unwrap();
@@ -1377,6 +1380,72 @@ async fn settings_changes_profile_and_password(backend: Backend) {
             .status(),
         200
     );
+    env.finish().await;
+}
+
+async fn whoami_status(env: &Env, token: &str) -> u16 {
+    env.http
+        .get(format!("{}/sessions/whoami", env.public))
+        .header("x-session-token", token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn session_token_of(env: &Env, email: &str, password: &str) -> String {
+    let login: Value = env.api_login(email, password).await.json().await.unwrap();
+    login["session_token"].as_str().unwrap().to_string()
+}
+
+/// Kratos' `revoke_active_sessions` hook: after a login (here the password method's hook) or
+/// a settings update (here the flow's global hook), every other session of the identity is
+/// revoked and the one that authenticated stays; without the hook, sessions live side by side.
+async fn revoke_active_sessions_hooks_revoke_the_other_sessions(backend: Backend) {
+    use quartet::config::identity::HookConfig;
+    let revoke = || {
+        vec![HookConfig {
+            hook: "revoke_active_sessions".into(),
+        }]
+    };
+    let env = start_with(backend, |c| {
+        c.identity.selfservice.flows.login.after.password.hooks = revoke();
+    })
+    .await;
+    env.create(person("ann@example.com", Some("a-long-secret-pw")))
+        .await;
+    let first = session_token_of(&env, "ann@example.com", "a-long-secret-pw").await;
+    let second = session_token_of(&env, "ann@example.com", "a-long-secret-pw").await;
+    assert_eq!(whoami_status(&env, &first).await, 401);
+    assert_eq!(whoami_status(&env, &second).await, 200);
+    env.finish().await;
+
+    let env = start_with(backend, |c| {
+        c.identity.selfservice.flows.settings.after.hooks = revoke();
+    })
+    .await;
+    env.create(person("bo@example.com", Some("a-long-secret-pw")))
+        .await;
+    let first = session_token_of(&env, "bo@example.com", "a-long-secret-pw").await;
+    let second = session_token_of(&env, "bo@example.com", "a-long-secret-pw").await;
+    assert_eq!(
+        whoami_status(&env, &first).await,
+        200,
+        "logins revoke nothing here"
+    );
+    let flow = env.settings_flow(&second).await;
+    let r = env
+        .http
+        .post(flow["ui"]["action"].as_str().unwrap())
+        .header("x-session-token", &second)
+        .json(&json!({"method": "profile", "traits": {"email": "bo@example.com"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(whoami_status(&env, &first).await, 401);
+    assert_eq!(whoami_status(&env, &second).await, 200);
     env.finish().await;
 }
 
@@ -1513,6 +1582,7 @@ on_every_backend!(
     misrouted_paths_answer_307_to_the_other_port,
     cacheable_sessions_flag_adds_the_cache_hint,
     session_cache_is_bounded_by_its_ttl_across_instances,
+    revoke_active_sessions_hooks_revoke_the_other_sessions,
 );
 
 /// The bound-URL handle without the composition root: the role's own routers served on port 0,

@@ -155,6 +155,73 @@ pub struct AfterConfig {
     pub profile: AfterMethod,
 }
 
+impl AfterConfig {
+    /// The hooks that run after `method` (`password`, `profile`): the method's own when it has
+    /// any, else the flow's global ones — Kratos never merges the two.
+    pub fn hooks_for(&self, method: &str) -> &[HookConfig] {
+        let own = match method {
+            "password" => &self.password.hooks,
+            "profile" => &self.profile.hooks,
+            _ => &self.hooks,
+        };
+        if own.is_empty() {
+            &self.hooks
+        } else {
+            own
+        }
+    }
+
+    /// Whether `hook` runs after `method`.
+    pub fn runs(&self, method: &str, hook: &str) -> bool {
+        self.hooks_for(method).iter().any(|h| h.hook == hook)
+    }
+
+    /// `not supported yet` warnings for hooks of this `after` block (at `path`) that Quartet
+    /// does not run, given the ones it does.
+    fn unsupported_hooks(&self, path: &str, supported: &[&str]) -> Vec<String> {
+        let lists = [
+            ("hooks", &self.hooks),
+            ("password.hooks", &self.password.hooks),
+            ("profile.hooks", &self.profile.hooks),
+        ];
+        let mut out = Vec::new();
+        for (list, hooks) in lists {
+            for (i, h) in hooks.iter().enumerate() {
+                if !supported.contains(&h.hook.as_str()) {
+                    out.push(format!(
+                        "not supported yet: identity.{path}.{list}.{i} (hook {:?} is not run)",
+                        h.hook
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl IdentityConfig {
+    /// Warnings for configured self-service hooks Quartet does not run: registration runs
+    /// `session`, login and settings run `revoke_active_sessions`.
+    pub fn unsupported_hooks(&self) -> Vec<String> {
+        let flows = &self.selfservice.flows;
+        let mut out = flows
+            .registration
+            .after
+            .unsupported_hooks("selfservice.flows.registration.after", &["session"]);
+        out.extend(
+            flows
+                .login
+                .after
+                .unsupported_hooks("selfservice.flows.login.after", &["revoke_active_sessions"]),
+        );
+        out.extend(flows.settings.after.unsupported_hooks(
+            "selfservice.flows.settings.after",
+            &["revoke_active_sessions"],
+        ));
+        out
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct AfterMethod {

@@ -153,7 +153,13 @@ impl Run<'_> {
             let section = self.role_section(role, top.get(role.name()), &base_dir);
             sections.insert(role, section);
         }
-        let identity = self.role_config(Role::Identity, sections.remove(&Role::Identity).flatten());
+        let identity = self.role_config::<crate::config::IdentityConfig>(
+            Role::Identity,
+            sections.remove(&Role::Identity).flatten(),
+        );
+        if let Some(identity) = &identity {
+            self.warnings.extend(identity.unsupported_hooks());
+        }
         let oauth2 = self.role_config(Role::Oauth2, sections.remove(&Role::Oauth2).flatten());
         let permission = self.role_config(
             Role::Permission,

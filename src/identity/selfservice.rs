@@ -930,6 +930,9 @@ async fn login(
                         completed_at: now,
                     });
                     s.store.refresh_session(&session, now).await?;
+                    let after = &s.config.selfservice.flows.login.after;
+                    revoke_other_sessions_if_hooked(s, after, "password", &ident.id, &session.id)
+                        .await?;
                     flow.state = "passed_challenge".into();
                     s.store.update_flow(&flow, now).await?;
                     return Ok(session_response(
@@ -949,6 +952,8 @@ async fn login(
     let (session, token) = s
         .issue_session(&identity, "password", Some(ip), user_agent(headers))
         .await?;
+    let after = &s.config.selfservice.flows.login.after;
+    revoke_other_sessions_if_hooked(s, after, "password", &identity.id, &session.id).await?;
     flow.state = "passed_challenge".into();
     s.store.update_flow(&flow, s.now()).await?;
     Ok(session_response(
@@ -1032,13 +1037,29 @@ async fn get_registration_flow(
 }
 
 fn has_session_hook(s: &Service) -> bool {
-    let after = &s.config.selfservice.flows.registration.after;
-    after
-        .password
-        .hooks
-        .iter()
-        .chain(after.hooks.iter())
-        .any(|h| h.hook == "session")
+    s.config
+        .selfservice
+        .flows
+        .registration
+        .after
+        .runs("password", "session")
+}
+
+/// Kratos' `revoke_active_sessions` hook (login and settings): every other session of the
+/// identity is revoked once `kept` is the one that authenticated.
+async fn revoke_other_sessions_if_hooked(
+    s: &Service,
+    after: &crate::config::identity::AfterConfig,
+    method: &str,
+    identity_id: &str,
+    kept: &str,
+) -> Result<()> {
+    if after.runs(method, "revoke_active_sessions") {
+        s.store
+            .disable_other_sessions(identity_id, kept, s.now())
+            .await?;
+    }
+    Ok(())
 }
 
 async fn submit_registration(
@@ -1346,6 +1367,8 @@ async fn update_settings(
         }
         Err(e) => return Err(e),
     }
+    let after = &s.config.selfservice.flows.settings.after;
+    revoke_other_sessions_if_hooked(s, after, &method, &identity.id, &session.id).await?;
     flow.state = "success".into();
     flow.active = Some(method.clone());
     flow.ui.nodes = nodes_for(s, FlowKind::Settings, &flow.csrf_token, Some(&updated));
