@@ -80,6 +80,7 @@ on_every_backend!(
     clients_allow_their_cors_origins_as_hydra,
     client_secrets_hash_with_the_configured_algorithm,
     id_token_hints_name_the_session_subject,
+    logouts_disable_the_identity_providers_session,
 );
 
 struct Env {
@@ -139,6 +140,24 @@ impl Env {
             .unwrap();
         assert_eq!(r.status(), 201);
         r.json().await.unwrap()
+    }
+
+    /// The token request redeeming `code` for `client` (basic auth, the suite's redirect URI).
+    async fn exchange_code(&self, client: &Value, code: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/oauth2/token", self.public))
+            .basic_auth(
+                client["client_id"].as_str().unwrap(),
+                client["client_secret"].as_str(),
+            )
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", "https://rp.example/cb"),
+            ])
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn introspect(&self, token: &str) -> Value {
@@ -565,6 +584,17 @@ async fn browse(
     jar: &mut BTreeMap<String, String>,
     session: Value,
 ) -> String {
+    browse_accepting(env, start, jar, session, json!({})).await
+}
+
+/// [`browse`], the login accepted with the extra fields of `login` as well.
+async fn browse_accepting(
+    env: &Env,
+    start: &str,
+    jar: &mut BTreeMap<String, String>,
+    session: Value,
+    login: Value,
+) -> String {
     let mut url = start.to_string();
     for _ in 0..10 {
         if url.starts_with("https://rp.example/") {
@@ -607,8 +637,23 @@ async fn browse(
             } else {
                 "alice".to_string()
             };
-            let a: Value = env.http.put(format!("{}/admin/oauth2/auth/requests/login/accept?login_challenge={ch}", env.admin))
-                .json(&json!({"subject": subject, "remember": true, "remember_for": 3600, "acr": "1", "amr": ["pwd"]})).send().await.unwrap().json().await.unwrap();
+            let mut accept = json!({"subject": subject, "remember": true, "remember_for": 3600, "acr": "1", "amr": ["pwd"]});
+            if let (Some(accept), Some(extra)) = (accept.as_object_mut(), login.as_object()) {
+                accept.extend(extra.clone());
+            }
+            let a: Value = env
+                .http
+                .put(format!(
+                    "{}/admin/oauth2/auth/requests/login/accept?login_challenge={ch}",
+                    env.admin
+                ))
+                .json(&accept)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             // a handled challenge answers 410 with redirect_to
             let again = env
                 .http
@@ -3615,21 +3660,7 @@ async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
     let exchange = |client: Value, code: String| {
         let env = &env;
         async move {
-            let r = env
-                .http
-                .post(format!("{}/oauth2/token", env.public))
-                .basic_auth(
-                    client["client_id"].as_str().unwrap(),
-                    Some("hook-secret-0123456789"),
-                )
-                .form(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", code.as_str()),
-                    ("redirect_uri", "https://rp.example/cb"),
-                ])
-                .send()
-                .await
-                .unwrap();
+            let r = env.exchange_code(&client, &code).await;
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
@@ -4102,5 +4133,168 @@ async fn id_token_hints_name_the_session_subject(backend: Backend) {
     )
     .await;
     assert_eq!(error_of(&done).0, "login_required", "{done}");
+    env.finish().await;
+}
+
+/// A Kratos admin API stand-in: every request's method, path and `authorization` header.
+async fn kratos_admin_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String, String)>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(
+        move |method: axum::http::Method, uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+            let tx = tx.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                tx.send((method.to_string(), uri.path().to_string(), auth))
+                    .unwrap();
+                axum::http::StatusCode::NO_CONTENT
+            }
+        },
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, rx, server)
+}
+
+/// Hydra 2.2's `urls.identity_provider`: when a login session ends — a browser logout or the
+/// admin API's headless logout by `sid` — the Kratos session its login accepted
+/// (`identity_provider_session_id`) is disabled with `DELETE <url>/admin/sessions/<id>` and
+/// the configured headers; a login without one, or a Kratos that is down, changes nothing.
+async fn logouts_disable_the_identity_providers_session(backend: Backend) {
+    let (kratos, mut calls, server) = kratos_admin_receiver().await;
+    let env = start_with(backend, |c| {
+        c.oauth2.urls.identity_provider.url = Some(kratos.clone());
+        c.oauth2.urls.identity_provider.headers = BTreeMap::from([(
+            "Authorization".to_string(),
+            quartet::config::Secret::new("Bearer kratos-admin-token".to_string()),
+        )]);
+    })
+    .await;
+    let client = env
+        .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid"}))
+        .await;
+    let start = authorize_url(&env, &client, "code", &[]);
+    let login_with = |kratos_session: &str| json!({"identity_provider_session_id": kratos_session});
+
+    // A browser logout (OP-initiated, by the session cookie).
+    let mut jar = BTreeMap::new();
+    browse_accepting(
+        &env,
+        &start,
+        &mut jar,
+        json!({}),
+        login_with("kratos-session-1"),
+    )
+    .await;
+    let r = env
+        .http
+        .get(format!("{}/oauth2/sessions/logout", env.public))
+        .header(COOKIE, cookie_header(&jar))
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()[LOCATION].to_str().unwrap().to_string();
+    let challenge =
+        query_param(&location, "logout_challenge").unwrap_or_else(|| panic!("{location} {jar:?}"));
+    let accepted: Value = env
+        .http
+        .put(format!(
+            "{}/admin/oauth2/auth/requests/logout/accept?logout_challenge={challenge}",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        calls.try_recv().is_err(),
+        "nothing before the logout completes"
+    );
+    let r = env
+        .http
+        .get(accepted["redirect_to"].as_str().unwrap())
+        .header(COOKIE, cookie_header(&jar))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(
+        calls.try_recv().unwrap(),
+        (
+            "DELETE".to_string(),
+            "/admin/sessions/kratos-session-1".to_string(),
+            "Bearer kratos-admin-token".to_string()
+        )
+    );
+
+    // The headless logout by sid.
+    let mut jar = BTreeMap::new();
+    let done = browse_accepting(
+        &env,
+        &start,
+        &mut jar,
+        json!({}),
+        login_with("kratos-session-2"),
+    )
+    .await;
+    let code = query_param(&done, "code").unwrap();
+    let r = env.exchange_code(&client, &code).await;
+    let tokens: Value = r.json().await.unwrap();
+    let sid = jwt_claims(tokens["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = env
+        .http
+        .delete(format!(
+            "{}/admin/oauth2/auth/sessions/login?sid={sid}",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        calls.try_recv().unwrap().1,
+        "/admin/sessions/kratos-session-2"
+    );
+
+    // Kratos down: the logout still succeeds (the failure is only logged).
+    let mut jar = BTreeMap::new();
+    browse_accepting(
+        &env,
+        &start,
+        &mut jar,
+        json!({}),
+        login_with("kratos-session-3"),
+    )
+    .await;
+    let sid = jar
+        .iter()
+        .find(|(name, _)| name.starts_with("ory_hydra_session"))
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    server.abort();
+    let _ = server.await;
+    let r = env
+        .http
+        .delete(format!(
+            "{}/admin/oauth2/auth/sessions/login?sid={sid}",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(calls.try_recv().is_err());
     env.finish().await;
 }

@@ -41,6 +41,18 @@ pub struct Oauth2Urls {
     pub error: Option<String>,
     pub post_logout_redirect: Option<String>,
     pub registration: Option<String>,
+    pub identity_provider: Oauth2IdentityProvider,
+}
+
+/// `urls.identity_provider`: the Ory Kratos whose session a logout also disables (Hydra 2.2:
+/// `DELETE <url>/admin/sessions/<identity_provider_session_id>` with `headers`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2IdentityProvider {
+    /// Kratos' admin URL.
+    pub url: Option<String>,
+    /// Sent with every request to Kratos (values may hold credentials).
+    pub headers: std::collections::BTreeMap<String, Secret<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

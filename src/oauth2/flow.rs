@@ -1565,7 +1565,7 @@ async fn logout_inner(s: &Oauth2, headers: &HeaderMap, form: &Form) -> Result<Re
         if let Err(e) = s.backchannel_logout(&clients, sid).await {
             tracing::error!(error = %e, "Unable to prepare OpenID Connect Back-Channel Logout");
         }
-        s.store().delete_login_sessions(None, Some(sid)).await?;
+        s.end_login_session(sid).await?;
         let clear = set_cookie(s, &session_cookie, "", Some(-1));
         if frontchannel.is_empty() {
             return Ok(redirect(&to, vec![clear]));
@@ -1837,14 +1837,16 @@ pub async fn revoke_login_sessions(
         ));
     }
     if let Some(sid) = sid.as_deref() {
-        // Hydra's headless logout: back-channel logout for the session's clients, then delete it.
+        // Hydra's headless logout: back-channel logout for the session's clients, then the
+        // session ends (and its Kratos session, when configured).
         if let Some((sess_subject, ..)) = s.store().login_session(sid).await? {
             let clients = s.store().login_session_clients(&sess_subject, sid).await?;
             s.backchannel_logout(&clients, sid).await?;
         }
+        s.end_login_session(sid).await?;
     }
     s.store()
-        .delete_login_sessions(subject.as_deref(), sid.as_deref())
+        .delete_login_sessions(subject.as_deref(), None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,9 @@
 //! The clients concerned are those that obtained a consent within the login session. Back-channel
 //! logout tokens are signed with the ID-token key and POSTed concurrently in the background
 //! (bounded by the role's HTTP client timeout); a failure is logged, never returned.
-//! The front-channel page is rendered by the pure [`frontchannel_page`].
+//! The front-channel page is rendered by the pure [`frontchannel_page`]. The login session then
+//! ends ([`Oauth2::end_login_session`]), and with `urls.identity_provider.url` the Kratos session
+//! the login accepted (`identity_provider_session_id`) is disabled too.
 
 use serde_json::{json, Map};
 
@@ -107,6 +109,41 @@ setTimeout(redirect, 7000);
 }
 
 impl Oauth2 {
+    /// Deletes login session `sid` and, with `urls.identity_provider.url`, disables the Kratos
+    /// session the login named (Hydra's `performBackChannelLogoutAndDeleteSession`: a Kratos
+    /// failure is logged and the logout goes on).
+    pub async fn end_login_session(&self, sid: &str) -> Result<()> {
+        let session = self.store().login_session(sid).await?;
+        self.store().delete_login_sessions(None, Some(sid)).await?;
+        let kratos_session = session
+            .as_ref()
+            .and_then(|(.., doc)| doc["identity_provider_session_id"].as_str())
+            .filter(|id| !id.is_empty());
+        if let (Some(id), Some(kratos)) = (kratos_session, &self.settings().identity_provider) {
+            let target = format!(
+                "{}/admin/sessions/{}",
+                kratos.admin_url.trim_end_matches('/'),
+                url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+            );
+            let mut request = self.http().delete(&target);
+            for (name, value) in &kratos.headers {
+                request = request.header(name.as_str(), value.expose().as_str());
+            }
+            match request.send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::error!(
+                    status = r.status().as_u16(),
+                    "Unable to revoke session in ORY Kratos."
+                ),
+                Err(e) => tracing::error!(
+                    error = %e.without_url(),
+                    "Unable to revoke session in ORY Kratos."
+                ),
+            }
+        }
+        Ok(())
+    }
+
     /// Signs one back-channel logout token per client with a `backchannel_logout_uri` and POSTs
     /// them in the background. Errors building the tokens are returned (a missing key); delivery
     /// failures are only logged.

@@ -117,12 +117,21 @@ pub struct Settings {
     pub broadcast_keys: Vec<String>,
     pub discovery: crate::config::oauth2::Oauth2OidcDiscovery,
     pub assertion: super::trust::AssertionRules,
+    /// `urls.identity_provider`: Kratos' admin URL and the headers sent to it.
+    pub identity_provider: Option<IdentityProvider>,
     /// `serve.public.cors`, when enabled (per-client CORS, see `client_cors`).
     pub public_cors: Option<super::client_cors::PublicCors>,
     /// `oauth2.token_hook`.
     pub token_hook: Option<crate::config::oauth2::HookConfig>,
     /// `oauth2.refresh_token_hook` (refresh grants only, before `token_hook`).
     pub refresh_token_hook: Option<crate::config::oauth2::HookConfig>,
+}
+
+/// The Ory Kratos whose sessions logouts disable (`urls.identity_provider`).
+pub struct IdentityProvider {
+    pub admin_url: String,
+    /// Sent with every request (values may hold credentials).
+    pub headers: Vec<(String, crate::config::Secret<String>)>,
 }
 
 /// Hydra's `SubjectTypesSupported`: the known types among the configured ones (`public` when
@@ -257,6 +266,18 @@ impl Settings {
                 iat_optional: c.oauth2.grant.jwt.iat_optional.unwrap_or(false),
                 max_ttl_secs: dur(&c.oauth2.grant.jwt.max_ttl, 720 * 3600).as_secs() as i64,
             },
+            identity_provider: nonempty(&c.urls.identity_provider.url).map(|admin_url| {
+                IdentityProvider {
+                    admin_url,
+                    headers: c
+                        .urls
+                        .identity_provider
+                        .headers
+                        .clone()
+                        .into_iter()
+                        .collect(),
+                }
+            }),
             public_cors: super::client_cors::PublicCors::from_config(c.serve.public.cors.as_ref()),
             token_hook: c.oauth2.token_hook.clone(),
             refresh_token_hook: c.oauth2.refresh_token_hook.clone(),
