@@ -447,7 +447,7 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
     let other = ("audience", "https://other.example/");
     let (e, d) = token_error(&env, &no_grant, &[("grant_type", cc), other]).await;
     assert_eq!(e, "invalid_request");
-    assert!(d.ends_with("Requested audience \"https://other.example/\" has not been whitelisted by the OAuth 2.0 Client."), "{d}");
+    assert!(d.ends_with("Requested audience 'https://other.example/' has not been whitelisted by the OAuth 2.0 Client."), "{d}");
     let (e, d) = token_error(&env, &no_grant, &[("grant_type", cc), ("scope", "read")]).await;
     assert_eq!(e, "unauthorized_client");
     assert!(
@@ -2315,7 +2315,7 @@ async fn response_modes_and_the_audience_are_checked_up_front(backend: Backend) 
     assert!(
         query_param(&to, "error_description")
             .unwrap()
-            .contains("\"https://other.example/\" has not been whitelisted"),
+            .contains("'https://other.example/' has not been whitelisted"),
         "{to}"
     );
     // OpenID Connect's `registration` parameter is refused, as fosite does
@@ -2692,7 +2692,7 @@ async fn verifiable_credentials_are_refused_with_oauth2_errors(backend: Backend)
     for (body, hint) in [
         (
             json!({"format": "ldp_vc"}),
-            "The format \"ldp_vc\" is not supported.",
+            "The format 'ldp_vc' is not supported.",
         ),
         (
             json!({"format": "jwt_vc_json"}),
@@ -2973,7 +2973,7 @@ async fn code_and_refresh_grants_answer_with_fosites_hints(backend: Backend) {
         ("code_verifier", verifier.as_str()),
     ];
     let (_, d) = token_error(&env, &client, &other).await;
-    assert!(d.ends_with("The \"redirect_uri\" from this request does not match the one from the authorize request."), "{d}");
+    assert!(d.ends_with("The 'redirect_uri' from this request does not match the one from the authorize request."), "{d}");
     let plain = code_for(&env, &client, None).await;
     let (_, d) = token_error(
         &env,

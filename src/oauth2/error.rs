@@ -102,6 +102,8 @@ impl From<sqlx::Error> for Error {
 
 impl Error {
     /// `(status, error code, error_description)` — the one place every variant meets the wire.
+    /// RFC 6749 errors read as fosite's `GetDescription`: the hint after the description, and
+    /// every `"` written as `'`.
     pub fn parts(&self) -> (StatusCode, String, String) {
         let fosite = |status: StatusCode, code: &str, description: &str, hint: &str| {
             let description = if hint.is_empty() {
@@ -109,7 +111,7 @@ impl Error {
             } else {
                 format!("{description} {hint}")
             };
-            (status, code.to_string(), description)
+            (status, code.to_string(), description.replace('"', "'"))
         };
         let bad = StatusCode::BAD_REQUEST;
         match self {
@@ -132,7 +134,7 @@ impl Error {
             Error::Rejected { error, description, status } => (
                 StatusCode::from_u16(*status).unwrap_or(bad),
                 error.clone(),
-                description.clone(),
+                description.replace('"', "'"),
             ),
             Error::ClientNotFound | Error::NoRows(_) => (StatusCode::NOT_FOUND, "Unable to locate the resource".into(), String::new()),
             Error::NotFound(what) => (StatusCode::NOT_FOUND, "Not Found".into(), format!("Unable to locate the requested resource: {what}")),
@@ -177,6 +179,10 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(code, "invalid_scope");
         assert!(description.ends_with("request scope 'x'."));
+        // fosite's GetDescription writes every double quote as a single one.
+        let (_, _, description) =
+            Error::InvalidGrant("The \"redirect_uri\" from this request".into()).parts();
+        assert!(description.ends_with("The 'redirect_uri' from this request"));
         assert_eq!(
             Error::InvalidClient(String::new()).parts().0,
             StatusCode::UNAUTHORIZED
