@@ -384,3 +384,21 @@ fn self_service_hooks_quartet_does_not_run_are_reported() {
         ]
     );
 }
+
+#[test]
+fn hydras_expose_internal_errors_is_reported_not_silently_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "q.yml",
+        "dsn: memory\noauth2:\n  oauth2:\n    expose_internal_errors: true\n",
+    );
+    let loaded = Loader::new().file(&file).load().unwrap();
+    assert!(
+        loaded
+            .warnings
+            .contains(&"not supported yet: oauth2.oauth2.expose_internal_errors".to_string()),
+        "{:?}",
+        loaded.warnings
+    );
+}

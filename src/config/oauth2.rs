@@ -103,7 +103,6 @@ pub struct Oauth2Ttl {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Oauth2Oauth2 {
-    pub expose_internal_errors: Option<bool>,
     pub exclude_not_before_claim: Option<bool>,
     pub allowed_top_level_claims: Vec<String>,
     pub mirror_top_level_claims: Option<bool>,
