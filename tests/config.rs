@@ -402,3 +402,38 @@ fn hydras_expose_internal_errors_is_reported_not_silently_accepted() {
         loaded.warnings
     );
 }
+
+#[test]
+fn keys_read_nowhere_are_reported_not_silently_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "q.yml",
+        "dsn: memory\nidentity:\n  serve:\n    public:\n      cors: {enabled: true, debug: true, options_passthrough: true}\n  selfservice:\n    methods:\n      password:\n        config: {haveibeenpwned_enabled: true, haveibeenpwned_host: hibp.example, max_breaches: 5, ignore_network_errors: false}\n",
+    );
+    let loaded = Loader::new().file(&file).load().unwrap();
+    for key in [
+        "identity.serve.public.cors.debug",
+        "identity.serve.public.cors.options_passthrough",
+        "identity.selfservice.methods.password.config.haveibeenpwned_host",
+        "identity.selfservice.methods.password.config.max_breaches",
+        "identity.selfservice.methods.password.config.ignore_network_errors",
+    ] {
+        let warning = format!("not supported yet: {key}");
+        assert!(
+            loaded.warnings.contains(&warning),
+            "{key}: {:?}",
+            loaded.warnings
+        );
+    }
+    assert!(
+        loaded
+            .config
+            .identity
+            .selfservice
+            .methods
+            .password
+            .config
+            .haveibeenpwned_enabled
+    );
+}

@@ -98,16 +98,15 @@ impl Default for PasswordMethod {
     }
 }
 
-/// `selfservice.methods.password.config`.
+/// `selfservice.methods.password.config`. The breached-password check runs offline (a list
+/// in the binary), so the keys of Kratos' online lookup — `haveibeenpwned_host`,
+/// `max_breaches`, `ignore_network_errors` — are not read and are reported as not supported.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct PasswordPolicy {
     pub min_password_length: usize,
     pub identifier_similarity_check_enabled: bool,
     pub haveibeenpwned_enabled: bool,
-    pub haveibeenpwned_host: String,
-    pub max_breaches: u64,
-    pub ignore_network_errors: bool,
 }
 
 impl Default for PasswordPolicy {
@@ -116,9 +115,6 @@ impl Default for PasswordPolicy {
             min_password_length: 8,
             identifier_similarity_check_enabled: true,
             haveibeenpwned_enabled: true,
-            haveibeenpwned_host: "api.pwnedpasswords.com".into(),
-            max_breaches: 0,
-            ignore_network_errors: true,
         }
     }
 }

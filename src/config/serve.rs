@@ -14,7 +14,9 @@ pub struct ServeEndpoint {
     pub cors: Option<CorsConfig>,
 }
 
-/// `serve.<name>.cors`: unset lists and flags take the role's own Ory defaults.
+/// `serve.<name>.cors`: unset lists and flags take the role's own Ory defaults. `debug` (CORS
+/// decision logging) and `options_passthrough` are not implemented and so are reported as not
+/// supported.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct CorsConfig {
@@ -25,8 +27,6 @@ pub struct CorsConfig {
     pub exposed_headers: Option<Vec<String>>,
     pub allow_credentials: Option<bool>,
     pub max_age: Option<u64>,
-    pub debug: bool,
-    pub options_passthrough: bool,
 }
 
 impl ServeEndpoint {
