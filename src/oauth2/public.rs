@@ -26,18 +26,20 @@ use super::trust;
 
 pub fn routes(state: Oauth2) -> Router {
     // Hydra's OAuth2-aware CORS: the endpoints a browser application calls also allow the
-    // origins of the client the request names.
-    let per_client_cors = Router::new()
+    // origins of the client the request names (the layer only exists with CORS enabled).
+    let mut per_client_cors = Router::new()
         .route("/oauth2/token", post(token))
         .route("/oauth2/revoke", post(revoke))
         .route("/userinfo", get(userinfo).post(userinfo))
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/.well-known/jwks.json", get(jwks))
-        .route("/credentials", post(credentials))
-        .route_layer(axum::middleware::from_fn_with_state(
+        .route("/credentials", post(credentials));
+    if state.settings().public_cors.is_some() {
+        per_client_cors = per_client_cors.route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             super::client_cors::allow_client_origins,
         ));
+    }
     Router::new()
         .route("/oauth2/auth", get(flow::authorize).post(flow::authorize))
         .route(
