@@ -4133,6 +4133,79 @@ async fn id_token_hints_name_the_session_subject(backend: Backend) {
     )
     .await;
     assert_eq!(error_of(&done).0, "login_required", "{done}");
+
+    // A login that forced the pairwise identifier: a later hint naming it matches the session
+    // (Hydra's obfuscated authentication session), and the flow passes when the login UI
+    // forces it again — as Hydra asks of the UI on every login.
+    let forced = json!({"force_subject_identifier": "forced-alice-1"});
+    let mut jar = BTreeMap::new();
+    let done = browse_accepting(
+        &env,
+        &url(&pairwise, &public_hint, ""),
+        &mut BTreeMap::new(),
+        json!({}),
+        json!({}),
+    )
+    .await;
+    assert_eq!(error_of(&done).0, "login_required");
+    let start = auth_url_with(
+        &env,
+        &[
+            ("client_id", pairwise["client_id"].as_str().unwrap()),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("state", "state-12345678"),
+            ("nonce", "nonce-12345678"),
+        ],
+    );
+    let done = browse_accepting(&env, &start, &mut jar, json!({}), forced.clone()).await;
+    let code = query_param(&done, "code").unwrap_or_else(|| panic!("{done}"));
+    let tokens: Value = env
+        .exchange_code(&pairwise, &code)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let forced_hint = tokens["id_token"].as_str().unwrap().to_string();
+    assert_eq!(jwt_claims(&forced_hint)["sub"], "forced-alice-1");
+    let done = browse_accepting(
+        &env,
+        &url(&pairwise, &forced_hint, "none"),
+        &mut jar.clone(),
+        json!({}),
+        forced,
+    )
+    .await;
+    assert!(query_param(&done, "code").is_some(), "{done}");
+    // Not forced again: the ID token's subject is the computed one, which the hint does not name.
+    let done = browse(
+        &env,
+        &url(&pairwise, &forced_hint, "none"),
+        &mut jar.clone(),
+        json!({}),
+    )
+    .await;
+    let (error, description) = error_of(&done);
+    assert_eq!(error, "login_required");
+    assert!(
+        description.ends_with("does not match the current session's subject."),
+        "{description}"
+    );
+    // The forced identifier belongs to its client: another client's session check refuses it.
+    let done = browse(
+        &env,
+        &url(&public, &forced_hint, "none"),
+        &mut jar.clone(),
+        json!({}),
+    )
+    .await;
+    assert!(
+        error_of(&done)
+            .1
+            .ends_with("does not match subject from authentication session."),
+        "{done}"
+    );
     env.finish().await;
 }
 

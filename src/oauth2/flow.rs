@@ -745,10 +745,17 @@ async fn start_login(
     }
     let hint = id_token_hint_claims(s, form).await?;
     // Hydra's `matchesValueFromSession`: with a login session, the hint must name its subject,
-    // as is or as this client sees it (pairwise).
+    // as is, as this client sees it (pairwise), or as a login forced it for this client.
     if let Some(claims) = hint.as_ref().filter(|_| skip) {
         let named = hint_subject(claims);
-        if named != subject && named != s.subject_identifier(&req.client, &subject, "")? {
+        let forced = s
+            .store()
+            .forced_subject(&req.client.client_id, &subject)
+            .await?;
+        if named != subject
+            && named != s.subject_identifier(&req.client, &subject, "")?
+            && forced.as_deref() != Some(named)
+        {
             return Err(Error::LoginRequired("Request failed because subject claim from id_token_hint does not match subject from authentication session.".into()));
         }
     }
@@ -904,6 +911,15 @@ async fn finish_login(
         Some(-1),
     )];
     let mut auth_time = login.doc["auth_time"].as_i64().unwrap_or(now);
+    // Hydra's obfuscated authentication session: a later id_token_hint may name this identifier.
+    if let Some(forced) = accept["force_subject_identifier"]
+        .as_str()
+        .filter(|f| !f.is_empty())
+    {
+        s.store()
+            .put_forced_subject(&req.client.client_id, &login.subject, forced)
+            .await?;
+    }
     if !skip {
         auth_time = now;
         let remember_for = accept["remember_for"].as_i64().unwrap_or(0);

@@ -320,8 +320,44 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM oauth2_forced_subjects WHERE client_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Records the `force_subject_identifier` a login accepted for `client_id` and `subject`
+    /// (the newest wins).
+    pub async fn put_forced_subject(
+        &self,
+        client_id: &str,
+        subject: &str,
+        obfuscated: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO oauth2_forced_subjects (client_id, subject, obfuscated) VALUES ($1, $2, $3) ON CONFLICT (client_id, subject) DO UPDATE SET obfuscated = excluded.obfuscated")
+            .bind(client_id)
+            .bind(subject)
+            .bind(obfuscated)
+            .execute_on(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The identifier a login forced for `client_id` and `subject`, if any.
+    pub async fn forced_subject(&self, client_id: &str, subject: &str) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT obfuscated FROM oauth2_forced_subjects WHERE client_id = $1 AND subject = $2",
+        )
+        .bind(client_id)
+        .bind(subject)
+        .fetch_optional_on(&self.db)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("obfuscated")?),
+            None => None,
+        })
     }
 
     // --- keys ------------------------------------------------------------------------------

@@ -453,12 +453,17 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cancelled_callers_strand_nobody() {
+        // Statements wait at a gate the test opens: the first callers give up while theirs
+        // is still running, however slowly the machine schedules the test (a statement that
+        // merely slept could finish before a stalled caller's timeout fired).
+        let (open, gate) = tokio::sync::watch::channel(false);
         let started = Arc::new(AtomicUsize::new(0));
         let seen = started.clone();
         let batcher: Batcher<u32, u32, String> = Batcher::new(4, 1, move |keys: Vec<u32>| {
             seen.fetch_add(1, Ordering::SeqCst);
+            let mut gate = gate.clone();
             Box::pin(async move {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                let _ = gate.wait_for(|open| *open).await;
                 Ok(keys.into_iter().map(|k| (k, k)).collect())
             }) as BoxFuture<'static, _>
         });
@@ -468,6 +473,8 @@ mod tests {
         assert!(first.is_err());
         let gone = tokio::time::timeout(Duration::from_millis(1), batcher.get(2)).await;
         assert!(gone.is_err());
+        assert!(started.load(Ordering::SeqCst) >= 1, "a statement started");
+        open.send(true).unwrap();
         assert_eq!(batcher.get(3).await.unwrap(), Some(3));
         assert_eq!(batcher.get(4).await.unwrap(), Some(4));
     }
