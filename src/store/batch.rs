@@ -129,6 +129,14 @@ where
     }
 }
 
+#[cfg(test)]
+impl<K, V, E> Batcher<K, V, E> {
+    /// Keys waiting for a statement (tests watch the queue instead of sleeping).
+    fn queued(&self) -> usize {
+        self.inner.lock().queue.len()
+    }
+}
+
 impl<K, V, E> Inner<K, V, E> {
     fn lock(&self) -> MutexGuard<'_, State<K, V>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -479,21 +487,50 @@ mod tests {
         assert_eq!(batcher.get(4).await.unwrap(), Some(4));
     }
 
+    /// Waits (briefly yielding, never for a fixed time) until `done` holds.
+    async fn until(done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "condition not reached"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lone_callers_slot_passes_to_the_callers_queued_behind_it() {
-        let (batcher, calls) = squares(Duration::from_millis(20));
+        // Statements wait at a gate, and the test watches the statements and the queue, so
+        // that a slow machine cannot reorder the steps.
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let calls: Calls = Arc::default();
+        let seen = calls.clone();
+        let batcher: Batcher<u32, u64, String> = Batcher::new(8, 2, move |keys: Vec<u32>| {
+            seen.lock().unwrap().push(keys.clone());
+            let mut gate = gate.clone();
+            Box::pin(async move {
+                let _ = gate.wait_for(|open| *open).await;
+                Ok(keys
+                    .into_iter()
+                    .map(|k| (k, u64::from(k) * u64::from(k)))
+                    .collect())
+            }) as BoxFuture<'static, _>
+        });
         // the first caller finds the batcher idle and runs its statement in its own task
         let b = batcher.clone();
         let lone = tokio::spawn(async move { b.get(1).await });
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        until(|| calls.lock().unwrap().len() == 1).await;
         let b = batcher.clone();
         let second = tokio::spawn(async move { b.get(2).await });
-        tokio::time::sleep(Duration::from_millis(5)).await; // both slots busy
+        until(|| calls.lock().unwrap().len() == 2).await; // both slots busy
         let (b3, b4) = (batcher.clone(), batcher.clone());
         let queued = tokio::spawn(async move { tokio::join!(b3.get(3), b4.get(4)) });
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        until(|| batcher.queued() == 2).await;
         // the lone caller goes away mid-statement: its slot runs the queued keys
         lone.abort();
+        until(|| calls.lock().unwrap().len() == 3).await;
+        open.send(true).unwrap();
         let (three, four) = tokio::time::timeout(Duration::from_secs(5), queued)
             .await
             .expect("queued callers answered")
