@@ -254,3 +254,44 @@ async fn cors_follows_the_ory_keys_of_each_listener() {
     assert!(r.headers().get("access-control-allow-origin").is_none());
     stack.shutdown().await;
 }
+
+/// Every origin allowed (Kratos' default `*`, or an empty list) is answered with `*` as Ory's
+/// rs/cors does, and never with credentials: an echoed origin plus `Allow-Credentials` would let
+/// any site read answers made with the user's session cookie.
+#[tokio::test]
+async fn every_origin_is_a_star_without_credentials() {
+    let mut config = Config::ephemeral();
+    config.identity.serve.public.cors = Some(quartet::config::CorsConfig {
+        enabled: true,
+        ..Default::default()
+    });
+    let stack = Stack::start_roles(config, &[Role::Identity]).await.unwrap();
+    let public = stack.url(Role::Identity, "public").unwrap();
+    let r = client()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{public}/sessions/whoami"),
+        )
+        .header("origin", "https://any.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r
+        .headers()
+        .get("access-control-allow-credentials")
+        .is_none());
+    let r = client()
+        .get(format!("{public}/health/alive"))
+        .header("origin", "https://any.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r
+        .headers()
+        .get("access-control-allow-credentials")
+        .is_none());
+    stack.shutdown().await;
+}

@@ -1,7 +1,9 @@
 //! CORS from Ory's `serve.<listener>.cors` keys, with each service's own defaults. Origins may be
-//! `*` or contain one `*` wildcard (`https://*.example.com`), as Ory documents; an empty list
-//! allows every origin (rs/cors, Ory's library, reads it so). With credentials
-//! allowed, the matching request origin is echoed (never `*`), as Ory's CORS library does.
+//! `*` or contain one `*` wildcard (`https://*.example.com`), as Ory documents. An empty list or
+//! a `*` allows every origin as Ory's CORS library (rs/cors) does: `Access-Control-Allow-Origin:
+//! *`, with which browsers send no credentials — so no `Allow-Credentials` either (rs/cors sends
+//! it, and browsers ignore it next to `*`). A listed origin is echoed, with credentials when
+//! allowed.
 
 use std::time::Duration;
 
@@ -91,12 +93,17 @@ pub fn layer(config: Option<&CorsConfig>, defaults: &CorsDefaults) -> Option<Cor
         .iter()
         .filter_map(|h| h.parse().ok())
         .collect();
-    let credentials = config.allow_credentials.unwrap_or(defaults.credentials);
+    let every_origin = origins.is_empty() || origins.iter().any(|o| o == "*");
+    // Never echo an arbitrary origin together with credentials: any site could then read
+    // answers made with the user's cookies.
+    let credentials = config.allow_credentials.unwrap_or(defaults.credentials) && !every_origin;
+    let allow_origin = if every_origin {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::predicate(move |origin: &HeaderValue, _| origin_allowed(&origins, origin))
+    };
     let layer = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            // An empty list allows every origin, as Ory's CORS library (rs/cors) reads it.
-            origins.is_empty() || origin_allowed(&origins, origin)
-        }))
+        .allow_origin(allow_origin)
         .allow_methods(methods)
         .allow_headers(headers)
         .expose_headers(exposed)

@@ -691,11 +691,7 @@ async fn id_token_hint_claims(s: &Oauth2, form: &Form) -> Result<Option<Map<Stri
     let (_, claims) = super::jose::verify(hint, &keys).ok_or_else(|| {
         Error::InvalidRequest("Failed to validate OpenID Connect request as decoding id token from id_token_hint parameter failed.".into())
     })?;
-    if claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
+    if hint_subject(&claims).is_empty() {
         return Err(Error::InvalidRequest("Failed to validate OpenID Connect request because provided id token from id_token_hint does not have a subject.".into()));
     }
     Ok(Some(claims))

@@ -110,7 +110,8 @@ async fn token(State(s): State<Oauth2>, headers: HeaderMap, body: Bytes) -> Resu
         // before the client's credentials count (Hydra 2.2 has no password grant).
         return Err(Error::InvalidRequest(String::new()));
     }
-    if grant == "client_credentials" && !s.has_token_hooks() {
+    // With a token hook, the client is read fresh so that the hook is called once per request.
+    if grant == "client_credentials" && s.settings().token_hook.is_none() {
         if let Some(answer) = client_credentials_for_recent_client(&s, &headers, &form).await {
             return Ok(answer);
         }

@@ -32,7 +32,9 @@ impl SecretHasher {
                 if secret.len() > BCRYPT_MAX_BYTES {
                     return None;
                 }
-                bcrypt::hash(secret.as_bytes(), cost).ok()
+                crate::crypto::password::Hasher::Bcrypt { cost }
+                    .hash(secret.as_bytes())
+                    .ok()
             }
         }
     }
@@ -53,9 +55,11 @@ fn pbkdf2_hash(secret: &str, iterations: u32) -> String {
 /// Verifies `secret` against a stored PBKDF2 or bcrypt hash; `false` for anything malformed
 /// or of another format.
 pub fn verify(secret: &str, encoded: &str) -> bool {
-    if encoded.starts_with("$2a$") || encoded.starts_with("$2b$") || encoded.starts_with("$2y$") {
+    if encoded.starts_with("$2") {
+        // The identity role's verifier reads every bcrypt spelling; past byte 72 bcrypt would
+        // compare only a prefix, so a longer secret never matches.
         return secret.len() <= BCRYPT_MAX_BYTES
-            && bcrypt::verify(secret.as_bytes(), encoded).unwrap_or(false);
+            && crate::crypto::password::verify(secret.as_bytes(), encoded).unwrap_or(false);
     }
     let parts: Vec<&str> = encoded.split('$').collect();
     let [_, "pbkdf2-sha256", params, salt, key] = parts.as_slice() else {

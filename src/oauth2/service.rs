@@ -1433,13 +1433,6 @@ impl Oauth2 {
         key.sign(claims)
     }
 
-    /// Whether a token hook is configured (client_credentials then always reads its client,
-    /// so that the hook is called once per request).
-    pub fn has_token_hooks(&self) -> bool {
-        let s = &self.inner.settings;
-        s.token_hook.is_some() || s.refresh_token_hook.is_some()
-    }
-
     /// Runs the configured token hooks for a grant about to issue its tokens: on refresh
     /// grants `oauth2.refresh_token_hook` first, then `oauth2.token_hook`; each may replace
     /// the session's extra claims, or refuse the tokens (see [`super::token_hook`]).
