@@ -226,6 +226,14 @@ pub struct HttpConfig {
     pub body_limit: usize,
     /// Seconds given to in-flight requests after a shutdown signal.
     pub shutdown_grace_seconds: u64,
+    /// Networks (CIDR, e.g. `10.0.0.0/8`, or single addresses) of reverse proxies whose
+    /// `X-Forwarded-For` is believed; from anyone else the peer address counts. None by default.
+    pub trusted_proxies: Vec<String>,
+    /// Seconds a client has to send a request's headers before the connection is closed
+    /// (slowloris).
+    pub header_read_timeout_seconds: u64,
+    /// Most connections one listener holds open at once; further ones wait in the backlog.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -233,6 +241,9 @@ impl Default for HttpConfig {
         Self {
             body_limit: 1024 * 1024,
             shutdown_grace_seconds: 10,
+            trusted_proxies: Vec::new(),
+            header_read_timeout_seconds: 10,
+            max_connections: 10_000,
         }
     }
 }

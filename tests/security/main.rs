@@ -1,0 +1,7 @@
+//! Attacker-style regression tests: each drives the real `quartet` binary over HTTP the way an
+//! outside attacker would, and fails on a build that has the weakness it names. One module per
+//! area; `harness` starts the binary on free loopback ports.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
