@@ -1675,10 +1675,15 @@ async fn logout_inner(s: &Oauth2, headers: &HeaderMap, form: &Form) -> Result<Re
     } else if form.get("state").is_some() || form.get("post_logout_redirect_uri").is_some() {
         return Err(Error::InvalidRequest("Logout failed because query parameters state or post_logout_redirect_uri are set but id_token_hint is missing.".into()));
     }
+    // Hydra's `GetRememberedLoginSession`: a session not remembered has no cookie in any
+    // browser, so there is nothing a logout could end; straight to the post-logout URL.
     let session = if sid.is_empty() {
         None
     } else {
-        s.store().login_session(&sid).await?
+        s.store()
+            .login_session(&sid)
+            .await?
+            .filter(|(_, _, remember, ..)| *remember)
     };
     let Some((sess_subject, ..)) = session else {
         let to = if post_logout.is_empty() {
@@ -1725,7 +1730,7 @@ async fn completes_in_sessions_browser(
     Ok(s.store()
         .login_session(&sid)
         .await?
-        .is_some_and(|(current, ..)| current == subject))
+        .is_some_and(|(current, _, remember, ..)| remember && current == subject))
 }
 
 pub async fn get_logout(

@@ -323,6 +323,26 @@ async fn session_cookies_are_sealed_with_the_cookie_secrets() {
     assert!(!first.skips_as(&rp, &fresh, "someone").await);
 }
 
+/// Under `--dev` without configured secrets, instances on one database seal with the secret
+/// generated once for it, so each accepts the other's session cookie.
+#[tokio::test]
+async fn dev_instances_on_one_database_share_their_cookie_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "dsn: sqlite://{}\n",
+        dir.path().join("shared.sqlite").display()
+    );
+    let first = Op::start(&config);
+    let second = Op::start(&config);
+    let rp = first.create_client().await;
+    let mut victim = Jar::new();
+    first.log_in(&rp, &mut victim, "victim").await;
+    assert!(second.skips_as(&rp, &victim, "victim").await);
+    let mut other = Jar::new();
+    second.log_in(&rp, &mut other, "someone").await;
+    assert!(first.skips_as(&rp, &other, "someone").await);
+}
+
 /// An RP-initiated logout with the victim's `id_token_hint`, confirmed in the logout UI by a
 /// browser that does not hold the victim's session (no cookie, or the attacker's own), ends
 /// nothing; the victim's own browser ends it.
