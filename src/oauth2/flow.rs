@@ -174,6 +174,10 @@ fn set_sealed_cookie(s: &Oauth2, name: &str, value: &str, max_age: Option<i64>) 
     Ok(set_cookie(s, name, &sealed, max_age))
 }
 
+/// How many cookies of one name a request may carry that are tried (a browser sends one per
+/// path and domain that matches; more is somebody hoping to make the server work).
+const SAME_NAME_COOKIES: usize = 8;
+
 /// Every value the request carries for the cookie `name`, in order.
 fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
@@ -188,9 +192,11 @@ fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Ite
 }
 
 /// The value sealed in the first cookie called `name` that opens; a forged, foreign or planted
-/// cookie of that name counts as not sent (and does not hide a genuine one sent after it).
+/// cookie of that name counts as not sent (and does not hide a genuine one sent after it). At
+/// most [`SAME_NAME_COOKIES`] cookies of one name are tried.
 fn read_sealed_cookie(s: &Oauth2, headers: &HeaderMap, name: &str) -> Option<String> {
     cookie_values(headers, name)
+        .take(SAME_NAME_COOKIES)
         .find_map(|v| s.cookie_sealer().open(name, v))
         .and_then(|plain| String::from_utf8(plain).ok())
         .filter(|v| !v.is_empty())
@@ -1937,6 +1943,22 @@ mod tests {
             next_state(Pending, Accept, 2_000, 0, ttl),
             Err(FlowRefusal::Expired)
         );
+    }
+
+    #[test]
+    fn cookie_values_lists_every_cookie_of_a_name_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; ory_hydra_session=forged;x; ory_hydra_session=real"),
+        );
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("ory_hydra_session=third"),
+        );
+        let values: Vec<_> = cookie_values(&headers, "ory_hydra_session").collect();
+        assert_eq!(values, ["forged", "real", "third"]);
+        assert_eq!(cookie_values(&headers, "ory_hydra").count(), 0);
     }
 
     #[test]
