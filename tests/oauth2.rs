@@ -4251,12 +4251,32 @@ async fn login_naming_kratos_session(
     jar
 }
 
-/// The login session id in a browser's cookies.
-fn login_session_id(jar: &BTreeMap<String, String>) -> String {
-    jar.iter()
-        .find(|(name, _)| name.starts_with("ory_hydra_session"))
-        .map(|(_, sid)| sid.clone())
-        .expect("the login session cookie")
+/// The login session id of a browser's cookies (sealed in the cookie; the login request of a
+/// new authorization request in that browser names it).
+async fn login_session_id(env: &Env, start: &str, jar: &BTreeMap<String, String>) -> String {
+    let r = env
+        .http
+        .get(start)
+        .header(COOKIE, cookie_header(jar))
+        .send()
+        .await
+        .unwrap();
+    let challenge = query_param(r.headers()[LOCATION].to_str().unwrap(), "login_challenge")
+        .expect("a login challenge");
+    let request: Value = env
+        .http
+        .get(format!(
+            "{}/admin/oauth2/auth/requests/login?login_challenge={challenge}",
+            env.admin
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(request["skip"], true, "the browser holds a login session");
+    request["session_id"].as_str().unwrap().to_string()
 }
 
 /// Hydra's headless logout of login session `sid`; its status.
@@ -4330,8 +4350,8 @@ async fn logouts_disable_the_identity_providers_session(backend: Backend) {
     );
 
     // The headless logout by sid.
-    let sid =
-        login_session_id(&login_naming_kratos_session(&env, &start, "kratos-session-2").await);
+    let jar = login_naming_kratos_session(&env, &start, "kratos-session-2").await;
+    let sid = login_session_id(&env, &start, &jar).await;
     assert_eq!(headless_logout(&env, &sid).await, 204);
     assert_eq!(
         calls.try_recv().unwrap().1,
@@ -4339,8 +4359,8 @@ async fn logouts_disable_the_identity_providers_session(backend: Backend) {
     );
 
     // Kratos down: the logout still succeeds (the failure is only logged).
-    let sid =
-        login_session_id(&login_naming_kratos_session(&env, &start, "kratos-session-3").await);
+    let jar = login_naming_kratos_session(&env, &start, "kratos-session-3").await;
+    let sid = login_session_id(&env, &start, &jar).await;
     server.abort();
     let _ = server.await;
     assert_eq!(headless_logout(&env, &sid).await, 204);

@@ -1,7 +1,8 @@
 //! Cryptographic building blocks shared by the roles. Today: random tokens and secrets from
-//! the operating system's CSPRNG, constant-time comparison, password hashing, and the roots
-//! outbound TLS trusts.
+//! the operating system's CSPRNG, constant-time comparison, password hashing, sealed
+//! (encrypted and authenticated) cookie values, and the roots outbound TLS trusts.
 
+pub mod cookie;
 pub mod password;
 pub mod tls;
 

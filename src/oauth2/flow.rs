@@ -163,16 +163,48 @@ fn set_cookie(s: &Oauth2, name: &str, value: &str, max_age: Option<i64>) -> Stri
     c
 }
 
-fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// A `Set-Cookie` for `name` whose value is `value` sealed for that cookie
+/// (`crypto::cookie`): nobody without the cookie secrets can make one, whatever they know of
+/// `value`.
+fn set_sealed_cookie(s: &Oauth2, name: &str, value: &str, max_age: Option<i64>) -> Result<String> {
+    let sealed = s
+        .cookie_sealer()
+        .seal(name, value.as_bytes())
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(set_cookie(s, name, &sealed, max_age))
+}
+
+/// How many cookies of one name a request may carry that are tried (a browser sends one per
+/// path and domain that matches; more is somebody hoping to make the server work).
+const SAME_NAME_COOKIES: usize = 8;
+
+/// Every value the request carries for the cookie `name`, in order.
+fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|p| {
+        .filter_map(move |p| {
             let (k, v) = p.trim().split_once('=')?;
-            (k == name).then(|| v.to_string())
+            (k == name).then_some(v)
         })
+}
+
+/// The value sealed in the first cookie called `name` that opens; a forged, foreign or planted
+/// cookie of that name counts as not sent (and does not hide a genuine one sent after it). At
+/// most [`SAME_NAME_COOKIES`] cookies of one name are tried.
+fn read_sealed_cookie(s: &Oauth2, headers: &HeaderMap, name: &str) -> Option<String> {
+    cookie_values(headers, name)
+        .take(SAME_NAME_COOKIES)
+        .find_map(|v| s.cookie_sealer().open(name, v))
+        .and_then(|plain| String::from_utf8(plain).ok())
+        .filter(|v| !v.is_empty())
+}
+
+/// The login session id in the browser's session cookie, if it holds a genuine one.
+fn session_from_cookie(s: &Oauth2, headers: &HeaderMap) -> Option<String> {
+    read_sealed_cookie(s, headers, &cookie_name(s, "ory_hydra_session"))
 }
 
 /// Hydra's 302 (to the login, consent, logout and error UIs).
@@ -725,7 +757,7 @@ async fn start_login(
     let mut subject = String::new();
     let mut sid = uuid::Uuid::new_v4().to_string();
     let mut auth_time = 0;
-    if let Some(cookie_sid) = read_cookie(headers, &cookie_name(s, "ory_hydra_session")) {
+    if let Some(cookie_sid) = session_from_cookie(s, headers) {
         if let Some((subj, at, remember, exp, _)) = s.store().login_session(&cookie_sid).await? {
             let max_age_ok = form
                 .get("max_age")
@@ -795,12 +827,12 @@ async fn start_login(
     } else {
         s.ui_url("login")
     };
-    let cookie = set_cookie(
+    let cookie = set_sealed_cookie(
         s,
         &csrf_cookie(s, "login", &req.client.client_id),
         &csrf,
         Some(s.settings().flow_ttl.as_secs() as i64),
-    );
+    )?;
     Ok(redirect(
         &with_params(&target, &[("login_challenge", &challenge)]),
         vec![cookie],
@@ -834,7 +866,8 @@ async fn redeem(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let given = read_cookie(headers, &csrf_cookie(s, kind, client_id)).unwrap_or_default();
+    let given =
+        read_sealed_cookie(s, headers, &csrf_cookie(s, kind, client_id)).unwrap_or_default();
     if expected.is_empty()
         || !crate::crypto::constant_time_eq(expected.as_bytes(), given.as_bytes())
     {
@@ -931,12 +964,12 @@ async fn finish_login(
             )
             .await?;
         if remember {
-            cookies.push(set_cookie(
+            cookies.push(set_sealed_cookie(
                 s,
                 &cookie_name(s, "ory_hydra_session"),
                 &sid,
                 (remember_for > 0).then_some(remember_for),
-            ));
+            )?);
         }
     }
     // Consent: skip when a remembered consent covers every requested scope.
@@ -1001,12 +1034,12 @@ async fn finish_login(
             doc,
         })
         .await?;
-    cookies.push(set_cookie(
+    cookies.push(set_sealed_cookie(
         s,
         &csrf_cookie(s, "consent", &req.client.client_id),
         &csrf,
         Some(s.settings().flow_ttl.as_secs() as i64),
-    ));
+    )?);
     Ok(redirect(
         &with_params(&s.ui_url("consent"), &[("consent_challenge", &challenge)]),
         cookies,
@@ -1560,16 +1593,8 @@ async fn logout_inner(s: &Oauth2, headers: &HeaderMap, form: &Form) -> Result<Re
             .map(str::to_string)
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| s.ui_url("post_logout"));
-        if flow.doc["rp_initiated"] != json!(true) {
-            // OP-initiated: the session came from the cookie; if the cookie is gone or now names
-            // another subject, Hydra completes without logging anybody out (no channels called).
-            let current = match read_cookie(headers, &session_cookie) {
-                Some(c) if !c.is_empty() => s.store().login_session(&c).await?,
-                _ => None,
-            };
-            if current.is_none_or(|(subject, ..)| subject != flow.subject) {
-                return Ok(redirect(&to, vec![]));
-            }
+        if !completes_in_sessions_browser(s, headers, &flow.subject).await? {
+            return Ok(redirect(&to, vec![]));
         }
         let clients = s.store().login_session_clients(&flow.subject, sid).await?;
         let frontchannel = super::logout::frontchannel_urls(&clients, &s.issuer(), sid);
@@ -1595,7 +1620,7 @@ async fn logout_inner(s: &Oauth2, headers: &HeaderMap, form: &Form) -> Result<Re
     }
     let mut client_id = String::new();
     let mut post_logout = String::new();
-    let mut sid = read_cookie(headers, &session_cookie).unwrap_or_default();
+    let mut sid = session_from_cookie(s, headers).unwrap_or_default();
     let rp_initiated = form.get("id_token_hint").is_some_and(|h| !h.is_empty());
     if rp_initiated {
         let hint = form.get("id_token_hint").unwrap_or_default();
@@ -1656,10 +1681,15 @@ async fn logout_inner(s: &Oauth2, headers: &HeaderMap, form: &Form) -> Result<Re
     } else if form.get("state").is_some() || form.get("post_logout_redirect_uri").is_some() {
         return Err(Error::InvalidRequest("Logout failed because query parameters state or post_logout_redirect_uri are set but id_token_hint is missing.".into()));
     }
+    // Hydra's `GetRememberedLoginSession`: a session not remembered has no cookie in any
+    // browser, so there is nothing a logout could end; straight to the post-logout URL.
     let session = if sid.is_empty() {
         None
     } else {
-        s.store().login_session(&sid).await?
+        s.store()
+            .login_session(&sid)
+            .await?
+            .filter(|(_, _, remember, ..)| *remember)
     };
     let Some((sess_subject, ..)) = session else {
         let to = if post_logout.is_empty() {
@@ -1686,6 +1716,27 @@ async fn logout_inner(s: &Oauth2, headers: &HeaderMap, form: &Form) -> Result<Re
         &with_params(&s.ui_url("logout"), &[("logout_challenge", &challenge)]),
         vec![],
     ))
+}
+
+/// Whether the browser completing a logout of `subject` holds a login session of that subject
+/// (its own session cookie, genuine and not ended). Hydra asks this of an OP-initiated logout
+/// only — the cookie may have gone or changed hands since the logout started, and then it
+/// completes without logging anybody out (no channels called). Here an RP-initiated logout
+/// must pass it too: its `id_token_hint` names a session, but anyone who has seen the ID token
+/// can send it, and the logout UI's confirmation only says that the browser in front of it
+/// agreed, not that it is the session's.
+async fn completes_in_sessions_browser(
+    s: &Oauth2,
+    headers: &HeaderMap,
+    subject: &str,
+) -> Result<bool> {
+    let Some(sid) = session_from_cookie(s, headers) else {
+        return Ok(false);
+    };
+    Ok(s.store()
+        .login_session(&sid)
+        .await?
+        .is_some_and(|(current, _, remember, ..)| remember && current == subject))
 }
 
 pub async fn get_logout(
@@ -1892,6 +1943,22 @@ mod tests {
             next_state(Pending, Accept, 2_000, 0, ttl),
             Err(FlowRefusal::Expired)
         );
+    }
+
+    #[test]
+    fn cookie_values_lists_every_cookie_of_a_name_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; ory_hydra_session=forged;x; ory_hydra_session=real"),
+        );
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("ory_hydra_session=third"),
+        );
+        let values: Vec<_> = cookie_values(&headers, "ory_hydra_session").collect();
+        assert_eq!(values, ["forged", "real", "third"]);
+        assert_eq!(cookie_values(&headers, "ory_hydra").count(), 0);
     }
 
     #[test]

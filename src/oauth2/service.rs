@@ -290,6 +290,9 @@ struct Inner {
     store: Store,
     secrets: Vec<String>,
     hmac: Hmacer,
+    /// Seals the browser cookies (login session, CSRF) with `secrets.cookie`, else
+    /// `secrets.system`.
+    cookies: crate::crypto::cookie::CookieSealer,
     bound: BoundUrls,
     clock: Clock,
     key_lock: tokio::sync::Mutex<()>,
@@ -362,12 +365,30 @@ impl Oauth2 {
             secrets.push(crate::crypto::random_token(32));
         }
         let hmac = Hmacer::new(&secrets);
+        // Hydra's cookie store: `secrets.cookie`, falling back to `secrets.system` (which
+        // `Stack` fills from the database under `--dev`, so every instance agrees).
+        let cookie_secrets: Vec<String> = config
+            .secrets
+            .cookie
+            .iter()
+            .map(|s| s.expose().clone())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let cookies = crate::crypto::cookie::CookieSealer::new(
+            "oauth2",
+            if cookie_secrets.is_empty() {
+                &secrets
+            } else {
+                &cookie_secrets
+            },
+        );
         Oauth2 {
             inner: Arc::new(Inner {
                 settings: Settings::from_config(config, dev),
                 store,
                 secrets,
                 hmac,
+                cookies,
                 bound,
                 clock,
                 key_lock: tokio::sync::Mutex::new(()),
@@ -390,6 +411,11 @@ impl Oauth2 {
 
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// Seals and opens the role's browser cookies.
+    pub fn cookie_sealer(&self) -> &crate::crypto::cookie::CookieSealer {
+        &self.inner.cookies
     }
 
     /// fosite's scope check: every requested scope within the client's, by the configured
