@@ -187,6 +187,25 @@ mod tests {
     }
 
     #[test]
+    fn the_loader_names_a_bad_entry_of_http_trusted_proxies() {
+        use crate::config::{ConfigError, Loader};
+        let load = |list: &str| {
+            Loader::new()
+                .dev(true)
+                .text(format!("http:\n  trusted_proxies: {list}\n"))
+                .load()
+        };
+        let loaded = load("[10.0.0.0/8, '::1']").unwrap();
+        assert_eq!(loaded.config.http.trusted_proxies.len(), 2);
+        let errors = load("[10.0.0.0/8, 10.0.0.0/40]").unwrap_err();
+        assert!(
+            errors.iter().any(|e| matches!(e, ConfigError::Invalid { path, reason }
+                if path == "http.trusted_proxies[1]" && reason.contains("prefix"))),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn an_untrusted_peer_is_the_client_whatever_the_header_says() {
         let none = TrustedProxies::default();
         let h = xff(&["198.51.100.9"]);
