@@ -199,7 +199,9 @@ mod tests {
         assert_eq!(loaded.config.http.trusted_proxies.len(), 2);
         let errors = load("[10.0.0.0/8, 10.0.0.0/40]").unwrap_err();
         assert!(
-            errors.iter().any(|e| matches!(e, ConfigError::Invalid { path, reason }
+            errors
+                .iter()
+                .any(|e| matches!(e, ConfigError::Invalid { path, reason }
                 if path == "http.trusted_proxies[1]" && reason.contains("prefix"))),
             "{errors:?}"
         );
