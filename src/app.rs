@@ -345,6 +345,10 @@ fn assemble(spec: ListenerSpec, config: &Config, metrics: &Metrics, health: &Hea
         }
         Surface::Passthrough => layers::passthrough(spec.routes, ctx),
     };
+    // Validated at load; a hand-built config with a bad entry trusts nobody.
+    let trusted =
+        crate::http::TrustedProxies::parse(&config.http.trusted_proxies).unwrap_or_default();
+    let router = router.layer(axum::Extension(trusted));
     match cors {
         Some(cors) => router.layer(cors),
         None => router,

@@ -14,6 +14,7 @@ use quartet::identity::model::{
     Session, VerifiableAddress,
 };
 use quartet::identity::store::{IdentityFilter, IdentityStore, PageStart};
+use quartet::identity::throttle::Rule;
 use quartet::identity::Error;
 use quartet::store::Db;
 use serde_json::json;
@@ -399,13 +400,69 @@ async fn flows_and_throttle_counters_round_trip() {
         assert!(matches!(got.kind, FlowKind::Login) && matches!(got.flow_type, FlowType::Browser));
 
         assert!(store.throttle_get("id:a").await.unwrap().is_none());
-        store.throttle_set("id:a", 1, T0).await.unwrap();
-        store.throttle_set("id:a", 2, T0 + 5).await.unwrap();
+        // two free failures, then 1 s doubling up to 4 s, forgotten after 60 s
+        let s = 1_000_000;
+        let rule = Rule {
+            free: 2,
+            window: 60 * s,
+            base: s,
+            max: 4 * s,
+            max_shift: 2,
+        };
+        assert!(store.throttle_reserve("id:a", T0, &rule).await.unwrap());
+        assert!(store.throttle_reserve("id:a", T0 + 5, &rule).await.unwrap());
         assert_eq!(
             store.throttle_get("id:a").await.unwrap(),
             Some((2, T0 + 5)),
             "{dsn}"
         );
+        // the third attempt waits 1 s after the last failure; a refused one counts nothing
+        assert!(!store.throttle_reserve("id:a", T0 + s, &rule).await.unwrap());
+        assert_eq!(store.throttle_get("id:a").await.unwrap(), Some((2, T0 + 5)));
+        assert!(store
+            .throttle_reserve("id:a", T0 + 5 + s, &rule)
+            .await
+            .unwrap());
+        // then 2 s, then 4 s (the cap), again 4 s
+        let mut last = T0 + 5 + s;
+        for delay in [2 * s, 4 * s, 4 * s] {
+            assert!(
+                !store
+                    .throttle_reserve("id:a", last + delay - 1, &rule)
+                    .await
+                    .unwrap(),
+                "{dsn}"
+            );
+            assert!(
+                store
+                    .throttle_reserve("id:a", last + delay, &rule)
+                    .await
+                    .unwrap(),
+                "{dsn}"
+            );
+            last += delay;
+        }
+        assert_eq!(store.throttle_get("id:a").await.unwrap(), Some((6, last)));
+        store.throttle_refund("id:a").await.unwrap();
+        assert_eq!(store.throttle_get("id:a").await.unwrap(), Some((5, last)));
+        // after the window the count restarts
+        assert!(store
+            .throttle_reserve("id:a", last + 60 * s, &rule)
+            .await
+            .unwrap());
+        assert_eq!(
+            store.throttle_get("id:a").await.unwrap(),
+            Some((1, last + 60 * s))
+        );
+        // concurrent reservations: exactly the free ones go through
+        let attempts = (0..20).map(|_| store.throttle_reserve("id:b", T0, &rule));
+        let granted = futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .filter(|r| *r.as_ref().unwrap())
+            .count();
+        assert_eq!(granted, 2, "{dsn}");
+        assert_eq!(store.throttle_get("id:b").await.unwrap(), Some((2, T0)));
         store.throttle_clear("id:a").await.unwrap();
         assert!(store.throttle_get("id:a").await.unwrap().is_none());
     })

@@ -148,6 +148,16 @@ impl Run<'_> {
         let dsn = self.dsn(top.get("dsn"));
         let log = self.top_level::<LogConfig>(top.get("log"), "log");
         let http = self.top_level::<HttpConfig>(top.get("http"), "http");
+        if let Some(http) = &http {
+            if let Err((i, reason)) =
+                crate::http::client_ip::TrustedProxies::parse(&http.trusted_proxies)
+            {
+                self.errors.push(ConfigError::Invalid {
+                    path: format!("http.trusted_proxies[{i}]"),
+                    reason,
+                });
+            }
+        }
         let mut sections = BTreeMap::new();
         for role in Role::ALL {
             let section = self.role_section(role, top.get(role.name()), &base_dir);

@@ -1,7 +1,9 @@
-//! The HTTP kernel shared by every role: Ory's error envelope, the JSON extractor, the shared
-//! middleware, health/version/metrics routes, and listener binding with graceful shutdown.
+//! The HTTP kernel shared by every role: Ory's error envelope, the JSON extractor, the client
+//! address behind trusted proxies, the shared middleware, health/version/metrics routes, and
+//! listener binding with graceful shutdown.
 //! Roles build axum routers; only this module and the roles' `http` modules know axum.
 
+pub mod client_ip;
 pub mod connection;
 pub mod cors;
 pub mod error;
@@ -13,6 +15,7 @@ pub mod metrics;
 pub mod query;
 pub mod server;
 
+pub use client_ip::{ClientIp, TrustedProxies};
 pub use error::ApiError;
 pub use json::Json;
 pub use listener::{ListenerSpec, Surface};

@@ -2,7 +2,8 @@
 //! service reads its parameters with — a repeated key counts with its first value instead of
 //! failing the request (axum's `Query` rejects `?page_size=1&page_size=2`); a value that does
 //! not fit its field is a 400 envelope naming the parameter. Handlers that take a parameter
-//! many times (`ids`, `include_credential`) read the raw query instead.
+//! many times (`ids`, `include_credential`) read [`pairs`] instead. Either refuses a query of
+//! more than [`MAX_PARAMETERS`] parameters.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -26,14 +27,32 @@ where
     }
 }
 
-/// Deserializes `T` from the first value of each key of `raw`.
-pub fn parse<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
-    let mut firsts: Vec<(String, String)> = Vec::new();
-    for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
-        if !firsts.iter().any(|(k, _)| *k == key) {
-            firsts.push((key.into_owned(), value.into_owned()));
+/// Most parameters one query string may hold; more are refused before anything is decoded
+/// (each handler then looks at bounded lists only).
+pub const MAX_PARAMETERS: usize = 1000;
+
+/// Every `(key, value)` of `raw` in order, repeated keys included; a 400 when there are more
+/// than [`MAX_PARAMETERS`]. For handlers that read a parameter many times (`ids`).
+pub fn pairs(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out = Vec::new();
+    for (count, (key, value)) in url::form_urlencoded::parse(raw.as_bytes()).enumerate() {
+        if count >= MAX_PARAMETERS {
+            return Err(ApiError::bad_request(format!(
+                "the query has more than {MAX_PARAMETERS} parameters"
+            )));
         }
+        out.push((key.into_owned(), value.into_owned()));
     }
+    Ok(out)
+}
+
+/// Deserializes `T` from the first value of each key of `raw` (at most [`MAX_PARAMETERS`]).
+pub fn parse<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    let firsts: Vec<(String, String)> = pairs(raw)?
+        .into_iter()
+        .filter(|(key, _)| seen.insert(key.clone()))
+        .collect();
     let encoded = serde_urlencoded::to_string(&firsts)
         .map_err(|e| ApiError::bad_request(format!("Failed to read the query string: {e}")))?;
     let deserializer =
@@ -76,6 +95,29 @@ mod tests {
                 token: None
             }
         );
+    }
+
+    #[test]
+    fn more_than_1000_parameters_are_refused() {
+        let query = |n: usize| {
+            (0..n)
+                .map(|i| format!("k{i}=1"))
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        assert_eq!(pairs(&query(1000)).unwrap().len(), 1000);
+        assert!(parse::<Page>(&query(1000)).is_ok());
+        for e in [
+            pairs(&query(1001)).unwrap_err(),
+            parse::<Page>(&query(1001)).unwrap_err(),
+        ] {
+            let body = e.envelope(None, false);
+            assert_eq!(
+                body["error"]["reason"],
+                "the query has more than 1000 parameters"
+            );
+            assert_eq!(body["error"]["code"], 400);
+        }
     }
 
     #[test]

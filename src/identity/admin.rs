@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{Error, Result};
+use super::limits;
 use super::model::{CredentialType, IdentityState, VerifiableAddress};
 use super::redirect;
 use super::schema::FieldError;
@@ -260,10 +261,10 @@ fn admin_base(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
+/// The query's pairs, repeated keys included (at most `http::query::MAX_PARAMETERS`).
+fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>> {
+    crate::http::query::pairs(raw.unwrap_or_default())
+        .map_err(|e| Error::BadRequest(e.reason.unwrap_or(e.message)))
 }
 
 fn one<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -287,7 +288,7 @@ async fn list_identities(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let pairs = query_pairs(raw.as_deref());
+    let pairs = query_pairs(raw.as_deref())?;
     let credentials_identifier = one(&pairs, "credentials_identifier").map(str::to_string);
     if credentials_identifier.is_some()
         && one(&pairs, "preview_credentials_identifier_similar").is_some()
@@ -410,7 +411,7 @@ async fn get_identity(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
-    let pairs = query_pairs(raw.as_deref());
+    let pairs = query_pairs(raw.as_deref())?;
     let include: Vec<&str> = pairs
         .iter()
         .filter(|(k, _)| k == "include_credential")
@@ -483,6 +484,7 @@ async fn patch_identity(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>> {
+    limits::check_patch(&body)?;
     let ops: json_patch::Patch = serde_json::from_value(body).map_err(|e| {
         Error::BadRequest(format!(
             "The body is not a JSON Patch (RFC 6902) document: {e}"
@@ -505,8 +507,12 @@ async fn patch_identity(
     }
     let (old, creds) = load(&s, &id).await?;
     let mut doc = identity_json(&old, &s.configured_public_base(), View::Admin, None);
-    json_patch::patch(&mut doc, &ops)
-        .map_err(|e| Error::BadRequest(format!("The JSON Patch could not be applied: {e}")))?;
+    // One operation at a time, so that `copy` cannot grow the document without bound.
+    for op in &ops.0 {
+        json_patch::patch(&mut doc, std::slice::from_ref(op))
+            .map_err(|e| Error::BadRequest(format!("The JSON Patch could not be applied: {e}")))?;
+        limits::check_document_size(&doc)?;
+    }
     patched_types(&doc).map_err(|e| {
         Error::BadRequest(format!(
             "An error occured when applying the JSON patch: {e}"
@@ -684,17 +690,17 @@ struct SessionListQuery {
     active: Option<bool>,
 }
 
-fn expand_flags(raw: Option<&str>) -> (bool, bool) {
-    let pairs = query_pairs(raw);
+fn expand_flags(raw: Option<&str>) -> Result<(bool, bool)> {
+    let pairs = query_pairs(raw)?;
     let expand: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k == "expand")
         .map(|(_, v)| v.to_lowercase())
         .collect();
-    (
+    Ok((
         expand.iter().any(|e| e == "identity"),
         expand.iter().any(|e| e == "devices"),
-    )
+    ))
 }
 
 async fn list_sessions(
@@ -702,9 +708,9 @@ async fn list_sessions(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
+    let (with_identity, with_devices) = expand_flags(raw.as_deref())?;
     let q: SessionListQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
         .map_err(|e| Error::BadRequest(e.to_string()))?;
-    let (with_identity, with_devices) = expand_flags(raw.as_deref());
     let size = q.page_size.unwrap_or(250).clamp(1, 1000);
     let rows = s
         .store
@@ -784,7 +790,7 @@ async fn get_session(
             "`{id}` is not a valid session id (UUID)"
         )));
     }
-    let (with_identity, with_devices) = expand_flags(raw.as_deref());
+    let (with_identity, with_devices) = expand_flags(raw.as_deref())?;
     let (sess, ident) = s.store.session(&id).await?.ok_or(Error::NotFound)?;
     let mut v = session_json(
         &sess,

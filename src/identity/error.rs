@@ -71,6 +71,12 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+impl From<super::limits::LimitError> for Error {
+    fn from(e: super::limits::LimitError) -> Self {
+        Error::BadRequest(e.to_string())
+    }
+}
+
 impl From<HashError> for Error {
     fn from(e: HashError) -> Self {
         Error::Hash(e.to_string())

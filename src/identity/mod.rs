@@ -5,15 +5,16 @@
 //! Map: `schema` (identity schemas, trait validation, `ory.sh/kratos` extension), `model`
 //! (domain types, clock), `store` (all SQL), `service` (shared state: hashing, sessions,
 //! cookies, CSRF, throttling), `flow` (flows and UI nodes as data), `policy` (password policy),
-//! `throttle` (brute-force backoff), `session_cache` (opt-in whoami cache), `wire`
+//! `throttle` (brute-force backoff), `limits` (bounds on request bodies), `session_cache` (opt-in whoami cache), `wire`
 //! (Identity/Session JSON), `query` (Go-style query values), and the HTTP surfaces `admin`, `public`, `selfservice`. **Only the HTTP modules know axum; only `store` knows SQL;
-//! `schema` validation, `flow`, `policy` and `throttle` do no I/O and read no clock.**
+//! `schema` validation, `flow`, `policy`, `limits` and `throttle` do no I/O and read no clock.**
 
 pub mod admin;
 pub mod csrf;
 pub mod error;
 pub mod flow;
 mod http_fetch;
+pub mod limits;
 pub mod model;
 pub mod policy;
 pub mod public;

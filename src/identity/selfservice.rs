@@ -3,11 +3,11 @@
 //! logout, and the errors of failed browser flows (`/self-service/errors`). Flow data and UI nodes come from `flow.rs`; identities and sessions from the
 //! service. Browser submissions are CSRF-checked; API submissions refuse cookies and `Origin`.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
-use crate::http::Query;
+use crate::http::{ClientIp, Query};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{Error, Result};
 use super::flow::{self, Flow, FlowKind, FlowType, Ui};
+use super::limits;
 use super::model::{rfc3339, Aal, CredentialType, Identity, Session};
 use super::policy;
 use super::service::{new_id, Built, IdentityInput, PasswordInput, Service};
@@ -105,16 +106,6 @@ fn with_query(url: &str, key: &str, value: &str) -> String {
     format!("{url}{sep}{key}={value}")
 }
 
-fn ip_of(addr: &SocketAddr, headers: &HeaderMap) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| addr.ip().to_string())
-}
-
 fn user_agent(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::USER_AGENT)
@@ -123,6 +114,8 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Parses a JSON or form body; form keys with dots (`traits.email`) become nested objects.
+/// Both are bounded (`limits`): at most 1,000 form fields of at most 32 key segments, JSON
+/// nested at most 64 levels.
 fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -130,7 +123,12 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>> {
         .unwrap_or("");
     if ct.starts_with("application/json") {
         return match serde_json::from_slice(body) {
-            Ok(Value::Object(m)) => Ok(m),
+            Ok(Value::Object(m)) => {
+                for value in m.values() {
+                    limits::check_depth(value, "JSON body")?;
+                }
+                Ok(m)
+            }
             Ok(_) => Err(Error::BadRequest(
                 "The request body must be a JSON object.".into(),
             )),
@@ -140,36 +138,11 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>> {
         };
     }
     if ct.starts_with("application/x-www-form-urlencoded") || ct.is_empty() {
-        let mut root = Map::new();
-        for (k, v) in url::form_urlencoded::parse(body) {
-            let parts: Vec<&str> = k.split('.').collect();
-            insert_dotted(&mut root, &parts, Value::String(v.into_owned()));
-        }
-        return Ok(root);
+        return Ok(limits::expand_form(body)?);
     }
     Err(Error::BadRequest(format!(
         "Unsupported content type `{ct}`; send JSON or a form."
     )))
-}
-
-fn insert_dotted(node: &mut Map<String, Value>, parts: &[&str], value: Value) {
-    match parts {
-        [] => {}
-        [last] => {
-            node.insert((*last).to_string(), value);
-        }
-        [first, rest @ ..] => {
-            let entry = node
-                .entry((*first).to_string())
-                .or_insert_with(|| json!({}));
-            if !entry.is_object() {
-                *entry = json!({});
-            }
-            if let Some(child) = entry.as_object_mut() {
-                insert_dotted(child, rest, value);
-            }
-        }
-    }
 }
 
 fn field<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -820,21 +793,21 @@ fn session_response(
 
 async fn submit_login(
     State(s): State<Service>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     Query(q): Query<FlowIdQuery>,
     body: Bytes,
 ) -> Result<Response> {
     let loaded = load_submitted_flow(&s, FlowKind::Login, q.flow.as_deref()).await;
     forward_errors(&s, &headers, loaded, |flow| {
-        login(&s, addr, &headers, flow, &body)
+        login(&s, client, &headers, flow, &body)
     })
     .await
 }
 
 async fn login(
     s: &Service,
-    addr: SocketAddr,
+    client: IpAddr,
     headers: &HeaderMap,
     mut flow: Flow,
     body: &Bytes,
@@ -877,8 +850,9 @@ async fn login(
         flow.add_field_errors(&errors);
         return invalid_flow(s, &flow, None, headers).await;
     }
-    let ip = ip_of(&addr, headers);
-    s.throttle_check(&identifier, Some(&ip)).await?;
+    let ip = client.to_string();
+    // Counted as a failure before the hash is verified; settled below.
+    s.throttle_reserve(&identifier, Some(&ip)).await?;
     let found = s
         .store
         .find_by_identifier(CredentialType::Password, &identifier)
@@ -891,11 +865,11 @@ async fn login(
     });
     let ok = s.verify_password(password.clone(), hash.clone()).await?;
     let Some((identity, credential)) = found.filter(|_| ok) else {
-        s.throttle_record(&identifier, Some(&ip), false).await?;
         flow.add_message(UiText::invalid_credentials());
         return invalid_flow(s, &flow, None, headers).await;
     };
     if identity.state != super::model::IdentityState::Active {
+        s.throttle_refund(&identifier, Some(&ip)).await?;
         flow.add_message(UiText::error(
             4000001,
             "This account is disabled.",
@@ -903,7 +877,7 @@ async fn login(
         ));
         return invalid_flow(s, &flow, None, headers).await;
     }
-    s.throttle_record(&identifier, Some(&ip), true).await?;
+    s.throttle_success(&identifier, Some(&ip)).await?;
     if let Some(h) = &hash {
         if s.hasher.needs_rehash(h) {
             let fresh = s.hash_password(password).await?;
@@ -1064,7 +1038,7 @@ async fn revoke_other_sessions_if_hooked(
 
 async fn submit_registration(
     State(s): State<Service>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     Query(q): Query<FlowIdQuery>,
     body: Bytes,
@@ -1075,14 +1049,14 @@ async fn submit_registration(
         Err(Error::FlowDisabled)
     };
     forward_errors(&s, &headers, loaded, |flow| {
-        register(&s, addr, &headers, flow, &body)
+        register(&s, client, &headers, flow, &body)
     })
     .await
 }
 
 async fn register(
     s: &Service,
-    addr: SocketAddr,
+    client: IpAddr,
     headers: &HeaderMap,
     mut flow: Flow,
     body: &Bytes,
@@ -1165,7 +1139,7 @@ async fn register(
             .issue_session(
                 &identity,
                 "password",
-                Some(ip_of(&addr, headers)),
+                Some(client.to_string()),
                 user_agent(headers),
             )
             .await?;
@@ -1303,22 +1277,7 @@ async fn update_settings(
             input.traits = body.get("traits").cloned().unwrap_or_else(|| json!({}));
         }
         "password" if s.config.selfservice.methods.password.enabled => {
-            let max_age = s
-                .config
-                .selfservice
-                .flows
-                .settings
-                .privileged_session_max_age
-                .micros();
-            if session.authenticated_at + max_age < s.now() {
-                let to = format!(
-                    "{}/self-service/login/browser?refresh=true&return_to={}",
-                    s.public_base(headers),
-                    url::form_urlencoded::byte_serialize(flow.ui.action.as_bytes())
-                        .collect::<String>()
-                );
-                return Err(Error::RefreshRequired { redirect_to: to });
-            }
+            ensure_privileged(s, headers, &session, &flow)?;
             let password = field(&body, "password").unwrap_or("").to_string();
             let ids: Vec<String> = creds
                 .iter()
@@ -1351,7 +1310,7 @@ async fn update_settings(
             return invalid_flow(s, &flow, Some(&identity), headers).await;
         }
     }
-    let (updated, creds) = match s.build_identity(input, Some((&identity, &creds))).await? {
+    let (updated, new_creds) = match s.build_identity(input, Some((&identity, &creds))).await? {
         Built::Ok(i, c) => (i, c),
         Built::Invalid(errors) => {
             flow.fill_values(&body);
@@ -1359,6 +1318,12 @@ async fn update_settings(
             return invalid_flow(s, &flow, Some(&identity), headers).await;
         }
     };
+    // Kratos' protected fields: a profile change that touches a login identifier or an
+    // address needs a privileged (recent) session, as a password change does.
+    if method == "profile" && changes_protected_fields(&identity, &creds, &updated, &new_creds) {
+        ensure_privileged(s, headers, &session, &flow)?;
+    }
+    let creds = new_creds;
     match s.store.replace_identity(&updated, &creds).await {
         Ok(()) => {}
         Err(Error::Conflict) => {
@@ -1380,6 +1345,70 @@ async fn update_settings(
             Json(flow_json(s, &flow, Some(&updated), headers)).into_response()
         }
     })
+}
+
+/// Kratos' `privileged_session_max_age`: a session authenticated longer ago must
+/// re-authenticate (403 `session_refresh_required` with the login URL to refresh at; browsers
+/// are redirected there) before a privileged change.
+fn ensure_privileged(
+    s: &Service,
+    headers: &HeaderMap,
+    session: &Session,
+    flow: &Flow,
+) -> Result<()> {
+    let max_age = s
+        .config
+        .selfservice
+        .flows
+        .settings
+        .privileged_session_max_age
+        .micros();
+    if session.authenticated_at + max_age >= s.now() {
+        return Ok(());
+    }
+    let to = format!(
+        "{}/self-service/login/browser?refresh=true&return_to={}",
+        s.public_base(headers),
+        url::form_urlencoded::byte_serialize(flow.ui.action.as_bytes()).collect::<String>()
+    );
+    Err(Error::RefreshRequired { redirect_to: to })
+}
+
+/// Whether an update changes what Kratos protects (`identity.Manager.requiresPrivilegedAccess`):
+/// the credentials' identifiers or the verifiable addresses — and, stricter than Kratos, the
+/// recovery addresses (a new recovery address is as good as a new login).
+fn changes_protected_fields(
+    old: &Identity,
+    old_creds: &[super::model::Credential],
+    new: &Identity,
+    new_creds: &[super::model::Credential],
+) -> bool {
+    use std::collections::BTreeSet;
+    let identifiers = |creds: &[super::model::Credential]| -> BTreeSet<(String, String)> {
+        creds
+            .iter()
+            .flat_map(|c| {
+                c.identifiers
+                    .iter()
+                    .map(move |i| (c.kind.as_str().to_string(), i.clone()))
+            })
+            .collect()
+    };
+    let verifiable = |i: &Identity| -> BTreeSet<(String, String)> {
+        i.verifiable_addresses
+            .iter()
+            .map(|a| (a.value.clone(), a.via.clone()))
+            .collect()
+    };
+    let recovery = |i: &Identity| -> BTreeSet<(String, String)> {
+        i.recovery_addresses
+            .iter()
+            .map(|a| (a.value.clone(), a.via.clone()))
+            .collect()
+    };
+    identifiers(old_creds) != identifiers(new_creds)
+        || verifiable(old) != verifiable(new)
+        || recovery(old) != recovery(new)
 }
 
 // --- logout -----------------------------------------------------------------------------------

@@ -336,6 +336,13 @@ impl Service {
                 input.schema_id
             )));
         };
+        super::limits::check_depth(&input.traits, "traits")?;
+        for metadata in [&input.metadata_public, &input.metadata_admin]
+            .into_iter()
+            .flatten()
+        {
+            super::limits::check_depth(metadata, "metadata")?;
+        }
         if !input.traits.is_object() {
             return Ok(Built::Invalid(vec![FieldError {
                 pointer: "#/traits".into(),
@@ -708,54 +715,71 @@ impl Service {
         keys
     }
 
-    /// 429 when the identifier or the client address must still wait.
-    pub async fn throttle_check(&self, identifier: &str, ip: Option<&str>) -> Result<()> {
+    /// Reserves the attempt for the identifier and then the client address: each counts it
+    /// as a failure at once, in the database, before any password is verified — N concurrent
+    /// attempts cost N failures. 429 (nothing counted) when either must still wait.
+    /// [`Self::throttle_success`] or [`Self::throttle_refund`] settle the attempt.
+    pub async fn throttle_reserve(&self, identifier: &str, ip: Option<&str>) -> Result<()> {
         let cfg = &self.config.quartet.brute_force;
         if !cfg.enabled {
             return Ok(());
         }
         let now = self.now();
-        let mut wait = 0;
+        let mut reserved: Vec<String> = Vec::new();
         for (key, per_id) in Self::throttle_keys(identifier, ip) {
-            if let Some((failures, last)) = self.store.throttle_get(&key).await? {
-                let free = if per_id {
-                    cfg.free_failures_per_identifier
-                } else {
-                    cfg.free_failures_per_ip
-                };
-                wait = wait.max(throttle::wait_micros(cfg, free, failures, last, now));
+            let free = if per_id {
+                cfg.free_failures_per_identifier
+            } else {
+                cfg.free_failures_per_ip
+            };
+            if self
+                .store
+                .throttle_reserve(&key, now, &throttle::Rule::new(cfg, free))
+                .await?
+            {
+                reserved.push(key);
+                continue;
             }
-        }
-        if wait > 0 {
+            for earlier in &reserved {
+                self.store.throttle_refund(earlier).await?;
+            }
+            let wait = match self.store.throttle_get(&key).await? {
+                Some((failures, last)) => throttle::wait_micros(cfg, free, failures, last, now),
+                None => 0,
+            };
             return Err(Error::TooManyAttempts {
-                retry_after_secs: u64::try_from((wait + 999_999) / 1_000_000).unwrap_or(1),
+                retry_after_secs: u64::try_from((wait + 999_999) / 1_000_000)
+                    .unwrap_or(1)
+                    .max(1),
             });
         }
         Ok(())
     }
 
-    pub async fn throttle_record(
-        &self,
-        identifier: &str,
-        ip: Option<&str>,
-        success: bool,
-    ) -> Result<()> {
-        let cfg = &self.config.quartet.brute_force;
-        if !cfg.enabled {
+    /// A reserved attempt logged in: the identifier's failures are forgotten, the client
+    /// address gets its reservation back.
+    pub async fn throttle_success(&self, identifier: &str, ip: Option<&str>) -> Result<()> {
+        if !self.config.quartet.brute_force.enabled {
             return Ok(());
         }
-        let now = self.now();
         for (key, per_id) in Self::throttle_keys(identifier, ip) {
-            if success {
-                if per_id {
-                    self.store.throttle_clear(&key).await?;
-                }
-                continue;
+            if per_id {
+                self.store.throttle_clear(&key).await?;
+            } else {
+                self.store.throttle_refund(&key).await?;
             }
-            let (failures, last) = self.store.throttle_get(&key).await?.unwrap_or((0, now));
-            self.store
-                .throttle_set(&key, throttle::next_failures(cfg, failures, last, now), now)
-                .await?;
+        }
+        Ok(())
+    }
+
+    /// A reserved attempt was no failed guess (the password was right but the account is
+    /// disabled): both reservations are given back.
+    pub async fn throttle_refund(&self, identifier: &str, ip: Option<&str>) -> Result<()> {
+        if !self.config.quartet.brute_force.enabled {
+            return Ok(());
+        }
+        for (key, _) in Self::throttle_keys(identifier, ip) {
+            self.store.throttle_refund(&key).await?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use sqlx::{Any, Row, Transaction};
 use super::error::{Error, Result};
 use super::flow::{Flow, FlowKind, FlowType};
 use super::model::{Aal, Credential, CredentialType, Identity, IdentityState, Micros, Session};
+use super::throttle::Rule;
 use crate::store::batch::{Batcher, InList};
 use crate::store::{Db, OnDb};
 
@@ -683,13 +684,45 @@ impl IdentityStore {
         }
     }
 
-    pub async fn throttle_set(&self, key: &str, failures: i64, at: Micros) -> Result<()> {
-        sqlx::query("INSERT INTO identity_login_throttle (key, failures, last_failure) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure")
+    /// Counts one failure for `key` at `now` if `rule` allows an attempt — in one statement,
+    /// so that every instance on the database sees each reservation and concurrent attempts
+    /// cannot all pass one check. `false` (nothing counted) when the key must still wait.
+    /// The failures restart at 1 once the window has passed since the last one.
+    pub async fn throttle_reserve(&self, key: &str, now: Micros, rule: &Rule) -> Result<bool> {
+        const T: &str = "identity_login_throttle";
+        let sql = format!(
+            "INSERT INTO {T} (key, failures, last_failure) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+               failures = CASE WHEN $2 - {T}.last_failure >= $3 THEN 1 ELSE {T}.failures + 1 END, \
+               last_failure = $2 \
+             WHERE $2 - {T}.last_failure >= $3 OR {T}.failures < $4 \
+               OR {T}.last_failure + (CASE WHEN ($5 << {shift}) < $6 THEN ($5 << {shift}) ELSE $6 END) <= $2 \
+             RETURNING failures",
+            shift = format!(
+                "CAST(CASE WHEN {T}.failures - $4 < 0 THEN 0 WHEN {T}.failures - $4 > $7 THEN $7 ELSE {T}.failures - $4 END AS INTEGER)"
+            ),
+        );
+        let row = sqlx::query(&sql)
             .bind(key)
-            .bind(failures)
-            .bind(at)
-            .execute_on(&self.db)
+            .bind(now)
+            .bind(rule.window)
+            .bind(rule.free)
+            .bind(rule.base)
+            .bind(rule.max)
+            .bind(rule.max_shift)
+            .fetch_optional_on(&self.db)
             .await?;
+        Ok(row.is_some())
+    }
+
+    /// Gives back one reserved failure of `key` (the attempt turned out not to be one).
+    pub async fn throttle_refund(&self, key: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE identity_login_throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+        )
+        .bind(key)
+        .execute_on(&self.db)
+        .await?;
         Ok(())
     }
 

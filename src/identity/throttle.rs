@@ -1,6 +1,9 @@
 //! Brute-force protection (beyond Kratos): the pure decision of how long a client must wait
 //! after failed logins — free attempts, then exponential backoff capped at a maximum, and a
 //! window after which failures are forgotten. Never a permanent lockout. No I/O, no clock.
+//! The store applies the same decision inside one conditional upsert ([`Rule`]), so that an
+//! attempt is counted as a failure before its password is verified and concurrent attempts
+//! cannot all pass one check.
 
 use super::model::Micros;
 use crate::config::identity::BruteForceConfig;
@@ -44,6 +47,48 @@ pub fn next_failures(
     }
 }
 
+/// The decision of [`wait_micros`] as numbers for the store's one-statement reservation: an
+/// attempt may go ahead when the window has passed since the last failure, or fewer than
+/// `free` failures are counted, or `last_failure + min(base << min(failures - free,
+/// max_shift), max) <= now`. `max_shift` is where the doubling reaches `max` (at most 30), so
+/// the shift cannot overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub free: i64,
+    pub window: Micros,
+    pub base: Micros,
+    pub max: Micros,
+    pub max_shift: i64,
+}
+
+impl Rule {
+    pub fn new(cfg: &BruteForceConfig, free: u32) -> Self {
+        let base = cfg.base_delay.micros().max(0);
+        let max = cfg.max_delay.micros().max(0);
+        let mut max_shift = 0;
+        while max_shift < 30 && base > 0 && base.saturating_mul(1i64 << max_shift) < max {
+            max_shift += 1;
+        }
+        Rule {
+            free: i64::from(free),
+            window: cfg.window.micros(),
+            base,
+            max,
+            max_shift,
+        }
+    }
+
+    /// What the store's statement decides, in Rust (for tests): may an attempt go ahead?
+    pub fn allows(&self, failures: i64, last_failure: Micros, now: Micros) -> bool {
+        if now - last_failure >= self.window || failures < self.free {
+            return true;
+        }
+        let shift = (failures - self.free).clamp(0, self.max_shift);
+        let delay = (self.base << shift).min(self.max);
+        last_failure + delay <= now
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -66,5 +111,45 @@ mod tests {
             ..cfg
         };
         assert_eq!(wait_micros(&off, 5, 100, 0, 0), 0);
+    }
+
+    /// The store's statement decides as `wait_micros` does.
+    #[test]
+    fn the_rule_of_the_store_agrees_with_the_backoff() {
+        let s: i64 = 1_000_000;
+        for (base, max) in [
+            (s, 900 * s),
+            (3 * s, 10 * s),
+            (s, s),
+            (0, 5 * s),
+            (3_600 * s, 3_600 * s),
+        ] {
+            let cfg = BruteForceConfig {
+                base_delay: crate::config::duration::GoDuration(base as u128 * 1000),
+                max_delay: crate::config::duration::GoDuration(max as u128 * 1000),
+                ..BruteForceConfig::default()
+            };
+            for free in [0, 1, 5] {
+                let rule = Rule::new(&cfg, free);
+                for failures in 0..40 {
+                    for now in [
+                        0,
+                        s / 2,
+                        s,
+                        3 * s,
+                        7 * s,
+                        100 * s,
+                        1000 * s,
+                        cfg.window.micros(),
+                    ] {
+                        assert_eq!(
+                            rule.allows(failures, 0, now),
+                            wait_micros(&cfg, free, failures, 0, now) == 0,
+                            "base {base} max {max} free {free} failures {failures} now {now}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -6,3 +6,4 @@
 
 mod harness;
 mod oauth2_session;
+mod identity;
