@@ -37,6 +37,8 @@ pub struct ApiState {
     pub engine: Engine,
     pub max_batch_check_size: usize,
     pub batch_parallelism: usize,
+    /// Candidates one reverse-lookup request may check (`permission.lookup.max_candidates`).
+    pub max_lookup_candidates: usize,
     page_key: Arc<OnceCell<Vec<u8>>>,
 }
 
@@ -46,8 +48,15 @@ impl ApiState {
             engine,
             max_batch_check_size,
             batch_parallelism: batch_parallelism.max(1),
+            max_lookup_candidates: crate::config::permission::DEFAULT_LOOKUP_MAX_CANDIDATES,
             page_key: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// Sets how many candidates one reverse-lookup request may check (at least 1).
+    pub fn with_lookup_limit(mut self, max_candidates: usize) -> Self {
+        self.max_lookup_candidates = max_candidates.max(1);
+        self
     }
 
     /// The page-token key, generated once per database and shared by every instance.

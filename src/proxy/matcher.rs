@@ -1,6 +1,7 @@
 //! The access-rule matcher, a pure core (no I/O, no clock): compiles `match.url` patterns with
-//! Oathkeeper's `regexp` strategy (`<…>` groups, anchored, backtracking syntax such as
-//! `(?!protected)` via `fancy-regex`) or `glob` strategy (gobwas-style, `.` and `/` separators),
+//! Oathkeeper's `regexp` strategy (`<…>` groups, anchored; the linear `regex` crate when the
+//! pattern allows, backtracking syntax such as `(?!protected)` via `fancy-regex` with a step
+//! limit) or `glob` strategy (gobwas-style, `.` and `/` separators),
 //! and picks the one rule that matches a method and URL.
 
 use std::time::Duration;
@@ -25,15 +26,21 @@ impl Strategy {
     }
 }
 
-/// Oathkeeper runs each regexp with a 250 ms timeout; fancy-regex bounds backtracking by steps.
-const BACKTRACK_LIMIT: usize = 1_000_000;
+/// Oathkeeper runs each regexp with a 250 ms timeout (dlclark/regexp2). Quartet compiles every
+/// pattern it can with the linear-time `regex` crate; only a pattern that needs look-around or
+/// backreferences runs on `fancy-regex`'s backtracking engine, bounded by this many steps
+/// (about 2–3 ms of CPU on a hostile pattern and input), after which the match fails.
+pub const BACKTRACK_LIMIT: usize = 100_000;
 /// Kept for documentation of the equivalence above.
 pub const ORY_MATCH_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// A compiled `match.url`.
 #[derive(Debug, Clone)]
 pub enum Pattern {
-    Regexp(fancy_regex::Regex),
+    /// A regexp without look-around or backreferences: linear time in the URL's length.
+    Regexp(regex::Regex),
+    /// A regexp that needs the backtracking engine (bounded by [`BACKTRACK_LIMIT`] steps).
+    Backtracking(fancy_regex::Regex),
     Glob(regex::Regex),
 }
 
@@ -54,10 +61,13 @@ impl Pattern {
                     }
                 }
                 re.push('$');
+                if let Ok(linear) = regex::Regex::new(&re) {
+                    return Ok(Pattern::Regexp(linear));
+                }
                 fancy_regex::RegexBuilder::new(&re)
                     .backtrack_limit(BACKTRACK_LIMIT)
                     .build()
-                    .map(Pattern::Regexp)
+                    .map(Pattern::Backtracking)
                     .map_err(|e| format!("invalid regular expression: {e}"))
             }
             Strategy::Glob => {
@@ -76,13 +86,25 @@ impl Pattern {
         }
     }
 
+    /// Whether the pattern runs on the backtracking engine (its cost per request is bounded
+    /// by [`BACKTRACK_LIMIT`] steps, not by the URL's length alone).
+    pub fn needs_backtracking(&self) -> bool {
+        matches!(self, Pattern::Backtracking(_))
+    }
+
     /// `Ok(None)`: no match; `Ok(Some(groups))`: match with its capture groups (every group but
     /// the whole match, non-participating ones as ""; always empty for glob); `Err`: the
     /// matcher gave up (backtracking limit), which Oathkeeper answers with 500.
     pub fn captures(&self, url: &str) -> Result<Option<Vec<String>>, String> {
         match self {
             Pattern::Glob(re) => Ok(re.is_match(url).then(Vec::new)),
-            Pattern::Regexp(re) => match re.captures(url) {
+            Pattern::Regexp(re) => Ok(re.captures(url).map(|caps| {
+                caps.iter()
+                    .skip(1)
+                    .map(|m| m.map(|m| m.as_str().to_owned()).unwrap_or_default())
+                    .collect()
+            })),
+            Pattern::Backtracking(re) => match re.captures(url) {
                 Ok(Some(caps)) => Ok(Some(
                     caps.iter()
                         .skip(1)
@@ -314,6 +336,35 @@ mod tests {
         let p = Pattern::compile(Strategy::Regexp, "http://h/<(?!protected).*>").unwrap();
         assert!(p.captures("http://h/public").unwrap().is_some());
         assert!(p.captures("http://h/protected/x").unwrap().is_none());
+    }
+
+    #[test]
+    fn only_look_around_and_backreferences_take_the_backtracking_engine() {
+        let linear = Pattern::compile(Strategy::Regexp, "http://h/<(a+)+>/<[0-9]+>").unwrap();
+        assert!(!linear.needs_backtracking());
+        let look = Pattern::compile(Strategy::Regexp, "http://h/<(?!protected).*>").unwrap();
+        assert!(look.needs_backtracking());
+        // `<…>` is itself group 1, so the inner group is 2
+        let back = Pattern::compile(Strategy::Regexp, "http://h/<(a)\\2>").unwrap();
+        assert!(back.needs_backtracking());
+        assert_eq!(
+            back.captures("http://h/aa").unwrap(),
+            Some(vec!["aa".into(), "a".into()])
+        );
+    }
+
+    #[test]
+    fn a_pathological_pattern_gives_up_within_the_step_limit() {
+        // nested quantifiers behind a look-ahead: exponential for a backtracking engine
+        let p = Pattern::compile(Strategy::Regexp, "http://h/<(?=a)(a|aa)+b>").unwrap();
+        assert!(p.needs_backtracking());
+        let url = format!("http://h/{}", "a".repeat(64));
+        let started = std::time::Instant::now();
+        assert!(p.captures(&url).is_err());
+        assert!(started.elapsed() < Duration::from_millis(500));
+        // the same shape without look-around is linear and answers no match
+        let linear = Pattern::compile(Strategy::Regexp, "http://h/<(a|aa)+b>").unwrap();
+        assert_eq!(linear.captures(&url).unwrap(), None);
     }
 
     #[test]
