@@ -34,6 +34,28 @@ pub const BACKTRACK_LIMIT: usize = 100_000;
 /// Kept for documentation of the equivalence above.
 pub const ORY_MATCH_TIMEOUT: Duration = Duration::from_millis(250);
 
+/// How deep groups (regexp) or `{…}` alternatives (glob) may nest in one pattern.
+pub const MAX_NESTING: usize = 100;
+
+/// The deepest nesting of unescaped parentheses in a regexp (an upper bound: a `(` inside a
+/// character class counts too).
+fn group_depth(re: &str) -> usize {
+    let (mut depth, mut max, mut escaped) = (0usize, 0usize, false);
+    for c in re.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '(' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// A compiled `match.url`.
 #[derive(Debug, Clone)]
 pub enum Pattern {
@@ -63,6 +85,12 @@ impl Pattern {
                 re.push('$');
                 if let Ok(linear) = regex::Regex::new(&re) {
                     return Ok(Pattern::Regexp(linear));
+                }
+                // fancy-regex parses by recursive descent: bound its depth first.
+                if group_depth(&re) > MAX_NESTING {
+                    return Err(format!(
+                        "invalid regular expression: groups nest more than {MAX_NESTING} deep"
+                    ));
                 }
                 fancy_regex::RegexBuilder::new(&re)
                     .backtrack_limit(BACKTRACK_LIMIT)
@@ -161,7 +189,7 @@ fn split_delimited(pattern: &str) -> Result<Vec<Part<'_>>, String> {
 /// gobwas/glob syntax with separators `.` and `/` as a regular expression.
 fn glob_to_regex(glob: &str) -> Result<String, String> {
     let chars: Vec<char> = glob.chars().collect();
-    let (re, rest) = glob_seq(&chars, 0, false)?;
+    let (re, rest) = glob_seq(&chars, 0, false, 0)?;
     if rest != chars.len() {
         return Err(format!("unexpected {:?} in glob {glob:?}", chars[rest]));
     }
@@ -171,7 +199,17 @@ fn glob_to_regex(glob: &str) -> Result<String, String> {
 const SEP_CLASS: &str = "[^./]";
 
 /// Translates from `i` until the end (or, inside `{…}`, until `,` or `}`).
-fn glob_seq(chars: &[char], mut i: usize, in_alt: bool) -> Result<(String, usize), String> {
+fn glob_seq(
+    chars: &[char],
+    mut i: usize,
+    in_alt: bool,
+    depth: usize,
+) -> Result<(String, usize), String> {
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "{{…}} alternatives nest more than {MAX_NESTING} deep in glob"
+        ));
+    }
     let mut out = String::new();
     while i < chars.len() {
         match chars[i] {
@@ -224,7 +262,7 @@ fn glob_seq(chars: &[char], mut i: usize, in_alt: bool) -> Result<(String, usize
                 let mut alts = Vec::new();
                 i += 1;
                 loop {
-                    let (alt, next) = glob_seq(chars, i, true)?;
+                    let (alt, next) = glob_seq(chars, i, true, depth + 1)?;
                     alts.push(alt);
                     match chars.get(next) {
                         Some(',') => i = next + 1,
@@ -365,6 +403,40 @@ mod tests {
         // the same shape without look-around is linear and answers no match
         let linear = Pattern::compile(Strategy::Regexp, "http://h/<(a|aa)+b>").unwrap();
         assert_eq!(linear.captures(&url).unwrap(), None);
+    }
+
+    #[test]
+    fn deep_nesting_is_a_load_error_not_a_stack_overflow() {
+        for (strategy, pattern) in [
+            (
+                Strategy::Regexp,
+                format!("http://h/<{}a{}>", "(".repeat(100_000), ")".repeat(100_000)),
+            ),
+            (
+                Strategy::Regexp,
+                format!(
+                    "http://h/<(?!x){}a{}>",
+                    "(".repeat(100_000),
+                    ")".repeat(100_000)
+                ),
+            ),
+            (
+                Strategy::Regexp,
+                format!("http://h/<{}>", "(?=".repeat(50_000)),
+            ),
+            (
+                Strategy::Glob,
+                format!("http://h/<{}>", "{".repeat(100_000)),
+            ),
+            (
+                Strategy::Glob,
+                format!("http://h/<{}a{}>", "{".repeat(200), "}".repeat(200)),
+            ),
+        ] {
+            assert!(Pattern::compile(strategy, &pattern).is_err());
+        }
+        let ok = format!("http://h/<{}a{}>", "{".repeat(50), "}".repeat(50));
+        assert!(Pattern::compile(Strategy::Glob, &ok).is_ok());
     }
 
     #[test]
