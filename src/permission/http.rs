@@ -776,6 +776,31 @@ mod tests {
         assert_eq!(parse_go_int(""), None);
     }
 
+    /// What `fuzz/fuzz_targets/permission_query.rs` checks, over its seeds and their prefixes:
+    /// any query string is read or refused without a panic, and `max-depth` is clamped.
+    #[test]
+    fn any_query_string_is_read_or_refused() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/permission_query");
+        let mut seeds = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            seeds.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        }
+        assert!(seeds.len() >= 3);
+        for seed in seeds {
+            for end in 0..=seed.len() {
+                let Some(raw) = seed.get(..end) else { continue };
+                let q = Query::parse(Some(raw));
+                let _ = q.subject();
+                let _ = q.filter();
+                if let Ok(Some(d)) = q.max_depth() {
+                    let d = crate::permission::engine::effective_depth(Some(d), 5);
+                    assert!((1..=5).contains(&d), "{raw:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn page_tokens_are_bound_and_tamper_proof() {
         let f = TupleFilter {

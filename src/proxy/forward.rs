@@ -481,10 +481,10 @@ pub fn checked_path(raw: &str) -> Result<String, &'static str> {
 }
 
 /// `.` or `..` as some server reads the segment: path parameters (`;…`) cut off, trailing
-/// spaces and dots trimmed (`.. ` and `...` become `..` on Windows servers).
+/// whitespace and dots trimmed (`.. ` and `...` become `..` on Windows servers).
 fn is_dot_segment(segment: &str) -> bool {
     let name = segment.split(';').next().unwrap_or_default();
-    let name = name.trim_end_matches([' ', '\t']);
+    let name = name.trim_end();
     !name.is_empty() && name.bytes().all(|b| b == b'.')
 }
 
@@ -532,6 +532,32 @@ mod tests {
             "/pub/%5c%5cadmin",
         ] {
             assert!(checked_path(bad).is_err(), "{bad} must be refused");
+        }
+    }
+
+    /// The property `fuzz/fuzz_targets/proxy_path.rs` checks, replayed here over its seeds and
+    /// their prefixes: an accepted path has no dot segment and no inner empty segment.
+    #[test]
+    fn accepted_paths_have_no_dot_or_empty_segments() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/proxy_path");
+        let mut seeds = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            seeds.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        }
+        assert!(seeds.len() >= 3);
+        for seed in seeds {
+            for end in 0..=seed.len() {
+                let Some(raw) = seed.get(..end) else { continue };
+                let Ok(decoded) = checked_path(raw) else {
+                    continue;
+                };
+                let segments: Vec<&str> = decoded.split(['/', '\\']).collect();
+                for (i, segment) in segments.iter().enumerate() {
+                    assert!(!is_dot_segment(segment), "{raw:?}");
+                    let inner = i > 0 && i + 1 < segments.len();
+                    assert!(!(inner && segment.is_empty()), "{raw:?}");
+                }
+            }
         }
     }
 
