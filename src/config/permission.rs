@@ -7,8 +7,9 @@ use super::ServeEndpoint;
 
 /// Quartet-only keys of this role (dotted paths relative to the section) that go beyond Ory's
 /// schema; the loader accepts them although Ory's schema does not know them.
-/// `check_cache`: the optional check-result cache (off unless `check_cache.ttl_ms > 0`).
-pub const EXTENSION_KEYS: &[&str] = &["check_cache"];
+/// `check_cache`: the optional check-result cache (off unless `check_cache.ttl_ms > 0`);
+/// `lookup`: bounds of the reverse lookup (`/quartet/lookup/*`) and of expand.
+pub const EXTENSION_KEYS: &[&str] = &["check_cache", "lookup"];
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -20,6 +21,7 @@ pub struct PermissionConfig {
     pub namespaces: NamespacesConfig,
     pub limit: LimitConfig,
     pub check_cache: CheckCacheConfig,
+    pub lookup: LookupConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -99,3 +101,24 @@ pub struct CheckCacheConfig {
     /// Maximum number of cached answers (default 100 000 when the cache is on).
     pub max_entries: Option<usize>,
 }
+
+/// Quartet extension: the work one reverse-lookup request may do. A lookup runs one check per
+/// candidate (distinct object or subject id); a request that would need more checks than
+/// `max_candidates` to fill its page answers 400 naming this key instead of scanning on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LookupConfig {
+    /// Candidates one lookup request may check (default 1000).
+    pub max_candidates: usize,
+}
+
+impl Default for LookupConfig {
+    fn default() -> Self {
+        Self {
+            max_candidates: DEFAULT_LOOKUP_MAX_CANDIDATES,
+        }
+    }
+}
+
+/// Default of `permission.lookup.max_candidates`.
+pub const DEFAULT_LOOKUP_MAX_CANDIDATES: usize = 1000;

@@ -32,6 +32,11 @@ pub enum PermissionError {
     /// More tuples in a batch check than `limit.max_batch_check_size`.
     #[error("batch exceeds max size of {0}")]
     BatchTooLarge(usize),
+    /// A reverse lookup that would check more candidates than `lookup.max_candidates`.
+    #[error(
+        "this lookup needs more than {0} checks to answer one page, the limit set by permission.lookup.max_candidates; ask with a narrower query or raise the limit"
+    )]
+    LookupTooBroad(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A bug or an unexpected state; the detail goes to the log, never to the client.
@@ -63,7 +68,9 @@ impl PermissionError {
                 ApiError::not_found().with_reason(self.to_string())
             }
             PermissionError::UnknownRelation { .. } => ApiError::bad_request(self.to_string()),
-            PermissionError::InvalidPageToken => ApiError::bad_request(self.to_string()),
+            PermissionError::InvalidPageToken | PermissionError::LookupTooBroad(_) => {
+                ApiError::bad_request(self.to_string())
+            }
             PermissionError::Store(e) => {
                 tracing::error!(error = %e, "permission: database error");
                 ApiError::internal(e.to_string())

@@ -37,6 +37,8 @@ pub struct ApiState {
     pub engine: Engine,
     pub max_batch_check_size: usize,
     pub batch_parallelism: usize,
+    /// Candidates one reverse-lookup request may check (`permission.lookup.max_candidates`).
+    pub max_lookup_candidates: usize,
     page_key: Arc<OnceCell<Vec<u8>>>,
 }
 
@@ -46,8 +48,15 @@ impl ApiState {
             engine,
             max_batch_check_size,
             batch_parallelism: batch_parallelism.max(1),
+            max_lookup_candidates: crate::config::permission::DEFAULT_LOOKUP_MAX_CANDIDATES,
             page_key: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// Sets how many candidates one reverse-lookup request may check (at least 1).
+    pub fn with_lookup_limit(mut self, max_candidates: usize) -> Self {
+        self.max_lookup_candidates = max_candidates.max(1);
+        self
     }
 
     /// The page-token key, generated once per database and shared by every instance.
@@ -765,6 +774,31 @@ mod tests {
         assert_eq!(parse_go_int("-3"), Some(-3));
         assert_eq!(parse_go_int("abc"), None);
         assert_eq!(parse_go_int(""), None);
+    }
+
+    /// What `fuzz/fuzz_targets/permission_query.rs` checks, over its seeds and their prefixes:
+    /// any query string is read or refused without a panic, and `max-depth` is clamped.
+    #[test]
+    fn any_query_string_is_read_or_refused() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/permission_query");
+        let mut seeds = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            seeds.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        }
+        assert!(seeds.len() >= 3);
+        for seed in seeds {
+            for end in 0..=seed.len() {
+                let Some(raw) = seed.get(..end) else { continue };
+                let q = Query::parse(Some(raw));
+                let _ = q.subject();
+                let _ = q.filter();
+                if let Ok(Some(d)) = q.max_depth() {
+                    let d = crate::permission::engine::effective_depth(Some(d), 5);
+                    assert!((1..=5).contains(&d), "{raw:?}");
+                }
+            }
+        }
     }
 
     #[test]

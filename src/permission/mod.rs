@@ -64,7 +64,8 @@ pub async fn listeners(config: &PermissionConfig, db: &Db) -> Vec<ListenerSpec> 
         engine(config, db).await,
         config.limit.max_batch_check_size.max(1) as usize,
         config.limit.batch_check_max_parallelization.max(1) as usize,
-    );
+    )
+    .with_lookup_limit(config.lookup.max_candidates);
     let serve = &config.serve;
     let rest = |name, endpoint: &crate::config::ServeEndpoint, host, port, routes| ListenerSpec {
         role: Role::Permission,

@@ -1,6 +1,6 @@
 //! The reverse proxy on 4455: match, run the pipeline, then stream the request to the rule's
-//! upstream (Oathkeeper's path join and `strip_path`, `preserve_host`, `X-Forwarded-*` only
-//! when `trust_forwarded_headers`) — over the client connection's own upstream connection for
+//! upstream (Oathkeeper's path join and `strip_path`, `preserve_host`, `Forwarded`,
+//! `X-Forwarded-*` and the other client-claim headers only when `trust_forwarded_headers`) — over the client connection's own upstream connection for
 //! HTTP/1, a pooled client for h2 and upgrades — and stream the response back.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -74,6 +74,26 @@ const HOP: [&str; 8] = [
     "transfer-encoding",
     "upgrade",
 ];
+
+/// Whether `name` is a header by which a proxy in front tells the upstream who the client is
+/// or what it asked for (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, client-IP headers of CDNs,
+/// and `X-Original-URL` / `X-Rewrite-URL`, which IIS and Symfony read as the request path).
+/// Forwarded only under `serve.proxy.trust_forwarded_headers`: a client could otherwise claim
+/// any address, scheme, host or path to the upstream.
+fn client_claims(name: &HeaderName) -> bool {
+    const NAMES: [&str; 8] = [
+        "forwarded",
+        "x-real-ip",
+        "x-client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "x-cluster-client-ip",
+        "x-original-url",
+        "x-rewrite-url",
+    ];
+    let n = name.as_str();
+    n.starts_with("x-forwarded-") || n.starts_with("x-original-") || NAMES.contains(&n)
+}
 
 /// Oathkeeper's upstream path: base path joined with the request path, then the first
 /// occurrence of `/<strip_path>` removed.
@@ -218,19 +238,12 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
         );
     };
     let mut headers = HeaderMap::with_capacity(req.headers.len() + session.header.len());
+    let trusted = proxy.forwarder.trust_forwarded_headers;
     for (k, v) in req.headers.iter() {
-        let n = k.as_str();
-        if HOP.contains(&n) || n.starts_with("x-forwarded-") || k == header::HOST {
+        if HOP.contains(&k.as_str()) || k == header::HOST || (!trusted && client_claims(k)) {
             continue;
         }
         headers.append(k.clone(), v.clone());
-    }
-    if proxy.forwarder.trust_forwarded_headers {
-        for n in ["x-forwarded-host", "x-forwarded-proto", "x-forwarded-for"] {
-            if let Some(v) = req.headers.get(n) {
-                headers.insert(HeaderName::from_static(n), v.clone());
-            }
-        }
     }
     // What the mutators set (the request's own headers are already in; after a noop mutator
     // they are not copied back, so hop-by-hop and untrusted X-Forwarded-* headers stay out).
@@ -426,9 +439,12 @@ fn empty(status: axum::http::StatusCode) -> Response {
 /// The path rules match: percent-decoded, as Go's `URL.Path` — or why the request is refused.
 /// The upstream receives the raw path, so a path is refused when its decoded form could reach
 /// the upstream as something other than what was matched: an invalid or non-UTF-8
-/// percent-encoding, a NUL byte, or a `.`/`..` segment (also encoded, and also between
-/// backslashes, which some servers treat as separators). Oathkeeper forwards such paths
-/// unchanged, so `/public/../admin` can match a public rule and reach `/admin`.
+/// percent-encoding, a NUL byte, a dot segment (`.`, `..`, also encoded, also between
+/// backslashes, which some servers treat as separators, also with a path parameter such as
+/// `..;x=1`, which Tomcat and Spring read as `..`, or trailing spaces, which IIS trims), or an
+/// empty segment (`//`, `/\`, which many servers collapse, so that `//admin` would match a
+/// rule written for every path but `/admin` and arrive as `/admin`). Oathkeeper forwards such
+/// paths unchanged, so `/public/../admin` can match a public rule and reach `/admin`.
 pub fn checked_path(raw: &str) -> Result<String, &'static str> {
     let bytes = raw.as_bytes();
     let mut i = 0;
@@ -449,13 +465,27 @@ pub fn checked_path(raw: &str) -> Result<String, &'static str> {
     if decoded.contains('\0') {
         return Err("The request path contains a NUL byte");
     }
-    if decoded
-        .split(['/', '\\'])
-        .any(|segment| segment == "." || segment == "..")
-    {
+    let segments: Vec<&str> = decoded.split(['/', '\\']).collect();
+    if segments.iter().copied().any(is_dot_segment) {
         return Err("The request path contains a dot segment (\".\" or \"..\")");
     }
+    // The first segment is the empty one before the leading `/`, the last may be empty after a
+    // trailing `/`; any other empty segment is `//`.
+    let inner = segments
+        .get(1..segments.len().saturating_sub(1))
+        .unwrap_or_default();
+    if inner.iter().any(|s| s.is_empty()) {
+        return Err("The request path contains an empty segment (\"//\")");
+    }
     Ok(decoded.into_owned())
+}
+
+/// `.` or `..` as some server reads the segment: path parameters (`;…`) cut off, trailing
+/// whitespace and dots trimmed (`.. ` and `...` become `..` on Windows servers).
+fn is_dot_segment(segment: &str) -> bool {
+    let name = segment.split(';').next().unwrap_or_default();
+    let name = name.trim_end();
+    !name.is_empty() && name.bytes().all(|b| b == b'.')
 }
 
 #[cfg(test)]
@@ -467,6 +497,9 @@ mod tests {
         assert_eq!(checked_path("/api/a%20b").as_deref(), Ok("/api/a b"));
         assert_eq!(checked_path("/api/a%2Fb").as_deref(), Ok("/api/a/b"));
         assert_eq!(checked_path("/api/..x/.y").as_deref(), Ok("/api/..x/.y"));
+        assert_eq!(checked_path("/api/a;b=1/").as_deref(), Ok("/api/a;b=1/"));
+        assert_eq!(checked_path("/").as_deref(), Ok("/"));
+        assert_eq!(checked_path("").as_deref(), Ok(""));
         for bad in [
             "/api/../admin",
             "/api/./x",
@@ -480,8 +513,73 @@ mod tests {
             "/api/%c0%ae%c0%ae/admin",
             "/api/%ff",
             "/api/a%00b",
+            "/pub/..;/admin",
+            "/pub/..;jsessionid=1/admin",
+            "/pub/.;/admin",
+            "/pub/%2e%2e;/admin",
+            "/pub/%2e%2E/admin",
+            "/pub/.%2e/admin",
+            "/pub/..%3b/admin",
+            "/pub/..%3B/admin",
+            "/pub/..\\admin",
+            "/pub/%5c..%5cadmin",
+            "/pub/.../admin",
+            "/pub/..%20/admin",
+            "//admin",
+            "/pub//admin",
+            "/pub/%2f/admin",
+            "/\\admin",
+            "/pub/%5c%5cadmin",
         ] {
             assert!(checked_path(bad).is_err(), "{bad} must be refused");
+        }
+    }
+
+    /// The property `fuzz/fuzz_targets/proxy_path.rs` checks, replayed here over its seeds and
+    /// their prefixes: an accepted path has no dot segment and no inner empty segment.
+    #[test]
+    fn accepted_paths_have_no_dot_or_empty_segments() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/proxy_path");
+        let mut seeds = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            seeds.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        }
+        assert!(seeds.len() >= 3);
+        for seed in seeds {
+            for end in 0..=seed.len() {
+                let Some(raw) = seed.get(..end) else { continue };
+                let Ok(decoded) = checked_path(raw) else {
+                    continue;
+                };
+                let segments: Vec<&str> = decoded.split(['/', '\\']).collect();
+                for (i, segment) in segments.iter().enumerate() {
+                    assert!(!is_dot_segment(segment), "{raw:?}");
+                    let inner = i > 0 && i + 1 < segments.len();
+                    assert!(!(inner && segment.is_empty()), "{raw:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn client_claims_cover_every_forwarding_header() {
+        for n in [
+            "forwarded",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "x-real-ip",
+            "x-original-url",
+            "x-original-forwarded-for",
+            "x-rewrite-url",
+            "true-client-ip",
+        ] {
+            assert!(client_claims(&HeaderName::from_static(n)), "{n}");
+        }
+        for n in ["authorization", "cookie", "x-request-id", "x-user"] {
+            assert!(!client_claims(&HeaderName::from_static(n)), "{n}");
         }
     }
 

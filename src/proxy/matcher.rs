@@ -1,6 +1,7 @@
 //! The access-rule matcher, a pure core (no I/O, no clock): compiles `match.url` patterns with
-//! Oathkeeper's `regexp` strategy (`<…>` groups, anchored, backtracking syntax such as
-//! `(?!protected)` via `fancy-regex`) or `glob` strategy (gobwas-style, `.` and `/` separators),
+//! Oathkeeper's `regexp` strategy (`<…>` groups, anchored; the linear `regex` crate when the
+//! pattern allows, backtracking syntax such as `(?!protected)` via `fancy-regex` with a step
+//! limit) or `glob` strategy (gobwas-style, `.` and `/` separators),
 //! and picks the one rule that matches a method and URL.
 
 use std::time::Duration;
@@ -25,15 +26,43 @@ impl Strategy {
     }
 }
 
-/// Oathkeeper runs each regexp with a 250 ms timeout; fancy-regex bounds backtracking by steps.
-const BACKTRACK_LIMIT: usize = 1_000_000;
+/// Oathkeeper runs each regexp with a 250 ms timeout (dlclark/regexp2). Quartet compiles every
+/// pattern it can with the linear-time `regex` crate; only a pattern that needs look-around or
+/// backreferences runs on `fancy-regex`'s backtracking engine, bounded by this many steps
+/// (about 2–3 ms of CPU on a hostile pattern and input), after which the match fails.
+pub const BACKTRACK_LIMIT: usize = 100_000;
 /// Kept for documentation of the equivalence above.
 pub const ORY_MATCH_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// How deep groups (regexp) or `{…}` alternatives (glob) may nest in one pattern.
+pub const MAX_NESTING: usize = 100;
+
+/// The deepest nesting of unescaped parentheses in a regexp (an upper bound: a `(` inside a
+/// character class counts too).
+fn group_depth(re: &str) -> usize {
+    let (mut depth, mut max, mut escaped) = (0usize, 0usize, false);
+    for c in re.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '(' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
 
 /// A compiled `match.url`.
 #[derive(Debug, Clone)]
 pub enum Pattern {
-    Regexp(fancy_regex::Regex),
+    /// A regexp without look-around or backreferences: linear time in the URL's length.
+    Regexp(regex::Regex),
+    /// A regexp that needs the backtracking engine (bounded by [`BACKTRACK_LIMIT`] steps).
+    Backtracking(fancy_regex::Regex),
     Glob(regex::Regex),
 }
 
@@ -54,10 +83,19 @@ impl Pattern {
                     }
                 }
                 re.push('$');
+                if let Ok(linear) = regex::Regex::new(&re) {
+                    return Ok(Pattern::Regexp(linear));
+                }
+                // fancy-regex parses by recursive descent: bound its depth first.
+                if group_depth(&re) > MAX_NESTING {
+                    return Err(format!(
+                        "invalid regular expression: groups nest more than {MAX_NESTING} deep"
+                    ));
+                }
                 fancy_regex::RegexBuilder::new(&re)
                     .backtrack_limit(BACKTRACK_LIMIT)
                     .build()
-                    .map(Pattern::Regexp)
+                    .map(Pattern::Backtracking)
                     .map_err(|e| format!("invalid regular expression: {e}"))
             }
             Strategy::Glob => {
@@ -76,13 +114,25 @@ impl Pattern {
         }
     }
 
+    /// Whether the pattern runs on the backtracking engine (its cost per request is bounded
+    /// by [`BACKTRACK_LIMIT`] steps, not by the URL's length alone).
+    pub fn needs_backtracking(&self) -> bool {
+        matches!(self, Pattern::Backtracking(_))
+    }
+
     /// `Ok(None)`: no match; `Ok(Some(groups))`: match with its capture groups (every group but
     /// the whole match, non-participating ones as ""; always empty for glob); `Err`: the
     /// matcher gave up (backtracking limit), which Oathkeeper answers with 500.
     pub fn captures(&self, url: &str) -> Result<Option<Vec<String>>, String> {
         match self {
             Pattern::Glob(re) => Ok(re.is_match(url).then(Vec::new)),
-            Pattern::Regexp(re) => match re.captures(url) {
+            Pattern::Regexp(re) => Ok(re.captures(url).map(|caps| {
+                caps.iter()
+                    .skip(1)
+                    .map(|m| m.map(|m| m.as_str().to_owned()).unwrap_or_default())
+                    .collect()
+            })),
+            Pattern::Backtracking(re) => match re.captures(url) {
                 Ok(Some(caps)) => Ok(Some(
                     caps.iter()
                         .skip(1)
@@ -139,7 +189,7 @@ fn split_delimited(pattern: &str) -> Result<Vec<Part<'_>>, String> {
 /// gobwas/glob syntax with separators `.` and `/` as a regular expression.
 fn glob_to_regex(glob: &str) -> Result<String, String> {
     let chars: Vec<char> = glob.chars().collect();
-    let (re, rest) = glob_seq(&chars, 0, false)?;
+    let (re, rest) = glob_seq(&chars, 0, false, 0)?;
     if rest != chars.len() {
         return Err(format!("unexpected {:?} in glob {glob:?}", chars[rest]));
     }
@@ -149,7 +199,17 @@ fn glob_to_regex(glob: &str) -> Result<String, String> {
 const SEP_CLASS: &str = "[^./]";
 
 /// Translates from `i` until the end (or, inside `{…}`, until `,` or `}`).
-fn glob_seq(chars: &[char], mut i: usize, in_alt: bool) -> Result<(String, usize), String> {
+fn glob_seq(
+    chars: &[char],
+    mut i: usize,
+    in_alt: bool,
+    depth: usize,
+) -> Result<(String, usize), String> {
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "{{…}} alternatives nest more than {MAX_NESTING} deep in glob"
+        ));
+    }
     let mut out = String::new();
     while i < chars.len() {
         match chars[i] {
@@ -202,7 +262,7 @@ fn glob_seq(chars: &[char], mut i: usize, in_alt: bool) -> Result<(String, usize
                 let mut alts = Vec::new();
                 i += 1;
                 loop {
-                    let (alt, next) = glob_seq(chars, i, true)?;
+                    let (alt, next) = glob_seq(chars, i, true, depth + 1)?;
                     alts.push(alt);
                     match chars.get(next) {
                         Some(',') => i = next + 1,
@@ -314,6 +374,69 @@ mod tests {
         let p = Pattern::compile(Strategy::Regexp, "http://h/<(?!protected).*>").unwrap();
         assert!(p.captures("http://h/public").unwrap().is_some());
         assert!(p.captures("http://h/protected/x").unwrap().is_none());
+    }
+
+    #[test]
+    fn only_look_around_and_backreferences_take_the_backtracking_engine() {
+        let linear = Pattern::compile(Strategy::Regexp, "http://h/<(a+)+>/<[0-9]+>").unwrap();
+        assert!(!linear.needs_backtracking());
+        let look = Pattern::compile(Strategy::Regexp, "http://h/<(?!protected).*>").unwrap();
+        assert!(look.needs_backtracking());
+        // `<…>` is itself group 1, so the inner group is 2
+        let back = Pattern::compile(Strategy::Regexp, "http://h/<(a)\\2>").unwrap();
+        assert!(back.needs_backtracking());
+        assert_eq!(
+            back.captures("http://h/aa").unwrap(),
+            Some(vec!["aa".into(), "a".into()])
+        );
+    }
+
+    #[test]
+    fn a_pathological_pattern_gives_up_within_the_step_limit() {
+        // nested quantifiers behind a look-ahead: exponential for a backtracking engine
+        let p = Pattern::compile(Strategy::Regexp, "http://h/<(?=a)(a|aa)+b>").unwrap();
+        assert!(p.needs_backtracking());
+        let url = format!("http://h/{}", "a".repeat(64));
+        let started = std::time::Instant::now();
+        assert!(p.captures(&url).is_err());
+        assert!(started.elapsed() < Duration::from_millis(500));
+        // the same shape without look-around is linear and answers no match
+        let linear = Pattern::compile(Strategy::Regexp, "http://h/<(a|aa)+b>").unwrap();
+        assert_eq!(linear.captures(&url).unwrap(), None);
+    }
+
+    #[test]
+    fn deep_nesting_is_a_load_error_not_a_stack_overflow() {
+        for (strategy, pattern) in [
+            (
+                Strategy::Regexp,
+                format!("http://h/<{}a{}>", "(".repeat(100_000), ")".repeat(100_000)),
+            ),
+            (
+                Strategy::Regexp,
+                format!(
+                    "http://h/<(?!x){}a{}>",
+                    "(".repeat(100_000),
+                    ")".repeat(100_000)
+                ),
+            ),
+            (
+                Strategy::Regexp,
+                format!("http://h/<{}>", "(?=".repeat(50_000)),
+            ),
+            (
+                Strategy::Glob,
+                format!("http://h/<{}>", "{".repeat(100_000)),
+            ),
+            (
+                Strategy::Glob,
+                format!("http://h/<{}a{}>", "{".repeat(200), "}".repeat(200)),
+            ),
+        ] {
+            assert!(Pattern::compile(strategy, &pattern).is_err());
+        }
+        let ok = format!("http://h/<{}a{}>", "{".repeat(50), "}".repeat(50));
+        assert!(Pattern::compile(Strategy::Glob, &ok).is_ok());
     }
 
     #[test]

@@ -304,6 +304,17 @@ impl Proxy {
         }
         let pattern =
             Pattern::compile(self.strategy, &m.url).map_err(|e| format!("match.url: {e}"))?;
+        if pattern.needs_backtracking() {
+            tracing::warn!(
+                rule = rule.id,
+                url = m.url,
+                backtrack_limit = matcher::BACKTRACK_LIMIT,
+                "access rule: match.url needs look-around or backreferences, so it runs on the \
+                 backtracking regexp engine: each request costs up to the step limit, and a URL \
+                 that exceeds it is refused with 500; write the pattern without them to match \
+                 in linear time"
+            );
+        }
         let upstream = if rule.upstream.url.is_empty() {
             None
         } else {

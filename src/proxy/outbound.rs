@@ -9,6 +9,10 @@ use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
+/// The largest response body an outbound call reads (sessions, introspection answers, remote
+/// authorizer and hydrator answers); a larger one is a transport failure.
+pub const MAX_RESPONSE_BODY: usize = 8 << 20;
+
 /// One outbound HTTP request.
 #[derive(Debug, Clone)]
 pub struct OutboundRequest {
@@ -73,11 +77,20 @@ impl HttpClient {
             .map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        let mut response = response;
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BODY {
+                return Err(format!(
+                    "the response body is larger than {MAX_RESPONSE_BODY} bytes"
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(OutboundResponse {
             status,
             headers,
-            body,
+            body: body.freeze(),
             json: None,
         })
     }

@@ -83,6 +83,15 @@ pub struct TemplateError(pub String);
 
 type R<T> = Result<T, TemplateError>;
 
+/// How deep `{{if}}`/`{{with}}`/`{{range}}` blocks and parenthesised pipelines may nest in one
+/// template (a load-time error beyond; Go's parser allows 10 000 parentheses).
+pub const MAX_NESTING: usize = 100;
+/// Work one execution may do: actions, pipeline commands and range iterations together.
+pub const MAX_STEPS: usize = 100_000;
+/// Bytes one execution may output, and the largest value (string, or JSON counted by its
+/// scalars and string bytes) one function may produce.
+pub const MAX_OUTPUT: usize = 1 << 20;
+
 fn err<T>(msg: impl Into<String>) -> R<T> {
     Err(TemplateError(msg.into()))
 }
@@ -197,6 +206,7 @@ impl Template {
         let mut p = Parser {
             items: tokens,
             pos: 0,
+            depth: 0,
         };
         let (nodes, end) = p.nodes()?;
         match end {
@@ -208,7 +218,7 @@ impl Template {
     pub fn execute(&self, data: &TemplateData) -> R<String> {
         let root = TV::Root(Arc::new(data.clone()));
         let mut out = String::new();
-        exec_nodes(&self.nodes, &root, &root, &mut out)?;
+        exec_nodes(&self.nodes, &root, &root, &mut out, &mut Budget::new())?;
         Ok(out)
     }
 
@@ -216,7 +226,7 @@ impl Template {
     pub fn execute_shared(&self, data: &Arc<TemplateData>) -> R<String> {
         let root = TV::Root(data.clone());
         let mut out = String::new();
-        exec_nodes(&self.nodes, &root, &root, &mut out)?;
+        exec_nodes(&self.nodes, &root, &root, &mut out, &mut Budget::new())?;
         Ok(out)
     }
 }
@@ -303,11 +313,25 @@ fn find_close(s: &str) -> Option<usize> {
 struct Parser {
     items: Vec<Item>,
     pos: usize,
+    /// Blocks open around the current position.
+    depth: usize,
 }
 
 impl Parser {
     /// Parses nodes until the end or a control keyword (`end`, `else`, `else if …`), returned.
     fn nodes(&mut self) -> R<(Vec<Node>, Option<String>)> {
+        if self.depth >= MAX_NESTING {
+            return err(format!(
+                "blocks ({{{{if}}}}, {{{{with}}}}, {{{{range}}}}) nest more than {MAX_NESTING} deep"
+            ));
+        }
+        self.depth += 1;
+        let r = self.nodes_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn nodes_inner(&mut self) -> R<(Vec<Node>, Option<String>)> {
         let mut nodes = Vec::new();
         while self.pos < self.items.len() {
             let idx = self.pos;
@@ -517,14 +541,17 @@ fn lex(s: &str) -> R<Vec<Tok>> {
 fn parse_pipeline(s: &str) -> R<Pipeline> {
     let toks = lex(s)?;
     let mut pos = 0;
-    let p = pipeline(&toks, &mut pos)?;
+    let p = pipeline(&toks, &mut pos, 0)?;
     if pos != toks.len() {
         return err(format!("unexpected {:?} in action {s:?}", toks[pos]));
     }
     Ok(p)
 }
 
-fn pipeline(toks: &[Tok], pos: &mut usize) -> R<Pipeline> {
+fn pipeline(toks: &[Tok], pos: &mut usize, depth: usize) -> R<Pipeline> {
+    if depth >= MAX_NESTING {
+        return err(format!("parentheses nest more than {MAX_NESTING} deep"));
+    }
     let mut cmds = Vec::new();
     loop {
         let mut ops = Vec::new();
@@ -545,7 +572,7 @@ fn pipeline(toks: &[Tok], pos: &mut usize) -> R<Pipeline> {
                     _ => return err(format!("function {id:?} not defined")),
                 },
                 Tok::LParen => {
-                    let inner = pipeline(toks, pos)?;
+                    let inner = pipeline(toks, pos, depth + 1)?;
                     if toks.get(*pos) != Some(&Tok::RParen) {
                         return err("unclosed parenthesis");
                     }
@@ -766,40 +793,109 @@ fn go_json_string(v: &Value) -> String {
     }
 }
 
-fn exec_nodes(nodes: &[Node], dot: &TV, root: &TV, out: &mut String) -> R<()> {
+/// The steps left to one execution ([`MAX_STEPS`]).
+struct Budget {
+    steps: usize,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Budget { steps: MAX_STEPS }
+    }
+
+    fn step(&mut self) -> R<()> {
+        match self.steps.checked_sub(1) {
+            Some(left) => {
+                self.steps = left;
+                Ok(())
+            }
+            None => err(format!(
+                "template execution exceeded {MAX_STEPS} steps (actions, commands and range \
+                 iterations)"
+            )),
+        }
+    }
+}
+
+fn check_output(out: &str) -> R<()> {
+    if out.len() > MAX_OUTPUT {
+        return err(format!("template output exceeded {MAX_OUTPUT} bytes"));
+    }
+    Ok(())
+}
+
+/// Whether `v` stays within [`MAX_OUTPUT`] (strings by bytes, other scalars as 8; stops
+/// counting at the limit).
+fn value_within_limit(v: &TV) -> bool {
+    fn walk(v: &Value, left: &mut usize) -> bool {
+        let cost = match v {
+            Value::String(s) => s.len().max(1),
+            _ => 8,
+        };
+        let Some(rest) = left.checked_sub(cost) else {
+            return false;
+        };
+        *left = rest;
+        match v {
+            Value::Array(a) => a.iter().all(|x| walk(x, left)),
+            Value::Object(o) => o.iter().all(|(k, x)| {
+                match left.checked_sub(k.len()) {
+                    Some(rest) => *left = rest,
+                    None => return false,
+                }
+                walk(x, left)
+            }),
+            _ => true,
+        }
+    }
+    match v {
+        TV::Json(j) => {
+            let mut left = MAX_OUTPUT;
+            walk(j, &mut left)
+        }
+        _ => true,
+    }
+}
+
+fn exec_nodes(nodes: &[Node], dot: &TV, root: &TV, out: &mut String, b: &mut Budget) -> R<()> {
     for node in nodes {
+        b.step()?;
         match node {
-            Node::Text(t) => out.push_str(t),
+            Node::Text(t) => {
+                out.push_str(t);
+                check_output(out)?;
+            }
             Node::Action(p) => {
-                let v = eval_pipeline(p, dot, root)?;
+                let v = eval_pipeline(p, dot, root, b)?;
                 match v {
                     TV::Nil => out.push_str("<no value>"),
                     v => out.push_str(&v.go_string()),
                 }
+                check_output(out)?;
             }
             Node::If(branches, otherwise) => {
                 let mut done = false;
                 for (cond, body) in branches {
-                    if eval_pipeline(cond, dot, root)?.truthy() {
-                        exec_nodes(body, dot, root, out)?;
+                    if eval_pipeline(cond, dot, root, b)?.truthy() {
+                        exec_nodes(body, dot, root, out, b)?;
                         done = true;
                         break;
                     }
                 }
                 if !done {
-                    exec_nodes(otherwise, dot, root, out)?;
+                    exec_nodes(otherwise, dot, root, out, b)?;
                 }
             }
             Node::With(p, body, otherwise) => {
-                let v = eval_pipeline(p, dot, root)?;
+                let v = eval_pipeline(p, dot, root, b)?;
                 if v.truthy() {
-                    exec_nodes(body, &v, root, out)?;
+                    exec_nodes(body, &v, root, out, b)?;
                 } else {
-                    exec_nodes(otherwise, dot, root, out)?;
+                    exec_nodes(otherwise, dot, root, out, b)?;
                 }
             }
             Node::Range(p, body, otherwise) => {
-                let v = eval_pipeline(p, dot, root)?;
+                let v = eval_pipeline(p, dot, root, b)?;
                 let items: Vec<TV> = match &v {
                     TV::Json(Value::Array(a)) => a.iter().cloned().map(TV::from_json).collect(),
                     TV::Json(Value::Object(o)) => {
@@ -813,10 +909,11 @@ fn exec_nodes(nodes: &[Node], dot: &TV, root: &TV, out: &mut String) -> R<()> {
                     other => return err(format!("range can't iterate over {}", other.go_string())),
                 };
                 if items.is_empty() {
-                    exec_nodes(otherwise, dot, root, out)?;
+                    exec_nodes(otherwise, dot, root, out, b)?;
                 }
                 for item in &items {
-                    exec_nodes(body, item, root, out)?;
+                    b.step()?;
+                    exec_nodes(body, item, root, out, b)?;
                 }
             }
         }
@@ -824,28 +921,29 @@ fn exec_nodes(nodes: &[Node], dot: &TV, root: &TV, out: &mut String) -> R<()> {
     Ok(())
 }
 
-fn eval_pipeline(p: &Pipeline, dot: &TV, root: &TV) -> R<TV> {
+fn eval_pipeline(p: &Pipeline, dot: &TV, root: &TV, b: &mut Budget) -> R<TV> {
     let mut piped: Option<TV> = None;
     for cmd in &p.0 {
-        piped = Some(eval_command(cmd, dot, root, piped)?);
+        b.step()?;
+        piped = Some(eval_command(cmd, dot, root, piped, b)?);
     }
     Ok(piped.unwrap_or(TV::Nil))
 }
 
-fn eval_command(cmd: &Command, dot: &TV, root: &TV, piped: Option<TV>) -> R<TV> {
+fn eval_command(cmd: &Command, dot: &TV, root: &TV, piped: Option<TV>, b: &mut Budget) -> R<TV> {
     let (first, rest) = match cmd.0.split_first() {
         Some(x) => x,
         None => return err("empty command"),
     };
     let mut args = Vec::with_capacity(rest.len() + 1);
     for op in rest {
-        args.push(eval_operand(op, dot, root)?);
+        args.push(eval_operand(op, dot, root, b)?);
     }
     if let Some(p) = piped {
         args.push(p);
     }
     match first {
-        Operand::Func(name) => call(name, args),
+        Operand::Func(name) => bounded_call(name, args),
         Operand::Field(fields) | Operand::Var(fields) if !args.is_empty() || !fields.is_empty() => {
             let base = if matches!(first, Operand::Field(_)) {
                 dot
@@ -862,25 +960,45 @@ fn eval_command(cmd: &Command, dot: &TV, root: &TV, piped: Option<TV>) -> R<TV> 
             field(&field_path(base, init)?, last, &args)
         }
         _ if !args.is_empty() => err("can't give argument to non-function"),
-        op => eval_operand(op, dot, root),
+        op => eval_operand(op, dot, root, b),
     }
 }
 
-fn eval_operand(op: &Operand, dot: &TV, root: &TV) -> R<TV> {
+fn eval_operand(op: &Operand, dot: &TV, root: &TV, b: &mut Budget) -> R<TV> {
     match op {
         Operand::Dot => Ok(dot.clone()),
         Operand::Field(fs) => field_path(dot, fs),
         Operand::Var(fs) => field_path(root, fs),
-        Operand::Func(name) => call(name, Vec::new()),
+        Operand::Func(name) => bounded_call(name, Vec::new()),
         Operand::Str(s) => Ok(TV::str(s.clone())),
         Operand::Num(n) => Ok(TV::Json(Value::Number(n.clone()))),
         Operand::Bool(b) => Ok(TV::Json(Value::Bool(*b))),
         Operand::Nil => Ok(TV::Nil),
         Operand::Sub(p, fs) => {
-            let v = eval_pipeline(p, dot, root)?;
+            let v = eval_pipeline(p, dot, root, b)?;
             fs.iter().try_fold(v, |v, f| field(&v, f, &[]))
         }
     }
+}
+
+/// [`call`], refusing a result larger than [`MAX_OUTPUT`] (`repeat`, or `cat . .` under
+/// nested `with`s, would otherwise grow a value exponentially).
+fn bounded_call(name: &str, args: Vec<TV>) -> R<TV> {
+    if name == "repeat" {
+        if let [n, x] = args.as_slice() {
+            let n = usize::try_from(n.to_i64().clamp(0, 10_000)).unwrap_or(0);
+            if s(x).len().saturating_mul(n) > MAX_OUTPUT {
+                return err(format!("repeat would produce more than {MAX_OUTPUT} bytes"));
+            }
+        }
+    }
+    let v = call(name, args)?;
+    if !value_within_limit(&v) {
+        return err(format!(
+            "{name} produced a value larger than {MAX_OUTPUT} bytes"
+        ));
+    }
+    Ok(v)
 }
 
 /// The fields `fs` applied in turn, as [`field`] does; `.Extra.a.b…` walks the session's JSON
@@ -1715,5 +1833,60 @@ mod tests {
         assert!(Template::parse("{{ .Subject ").is_err());
         assert!(Template::parse("{{ template \"x\" }}").is_err());
         assert!(Template::parse("{{ end }}").is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded_at_parse_time() {
+        let ok = "{{if 1}}".repeat(MAX_NESTING - 1) + &"{{end}}".repeat(MAX_NESTING - 1);
+        assert!(Template::parse(&ok).is_ok());
+        for deep in [
+            "{{if 1}}".repeat(100_000) + &"{{end}}".repeat(100_000),
+            "{{with .}}".repeat(100_000),
+            "{{range .}}".repeat(MAX_NESTING + 1) + &"{{end}}".repeat(MAX_NESTING + 1),
+            format!("{{{{ {}1{} }}}}", "(".repeat(100_000), ")".repeat(100_000)),
+            format!("{{{{ {}1 }}}}", "(print ".repeat(MAX_NESTING + 1)),
+        ] {
+            let e = Template::parse(&deep).unwrap_err();
+            assert!(e.0.contains("nest more than"), "{e}");
+        }
+        let parens = format!(
+            "{{{{ {}1{} }}}}",
+            "(".repeat(MAX_NESTING - 1),
+            ")".repeat(MAX_NESTING - 1)
+        );
+        assert_eq!(run(&parens).unwrap(), "1");
+    }
+
+    #[test]
+    fn execution_work_and_output_are_bounded() {
+        // doubling under nested `with`s: 2^60 bytes without the value limit
+        let doubling = r#"{{with "aaaaaaaa"}}"#.to_string()
+            + &"{{with cat . .}}".repeat(60)
+            + "{{.}}"
+            + &"{{end}}".repeat(61);
+        let e = run(&doubling).unwrap_err();
+        assert!(e.0.contains("larger than"), "{e}");
+        let e = run(r#"{{ repeat 10000 (repeat 10000 "aaaa") }}"#).unwrap_err();
+        assert!(e.0.contains("more than"), "{e}");
+        assert_eq!(run(r#"{{ repeat 3 "ab" }}"#).unwrap(), "ababab");
+        // nested ranges over a list: 1000^3 iterations without the step budget
+        let big = (0..1000)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let ranges = format!(
+            "{{{{range (list {big})}}}}{{{{range (list {big})}}}}{{{{range (list {big})}}}}x{{{{end}}}}{{{{end}}}}{{{{end}}}}"
+        );
+        let started = std::time::Instant::now();
+        let e = run(&ranges).unwrap_err();
+        assert!(e.0.contains("steps"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // output written as text alone
+        let text = "x".repeat(1000);
+        let many = format!(
+            "{{{{range (list {big})}}}}{{{{range (list 1 2)}}}}{text}{{{{end}}}}{{{{end}}}}"
+        );
+        let e = run(&many).unwrap_err();
+        assert!(e.0.contains("output exceeded"), "{e}");
     }
 }

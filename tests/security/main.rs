@@ -7,3 +7,4 @@
 mod harness;
 mod oauth2_session;
 mod identity;
+mod proxy_perm;
