@@ -1,5 +1,6 @@
 //! The HTTP kernel shared by every role: Ory's error envelope, the JSON extractor, the shared
-//! middleware, health/version/metrics routes, and listener binding with graceful shutdown.
+//! middleware, health/version/metrics routes, listener binding with graceful shutdown, and the
+//! guarded client for outbound calls to URLs that API callers chose (`outbound`).
 //! Roles build axum routers; only this module and the roles' `http` modules know axum.
 
 pub mod connection;
@@ -10,6 +11,7 @@ pub mod json;
 pub mod layers;
 pub mod listener;
 pub mod metrics;
+pub mod outbound;
 pub mod query;
 pub mod server;
 
