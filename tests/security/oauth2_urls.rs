@@ -375,11 +375,25 @@ async fn the_frontchannel_logout_page_escapes_its_frames_and_sends_a_strict_csp(
     only_nonced_scripts(&page, &nonce);
 }
 
-/// A local server: `/ro.jwt` answers an unsigned request object, `/big` 2 MiB, `/slow` never.
+/// A local server: `/ro.jwt` answers an unsigned request object, `/big` 2 MiB, `/slow` never,
+/// `/hop` redirects to `/ro.jwt` by the name `localhost`.
 async fn fetch_target() -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let hop_target = format!(
+        "http://localhost:{}/ro.jwt",
+        listener.local_addr().unwrap().port()
+    );
     let app = axum::Router::new()
+        .route(
+            "/hop",
+            axum::routing::get(move || async move {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, hop_target)],
+                )
+            }),
+        )
         .route(
             "/ro.jwt",
             axum::routing::get(|| async {
@@ -450,8 +464,9 @@ async fn authorize_by_reference(server: &Server, client_id: &str, request_uri: &
 async fn client_urls_inside_the_network_are_refused_when_private_ranges_are_disallowed() {
     let (base, task) = fetch_target().await;
     let allowed = format!("{base}/ro.jwt");
+    let hop = format!("{base}/hop");
     let server = Server::dev_with(&format!(
-        "oauth2:\n  clients:\n    http:\n      disallow_private_ip_ranges: true\n      private_ip_exception_urls:\n        - {allowed}\n"
+        "oauth2:\n  clients:\n    http:\n      disallow_private_ip_ranges: true\n      private_ip_exception_urls:\n        - {allowed}\n        - {hop}\n"
     ));
     let port = base.rsplit(':').next().unwrap();
     for (field, value) in [
@@ -481,6 +496,17 @@ async fn client_urls_inside_the_network_are_refused_when_private_ranges_are_disa
     assert_eq!(status, 201, "{c}");
     let to = authorize_by_reference(&server, c["client_id"].as_str().unwrap(), &allowed).await;
     assert!(query_param(&to, "login_challenge").is_some(), "{to}");
+    // an exempt URL that redirects inside: the redirect target is checked on its own
+    let (status, c) = create(&server, with_request_uris(&[&hop])).await;
+    assert_eq!(status, 201, "{c}");
+    let to = authorize_by_reference(&server, c["client_id"].as_str().unwrap(), &hop).await;
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("invalid_request_uri"),
+        "{to}"
+    );
+    let why = query_param(&to, "error_description").unwrap();
+    assert!(why.contains("disallow_private_ip_ranges"), "{why}");
     task.abort();
 }
 
@@ -510,5 +536,39 @@ async fn fetched_client_urls_have_a_body_cap_and_a_timeout() {
     let why = query_param(&to, "error_description").unwrap();
     assert!(why.contains("did not answer within"), "{why}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
+    // a client's JWK set is read up to the cap as well (it was read whole before)
+    let (status, c) = create(
+        &server,
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": big, "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    use base64::Engine;
+    let b64 = |v: Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap())
+    };
+    let assertion = format!(
+        "{}.{}.c2ln",
+        b64(json!({"alg": "ES256", "kid": "k1"})),
+        b64(json!({"iss": c["client_id"], "sub": c["client_id"]}))
+    );
+    let r = client()
+        .post(format!("{}/oauth2/token", server.url("oauth2", "public")))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client", "{body}");
+    let why = body["error_description"].as_str().unwrap();
+    assert!(why.contains("larger than 1048576 bytes"), "{why}");
     task.abort();
 }
