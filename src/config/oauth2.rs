@@ -21,6 +21,25 @@ pub struct Oauth2Config {
     pub oauth2: Oauth2Oauth2,
     pub oidc: Oauth2Oidc,
     pub webfinger: Oauth2Webfinger,
+    pub clients: Oauth2Clients,
+}
+
+/// `clients.*`: how the role calls URLs that OAuth 2.0 clients registered.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2Clients {
+    pub http: Oauth2ClientsHttp,
+}
+
+/// `clients.http.*` (Hydra's SSRF guard): with `disallow_private_ip_ranges` (default `false`)
+/// a client's `jwks_uri`, `request_uris`, `sector_identifier_uri` and `backchannel_logout_uri`
+/// may not reach internal addresses, except the URLs listed in `private_ip_exception_urls`
+/// (exact, case-sensitive match).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Oauth2ClientsHttp {
+    pub disallow_private_ip_ranges: bool,
+    pub private_ip_exception_urls: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

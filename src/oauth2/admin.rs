@@ -154,6 +154,7 @@ pub async fn create(s: &Oauth2, body: Value, origin: Origin) -> Result<Client> {
             dev,
         },
     )?;
+    s.validate_client_addresses(&c).await?;
     s.validate_sector_identifier(&c).await?;
     if origin == Origin::Dynamic || c.client_id.is_empty() {
         c.client_id = uuid::Uuid::new_v4().to_string();
@@ -342,6 +343,7 @@ pub async fn replace(s: &Oauth2, id: &str, body: Value, origin: Origin) -> Resul
             dev,
         },
     )?;
+    s.validate_client_addresses(&c).await?;
     s.validate_sector_identifier(&c).await?;
     let new_secret = c.client_secret.clone().filter(|s| !s.is_empty());
     let hash = match &new_secret {

@@ -349,23 +349,33 @@ impl Client {
             ));
         }
         for uri in &self.redirect_uris {
-            let parsed = url::Url::parse(uri).map_err(|_| {
+            let parsed = absolute(uri).ok_or_else(|| {
                 Error::InvalidRedirectUri(format!(
                     "Redirect URL '{uri}' is not a valid absolute URL."
                 ))
             })?;
-            if parsed.fragment().is_some() {
+            if let Some(scheme) = script_scheme(&parsed) {
+                return Err(Error::InvalidRedirectUri(format!(
+                    "Redirect URL '{uri}' uses the scheme '{scheme}:', which is not allowed; use https (or http for loopback), or a custom scheme of a native app."
+                )));
+            }
+            if uri.contains('#') {
                 return Err(Error::InvalidRedirectUri(format!(
                     "Redirect URIs must not contain fragments (#): {uri}"
                 )));
             }
         }
         for uri in &self.post_logout_redirect_uris {
-            let parsed = url::Url::parse(uri).map_err(|_| {
-                Error::InvalidRedirectUri(format!(
+            let parsed = absolute(uri).ok_or_else(|| {
+                Error::InvalidClientMetadata(format!(
                     "Post logout redirect URI '{uri}' is not a valid absolute URL."
                 ))
             })?;
+            if let Some(scheme) = script_scheme(&parsed) {
+                return Err(Error::InvalidClientMetadata(format!(
+                    "Post logout redirect URI '{uri}' uses the scheme '{scheme}:', which is not allowed."
+                )));
+            }
             let matches = self
                 .redirect_uris
                 .iter()
@@ -378,6 +388,33 @@ impl Client {
             if !matches {
                 return Err(Error::InvalidClientMetadata(format!(
                     "post_logout_redirect_uri '{uri}' must match the domain, port, scheme of at least one of the registered redirect URIs but did not"
+                )));
+            }
+        }
+        for (field, uri) in [
+            ("frontchannel_logout_uri", &self.frontchannel_logout_uri),
+            ("backchannel_logout_uri", &self.backchannel_logout_uri),
+        ] {
+            if !uri.is_empty() && !absolute(uri).is_some_and(|u| is_web(&u)) {
+                return Err(Error::InvalidClientMetadata(format!(
+                    "Field {field} must be an absolute http or https URL, not '{uri}'."
+                )));
+            }
+        }
+        let other_uris = [
+            ("client_uri", &self.client_uri),
+            ("logo_uri", &self.logo_uri),
+            ("policy_uri", &self.policy_uri),
+            ("tos_uri", &self.tos_uri),
+            ("jwks_uri", &self.jwks_uri),
+            ("sector_identifier_uri", &self.sector_identifier_uri),
+        ]
+        .into_iter()
+        .chain(self.request_uris.iter().map(|u| ("request_uris", u)));
+        for (field, uri) in other_uris {
+            if let Some(scheme) = url::Url::parse(uri).ok().as_ref().and_then(script_scheme) {
+                return Err(Error::InvalidClientMetadata(format!(
+                    "Field {field} uses the scheme '{scheme}:', which is not allowed: '{uri}'."
                 )));
             }
         }
@@ -420,6 +457,25 @@ impl Client {
         self.registration_client_uri = None;
         self
     }
+}
+
+/// `uri` parsed when it is absolute in Go's `url.ParseRequestURI` sense: a scheme followed by a
+/// path that starts with `/` (`https://…`, `com.example.app:/cb`), not an opaque
+/// `scheme:text` such as `javascript:alert(1)` or `data:text/html,…`.
+fn absolute(uri: &str) -> Option<url::Url> {
+    url::Url::parse(uri).ok().filter(|u| !u.cannot_be_a_base())
+}
+
+/// The scheme of `url` when a browser would run or render it as content of the page that
+/// follows it (`javascript:`, `vbscript:`, `data:`), however it was spelled.
+fn script_scheme(url: &url::Url) -> Option<&str> {
+    let scheme = url.scheme();
+    matches!(scheme, "javascript" | "vbscript" | "data").then_some(scheme)
+}
+
+/// Whether `url` is an http(s) URL with a host.
+fn is_web(url: &url::Url) -> bool {
+    matches!(url.scheme(), "http" | "https") && url.host().is_some()
 }
 
 fn has_keys(jwks: &Value) -> bool {
@@ -519,6 +575,73 @@ mod tests {
         }
         let mut c = Client::from_json(json!({"metadata": {"a": 1}})).unwrap();
         assert!(c.validate(Origin::Dynamic, &p).is_err());
+    }
+
+    #[test]
+    fn script_schemes_are_refused_in_every_uri_field() {
+        let (scope, types) = policy();
+        let p = Policy {
+            default_scope: &scope,
+            subject_types: &types,
+            dev: true,
+        };
+        let evil = [
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "javascript://rp.example/%0aalert(1)",
+            " java\tscript://x/%0aalert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "data:/text/html,x",
+            "vbscript:msgbox(1)",
+            "VBScript://x/msgbox(1)",
+        ];
+        let ok = json!({"redirect_uris": ["https://rp.example/cb"]});
+        for bad in evil {
+            for (field, value, code) in [
+                ("redirect_uris", json!([bad]), "invalid_redirect_uri"),
+                (
+                    "post_logout_redirect_uris",
+                    json!([bad]),
+                    "invalid_client_metadata",
+                ),
+                (
+                    "frontchannel_logout_uri",
+                    json!(bad),
+                    "invalid_client_metadata",
+                ),
+                (
+                    "backchannel_logout_uri",
+                    json!(bad),
+                    "invalid_client_metadata",
+                ),
+                ("client_uri", json!(bad), "invalid_client_metadata"),
+                ("logo_uri", json!(bad), "invalid_client_metadata"),
+                ("request_uris", json!([bad]), "invalid_client_metadata"),
+            ] {
+                let mut doc = ok.clone();
+                doc[field] = value;
+                let mut c = Client::from_json(doc).unwrap();
+                let err = c.validate(Origin::Admin, &p).unwrap_err();
+                assert_eq!(err.parts().1, code, "{field} = {bad}");
+            }
+        }
+        // what stays allowed: native apps' custom schemes, loopback http, plain web URLs
+        let mut c = Client::from_json(json!({
+            "redirect_uris": ["com.example.app:/cb", "http://127.0.0.1:8080/cb", "https://rp.example/cb?x=%22"],
+            "post_logout_redirect_uris": ["https://rp.example/bye"],
+            "frontchannel_logout_uri": "https://rp.example/fc",
+            "backchannel_logout_uri": "http://rp.example/bc",
+            "client_uri": "https://rp.example/",
+        }))
+        .unwrap();
+        c.validate(Origin::Admin, &p).unwrap();
+        // the logout URIs must be http(s)
+        let mut c =
+            Client::from_json(json!({"frontchannel_logout_uri": "ftp://rp.example/fc"})).unwrap();
+        assert_eq!(
+            c.validate(Origin::Admin, &p).unwrap_err().parts().1,
+            "invalid_client_metadata"
+        );
     }
 
     #[test]

@@ -15,7 +15,6 @@ use serde_json::{json, Map, Value};
 use super::admin::rfc3339;
 use super::client::Client;
 use super::error::{Error, Result};
-use super::logout::html_escape;
 use super::service::{Form, GrantSession, Oauth2};
 use super::store::{ConsentRow, FlowRow};
 use super::token::Kind;
@@ -296,33 +295,13 @@ fn to_client(
         ResponseMode::FormPost => {
             let mut sorted: Vec<&(&str, &str)> = present.collect();
             sorted.sort_by_key(|(k, _)| *k);
-            let page = (
-                [(header::CONTENT_TYPE, "text/html;charset=UTF-8")],
-                form_post_page(redirect_uri, &sorted),
-            );
-            with_cookies(page.into_response(), cookies)
+            with_cookies(super::html::form_post(redirect_uri, &sorted), cookies)
         }
     };
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
-}
-
-/// fosite's default `form_post` page: submits itself to `action` on load.
-fn form_post_page(action: &str, params: &[&(&str, &str)]) -> String {
-    let mut inputs = String::new();
-    for (name, value) in params {
-        inputs.push_str(&format!(
-            "\n      <input type=\"hidden\" name=\"{}\" value=\"{}\"/>",
-            html_escape(name),
-            html_escape(value)
-        ));
-    }
-    format!(
-        "<html>\n   <head>\n      <title>Submit This Form</title>\n   </head>\n   <body onload=\"javascript:document.forms[0].submit()\">\n      <form method=\"post\" action=\"{}\">{inputs}\n      </form>\n   </body>\n</html>",
-        html_escape(action)
-    )
 }
 
 /// An error of the authorization endpoint, redirected to the client when its redirect URI is
@@ -1607,12 +1586,7 @@ async fn logout_inner(s: &Oauth2, headers: &HeaderMap, form: &Form) -> Result<Re
         if frontchannel.is_empty() {
             return Ok(redirect(&to, vec![clear]));
         }
-        let mut response = (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            super::logout::frontchannel_page(&frontchannel, &to),
-        )
-            .into_response();
+        let mut response = super::html::frontchannel_logout(&frontchannel, &to);
         if let Ok(v) = HeaderValue::from_str(&clear) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }

@@ -4,8 +4,9 @@
 //!
 //! The clients concerned are those that obtained a consent within the login session. Back-channel
 //! logout tokens are signed with the ID-token key and POSTed concurrently in the background
-//! (bounded by the role's HTTP client timeout); a failure is logged, never returned.
-//! The front-channel page is rendered by the pure [`frontchannel_page`]. The login session then
+//! through the guarded outbound client (`clients.http.*`, a timeout); a failure is logged,
+//! never returned.
+//! The front-channel page is rendered by `html::frontchannel_logout`. The login session then
 //! ends ([`Oauth2::end_login_session`]), and with `urls.identity_provider.url` the Kratos session
 //! the login accepted (`identity_provider_session_id`) is disabled too.
 
@@ -19,13 +20,14 @@ use super::service::{Oauth2, ID_TOKEN_SET};
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// Front-channel logout URLs of `clients` with Hydra's `iss` and `sid` query parameters (Hydra
-/// adds both whether or not the client set `frontchannel_logout_session_required`).
+/// adds both whether or not the client set `frontchannel_logout_session_required`). A URI that
+/// is not http(s) (stored before such URIs were refused) is skipped.
 pub fn frontchannel_urls(clients: &[Client], issuer: &str, sid: &str) -> Vec<String> {
     clients
         .iter()
         .filter(|c| !c.frontchannel_logout_uri.is_empty())
         .filter_map(|c| {
-            let mut url = url::Url::parse(&c.frontchannel_logout_uri).ok()?;
+            let mut url = super::html::web_url(&c.frontchannel_logout_uri)?;
             let kept: Vec<(String, String)> = url
                 .query_pairs()
                 .filter(|(k, _)| k != "iss" && k != "sid")
@@ -39,73 +41,6 @@ pub fn frontchannel_urls(clients: &[Client], issuer: &str, sid: &str) -> Vec<Str
             Some(url.to_string())
         })
         .collect()
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub(super) fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A JavaScript string literal safe inside a `<script>` element.
-fn js_string(s: &str) -> String {
-    serde_json::Value::String(s.to_string())
-        .to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-}
-
-/// Hydra's front-channel logout page: one hidden iframe per URL, then a redirect to
-/// `redirect_to` once every iframe loaded (or after 7 s).
-pub fn frontchannel_page(urls: &[String], redirect_to: &str) -> String {
-    let frames: String = urls
-        .iter()
-        .map(|u| {
-            format!(
-                "<iframe src=\"{}\" style=\"display: none;\"></iframe>\n",
-                html_escape(u)
-            )
-        })
-        .collect();
-    format!(
-        r#"<!DOCTYPE html>
-<html>
-<head>
-<meta charset="UTF-8">
-<title>Logging out...</title>
-</head>
-<body>
-{frames}<noscript>
-<p>JavaScript is required for this page to work properly. Please enable JavaScript and <a href="{href}">click here to continue</a>.</p>
-</noscript>
-<script>
-var total = {total};
-var redir = {redir};
-var loaded = 0;
-function redirect() {{ window.location.replace(redir); }}
-function onLoaded() {{ loaded++; if (loaded >= total) {{ redirect(); }} }}
-var frames = document.getElementsByTagName("iframe");
-for (var i = 0; i < frames.length; i++) {{ frames[i].onload = onLoaded; }}
-setTimeout(redirect, 7000);
-</script>
-</body>
-</html>
-"#,
-        href = html_escape(redirect_to),
-        total = urls.len(),
-        redir = js_string(redirect_to),
-    )
 }
 
 impl Oauth2 {
@@ -166,30 +101,26 @@ impl Oauth2 {
             claims.insert("events".into(), json!({ BACKCHANNEL_EVENT: {} }));
             claims.insert("sid".into(), json!(sid));
             let token = key.sign(claims)?;
-            let http = self.http().clone();
+            let http = self.outbound().clone();
             let uri = c.backchannel_logout_uri.clone();
             let client_id = c.client_id.clone();
             tokio::spawn(async move {
-                let result = http
-                    .post(&uri)
-                    .form(&[("logout_token", token)])
-                    .send()
-                    .await;
+                let result = http.post_form(&uri, &[("logout_token", &token)]).await;
                 match result {
                     Ok(r)
-                        if r.status() == reqwest::StatusCode::OK
-                            || r.status() == reqwest::StatusCode::NO_CONTENT =>
+                        if r.status == reqwest::StatusCode::OK
+                            || r.status == reqwest::StatusCode::NO_CONTENT =>
                     {
                         tracing::info!(client_id = %client_id, "Back-Channel Logout Request");
                     }
                     Ok(r) => tracing::error!(
                         client_id = %client_id,
-                        status = r.status().as_u16(),
+                        status = r.status.as_u16(),
                         "Unable to execute OpenID Connect Back-Channel Logout Request: expected HTTP status code 200 or 204"
                     ),
                     Err(e) => tracing::error!(
                         client_id = %client_id,
-                        error = %e.without_url(),
+                        error = %e,
                         "Unable to execute OpenID Connect Back-Channel Logout Request"
                     ),
                 }
@@ -216,23 +147,12 @@ mod tests {
             client("a", "https://a.example/logout?x=1&sid=old"),
             client("b", ""),
             client("c", "not a url"),
+            client("d", "javascript://a.example/%0aalert(1)"),
         ];
         let urls = frontchannel_urls(&clients, "https://issuer.example/", "s 1");
         assert_eq!(
             urls,
             vec!["https://a.example/logout?x=1&iss=https%3A%2F%2Fissuer.example%2F&sid=s+1"]
         );
-    }
-
-    #[test]
-    fn frontchannel_page_escapes_urls_and_redirect() {
-        let page = frontchannel_page(
-            &["https://a.example/?a=1&b=\"2\"".into()],
-            "https://rp.example/</script><script>alert(1)</script>",
-        );
-        assert!(page.contains("src=\"https://a.example/?a=1&amp;b=&quot;2&quot;\""));
-        assert!(!page.contains("</script><script>alert(1)"));
-        assert!(page.contains("var total = 1;"));
-        assert!(page.contains("\\u003c/script\\u003e"));
     }
 }

@@ -4,7 +4,7 @@
 //! health and version unprefixed and a 307 to `/admin<path>` for everything else.
 //!
 //! Map: [`service`] (state, keys, client auth, token issuance) · [`flow`] (the challenge state
-//! machine and `/oauth2/auth`) · [`logout`] (front-/back-channel logout) · [`public`] / [`admin`] (handlers and wire DTOs) · [`client`]
+//! machine and `/oauth2/auth`) · [`logout`] (front-/back-channel logout) · [`html`] (every HTML page, escaped, with a CSP) · [`public`] / [`admin`] (handlers and wire DTOs) · [`client`]
 //! (client model and validation; [`client_cache`], clients as last read; [`client_cors`], per-client
 //! CORS) · [`token_hook`] (Hydra's token
 //! hooks) · [`store`] (SQL) · pure cores [`strategy`], [`token`],
@@ -16,6 +16,7 @@ pub mod client_cache;
 pub mod client_cors;
 pub mod error;
 pub mod flow;
+pub mod html;
 pub mod jose;
 pub mod logout;
 pub mod public;

@@ -7,7 +7,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -56,7 +56,7 @@ pub fn routes(state: Oauth2) -> Router {
         .route("/oauth2/fallbacks/{page}", get(fallback))
         .route(
             "/oauth2/fallbacks/logout/callback",
-            get(|| async { Html("<html><body><h1>You have been logged out.</h1></body></html>") }),
+            get(|| async { super::html::message("You have been logged out.") }),
         )
         .merge(per_client_cors)
         .with_state(state)
@@ -891,5 +891,5 @@ async fn fallback(Path(page): Path<String>) -> Response {
         "error" => "An error occurred; the error and error_description query parameters say which.",
         _ => return super::error::Error::NotFound(page).into_response(),
     };
-    Html(format!("<html><body><h1>{text}</h1></body></html>")).into_response()
+    super::html::message(text)
 }

@@ -309,11 +309,19 @@ struct Inner {
     /// Client JWK sets fetched from `jwks_uri`, by URI.
     jwks_cache: std::sync::Mutex<BTreeMap<String, (std::time::Instant, Value)>>,
     http: reqwest::Client,
+    /// For URLs a client registered (`clients.http.*`, see `crate::http::outbound`).
+    outbound: crate::http::outbound::Outbound,
     dummy_hash: OnceLock<String>,
 }
 
 /// The largest request object read from a `request_uri`.
 const REQUEST_OBJECT_LIMIT: usize = 1 << 20;
+
+/// The largest JWK set read from a client's `jwks_uri`.
+pub const JWKS_LIMIT: usize = 1 << 20;
+
+/// The largest `sector_identifier_uri` document read (Hydra's 5 MiB).
+pub const SECTOR_IDENTIFIER_LIMIT: usize = 5 << 20;
 
 /// How long a client's JWK set fetched from `jwks_uri` is reused.
 pub const JWKS_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -404,6 +412,17 @@ impl Oauth2 {
                 ),
                 jwks_cache: std::sync::Mutex::new(BTreeMap::new()),
                 http: crate::crypto::tls::http_client(Duration::from_secs(5)).unwrap_or_default(),
+                outbound: crate::http::outbound::Outbound::new(
+                    crate::http::outbound::OutboundPolicy {
+                        disallow_private_ip_ranges: config.clients.http.disallow_private_ip_ranges,
+                        private_ip_exception_urls: config
+                            .clients
+                            .http
+                            .private_ip_exception_urls
+                            .clone(),
+                        timeout: crate::http::outbound::DEFAULT_TIMEOUT,
+                    },
+                ),
                 dummy_hash: OnceLock::new(),
             }),
         }
@@ -451,9 +470,14 @@ impl Oauth2 {
         &self.inner.store
     }
 
-    /// The role's outgoing HTTP client (5 s timeout).
+    /// The role's outgoing HTTP client (5 s timeout) for URLs from the config.
     pub fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+
+    /// The guarded client for URLs that clients registered.
+    pub fn outbound(&self) -> &crate::http::outbound::Outbound {
+        &self.inner.outbound
     }
 
     pub fn hmac(&self) -> &Hmacer {
@@ -1053,27 +1077,21 @@ impl Oauth2 {
                 "Request URI '{location}' is not whitelisted by the OAuth 2.0 Client."
             )));
         }
-        let response = self.inner.http.get(location).send().await.map_err(|e| {
-            invalid_uri(format!(
-                "Unable to fetch OpenID Connect request parameters from 'request_uri' because: {}.",
-                e.without_url()
-            ))
-        })?;
-        if response.status() != reqwest::StatusCode::OK {
-            return Err(invalid_uri(format!("Unable to fetch OpenID Connect request parameters from 'request_uri' because status code '200' was expected, but got '{}'.", response.status().as_u16())));
-        }
         // Read at most REQUEST_OBJECT_LIMIT: a request object is a few KiB.
-        let mut response = response;
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| {
-            invalid_uri(format!("Unable to fetch OpenID Connect request parameters from 'request_uri' because body parsing failed with: {}.", e.without_url()))
-        })? {
-            if body.len() + chunk.len() > REQUEST_OBJECT_LIMIT {
-                return Err(invalid_uri(format!("Unable to fetch OpenID Connect request parameters from 'request_uri' because the body is larger than {REQUEST_OBJECT_LIMIT} bytes.")));
-            }
-            body.extend_from_slice(&chunk);
+        let response = self
+            .inner
+            .outbound
+            .get(location, REQUEST_OBJECT_LIMIT)
+            .await
+            .map_err(|e| {
+                invalid_uri(format!(
+                    "Unable to fetch OpenID Connect request parameters from 'request_uri' because: {e}."
+                ))
+            })?;
+        if response.status != reqwest::StatusCode::OK {
+            return Err(invalid_uri(format!("Unable to fetch OpenID Connect request parameters from 'request_uri' because status code '200' was expected, but got '{}'.", response.status.as_u16())));
         }
-        Ok(String::from_utf8_lossy(&body).trim().to_string())
+        Ok(String::from_utf8_lossy(&response.body).trim().to_string())
     }
 
     /// A JWS verified with one of the client's keys: its header and claims, `None` when no key
@@ -1113,6 +1131,34 @@ impl Oauth2 {
             .unwrap_or_default())
     }
 
+    /// Hydra's check of a client's fetched URLs when it is written: with
+    /// `clients.http.disallow_private_ip_ranges`, `jwks_uri`, `backchannel_logout_uri` and every
+    /// `request_uris` entry must resolve to public addresses only (an URL listed in
+    /// `clients.http.private_ip_exception_urls` is exempt here too).
+    pub async fn validate_client_addresses(&self, client: &Client) -> Result<()> {
+        if !self.inner.outbound.policy().disallow_private_ip_ranges {
+            return Ok(());
+        }
+        let mut fields: Vec<(String, &str)> = vec![
+            ("jwks_uri".into(), client.jwks_uri.as_str()),
+            (
+                "backchannel_logout_uri".into(),
+                client.backchannel_logout_uri.as_str(),
+            ),
+        ];
+        for (i, u) in client.request_uris.iter().enumerate() {
+            fields.push((format!("request_uris.{i}"), u.as_str()));
+        }
+        for (field, url) in fields.into_iter().filter(|(_, u)| !u.is_empty()) {
+            if let Err(e) = self.inner.outbound.check(url).await {
+                return Err(Error::InvalidClientMetadata(format!(
+                    "Client IP address is not allowed: {field}: {e}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Hydra's `ValidateSectorIdentifierURL`: `sector_identifier_uri` must be an https URL
     /// answering a non-empty JSON array that lists every redirect URI of the client. (Hydra puts
     /// the reason in the error's debug field; we put it in the hint.)
@@ -1132,20 +1178,17 @@ impl Oauth2 {
             ));
         }
         let failed = |why: String| Error::InvalidClientMetadata(why);
-        let response = self.inner.http.get(url).send().await.map_err(|e| {
-            failed(format!(
-                "Unable to connect to URL set by sector_identifier_uri: {}",
-                e.without_url()
-            ))
-        })?;
-        let body = response.bytes().await.map_err(|e| {
-            failed(format!(
-                "Unable to decode values from sector_identifier_uri: {}",
-                e.without_url()
-            ))
-        })?;
-        let body = &body[..body.len().min(5 << 20)];
-        let urls: Vec<String> = serde_json::from_slice(body).map_err(|e| {
+        let response = self
+            .inner
+            .outbound
+            .get(url.as_str(), SECTOR_IDENTIFIER_LIMIT)
+            .await
+            .map_err(|e| {
+                failed(format!(
+                    "Unable to connect to URL set by sector_identifier_uri: {e}"
+                ))
+            })?;
+        let urls: Vec<String> = serde_json::from_slice(&response.body).map_err(|e| {
             failed(format!(
                 "Unable to decode values from sector_identifier_uri: {e}"
             ))
@@ -1207,17 +1250,14 @@ impl Oauth2 {
         };
         let response = self
             .inner
-            .http
-            .get(uri)
-            .send()
+            .outbound
+            .get(uri, JWKS_LIMIT)
             .await
             .map_err(|e| failed(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(failed(format!("status {}", response.status())));
+        if !response.status.is_success() {
+            return Err(failed(format!("status {}", response.status)));
         }
-        let set: Value = response
-            .json()
-            .await
+        let set: Value = serde_json::from_slice(&response.body)
             .map_err(|e| failed(format!("the body is not a JSON Web Key Set: {e}")))?;
         if let Ok(mut cache) = self.inner.jwks_cache.lock() {
             if cache.len() >= 1_000 {

@@ -8,3 +8,4 @@ mod harness;
 mod oauth2_session;
 mod identity;
 mod proxy_perm;
+mod oauth2_urls;
