@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
-mod oauth2_session;
 mod identity;
-mod proxy_perm;
+mod oauth2_session;
 mod oauth2_urls;
+mod proxy_perm;
