@@ -104,7 +104,7 @@ struct JanitorArgs {
     identity: bool,
     /// Keep rows younger than this even when expired, e.g. `24h` (default: the config's
     /// `janitor.keep_if_younger`, 1h).
-    #[arg(long, alias = "keep-last", value_parser = parse_duration)]
+    #[arg(long, visible_alias = "keep-last", value_parser = parse_duration)]
     keep_if_younger: Option<std::time::Duration>,
     /// Count access tokens requested longer ago than this as expired too, e.g. `1h`.
     #[arg(long, value_parser = parse_duration)]
