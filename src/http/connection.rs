@@ -115,8 +115,9 @@ pub struct ConnectionLimits {
     /// waits for them: after accepting the connection and again after each response on a
     /// kept-alive HTTP/1 connection. `None`: no limit.
     pub header_read_timeout: Option<Duration>,
-    /// Most connections served at once; the next connection is accepted only when one of them
-    /// has closed (it waits in the kernel's backlog meanwhile).
+    /// Most connections served at once (at least 1); the next connection is accepted only when
+    /// one of them has closed (it waits in the kernel's backlog meanwhile). A connection
+    /// upgraded to another protocol (WebSocket through the proxy) no longer counts.
     pub max_connections: usize,
 }
 
@@ -125,7 +126,7 @@ impl ConnectionLimits {
         Self {
             header_read_timeout: (http.header_read_timeout_seconds > 0)
                 .then(|| Duration::from_secs(http.header_read_timeout_seconds)),
-            max_connections: http.max_connections.max(1),
+            max_connections: http.max_connections.clamp(1, Semaphore::MAX_PERMITS),
         }
     }
 }
