@@ -292,3 +292,37 @@ async fn a_run_deletes_at_most_limit_rows_per_table_in_batches() {
         pg.drop_now().await;
     }
 }
+
+#[tokio::test]
+async fn two_instances_cleaning_one_database_at_once_delete_each_row_once() {
+    let (dsns, pg, _dir) = backends().await;
+    // `memory` is private to one pool: two instances cannot share it.
+    for dsn in dsns.into_iter().filter(|d| *d != Dsn::Memory) {
+        let first = Db::connect(&dsn).await.unwrap();
+        first.migrate().await.unwrap();
+        let second = Db::connect(&dsn).await.unwrap();
+        for i in 0..200 {
+            flow(&first, &format!("f{i:03}"), NOW - 3 * HOUR, NOW - 2 * HOUR).await;
+        }
+        flow(&first, "f-live", NOW - 3 * HOUR, NOW + HOUR).await;
+        let mut small = options();
+        small.batch_size = 7;
+        let (a, b) = tokio::join!(run_at(&first, &small, NOW), run_at(&second, &small, NOW));
+        let flows = |d: &Vec<quartet::app::janitor::Deleted>| {
+            d.iter()
+                .find(|x| x.what == "expired self-service flows")
+                .map(|x| x.rows)
+                .unwrap()
+        };
+        assert_eq!(flows(&a.unwrap()) + flows(&b.unwrap()), 200, "{dsn:?}");
+        assert_eq!(
+            keys(&first, "SELECT id FROM identity_flows").await,
+            vec!["f-live"]
+        );
+        first.close().await;
+        second.close().await;
+    }
+    if let Some(pg) = pg {
+        pg.drop_now().await;
+    }
+}
