@@ -337,6 +337,63 @@ mod tests {
         );
     }
 
+    #[test]
+    fn limits_come_from_the_http_section() {
+        let mut http = HttpConfig::default();
+        let limits = ConnectionLimits::from_config(&http);
+        assert_eq!(limits.header_read_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(limits.max_connections, 10_000);
+        http.header_read_timeout_seconds = 0;
+        http.max_connections = 0;
+        let limits = ConnectionLimits::from_config(&http);
+        assert_eq!(limits.header_read_timeout, None);
+        assert_eq!(limits.max_connections, 1);
+        http.max_connections = usize::MAX;
+        assert_eq!(
+            ConnectionLimits::from_config(&http).max_connections,
+            Semaphore::MAX_PERMITS
+        );
+    }
+
+    /// The header timeout bounds only the wait for request headers: a request whose handler
+    /// takes longer than it still gets its answer, on a connection that keeps serving.
+    #[tokio::test]
+    async fn a_slow_handler_outlives_the_header_timeout() {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let gate = Arc::clone(&release);
+        let router = Router::new().route(
+            "/slow",
+            axum::routing::get(move || {
+                let gate = Arc::clone(&gate);
+                async move {
+                    gate.notified().await;
+                    "done"
+                }
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let limits = ConnectionLimits {
+            header_read_timeout: Some(Duration::from_millis(200)),
+            max_connections: 4,
+        };
+        let server = tokio::spawn(serve_connections(listener, router, stop_rx, limits, false));
+        let http = reqwest::Client::new();
+        let request = tokio::spawn({
+            let http = http.clone();
+            async move { http.get(format!("http://{addr}/slow")).send().await }
+        });
+        // Three header timeouts pass while the handler works.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        release.notify_one();
+        let response = request.await.unwrap().unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "done");
+        let _ = stop_tx.send(true);
+        server.await.unwrap().unwrap();
+    }
+
     #[tokio::test]
     async fn spawned_futures_run_on_the_driving_task() {
         let tasks = ConnectionTasks::default();
