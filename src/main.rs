@@ -437,6 +437,7 @@ async fn janitor(args: JanitorArgs) -> ExitCode {
     options.limit = args.limit.unwrap_or(options.limit);
     options.batch_size = args.batch_size.unwrap_or(options.batch_size);
     options.sleep = args.sleep;
+    options.drain = false;
     options.oauth2.access_lifespan = args.access_lifespan;
     options.oauth2.refresh_lifespan = args.refresh_lifespan;
     if let Some(lifespan) = args.consent_request_lifespan {

@@ -267,7 +267,7 @@ async fn the_janitor_deletes_exactly_the_expired_rows_older_than_keep_if_younger
 }
 
 #[tokio::test]
-async fn a_run_deletes_at_most_limit_rows_per_table_in_batches() {
+async fn a_run_deletes_at_most_limit_rows_per_table_in_batches_unless_it_drains() {
     let (dsns, pg, _dir) = backends().await;
     for dsn in dsns {
         let db = Db::connect(&dsn).await.unwrap();
@@ -278,6 +278,7 @@ async fn a_run_deletes_at_most_limit_rows_per_table_in_batches() {
         let mut bounded = options();
         bounded.limit = 10;
         bounded.batch_size = 3;
+        bounded.drain = false;
         for expected_left in [15, 5, 0] {
             run_at(&db, &bounded, NOW).await.unwrap();
             assert_eq!(
@@ -286,6 +287,14 @@ async fn a_run_deletes_at_most_limit_rows_per_table_in_batches() {
                 "{dsn:?}"
             );
         }
+        // The background janitor passes over a table until it is clean.
+        for i in 0..25 {
+            flow(&db, &format!("g{i:02}"), NOW - 3 * HOUR, NOW - 2 * HOUR).await;
+        }
+        bounded.drain = true;
+        let deleted = run_at(&db, &bounded, NOW).await.unwrap();
+        assert_eq!(deleted[1].rows, 25, "{dsn:?}: {deleted:?}");
+        assert!(keys(&db, "SELECT id FROM identity_flows").await.is_empty());
         db.close().await;
     }
     if let Some(pg) = pg {

@@ -22,8 +22,12 @@ const DEFAULT_CONSENT_REQUEST_LIFESPAN: Duration = Duration::from_secs(1800);
 pub struct Options {
     /// Keep rows younger than this even when expired (`--keep-if-younger`, `--keep-last`).
     pub keep_if_younger: Duration,
-    /// Most rows deleted per table (`--limit`).
+    /// Most rows deleted per table (`--limit`); with `drain`, per pass over a table.
     pub limit: usize,
+    /// Pass over each table again while a pass deleted `limit` rows, until it is clean (the
+    /// background janitor, so that rows created faster than `limit` per interval still go);
+    /// `quartet janitor` stops at `limit`, as Hydra's.
+    pub drain: bool,
     /// Rows per DELETE statement (`--batch-size`).
     pub batch_size: usize,
     /// Pause between two tables (Kratos' `--sleep`).
@@ -47,6 +51,7 @@ impl Options {
             ),
             limit: config.janitor.limit,
             batch_size: config.janitor.batch_size,
+            drain: true,
             sleep: Duration::ZERO,
             identity: roles.contains(&Role::Identity),
             oauth2: oauth2::cleanup::Selection {
@@ -105,7 +110,16 @@ pub async fn run_at(db: &Db, options: &Options, now: i64) -> Result<Vec<Deleted>
         if i > 0 && !options.sleep.is_zero() {
             tokio::time::sleep(options.sleep).await;
         }
-        let rows = delete_expired(db, &sweep, table).await?;
+        let mut rows = 0;
+        loop {
+            let pass = delete_expired(db, &sweep, table).await?;
+            rows += pass;
+            // The cut-off is fixed for the run, so passes end: rows expiring meanwhile wait
+            // for the next run.
+            if !options.drain || pass < sweep.limit as u64 {
+                break;
+            }
+        }
         deleted.push(Deleted {
             what: table.what,
             rows,

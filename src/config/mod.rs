@@ -251,7 +251,8 @@ impl Default for HttpConfig {
 /// `janitor: { interval, keep_if_younger, batch_size, limit }` — the background cleanup that
 /// `serve` runs: every `interval` it deletes what has expired (self-service flows, sessions,
 /// OAuth2 challenges, tokens, codes, ...) and is older than `keep_if_younger`, in batches of
-/// `batch_size` rows, at most `limit` rows per table per run. `interval: 0s` turns it off.
+/// `batch_size` rows, reading at most `limit` keys per pass over a table (passes repeat until
+/// the table is clean). `interval: 0s` turns it off.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JanitorConfig {
