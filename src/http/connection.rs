@@ -5,7 +5,9 @@
 //! Every listener serves through here, with [`ConnectionLimits`]: a bound on how long a client
 //! may take to send request headers (slowloris; also closes kept-alive and fresh connections
 //! that send nothing) and on how many connections are served at once. Both cost O(1) per
-//! connection; nothing is added per request but one relaxed atomic load.
+//! connection (a semaphore permit, one interval timer); per request, hyper's header deadline is
+//! a boxed instant compared with the clock ([`PolledTimer`]) — no timer-wheel entry, no lock —
+//! and the first-request check is one relaxed atomic load.
 //!
 //! The proxy keeps its HTTP/1 upstream connection here: the upstream connection is driven by
 //! the same task that serves the client, so a proxied request costs no wake-up of another task
@@ -19,14 +21,14 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use axum::Router;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -144,19 +146,71 @@ const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The hyper connection builder of one listener: HTTP/1.1 with hyper's header read timeout
 /// (which also closes kept-alive connections that send no next request), h2c with keep-alive
-/// pings.
+/// pings; both on [`PolledTimer`].
 fn connection_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
+        .timer(PolledTimer)
         .header_read_timeout(limits.header_read_timeout);
     builder
         .http2()
-        .timer(TokioTimer::new())
+        .timer(PolledTimer)
         .keep_alive_interval(H2_KEEP_ALIVE_INTERVAL)
         .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
     builder
+}
+
+/// hyper's timer, kept off the runtime's shared timer wheel: hyper arms a header timer for
+/// every request it waits for, and a timer-wheel entry costs two global-lock round trips. A
+/// [`Deadline`] is only an instant compared with the clock when hyper polls it; hyper polls it
+/// from the connection's own task, which [`serve_connection`] wakes every [`tick`] — so a
+/// passed deadline is acted on within one tick, and per request nothing is registered.
+#[derive(Debug, Clone, Copy)]
+struct PolledTimer;
+
+impl hyper::rt::Timer for PolledTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        let now = Instant::now();
+        Box::pin(Deadline(
+            now.checked_add(duration).unwrap_or(now + FAR_FUTURE),
+        ))
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(Deadline(deadline))
+    }
+}
+
+/// About thirty years: "never" for a deadline that would overflow `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// A point in time that is ready once passed (see [`PolledTimer`]).
+struct Deadline(Instant);
+
+impl Future for Deadline {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        // No waker is registered: the connection's tick re-polls (see `PolledTimer`).
+        if Instant::now() >= self.0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl hyper::rt::Sleep for Deadline {}
+
+/// How often a connection's task wakes to let hyper see its passed deadlines: half the header
+/// timeout (so a connection is closed between one and one and a half timeouts), at most every
+/// 10 s (HTTP/2 keep-alive pings), at least every 50 ms.
+fn tick(limits: &ConnectionLimits) -> Duration {
+    limits
+        .header_read_timeout
+        .map_or(H2_KEEP_ALIVE_TIMEOUT / 2, |t| t / 2)
+        .clamp(Duration::from_millis(50), H2_KEEP_ALIVE_TIMEOUT / 2)
 }
 
 /// Serves `router` on `listener` (HTTP/1.1 with upgrades, and h2c) with a [`ConnectionTasks`]
@@ -206,6 +260,7 @@ pub(crate) async fn serve_connections(
                         shutdown: connection_shutdown.clone(),
                         builder: Arc::clone(&builder),
                         first_request_within: limits.header_read_timeout,
+                        tick: tick(&limits),
                         with_tasks,
                     });
                     let open = open_rx.clone();
@@ -247,6 +302,8 @@ struct ClientConnection {
     /// header timeout starts only once the protocol is known, and a client that sends nothing
     /// at all (or only an HTTP/2 preface) never gets that far.
     first_request_within: Option<Duration>,
+    /// How often the connection's task wakes (see [`PolledTimer`]).
+    tick: Duration,
     with_tasks: bool,
 }
 
@@ -258,8 +315,10 @@ async fn serve_connection(c: ClientConnection) {
         mut shutdown,
         builder,
         first_request_within,
+        tick: every,
         with_tasks,
     } = c;
+    let accepted = Instant::now();
     let tasks = with_tasks.then(ConnectionTasks::default);
     let per_request = tasks.clone();
     let seen_request = Arc::new(AtomicBool::new(false));
@@ -283,8 +342,8 @@ async fn serve_connection(c: ClientConnection) {
             None => std::future::pending().await,
         }
     });
-    let first_request_deadline = tokio::time::sleep(first_request_within.unwrap_or_default());
-    tokio::pin!(first_request_deadline);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut watching = first_request_within.is_some();
     let mut stopping = false;
     loop {
@@ -296,11 +355,16 @@ async fn serve_connection(c: ClientConnection) {
                 break;
             }
             () = &mut drive => {}
-            () = &mut first_request_deadline, if watching => {
-                watching = false;
-                if !seen_request.load(Ordering::Relaxed) {
-                    tracing::debug!(%peer, "client sent no request in time; closing the connection");
-                    break;
+            // Waking is the point: the next round polls the connection, whose timers compare
+            // their deadlines with the clock.
+            _ = ticks.tick() => {
+                if watching {
+                    if seen_request.load(Ordering::Relaxed) {
+                        watching = false;
+                    } else if first_request_within.is_some_and(|t| accepted.elapsed() >= t) {
+                        tracing::debug!(%peer, "client sent no request in time; closing the connection");
+                        break;
+                    }
                 }
             }
             () = stopped(&mut shutdown), if !stopping => {

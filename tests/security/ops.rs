@@ -93,33 +93,43 @@ const ALIVE: &[u8] = b"GET /health/alive HTTP/1.1\r\nHost: quartet\r\n\r\n";
 #[test]
 fn a_client_dribbling_its_headers_is_disconnected_after_the_header_timeout() {
     let server = permission_server("  header_read_timeout_seconds: 1\n");
-    let mut stream = TcpStream::connect(addr(&server.url("permission", "read"))).unwrap();
-    stream
-        .write_all(b"GET /health/alive HTTP/1.1\r\nHost: quartet\r\nX-Slow: ")
-        .unwrap();
-    let start = Instant::now();
-    let mut closed = false;
-    // One more header byte every 250 ms, forever: a slowloris client.
-    while start.elapsed() < Duration::from_secs(8) {
-        if stream.write_all(b"a").is_err() {
-            closed = true;
-            break;
+    // As the first request of a connection, and as the second of a kept-alive one.
+    for after_a_request in [false, true] {
+        let mut stream = TcpStream::connect(addr(&server.url("permission", "read"))).unwrap();
+        if after_a_request {
+            stream.write_all(ALIVE).unwrap();
+            let answer = read_response(&mut stream, Duration::from_secs(5)).expect("no answer");
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         }
-        if let Seen::Closed | Seen::Data(_) = read_within(&mut stream, Duration::from_millis(250)) {
-            closed = closed_within(&mut stream, Duration::from_secs(1)).is_some();
-            break;
+        stream
+            .write_all(b"GET /health/alive HTTP/1.1\r\nHost: quartet\r\nX-Slow: ")
+            .unwrap();
+        let start = Instant::now();
+        let mut closed = false;
+        // One more header byte every 250 ms, forever: a slowloris client.
+        while start.elapsed() < Duration::from_secs(8) {
+            if stream.write_all(b"a").is_err() {
+                closed = true;
+                break;
+            }
+            if let Seen::Closed | Seen::Data(_) =
+                read_within(&mut stream, Duration::from_millis(250))
+            {
+                closed = closed_within(&mut stream, Duration::from_secs(1)).is_some();
+                break;
+            }
         }
+        assert!(
+            closed,
+            "a client still sending one header byte at a time was never disconnected (after a request: {after_a_request})"
+        );
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(800),
+            "closed too early: {took:?}"
+        );
+        assert!(took < Duration::from_secs(5), "closed too late: {took:?}");
     }
-    assert!(
-        closed,
-        "a client still sending one header byte at a time was never disconnected"
-    );
-    let took = start.elapsed();
-    assert!(
-        took >= Duration::from_millis(800),
-        "closed too early: {took:?}"
-    );
-    assert!(took < Duration::from_secs(5), "closed too late: {took:?}");
 }
 
 #[test]
