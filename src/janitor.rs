@@ -7,7 +7,8 @@
 //! keys are selected once per table (one scan, no write lock), then deleted by key in batches of
 //! `batch_size`, each batch one short statement that re-checks the condition (a session
 //! extended or a flow touched since the scan stays), so no run holds a long lock and two
-//! instances deleting the same rows at once only find them gone.
+//! instances deleting the same rows at once only find them gone (both take the keys in the
+//! same order, so their row locks cannot deadlock).
 
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ pub async fn delete_expired(db: &Db, sweep: &Sweep, what: &Expired) -> Result<u6
         ..
     } = what;
     let select = format!(
-        "SELECT {key} FROM {table} WHERE {condition} LIMIT {}",
+        "SELECT {key} FROM {table} WHERE {condition} ORDER BY {key} LIMIT {}",
         sweep.limit
     );
     let mut query = sqlx::query(&select);
