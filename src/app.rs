@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Role};
+use crate::http::connection::ConnectionLimits;
 use crate::http::health::{health_routes, metrics_route, version_route, Health, ReadyCheck};
 use crate::http::layers::{self, ListenerContext};
 use crate::http::metrics::Metrics;
@@ -24,6 +25,7 @@ use crate::{identity, oauth2, permission, proxy};
 
 pub mod import;
 mod inprocess;
+pub mod janitor;
 pub use inprocess::LocalListeners;
 
 /// Why the stack could not start.
@@ -58,6 +60,8 @@ pub struct Stack {
     addrs: BTreeMap<(Role, &'static str), SocketAddr>,
     shutdown: watch::Sender<bool>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
+    /// The background janitor (`janitor.interval`), if on.
+    janitor: Option<JoinHandle<()>>,
     db: Db,
     grace: Duration,
 }
@@ -140,6 +144,7 @@ impl Stack {
             let router = assemble(spec, &config, &metrics, &listener_health);
             bound.push((listener, router, per_connection));
         }
+        let limits = ConnectionLimits::from_config(&config.http);
         let servers = bound
             .into_iter()
             .map(|(listener, router, per_connection)| {
@@ -148,16 +153,29 @@ impl Stack {
                         listener,
                         router,
                         shutdown_rx.clone(),
+                        limits,
                     ))
                 } else {
-                    tokio::spawn(server::serve(listener, router, shutdown_rx.clone()))
+                    tokio::spawn(server::serve_with(
+                        listener,
+                        router,
+                        shutdown_rx.clone(),
+                        limits,
+                    ))
                 }
             })
             .collect();
+        let janitor = janitor::spawn(
+            db.clone(),
+            janitor::Options::from_config(&config, roles),
+            Duration::from_nanos(u64::try_from(config.janitor.interval.0).unwrap_or(u64::MAX)),
+            shutdown_rx.clone(),
+        );
         Ok(Stack {
             addrs,
             shutdown,
             servers,
+            janitor,
             db,
             grace: Duration::from_secs(config.http.shutdown_grace_seconds),
         })
@@ -187,6 +205,10 @@ impl Stack {
     /// them), and closes the database pool.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        if let Some(janitor) = self.janitor {
+            // A batch cut short is harmless: each is one statement.
+            janitor.abort();
+        }
         let deadline = tokio::time::Instant::now() + self.grace;
         for mut server in self.servers {
             match tokio::time::timeout_at(deadline, &mut server).await {

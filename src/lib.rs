@@ -8,6 +8,7 @@
 //! - [`http`]: the HTTP kernel — Ory's error envelope, JSON extractor, middleware, health,
 //!   version and metrics routes, listeners.
 //! - [`crypto`]: random tokens, constant-time comparison.
+//! - [`janitor`]: the bounds and batched deletion of cleanup runs (`quartet janitor`, `serve`).
 //! - [`identity`], [`oauth2`], [`permission`], [`proxy`]: the four roles.
 //! - [`app`]: the composition root and [`Stack`], the whole stack in-process (also the test
 //!   fixture: `Stack::start(Config::ephemeral())`).
@@ -17,6 +18,7 @@ pub mod config;
 pub mod crypto;
 pub mod http;
 pub mod identity;
+pub mod janitor;
 pub mod oauth2;
 pub mod permission;
 pub mod proxy;

@@ -66,8 +66,65 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Delete expired rows: self-service flows and sessions (Kratos' `cleanup sql`), OAuth2
+    /// tokens, codes, login/consent/logout requests and trust relationships (Hydra's
+    /// `janitor`). Only what has expired and is older than --keep-if-younger goes; run it
+    /// against the database `serve` uses (`serve` also runs it every `janitor.interval`).
+    Janitor(JanitorArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(clap::Args)]
+struct JanitorArgs {
+    /// The database, e.g. `postgres://user:pw@host:5432/db` or `sqlite:///var/lib/quartet.db`;
+    /// without it, the config file's `dsn` or the env DSN.
+    dsn: Option<String>,
+    /// Config file (YAML or JSON): its `dsn`, `janitor` bounds and the roles' lifespans.
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// Read the DSN from the environment variable DSN (always done when no DSN is given;
+    /// accepted for Hydra's and Kratos' command lines).
+    #[arg(short = 'e', long)]
+    read_from_env: bool,
+    /// Only OAuth2 tokens: expired access and refresh tokens, authorization codes, JWT ids.
+    #[arg(long)]
+    tokens: bool,
+    /// Only OAuth2 requests: expired login/consent/logout challenges, expired login sessions,
+    /// revoked consents.
+    #[arg(long)]
+    requests: bool,
+    /// Only expired OAuth2 trust relationships (jwt-bearer grant issuers).
+    #[arg(long)]
+    grants: bool,
+    /// Only identity rows: expired sessions and self-service flows, old flow errors, stale
+    /// failed-login counters. With none of --tokens, --requests, --grants, --identity,
+    /// everything is cleaned.
+    #[arg(long)]
+    identity: bool,
+    /// Keep rows younger than this even when expired, e.g. `24h` (default: the config's
+    /// `janitor.keep_if_younger`, 1h).
+    #[arg(long, visible_alias = "keep-last", value_parser = parse_duration)]
+    keep_if_younger: Option<std::time::Duration>,
+    /// Count access tokens requested longer ago than this as expired too, e.g. `1h`.
+    #[arg(long, value_parser = parse_duration)]
+    access_lifespan: Option<std::time::Duration>,
+    /// Count refresh tokens requested longer ago than this as expired too, e.g. `720h`.
+    #[arg(long, value_parser = parse_duration)]
+    refresh_lifespan: Option<std::time::Duration>,
+    /// How long a login/consent/logout challenge lives (default: `ttl.login_consent_request`,
+    /// 30m).
+    #[arg(long, value_parser = parse_duration)]
+    consent_request_lifespan: Option<std::time::Duration>,
+    /// Most rows deleted per table (default: the config's `janitor.limit`, 100000).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Rows per DELETE statement (default: the config's `janitor.batch_size`, 100).
+    #[arg(short = 'b', long)]
+    batch_size: Option<usize>,
+    /// Pause between two tables, e.g. `1m`.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    sleep: std::time::Duration,
 }
 
 #[derive(Subcommand)]
@@ -109,6 +166,10 @@ enum OplCommand {
     },
 }
 
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    quartet::config::duration::parse(text)
+}
+
 fn parse_role(name: &str) -> Result<Role, String> {
     Role::parse(name).ok_or_else(|| {
         format!("unknown role `{name}`: expected identity, oauth2, permission or proxy")
@@ -145,6 +206,7 @@ async fn main() -> ExitCode {
         Command::Import {
             command: ImportCommand::Clients { file, config },
         } => import_objects(FixtureKind::Clients, file, config).await,
+        Command::Janitor(args) => janitor(args).await,
         Command::Version => {
             println!("quartet {}", quartet::http::health::version());
             ExitCode::SUCCESS
@@ -341,6 +403,80 @@ async fn import_tuples(file: PathBuf, config: Option<PathBuf>) -> ExitCode {
         }
         Err(error) => {
             eprintln!("quartet: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `janitor`: one cleanup run; each table's count on stdout.
+async fn janitor(args: JanitorArgs) -> ExitCode {
+    let mut loader = Loader::new()
+        .env(std::env::vars().chain(args.dsn.clone().map(|dsn| ("DSN".to_string(), dsn))));
+    if let Some(file) = &args.config {
+        loader = loader.file(file);
+    }
+    let config = match loader.load() {
+        Ok(loaded) => loaded.config,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("quartet: config error: {error}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logs(&config);
+    let mut options = quartet::app::janitor::Options::from_config(&config, &Role::ALL);
+    let only = args.tokens || args.requests || args.grants || args.identity;
+    if only {
+        options.identity = args.identity;
+        options.oauth2.tokens = args.tokens;
+        options.oauth2.requests = args.requests;
+        options.oauth2.grants = args.grants;
+    }
+    options.keep_if_younger = args.keep_if_younger.unwrap_or(options.keep_if_younger);
+    options.limit = args.limit.unwrap_or(options.limit);
+    options.batch_size = args.batch_size.unwrap_or(options.batch_size);
+    options.sleep = args.sleep;
+    options.drain = false;
+    options.oauth2.access_lifespan = args.access_lifespan;
+    options.oauth2.refresh_lifespan = args.refresh_lifespan;
+    if let Some(lifespan) = args.consent_request_lifespan {
+        options.oauth2.consent_request_lifespan = lifespan;
+    }
+    if options.limit == 0 || options.batch_size == 0 {
+        eprintln!("quartet: --limit and --batch-size must both be greater than 0");
+        return ExitCode::FAILURE;
+    }
+    if options.batch_size > options.limit {
+        eprintln!("quartet: --batch-size must not be greater than --limit");
+        return ExitCode::FAILURE;
+    }
+    if config.dsn == quartet::config::Dsn::Memory {
+        eprintln!("quartet: `dsn: memory` is private to one process; the janitor of `serve` cleans it (janitor.interval)");
+        return ExitCode::FAILURE;
+    }
+    let result = async {
+        let db = Db::connect(&config.dsn).await?;
+        db.migrate().await?;
+        let deleted = quartet::app::janitor::run(&db, &options)
+            .await
+            .map_err(quartet::store::StoreError::from);
+        db.close().await;
+        deleted
+    }
+    .await;
+    match result {
+        Ok(deleted) => {
+            for d in deleted {
+                println!("deleted {} {}", d.rows, d.what);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!(
+                "quartet: janitor failed on {}: {error}",
+                config.dsn.redacted()
+            );
             ExitCode::FAILURE
         }
     }

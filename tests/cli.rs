@@ -155,3 +155,82 @@ fn version_prints_the_version() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("quartet v"));
 }
+
+#[test]
+fn janitor_cleans_a_database_named_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.sqlite");
+    let dsn = format!("sqlite://{}", db.display());
+    let out = quartet(
+        &[
+            "janitor",
+            &dsn,
+            "--keep-if-younger",
+            "24h",
+            "--batch-size",
+            "10",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for what in [
+        "deleted 0 expired sessions",
+        "deleted 0 expired self-service flows",
+        "deleted 0 expired access tokens",
+        "deleted 0 login, consent and logout requests",
+        "deleted 0 expired trust relationships",
+    ] {
+        assert!(stdout.contains(what), "{what:?} missing from {stdout}");
+    }
+    // --tokens alone: only the token tables (Hydra's selection flags).
+    let out = quartet(&["janitor", &dsn, "--tokens"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("expired refresh tokens"), "{stdout}");
+    assert!(
+        !stdout.contains("sessions") && !stdout.contains("requests"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn janitor_refuses_bad_bounds_and_a_private_memory_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let dsn = format!("sqlite://{}", dir.path().join("q.sqlite").display());
+    let out = quartet(
+        &["janitor", &dsn, "--limit", "5", "--batch-size", "10"],
+        dir.path(),
+    );
+    assert_one_line_failure(&out, "--batch-size must not be greater than --limit");
+    let out = quartet(&["janitor", &dsn, "--limit", "0"], dir.path());
+    assert_one_line_failure(&out, "greater than 0");
+    let out = quartet(&["janitor", "memory"], dir.path());
+    assert_one_line_failure(&out, "janitor.interval");
+    let cfg = config(dir.path(), "dsn: memory\njanitor:\n  batch_size: 0\n");
+    let out = quartet(&["janitor", "-c", &cfg], dir.path());
+    assert_one_line_failure(&out, "janitor");
+}
+
+#[test]
+fn janitor_help_names_hydras_and_kratos_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quartet(&["janitor", "--help"], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--keep-if-younger",
+        "--access-lifespan",
+        "--refresh-lifespan",
+        "--consent-request-lifespan",
+        "--limit",
+        "--batch-size",
+        "--tokens",
+        "--requests",
+        "--grants",
+        "--config",
+        "--sleep",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from {help}");
+    }
+}

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::schema::{RoleSchema, SchemaProblem};
-use super::{Config, Dsn, HttpConfig, LogConfig, Role};
+use super::{Config, Dsn, HttpConfig, JanitorConfig, LogConfig, Role};
 
 /// Why a configuration cannot be used. Each variant names what is wrong and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,10 +106,11 @@ struct Run<'a> {
     errors: Vec<ConfigError>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 7] = [
+const TOP_LEVEL_KEYS: [&str; 8] = [
     "dsn",
     "log",
     "http",
+    "janitor",
     "identity",
     "oauth2",
     "permission",
@@ -158,6 +159,15 @@ impl Run<'_> {
                 });
             }
         }
+        let janitor = self.top_level::<JanitorConfig>(top.get("janitor"), "janitor");
+        if let Some(j) = &janitor {
+            if j.batch_size == 0 || j.limit == 0 {
+                self.errors.push(ConfigError::Invalid {
+                    path: "janitor".into(),
+                    reason: "batch_size and limit must both be greater than 0".into(),
+                });
+            }
+        }
         let mut sections = BTreeMap::new();
         for role in Role::ALL {
             let section = self.role_section(role, top.get(role.name()), &base_dir);
@@ -182,6 +192,7 @@ impl Run<'_> {
             dsn: dsn?,
             log,
             http: http?,
+            janitor: janitor?,
             dev: self.loader.dev,
             identity: identity?,
             oauth2: oauth2?,

@@ -1,4 +1,4 @@
-//! Unified configuration: the top-level `dsn`, `log` and `http` keys plus one section per role
+//! Unified configuration: the top-level `dsn`, `log`, `http` and `janitor` keys plus one section per role
 //! holding that Ory service's own config keys (inline or as a `file://` Ory config file).
 //!
 //! Loading is layered — serde defaults → file → env → flags — then validated twice: against
@@ -248,12 +248,38 @@ impl Default for HttpConfig {
     }
 }
 
+/// `janitor: { interval, keep_if_younger, batch_size, limit }` — the background cleanup that
+/// `serve` runs: every `interval` it deletes what has expired (self-service flows, sessions,
+/// OAuth2 challenges, tokens, codes, ...) and is older than `keep_if_younger`, in batches of
+/// `batch_size` rows, reading at most `limit` keys per pass over a table (passes repeat until
+/// the table is clean). `interval: 0s` turns it off.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JanitorConfig {
+    pub interval: duration::GoDuration,
+    pub keep_if_younger: duration::GoDuration,
+    pub batch_size: usize,
+    pub limit: usize,
+}
+
+impl Default for JanitorConfig {
+    fn default() -> Self {
+        Self {
+            interval: duration::GoDuration::hours(1),
+            keep_if_younger: duration::GoDuration::hours(1),
+            batch_size: 100,
+            limit: 100_000,
+        }
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub dsn: Dsn,
     pub log: LogConfig,
     pub http: HttpConfig,
+    pub janitor: JanitorConfig,
     /// `--dev`: relaxed cookies, plain-HTTP issuer, verbose errors.
     pub dev: bool,
     pub identity: IdentityConfig,
@@ -271,6 +297,7 @@ impl Config {
             dsn: Dsn::Memory,
             log: LogConfig::default(),
             http: HttpConfig::default(),
+            janitor: JanitorConfig::default(),
             dev: true,
             identity: IdentityConfig::default(),
             oauth2: Oauth2Config::default(),

@@ -1,10 +1,13 @@
 //! Binding listeners and serving routers until shutdown: a port that cannot be bound is an
 //! error naming the role, listener and address; after the shutdown signal a server stops
-//! accepting and in-flight requests get a bounded grace period.
+//! accepting and in-flight requests get a bounded grace period. Every listener applies the
+//! connection limits of [`ConnectionLimits`].
 
 use std::net::SocketAddr;
 
 use axum::Router;
+
+use super::connection::{self, ConnectionLimits};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -42,16 +45,22 @@ pub async fn bind(
         .map_err(|e| fail(e.to_string()))
 }
 
-/// Serves `router` on `listener` until `shutdown` turns true, then drains connections.
+/// Serves `router` on `listener` until `shutdown` turns true, then drains connections, with
+/// the default [`ConnectionLimits`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
+    serve_with(listener, router, shutdown, ConnectionLimits::default()).await
+}
+
+/// [`serve`] with the configured connection limits (header read timeout, connection cap).
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: watch::Receiver<bool>,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
+    connection::serve_connections(listener, router, shutdown, limits, false).await
 }

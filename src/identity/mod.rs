@@ -10,6 +10,7 @@
 //! `schema` validation, `flow`, `policy`, `limits` and `throttle` do no I/O and read no clock.**
 
 pub mod admin;
+pub mod cleanup;
 pub mod csrf;
 pub mod error;
 pub mod flow;

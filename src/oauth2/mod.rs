@@ -11,6 +11,7 @@
 //! [`secret`] (+ [`secret_cache`]), [`jose`], [`trust`] (RFC 7523) · [`error`] (the one error enum and its wire mapping).
 
 pub mod admin;
+pub mod cleanup;
 pub mod client;
 pub mod client_cache;
 pub mod client_cors;

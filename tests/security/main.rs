@@ -9,3 +9,4 @@ mod identity;
 mod oauth2_session;
 mod oauth2_urls;
 mod proxy_perm;
+mod ops;
