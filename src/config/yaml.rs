@@ -4,7 +4,11 @@
 //!
 //! See `docs/decisions/0006-yaml-crate.md` for the choice of crate and the numbers.
 
+use std::borrow::Cow;
+
 use serde::de::DeserializeOwned;
+use serde_saphyr::budget::BudgetBreach;
+use serde_saphyr::{Error, MessageFormatter, UserMessageFormatter};
 
 /// Deepest nesting of sequences and mappings accepted (the deepest Ory config key path is about
 /// a dozen levels; a deeper document is rejected before it is built).
@@ -21,7 +25,32 @@ pub const MAX_NODES: usize = 250_000;
 /// Parses one YAML document (JSON is YAML too) into `T`. The error is one line with the line and
 /// column; it never quotes the document (which may hold secrets).
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    serde_saphyr::from_str_with_options(text, options()).map_err(|e| one_line(&e.to_string()))
+    serde_saphyr::from_str_with_options(text, options())
+        .map_err(|e| one_line(&e.render_with_formatter(&Messages)))
+}
+
+/// The crate's user-facing wording, with the limits Quartet sets named in words.
+struct Messages;
+
+impl MessageFormatter for Messages {
+    fn format_message<'a>(&self, err: &'a Error) -> Cow<'a, str> {
+        match err {
+            Error::Budget {
+                breach: BudgetBreach::Depth { .. },
+                ..
+            } => Cow::Owned(format!(
+                "nested deeper than {MAX_DEPTH} levels of lists and mappings"
+            )),
+            Error::Budget {
+                breach: BudgetBreach::Nodes { .. },
+                ..
+            } => Cow::Owned(format!("more than {MAX_NODES} values in one document")),
+            Error::AliasReplayLimitExceeded { .. } => Cow::Owned(format!(
+                "aliases (*name) expand to more than {MAX_REPLAYED_EVENTS} values"
+            )),
+            other => UserMessageFormatter.format_message(other),
+        }
+    }
 }
 
 fn options() -> serde_saphyr::Options {
@@ -30,6 +59,7 @@ fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,
+            flow_nesting_limit: MAX_DEPTH,
             max_nodes: MAX_NODES,
             max_documents: 1,
             // The replay limit bounds the work exactly; the ratio heuristic would refuse an
@@ -121,7 +151,10 @@ mod tests {
         let started = std::time::Instant::now();
         let err = from_str::<Value>(&large_anchor_replayed()).unwrap_err();
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
-        assert!(err.contains("alias"), "{err}");
+        assert!(
+            err.contains("aliases (*name) expand to more than 100000 values"),
+            "{err}"
+        );
         // Sharing blocks with anchors, as configurations do, stays fine.
         let mut doc = String::from("base: &b {a: 1, b: [1, 2, 3]}\n");
         for i in 0..200 {
@@ -146,7 +179,11 @@ mod tests {
                 .collect::<String>(),
         ] {
             let err = from_str::<Value>(&doc).unwrap_err();
-            assert!(!err.is_empty());
+            // the scanner's own flow limit ("recursion limit") or the budget's depth
+            assert!(
+                err.contains("nested deeper than 64 levels") || err.contains("recursion limit"),
+                "{err}"
+            );
         }
         let ok = "[".repeat(MAX_DEPTH - 1) + &"]".repeat(MAX_DEPTH - 1);
         assert!(from_str::<Value>(&ok).is_ok());
@@ -158,6 +195,7 @@ mod tests {
         assert!(!err.contains('\n'), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
         let err = from_str::<Value>("a: 1\na: 2\n").unwrap_err();
-        assert!(err.contains('a'), "{err}");
+        assert!(err.contains("duplicate mapping key `a`"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
     }
 }
