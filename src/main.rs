@@ -231,6 +231,18 @@ fn load(file: Option<PathBuf>, dev: bool) -> Option<(Config, Vec<String>)> {
     }
 }
 
+/// The one warning naming every development-grade setting that serving `roles` runs on without
+/// `--dev` (none under `--dev`).
+fn development_warning(config: &Config, roles: &[Role]) -> Option<String> {
+    let settings = config.development_grade_settings(roles);
+    (!settings.is_empty()).then(|| {
+        format!(
+            "development-grade settings (fine with --dev, not in production): {}",
+            settings.join("; ")
+        )
+    })
+}
+
 fn init_logs(config: &Config) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(format!("{},sqlx=warn", config.log.level.as_str()))
@@ -268,6 +280,9 @@ async fn serve(
     } else {
         roles
     };
+    if let Some(warning) = development_warning(&config, &roles) {
+        tracing::warn!("{warning}");
+    }
     let stack = match Stack::start_with_imports(config, &roles, imports).await {
         Ok(stack) => stack,
         Err(error) => {
@@ -488,6 +503,9 @@ fn check_config(file: PathBuf) -> ExitCode {
         return ExitCode::FAILURE;
     };
     for warning in warnings {
+        println!("warning: {warning}");
+    }
+    if let Some(warning) = development_warning(&config, &Role::ALL) {
         println!("warning: {warning}");
     }
     println!("{shown}: ok (dsn {})", config.dsn.redacted());

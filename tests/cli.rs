@@ -234,3 +234,51 @@ fn janitor_help_names_hydras_and_kratos_flags() {
         assert!(help.contains(flag), "{flag} missing from {help}");
     }
 }
+
+/// A config file is read with bounded work: alias amplification and deep nesting are one parse
+/// error each, at once — not minutes of work, gigabytes of memory or a stack overflow.
+#[test]
+fn yaml_alias_amplification_and_deep_nesting_are_parse_errors_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // 150 kB whose one anchor of 50,000 items is replayed 1,001 times (50 million values).
+    let mut amplified = String::from("dsn: memory\nx: &a [");
+    amplified.push_str(&"x, ".repeat(50_000));
+    amplified.push_str("x]\ny: [");
+    amplified.push_str(&"*a, ".repeat(1_000));
+    amplified.push_str("*a]\n");
+    // The classic "billion laughs": ten levels of nine aliases each.
+    let mut laughs =
+        String::from("dsn: memory\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        laughs.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let flow = format!(
+        "dsn: memory\nx: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let block: String = std::iter::once("dsn: memory\n".to_string())
+        .chain((0..10_000).map(|i| format!("{}k:\n", " ".repeat(i))))
+        .collect();
+    for (name, text) in [
+        ("amplified", amplified),
+        ("laughs", laughs),
+        ("flow", flow),
+        ("block", block),
+    ] {
+        let cfg = config(dir.path(), &text);
+        for command in ["check-config", "serve"] {
+            let started = std::time::Instant::now();
+            let out = quartet(&[command, "-c", &cfg], dir.path());
+            assert_one_line_failure(&out, "cannot parse");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{name}: {command} took {:?}",
+                started.elapsed()
+            );
+        }
+    }
+}

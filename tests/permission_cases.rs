@@ -56,18 +56,18 @@ struct CheckCase {
 struct ExpandCase {
     set: String,
     max_depth: Option<i64>,
-    tree: Option<serde_yaml::Value>,
+    tree: Option<serde_json::Value>,
 }
 
-fn normalize(v: serde_yaml::Value) -> serde_yaml::Value {
+fn normalize(v: serde_json::Value) -> serde_json::Value {
     match v {
-        serde_yaml::Value::Mapping(m) => {
-            serde_yaml::Value::Mapping(m.into_iter().map(|(k, v)| (k, normalize(v))).collect())
+        serde_json::Value::Object(m) => {
+            serde_json::Value::Object(m.into_iter().map(|(k, v)| (k, normalize(v))).collect())
         }
-        serde_yaml::Value::Sequence(items) => {
+        serde_json::Value::Array(items) => {
             let mut items: Vec<_> = items.into_iter().map(normalize).collect();
-            items.sort_by_key(|i| serde_yaml::to_string(i).unwrap_or_default());
-            serde_yaml::Value::Sequence(items)
+            items.sort_by_key(|i| i.to_string());
+            serde_json::Value::Array(items)
         }
         other => other,
     }
@@ -91,8 +91,8 @@ fn subject_of(s: &str) -> Subject {
     }
 }
 
-fn tree_yaml(t: &Tree) -> serde_yaml::Value {
-    let mut m = serde_yaml::Mapping::new();
+fn tree_yaml(t: &Tree) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
     let key = match t.kind {
         TreeKind::Union => "union",
         TreeKind::Leaf => "leaf",
@@ -101,10 +101,10 @@ fn tree_yaml(t: &Tree) -> serde_yaml::Value {
     if !t.children.is_empty() {
         m.insert(
             "children".into(),
-            serde_yaml::Value::Sequence(t.children.iter().map(tree_yaml).collect()),
+            serde_json::Value::Array(t.children.iter().map(tree_yaml).collect()),
         );
     }
-    serde_yaml::Value::Mapping(m)
+    serde_json::Value::Object(m)
 }
 
 /// What is wrong with a check's answer, or `None` when it is the expected one.
@@ -185,8 +185,8 @@ fn load_cases() -> Vec<(PathBuf, Case)> {
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
-            let case: Case =
-                serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let case: Case = quartet::config::yaml::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             (p, case)
         })
         .collect()
@@ -318,8 +318,8 @@ async fn permission_cases() {
                     failures.push(at(&format!(
                         "expand {}: got {}, want {}",
                         e.set,
-                        serde_yaml::to_string(&got).unwrap(),
-                        serde_yaml::to_string(&e.tree).unwrap()
+                        serde_saphyr::to_string(&got).unwrap(),
+                        serde_saphyr::to_string(&e.tree).unwrap()
                     )));
                 }
             }

@@ -87,7 +87,7 @@ fn seed(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("config/imprun")
         .join(name);
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    quartet::config::yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 async fn start(upstream_url: &str) -> Env {
@@ -99,7 +99,7 @@ async fn start(upstream_url: &str) -> Env {
         rule["upstream"]["url"] = json!(upstream_url);
     }
     let rules_path = dir.path().join("access-rules.yml");
-    std::fs::write(&rules_path, serde_yaml::to_string(&rules).unwrap()).unwrap();
+    std::fs::write(&rules_path, serde_saphyr::to_string(&rules).unwrap()).unwrap();
     let mut ok = seed("oathkeeper.yml");
     ok["access_rules"]["repositories"] = json!([format!("file://{}", rules_path.display())]);
     ok["authenticators"]["cookie_session"]["config"]["check_session_url"] =
@@ -114,7 +114,7 @@ async fn start(upstream_url: &str) -> Env {
         ok["serve"][listener] = json!({"host": "127.0.0.1", "port": 0});
     }
     let ok_path = dir.path().join("oathkeeper.yml");
-    std::fs::write(&ok_path, serde_yaml::to_string(&ok).unwrap()).unwrap();
+    std::fs::write(&ok_path, serde_saphyr::to_string(&ok).unwrap()).unwrap();
     let main_path = dir.path().join("quartet.yml");
     std::fs::write(&main_path, "dsn: memory\nproxy: file://./oathkeeper.yml\n").unwrap();
     let loaded = Loader::new().file(&main_path).dev(true).load().unwrap();
@@ -349,7 +349,7 @@ async fn rules_api_and_hot_reload_keep_good_rules() {
         "authenticators": [{"handler": "nope"}], "authorizer": {"handler": "allow"},
         "mutators": [{"handler": "noop"}]}),
     );
-    std::fs::write(&env.rules_path, serde_yaml::to_string(&rules).unwrap()).unwrap();
+    std::fs::write(&env.rules_path, serde_saphyr::to_string(&rules).unwrap()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let ids = loop {
         let rules: Value = c

@@ -1,13 +1,14 @@
 //! The built-in defaults that make every role usable at once under `--dev` (and for the
 //! in-process fixture): an email + password identity schema, the password method, an issuer on
 //! the public OAuth2 port, and generated secrets — each reported so that nobody mistakes them
-//! for configured values.
+//! for configured values — and the development-grade settings that a start without `--dev`
+//! runs on anyway, as Ory does, named in one warning.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::identity::IdentitySchemaRef;
-use super::{Config, Secret};
+use super::{Config, Dsn, Role, Secret};
 use crate::crypto::random_token;
 
 const DEFAULT_IDENTITY_SCHEMA: &str = include_str!("default_identity.schema.json");
@@ -59,6 +60,76 @@ impl Config {
     }
 }
 
+/// The bcrypt cost Kratos raises a lower configured cost to outside development mode.
+const MIN_BCRYPT_COST: u32 = 12;
+
+impl Config {
+    /// Every development-grade setting that serving `roles` without `--dev` runs on, one phrase
+    /// each (for one warning at start; Ory starts on them too, and so does Quartet). Empty under
+    /// `--dev`, which asks for them. Secrets are never part of a phrase; URLs are.
+    ///
+    /// Cookies need no phrase: every cookie carries `Secure` unless `--dev` is set.
+    pub fn development_grade_settings(&self, roles: &[Role]) -> Vec<String> {
+        let mut found = Vec::new();
+        if self.dev {
+            return found;
+        }
+        if self.dsn == Dsn::Memory {
+            found.push("dsn is memory (every record is lost when the process ends)".to_string());
+        }
+        let plain_http = |found: &mut Vec<String>, path: &str, url: Option<&String>| {
+            if let Some(url) = url.filter(|u| is_plain_http(u)) {
+                found.push(format!("{path} is plain HTTP ({url})"));
+            }
+        };
+        if roles.contains(&Role::Identity) {
+            let identity = &self.identity;
+            plain_http(
+                &mut found,
+                "identity.serve.public.base_url",
+                identity.serve.public.base_url.as_ref(),
+            );
+            plain_http(
+                &mut found,
+                "identity.selfservice.default_browser_return_url",
+                identity.selfservice.default_browser_return_url.as_ref(),
+            );
+            let algorithm = identity.hashers.algorithm.as_deref().unwrap_or("bcrypt");
+            if let Some(cost) = identity.hashers.bcrypt.cost {
+                if algorithm == "bcrypt" && cost < MIN_BCRYPT_COST {
+                    found.push(format!(
+                        "identity.hashers.bcrypt.cost {cost} is below {MIN_BCRYPT_COST} (raised to {MIN_BCRYPT_COST})"
+                    ));
+                }
+            }
+            if identity.secrets.cookie.is_empty() && identity.secrets.default.is_empty() {
+                found.push("identity.secrets.cookie is unset (a secret generated once and kept in the database signs session cookies)".to_string());
+            }
+        }
+        if roles.contains(&Role::Oauth2) {
+            let oauth2 = &self.oauth2;
+            match oauth2.urls.self_.issuer.as_ref().filter(|i| !i.is_empty()) {
+                Some(issuer) => plain_http(&mut found, "oauth2.urls.self.issuer", Some(issuer)),
+                None => found.push(
+                    "oauth2.urls.self.issuer is unset (the plain-HTTP URL of the public listener is used)"
+                        .to_string(),
+                ),
+            }
+            if oauth2.secrets.system.is_empty() {
+                found.push("oauth2.secrets.system is unset (a secret generated once and kept in the database seals keys and tokens)".to_string());
+            }
+        }
+        found
+    }
+}
+
+/// `http://…` in any letter case.
+fn is_plain_http(url: &str) -> bool {
+    url.trim_start()
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +155,88 @@ mod tests {
         assert!(config.identity.secrets.cookie.is_empty());
         assert!(config.oauth2.secrets.system.is_empty());
         assert_eq!(config.apply_dev_defaults().len(), 2);
+    }
+
+    /// A configuration as an operator writes it for production: every setting set and secure.
+    fn production() -> Config {
+        let mut config = Config::ephemeral();
+        config.dev = false;
+        config.dsn = Dsn::Sqlite("/var/lib/quartet/db.sqlite".into());
+        config.oauth2.urls.self_.issuer = Some("https://auth.example.com/".into());
+        config.oauth2.secrets.system = vec![Secret::new("a".repeat(32))];
+        config.identity.secrets.cookie = vec![Secret::new("b".repeat(32))];
+        config.identity.serve.public.base_url = Some("https://id.example.com/".into());
+        config.identity.selfservice.default_browser_return_url =
+            Some("https://app.example.com/".into());
+        config.identity.hashers.bcrypt.cost = Some(12);
+        config
+    }
+
+    #[test]
+    fn a_production_config_has_no_development_grade_setting() {
+        assert_eq!(
+            production().development_grade_settings(&Role::ALL),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn every_development_grade_setting_is_named_and_no_secret_is() {
+        let mut config = production();
+        config.dsn = Dsn::Memory;
+        config.oauth2.urls.self_.issuer = Some("HTTP://auth.example.com/".into());
+        config.oauth2.secrets.system.clear();
+        config.identity.secrets.cookie.clear();
+        config.identity.secrets.cipher = vec![Secret::new("cipher-secret".into())];
+        config.identity.serve.public.base_url = Some("http://id.example.com/".into());
+        config.identity.selfservice.default_browser_return_url =
+            Some("http://app.example.com/".into());
+        config.identity.hashers.bcrypt.cost = Some(4);
+        let found = config.development_grade_settings(&Role::ALL);
+        for expected in [
+            "dsn is memory",
+            "oauth2.urls.self.issuer is plain HTTP (HTTP://auth.example.com/)",
+            "oauth2.secrets.system is unset",
+            "identity.secrets.cookie is unset",
+            "identity.serve.public.base_url is plain HTTP (http://id.example.com/)",
+            "identity.selfservice.default_browser_return_url is plain HTTP (http://app.example.com/)",
+            "identity.hashers.bcrypt.cost 4 is below 12",
+        ] {
+            assert!(
+                found.iter().any(|f| f.starts_with(expected)),
+                "{expected} missing from {found:?}"
+            );
+        }
+        assert_eq!(found.len(), 7, "{found:?}");
+        assert!(found.iter().all(|f| !f.contains("cipher-secret")));
+        // `secrets.default` signs cookies too.
+        config.identity.secrets.default = vec![Secret::new("c".repeat(32))];
+        assert_eq!(config.development_grade_settings(&Role::ALL).len(), 6);
+        // `--dev` asks for all of this.
+        config.dev = true;
+        assert!(config.development_grade_settings(&Role::ALL).is_empty());
+    }
+
+    #[test]
+    fn only_the_served_roles_and_an_unset_issuer_count() {
+        let mut config = production();
+        config.oauth2.urls.self_.issuer = None;
+        config.identity.hashers.bcrypt.cost = Some(10);
+        assert_eq!(
+            config.development_grade_settings(&[Role::Oauth2]),
+            vec!["oauth2.urls.self.issuer is unset (the plain-HTTP URL of the public listener is used)".to_string()]
+        );
+        assert_eq!(
+            config.development_grade_settings(&[Role::Identity]),
+            vec!["identity.hashers.bcrypt.cost 10 is below 12 (raised to 12)".to_string()]
+        );
+        assert!(config
+            .development_grade_settings(&[Role::Permission, Role::Proxy])
+            .is_empty());
+        // argon2 has no cost to raise.
+        config.identity.hashers.algorithm = Some("argon2".into());
+        assert!(config
+            .development_grade_settings(&[Role::Identity])
+            .is_empty());
     }
 }

@@ -218,7 +218,7 @@ impl Run<'_> {
     }
 
     fn parse_document(&mut self, shown: &str, text: &str) -> Option<Value> {
-        let parsed: Result<Value, String> = serde_yaml::from_str(text).map_err(|e| e.to_string());
+        let parsed: Result<Value, String> = super::yaml::from_str(text);
         match parsed {
             Ok(Value::Null) => Some(Value::Object(Map::new())),
             Ok(mut value) => {
@@ -509,7 +509,7 @@ fn env_value(raw: &str, types: &[String]) -> Value {
     if has("string") && !has("integer") && !has("number") && !has("boolean") {
         return Value::String(raw.to_string());
     }
-    serde_yaml::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+    super::yaml::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
 }
 
 /// `file:///abs/path`, `file://relative/path` (relative to the including file) or a plain path.

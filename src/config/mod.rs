@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod schema;
 mod serve;
 mod validate;
+pub mod yaml;
 
 use std::fmt;
 

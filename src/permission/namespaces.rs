@@ -451,7 +451,7 @@ fn parse_legacy_files(files: &[(String, String)]) -> Result<NamespaceSet, Vec<St
             .unwrap_or("");
         let parsed: Result<Legacy, String> = match ext {
             "json" => serde_json::from_str(text).map_err(|e| e.to_string()),
-            "yaml" | "yml" => serde_yaml::from_str(text).map_err(|e| e.to_string()),
+            "yaml" | "yml" => crate::config::yaml::from_str(text),
             other => Err(format!(
                 "unsupported namespace file extension {other:?} (use .yaml, .yml or .json)"
             )),

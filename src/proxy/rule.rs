@@ -68,7 +68,8 @@ pub struct Upstream {
 pub fn decode_document(text: &str) -> Result<Vec<Rule>, String> {
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(_) => serde_yaml::from_str(text).map_err(|e| format!("neither JSON nor YAML: {e}"))?,
+        Err(_) => crate::config::yaml::from_str(text)
+            .map_err(|e| format!("neither JSON nor YAML: {e}"))?,
     };
     let items = match value {
         Value::Array(items) => items,
