@@ -8,5 +8,5 @@ mod harness;
 mod identity;
 mod oauth2_session;
 mod oauth2_urls;
-mod proxy_perm;
 mod ops;
+mod proxy_perm;
