@@ -1679,9 +1679,7 @@ impl Form {
         if media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
             Ok(Form::parse_go_query(&body))
         } else if media_type.eq_ignore_ascii_case("multipart/form-data") {
-            multipart_form(content_type, body)
-                .await
-                .map_err(|_| Error::InvalidRequest(UNPARSABLE_BODY.into()))
+            multipart_form(content_type, body).await
         } else {
             Ok(Form::default())
         }
@@ -1766,21 +1764,34 @@ fn go_unescape(bytes: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Most parts a `multipart/form-data` body may have; a body with more is unreadable.
+const MAX_MULTIPART_PARTS: usize = 1000;
+
 /// The parameters of a `multipart/form-data` body: every part with a name and no file name
-/// (Go's `MultipartForm.Value`, which `PostForm` takes over).
-async fn multipart_form(content_type: &str, body: bytes::Bytes) -> Result<Form, multer::Error> {
-    let boundary = multer::parse_boundary(content_type)?;
+/// (Go's `MultipartForm.Value`, which `PostForm` takes over). At most
+/// [`MAX_MULTIPART_PARTS`] parts are read; one more is an `invalid_request` naming the limit,
+/// and a body that is not valid multipart is one with fosite's hint.
+async fn multipart_form(content_type: &str, body: bytes::Bytes) -> Result<Form> {
+    let unreadable = |_| Error::InvalidRequest(UNPARSABLE_BODY.into());
+    let boundary = multer::parse_boundary(content_type).map_err(unreadable)?;
     let whole = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
     let mut parts = multer::Multipart::new(whole, boundary);
     let mut form = Form::default();
-    while let Some(part) = parts.next_field().await? {
+    let mut seen = 0usize;
+    while let Some(part) = parts.next_field().await.map_err(unreadable)? {
+        seen += 1;
+        if seen > MAX_MULTIPART_PARTS {
+            return Err(Error::InvalidRequest(format!(
+                "The request body has more than {MAX_MULTIPART_PARTS} multipart parts."
+            )));
+        }
         if part.file_name().is_some() {
             continue;
         }
         let Some(name) = part.name().map(str::to_string) else {
             continue;
         };
-        form.0.push((name, part.text().await?));
+        form.0.push((name, part.text().await.map_err(unreadable)?));
     }
     Ok(form)
 }

@@ -6,6 +6,7 @@
 
 mod harness;
 mod identity;
+mod oauth2_forms;
 mod oauth2_session;
 mod oauth2_urls;
 mod ops;
