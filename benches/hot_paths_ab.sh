@@ -8,8 +8,9 @@
 #   token   POST /oauth2/token           (client_credentials, client_secret_basic, opaque)
 #   proxy   GET  <proxy>/open/x          (noop/allow/noop to nginx `return 200`)
 # and the machine's floor in the same run: nginx answering a constant on one worker (the same
-# upstream the proxy forwards to). The binaries alternate, ROUNDS times; prints one line per
-# run and a median table with NEW/OLD and each figure / floor.
+# upstream the proxy forwards to). The binaries alternate, ROUNDS times, and so does which of
+# them runs first; prints one line per run and a median table with NEW/OLD and each figure /
+# floor.
 #
 # Usage: benches/hot_paths_ab.sh OLD_BIN NEW_BIN [ROUNDS]    (e.g. two fastrelease builds)
 #   DURATION=5s  WARMUP=1s
@@ -152,9 +153,15 @@ EOF
     echo "$tag floor=$r_floor whoami=$r_whoami check=$r_check token=$r_token proxy=$r_proxy" | tee -a "$WORK/runs.txt"
 }
 
+# The order alternates too: the second binary of a pair tends to read a little faster.
 for i in $(seq 1 "$ROUNDS"); do
-    run "$OLD" old
-    run "$NEW" new
+    if [ $((i % 2)) = 1 ]; then
+        run "$OLD" old
+        run "$NEW" new
+    else
+        run "$NEW" new
+        run "$OLD" old
+    fi
 done
 
 python3 - "$WORK/runs.txt" <<'EOF'
