@@ -2,6 +2,7 @@
 //! database, asks each enabled role for its listeners, wraps them in the kernel middleware and
 //! routes, binds every port, and owns the running servers ([`Stack`]) until shutdown.
 
+use crate::store::time::Clock;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -86,6 +87,17 @@ impl Stack {
         roles: &[Role],
         imports: &[std::path::PathBuf],
     ) -> Result<Stack, StartError> {
+        Self::start_with_clock(config, roles, imports, Clock::system()).await
+    }
+
+    /// As [`Stack::start_with_imports`], every role reading time from `clock` (tests pass
+    /// [`Clock::adjustable`] to jump past an expiry instead of sleeping).
+    pub async fn start_with_clock(
+        config: Config,
+        roles: &[Role],
+        imports: &[std::path::PathBuf],
+        clock: Clock,
+    ) -> Result<Stack, StartError> {
         let db = Db::connect(&config.dsn).await?;
         db.migrate().await?;
         for file in imports {
@@ -103,7 +115,7 @@ impl Stack {
         let mut addrs = BTreeMap::new();
         let mut bound = Vec::new();
         let mut wiring = Wiring::default();
-        let specs = role_listeners(&config, roles, &db, &mut wiring).await?;
+        let specs = role_listeners(&config, roles, &db, &clock, &mut wiring).await?;
         let Wiring {
             identity_urls,
             oauth2_urls,
@@ -169,6 +181,7 @@ impl Stack {
             db.clone(),
             janitor::Options::from_config(&config, roles),
             Duration::from_nanos(u64::try_from(config.janitor.interval.0).unwrap_or(u64::MAX)),
+            clock,
             shutdown_rx.clone(),
         );
         Ok(Stack {
@@ -242,6 +255,7 @@ async fn role_listeners(
     config: &Config,
     roles: &[Role],
     db: &Db,
+    clock: &Clock,
     wiring: &mut Wiring,
 ) -> Result<Vec<ListenerSpec>, StartError> {
     let Wiring {
@@ -257,11 +271,12 @@ async fn role_listeners(
     for role in Role::ALL.into_iter().filter(|r| roles.contains(r)) {
         specs.extend(match role {
             Role::Identity => {
-                let service = identity::service_with_urls(
+                let service = identity::service_with_clock(
                     &config.identity,
                     db.clone(),
                     config.dev,
                     identity_urls.clone(),
+                    clock.clone(),
                 )
                 .await?;
                 identity_service = Some(service.clone());
@@ -283,18 +298,19 @@ async fn role_listeners(
                         .system
                         .push(crate::config::Secret::new(generated));
                 }
-                let state = oauth2::state(&oauth2_config, config.dev, db, oauth2_urls);
+                let state =
+                    oauth2::state(&oauth2_config, config.dev, db, oauth2_urls, clock.clone());
                 oauth2_state = Some(state.clone());
                 oauth2::listeners_with(&config.oauth2, state)
             }
-            Role::Permission => permission::listeners(&config.permission, db).await,
+            Role::Permission => permission::listeners(&config.permission, db, clock.clone()).await,
             Role::Proxy => {
                 let role_error = |reason| StartError::Role {
                     role: "proxy",
                     reason,
                 };
                 let http = proxy::HttpClient::new().map_err(role_error)?;
-                let outbound = proxy::Outbound::with(
+                let mut outbound = proxy::Outbound::with(
                     Arc::new(inprocess::Sessions {
                         identity: identity_service.clone(),
                         local: local.clone(),
@@ -307,6 +323,7 @@ async fn role_listeners(
                     }),
                     http,
                 );
+                outbound.clock = clock.clone();
                 let proxy = proxy::Proxy::start_with(&config.proxy, outbound)
                     .await
                     .map_err(role_error)?;

@@ -25,3 +25,4 @@ pub mod proxy;
 pub mod store;
 
 pub use app::{Stack, StartError};
+pub use store::time::{Clock, ClockHand};

@@ -178,7 +178,7 @@ pub async fn clients(config: &Config, db: &Db, text: &str) -> Result<Imported, S
         config.dev,
         oauth2::store::Store::new(db.clone()),
         oauth2::BoundUrls::default(),
-        std::sync::Arc::new(std::time::SystemTime::now),
+        crate::store::time::Clock::system(),
     );
     create_each(
         oauth2::admin::routes(state),

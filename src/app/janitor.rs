@@ -3,6 +3,7 @@
 //! repeated every `janitor.interval` inside `serve`. The role `cleanup` modules say what may go;
 //! [`crate::janitor`] deletes it in short batches.
 
+use crate::store::time::Clock;
 use std::time::Duration;
 
 use rand::Rng;
@@ -11,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{duration, Config, Role};
 use crate::janitor::{delete_expired, Expired, Sweep};
-use crate::store::{unix_micros, Db};
+use crate::store::Db;
 use crate::{identity, oauth2};
 
 /// `ttl.login_consent_request`'s default, as Hydra.
@@ -89,7 +90,7 @@ pub struct Deleted {
 
 /// One cleanup run at the current time; each table's count in order.
 pub async fn run(db: &Db, options: &Options) -> Result<Vec<Deleted>, sqlx::Error> {
-    run_at(db, options, unix_micros(std::time::SystemTime::now())).await
+    run_at(db, options, Clock::system().now()).await
 }
 
 /// [`run`] at `now` (Unix microseconds).
@@ -135,6 +136,7 @@ pub fn spawn(
     db: Db,
     options: Options,
     interval: Duration,
+    clock: Clock,
     mut shutdown: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     if interval.is_zero() || !(options.identity || options.oauth2.tokens) {
@@ -147,7 +149,7 @@ pub fn spawn(
                 () = tokio::time::sleep(wait) => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
-            match run(&db, &options).await {
+            match run_at(&db, &options, clock.now()).await {
                 Ok(deleted) => {
                     let total: u64 = deleted.iter().map(|d| d.rows).sum();
                     if total > 0 {

@@ -174,8 +174,8 @@ impl Flow {
         let mut obj = json!({
             "id": self.id,
             "type": self.flow_type.as_str(),
-            "expires_at": super::model::rfc3339(self.expires_at),
-            "issued_at": super::model::rfc3339(self.issued_at),
+            "expires_at": crate::store::time::rfc3339_micros(self.expires_at),
+            "issued_at": crate::store::time::rfc3339_micros(self.issued_at),
             "request_url": self.request_url,
             "state": self.state,
             "ui": self.ui,
@@ -193,11 +193,11 @@ impl Flow {
                     map.insert("requested_aal".into(), json!(self.requested_aal.as_str()));
                     map.insert(
                         "created_at".into(),
-                        json!(super::model::rfc3339(self.issued_at)),
+                        json!(crate::store::time::rfc3339_micros(self.issued_at)),
                     );
                     map.insert(
                         "updated_at".into(),
-                        json!(super::model::rfc3339(self.issued_at)),
+                        json!(crate::store::time::rfc3339_micros(self.issued_at)),
                     );
                 }
                 FlowKind::Registration | FlowKind::Settings => {}

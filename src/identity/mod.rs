@@ -51,11 +51,22 @@ pub async fn service_with_urls(
     dev: bool,
     urls: BoundUrls,
 ) -> Result<Service, Error> {
+    service_with_clock(config, db, dev, urls, model::Clock::system()).await
+}
+
+/// As [`service_with_urls`], reading time from `clock`.
+pub async fn service_with_clock(
+    config: &IdentityConfig,
+    db: Db,
+    dev: bool,
+    urls: BoundUrls,
+    clock: model::Clock,
+) -> Result<Service, Error> {
     Service::new(
         config.clone(),
         store::IdentityStore::new(db),
         dev,
-        model::Clock::system(),
+        clock,
         urls,
     )
     .await

@@ -18,12 +18,13 @@ use serde_json::{json, Map, Value};
 use super::error::{Error, Result};
 use super::flow::{self, Flow, FlowKind, FlowType, Ui};
 use super::limits;
-use super::model::{rfc3339, Aal, CredentialType, Identity, Session};
+use super::model::{Aal, CredentialType, Identity, Session};
 use super::policy;
 use super::service::{new_id, Built, IdentityInput, PasswordInput, Service};
 use super::text::UiText;
 use super::wire::{identity_json, session_json, View};
 use crate::http::Json;
+use crate::store::time::rfc3339_micros as rfc3339;
 
 pub fn routes(service: Service) -> Router {
     Router::new()

@@ -4,8 +4,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::model::{rfc3339, Credential, Identity, Session};
+use super::model::{Credential, Identity, Session};
 use super::schema::schema_url;
+use crate::store::time::rfc3339_micros as rfc3339;
 
 /// Which fields of an identity a response may show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@ use super::flow;
 use super::jose;
 use super::service::{Form, Oauth2, ACCESS_TOKEN_SET, ID_TOKEN_SET};
 use super::trust;
+use crate::store::time::rfc3339_seconds as rfc3339;
 
 pub fn routes(state: Oauth2) -> Router {
     Router::new()
@@ -104,32 +105,6 @@ async fn no_cache(mut response: Response) -> Response {
 pub fn json_body(bytes: &Bytes) -> Result<Value> {
     serde_json::from_slice(bytes)
         .map_err(|e| Error::BadRequest(format!("Unable to decode the request body as JSON: {e}")))
-}
-
-pub fn rfc3339(micros: i64) -> String {
-    let secs = micros.div_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 pub fn client_policy(s: &Oauth2, dcr: bool) -> (Vec<String>, Vec<String>, bool) {
@@ -768,22 +743,4 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_string())
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_and_page_tokens() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(
-            parse_page(None, Some(&page_token(500))).unwrap(),
-            (250, 500)
-        );
-        assert_eq!(parse_page(Some("5000"), None).unwrap(), (1000, 0));
-        assert!(parse_page(Some("x"), None).is_err());
-    }
 }

@@ -12,12 +12,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::admin::rfc3339;
 use super::client::Client;
 use super::error::{Error, Result};
 use super::service::{Form, GrantSession, Oauth2};
 use super::store::{ConsentRow, FlowRow};
 use super::token::Kind;
+use crate::store::time::rfc3339_seconds as rfc3339;
 
 /// Where a challenge is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,8 +30,6 @@ pub mod token;
 pub mod token_hook;
 pub mod trust;
 
-use std::sync::Arc;
-
 use crate::config::{Oauth2Config, Role};
 use crate::http::listener::{api_surface, ALL_INTERFACES, LOOPBACK};
 use crate::http::{ListenerSpec, Surface};
@@ -47,13 +45,21 @@ pub fn listeners(
     db: &Db,
     bound: &BoundUrls,
 ) -> Vec<ListenerSpec> {
-    listeners_with(config, state(config, dev, db, bound))
+    listeners_with(
+        config,
+        state(config, dev, db, bound, crate::store::time::Clock::system()),
+    )
 }
 
 /// The role's shared state (the composition root keeps a clone for in-process callers such as
 /// the proxy's token introspection). Starts creating the default key sets in the background.
-pub fn state(config: &Oauth2Config, dev: bool, db: &Db, bound: &BoundUrls) -> Oauth2 {
-    let clock: service::Clock = Arc::new(std::time::SystemTime::now);
+pub fn state(
+    config: &Oauth2Config,
+    dev: bool,
+    db: &Db,
+    bound: &BoundUrls,
+    clock: crate::store::time::Clock,
+) -> Oauth2 {
     let state = Oauth2::new(
         config,
         dev,

@@ -620,7 +620,7 @@ async fn userinfo_answer(s: &Oauth2, headers: &HeaderMap) -> Result<Response> {
         });
     }
     if expired {
-        let at = super::admin::rfc3339(row.expires_at)
+        let at = crate::store::time::rfc3339_seconds(row.expires_at)
             .replace('T', " ")
             .replace('Z', " +0000 UTC");
         return Err(Error::Rejected {

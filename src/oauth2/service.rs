@@ -20,7 +20,6 @@ use super::store::{Store, TokenRow};
 use super::strategy::{parse_duration, ScopeStrategy};
 use super::token::{storage_key, Hmacer, Kind};
 use crate::config::Oauth2Config;
-use crate::store::unix_micros;
 
 pub const ID_TOKEN_SET: &str = "hydra.openid.id-token";
 pub const ACCESS_TOKEN_SET: &str = "hydra.jwt.access-token";
@@ -78,8 +77,7 @@ pub fn key_generator(dev: bool) -> KeyGenerator {
     Arc::new(move |alg: &str, kid: &str| jose::generate(alg, kid, "sig", bits))
 }
 
-/// The clock, injected so that tests and pure cores never read the system time themselves.
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+pub use crate::store::time::Clock;
 
 /// Settings resolved once from the config.
 pub struct Settings {
@@ -485,11 +483,11 @@ impl Oauth2 {
     }
 
     pub fn now(&self) -> SystemTime {
-        (self.inner.clock)()
+        self.inner.clock.now_system()
     }
 
     pub fn now_micros(&self) -> i64 {
-        unix_micros(self.now())
+        self.inner.clock.now()
     }
 
     pub fn now_secs(&self) -> i64 {
@@ -1846,7 +1844,7 @@ mod tests {
             true,
             Store::new(db.clone()),
             bound,
-            Arc::new(SystemTime::now),
+            Clock::system(),
             keygen,
         )
     }

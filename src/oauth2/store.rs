@@ -1090,7 +1090,10 @@ mod tests {
         let store = Store::new(db);
         store.insert_client(&client("c"), "h", "", 0).await.unwrap();
         let read = store.get_client("c").await.unwrap().unwrap().revision;
-        assert!(read >= 0);
+        // Each client row draws its own revision (a collision has odds of 2^-63).
+        store.insert_client(&client("d"), "h", "", 0).await.unwrap();
+        let other = store.get_client("d").await.unwrap().unwrap().revision;
+        assert_ne!(read, other);
         let (fresh, unguarded, wrong) = tokio::join!(
             store.insert_token_if_client_is(token("t1", "c"), read),
             store.insert_token(token("t2", "c")),

@@ -63,7 +63,7 @@ fn go_time(secs: i64) -> String {
     if secs == 0 {
         "0001-01-01T00:00:00Z".into()
     } else {
-        super::admin::rfc3339(secs.saturating_mul(1_000_000))
+        crate::store::time::rfc3339_seconds(secs.saturating_mul(1_000_000))
     }
 }
 

@@ -220,7 +220,7 @@ pub fn check_claims(
     }
     if let Some(nbf) = numeric(claims, "nbf") {
         if nbf >= now {
-            return bad(format!("The JWT in \"assertion\" request parameter contains an \"nbf\" (not before) claim, that identifies the time '{}' before which the token MUST NOT be accepted.", super::admin::rfc3339(nbf.saturating_mul(1_000_000))));
+            return bad(format!("The JWT in \"assertion\" request parameter contains an \"nbf\" (not before) claim, that identifies the time '{}' before which the token MUST NOT be accepted.", crate::store::time::rfc3339_seconds(nbf.saturating_mul(1_000_000))));
         }
     }
     let iat = numeric(claims, "iat");
@@ -232,7 +232,7 @@ pub fn check_claims(
     }
     let issued = iat.unwrap_or(now);
     if exp.saturating_sub(issued) > rules.max_ttl_secs {
-        return bad(format!("The JWT in \"assertion\" request parameter contains an \"exp\" (expiration time) claim with value \"{}\" that is unreasonably far in the future, considering token issued at \"{}\".", super::admin::rfc3339(exp.saturating_mul(1_000_000)), super::admin::rfc3339(issued.saturating_mul(1_000_000))));
+        return bad(format!("The JWT in \"assertion\" request parameter contains an \"exp\" (expiration time) claim with value \"{}\" that is unreasonably far in the future, considering token issued at \"{}\".", crate::store::time::rfc3339_seconds(exp.saturating_mul(1_000_000)), crate::store::time::rfc3339_seconds(issued.saturating_mul(1_000_000))));
     }
     let jti = claims
         .get("jti")
@@ -275,7 +275,7 @@ mod tests {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
         assert_eq!(
-            super::super::admin::rfc3339(parse_rfc3339("2031-02-03T04:05:06Z").unwrap()),
+            crate::store::time::rfc3339_seconds(parse_rfc3339("2031-02-03T04:05:06Z").unwrap()),
             "2031-02-03T04:05:06Z"
         );
     }

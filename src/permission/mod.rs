@@ -24,6 +24,7 @@ pub mod opl;
 pub mod store;
 pub mod tuple;
 
+use crate::store::time::Clock;
 use axum::Router;
 
 use crate::config::{PermissionConfig, Role};
@@ -42,12 +43,21 @@ const METRICS_PATH: &str = "/metrics/prometheus";
 /// Builds the engine the config describes (namespaces loaded — fetched when over http(s) —
 /// and a watcher or refresher started).
 pub async fn engine(config: &PermissionConfig, db: &Db) -> Engine {
+    engine_with_clock(config, db, Clock::system()).await
+}
+
+/// As [`engine`], with tuple writes stamped by `clock`.
+pub async fn engine_with_clock(config: &PermissionConfig, db: &Db, clock: Clock) -> Engine {
     let namespaces = Namespaces::load(&config.namespaces).await;
     let limits = Limits {
         max_read_depth: i32::try_from(config.limit.max_read_depth.max(1)).unwrap_or(5),
         max_read_width: config.limit.max_read_width.max(1) as usize,
     };
-    let engine = Engine::new(TupleStore::new(db.clone()), namespaces, limits);
+    let engine = Engine::new(
+        TupleStore::new(db.clone()).with_clock(clock),
+        namespaces,
+        limits,
+    );
     if config.check_cache.ttl_ms > 0 {
         engine.with_cache(engine::CheckCache::new(
             std::time::Duration::from_millis(config.check_cache.ttl_ms),
@@ -59,9 +69,9 @@ pub async fn engine(config: &PermissionConfig, db: &Db) -> Engine {
 }
 
 /// The role's listeners.
-pub async fn listeners(config: &PermissionConfig, db: &Db) -> Vec<ListenerSpec> {
+pub async fn listeners(config: &PermissionConfig, db: &Db, clock: Clock) -> Vec<ListenerSpec> {
     let state = http::ApiState::new(
-        engine(config, db).await,
+        engine_with_clock(config, db, clock).await,
         config.limit.max_batch_check_size.max(1) as usize,
         config.limit.batch_check_max_parallelization.max(1) as usize,
     )

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use super::error::{PermissionError, Result};
 use super::tuple::{RelationTuple, Subject, SubjectSet, TupleFilter};
 use crate::store::batch::Batcher;
-use crate::store::{unix_micros, Backend, Db, OnDb};
+use crate::store::time::{Clock, Micros};
+use crate::store::{Backend, Db, OnDb};
 
 /// Rows per multi-row INSERT of [`TupleStore::insert_missing`] (at most 8 parameters each:
 /// well under SQLite's 32766 and PostgreSQL's 65535 bind parameters).
@@ -29,6 +30,8 @@ pub struct TupleStore {
     queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The frontiers of concurrent checks, coalesced into shared statements.
     frontiers: Batcher<Arc<Frontier>, Arc<Lookups>, PermissionError>,
+    /// Stamps `commit_time` on written tuples.
+    clock: Clock,
 }
 
 /// A stored row: the tuple and its page key.
@@ -456,6 +459,7 @@ impl TupleStore {
         Self {
             db,
             queries,
+            clock: Clock::system(),
             frontiers: Batcher::new(SHARED_FRONTIERS, SHARED_STATEMENTS, move |frontiers| {
                 Box::pin(reader.clone().lookup_shared(frontiers))
             }),
@@ -507,12 +511,21 @@ impl TupleStore {
             .unwrap_or_else(|| empty_lookups(expansion)))
     }
 
+    /// The same store, stamping writes with `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }
 
-    async fn insert_in(tx: &mut Transaction<'_, Any>, tuple: &RelationTuple) -> Result<()> {
-        let now = unix_micros(std::time::SystemTime::now());
+    async fn insert_in(
+        tx: &mut Transaction<'_, Any>,
+        tuple: &RelationTuple,
+        now: Micros,
+    ) -> Result<()> {
         let (sid, ssn, sso, ssr) = match &tuple.subject {
             Subject::Id(id) => (Some(id.as_str()), None, None, None),
             Subject::Set(s) => (
@@ -560,7 +573,7 @@ impl TupleStore {
     ) -> Result<()> {
         let mut tx = self.db.begin().await?;
         for t in inserts {
-            Self::insert_in(&mut tx, t).await?;
+            Self::insert_in(&mut tx, t, self.clock.now()).await?;
         }
         for t in deletes {
             Self::delete_in(&mut tx, &t.as_filter()).await?;
@@ -580,7 +593,7 @@ impl TupleStore {
             .partition(|t| matches!(t.subject, Subject::Id(_)));
         ids.sort_unstable();
         sets.sort_unstable();
-        let now = unix_micros(std::time::SystemTime::now());
+        let now = self.clock.now();
         let backend = self.db.backend();
         let mut inserted = 0;
         let mut tx = self.db.begin().await?;

@@ -116,12 +116,7 @@ impl TokenIntrospector for HttpClient {
 
 /// The wall clock the pipeline reads (JWT `exp`/`iat`, cache expiry); injected so tests can
 /// move time.
-pub type Clock = Arc<dyn Fn() -> std::time::SystemTime + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(std::time::SystemTime::now)
-}
+pub use crate::store::time::Clock;
 
 /// The adapters the pipeline calls through.
 #[derive(Clone)]
@@ -157,13 +152,14 @@ impl Outbound {
             )),
             http,
             caches: Arc::default(),
-            clock: system_clock(),
+            clock: Clock::system(),
         }
     }
 
     /// Unix seconds now.
     pub fn now_secs(&self) -> i64 {
-        (self.clock)()
+        self.clock
+            .now_system()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or_default()

@@ -610,7 +610,7 @@ async fn client_credentials(
         && out
             .caches
             .client_credentials
-            .get(&cache_key, (out.clock)())
+            .get(&cache_key, out.clock.now_system())
             .is_some_and(|t| !t.is_empty())
     {
         return Ok(());
@@ -651,7 +651,7 @@ async fn client_credentials(
                 Some(token) if !token.is_empty() => {
                     if let Some(policy) = cfg.cache_policy {
                         // TTL = min(ttl, token expiry), or either; neither → not cached.
-                        let now = (out.clock)();
+                        let now = out.clock.now_system();
                         let until_exp = body
                             .get("expires_in")
                             .and_then(Value::as_u64)
@@ -878,7 +878,11 @@ async fn forward_session(
             parts.push(v.as_bytes());
         }
         let k = cache::key(&parts);
-        (policy, k, out.caches.sessions.get(&k, (out.clock)()))
+        (
+            policy,
+            k,
+            out.caches.sessions.get(&k, out.clock.now_system()),
+        )
     });
     let found = match cached {
         Some((_, _, Some(hit))) => hit,
@@ -901,7 +905,7 @@ async fn forward_session(
             }
             let found = decode_session(resp, subject_path, extra_path)?;
             if let Some((policy, k, None)) = cached {
-                let now = (out.clock)();
+                let now = out.clock.now_system();
                 let ttl = policy.ttl.unwrap_or(std::time::Duration::from_secs(10));
                 out.caches.sessions.put(
                     k,
@@ -1036,7 +1040,10 @@ async fn introspect(
         .filter(|_| strategy != "none" || cfg.required_scope.is_empty());
     let cache_key = cache::key(&[cfg.introspection_url.as_bytes(), token.as_bytes()]);
     let hit = match policy {
-        Some(_) => out.caches.introspection.get(&cache_key, (out.clock)()),
+        Some(_) => out
+            .caches
+            .introspection
+            .get(&cache_key, out.clock.now_system()),
         None => None,
     };
     let from_cache = hit.is_some();
@@ -1098,7 +1105,7 @@ async fn introspect(
     if let (Some(policy), false) = (policy, from_cache) {
         // Cached no longer than the token lives and than `ttl`; a token without either bound
         // is not cached (Oathkeeper would keep it until evicted).
-        let now = (out.clock)();
+        let now = out.clock.now_system();
         let until_exp = (exp > 0).then(|| cache::unix(exp));
         let until_ttl = policy.ttl.map(|t| cache::after(now, t));
         let expires = match (until_exp, until_ttl) {
@@ -1387,7 +1394,7 @@ async fn mutate(
                 .map_err(|e| Error::internal(e.to_string()))?;
             let cache_key = cache::key(&[url.as_bytes(), &body]);
             let hit = match cache {
-                Some(_) => out.caches.hydrator.get(&cache_key, (out.clock)()),
+                Some(_) => out.caches.hydrator.get(&cache_key, out.clock.now_system()),
                 None => None,
             };
             let answer = match hit {
@@ -1395,7 +1402,7 @@ async fn mutate(
                 None => {
                     let a = hydrate(out, url, basic.as_ref(), req, body).await?;
                     if let Some(policy) = cache {
-                        let now = (out.clock)();
+                        let now = out.clock.now_system();
                         let ttl = policy.ttl.unwrap_or(std::time::Duration::from_secs(60));
                         out.caches.hydrator.put(
                             cache_key,

@@ -1,7 +1,7 @@
 //! Generated secrets stored in the database (`kernel_secrets`): the first instance to need a
 //! secret creates it, every other instance on the same database reads the same value.
 
-use super::{unix_micros, Db, Result};
+use super::{Db, Result};
 
 /// Returns the secret called `name`, creating it with `generate` if no instance has yet.
 /// Safe under concurrency: the insert is `ON CONFLICT DO NOTHING` and the value is read back.
@@ -13,7 +13,7 @@ pub async fn get_or_create(
     sqlx::query("INSERT INTO kernel_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(generate())
-        .bind(unix_micros(std::time::SystemTime::now()))
+        .bind(super::time::Clock::system().now())
         .execute(db.pool())
         .await?;
     let value: (String,) = sqlx::query_as("SELECT value FROM kernel_secrets WHERE name = $1")

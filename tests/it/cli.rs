@@ -1,0 +1,282 @@
+//! The command line's bad-input contract: exit code 1 and one clear line naming the key, file,
+//! DSN or port and role — no panic, no backtrace.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn quartet(args: &[&str], dir: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quartet"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DSN")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("quartet {args:?} did not exit within 15 s");
+}
+
+fn stderr_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+}
+
+fn assert_one_line_failure(out: &Output, expected: &str) {
+    let lines = stderr_lines(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {lines:?}");
+    let errors: Vec<&String> = lines.iter().filter(|l| l.starts_with("quartet:")).collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "exactly one error line expected: {lines:?}"
+    );
+    assert!(
+        errors[0].contains(expected),
+        "{:?} should contain {expected:?}",
+        errors[0]
+    );
+    let all = lines.join("\n");
+    assert!(
+        !all.contains("panicked") && !all.contains("stack backtrace"),
+        "{all}"
+    );
+}
+
+fn config(dir: &Path, text: &str) -> String {
+    let path = dir.join("quartet.yml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_port_already_in_use_names_the_port_and_the_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cfg = config(
+        dir.path(),
+        &format!("dsn: memory\npermission:\n  serve:\n    write: {{port: {port}}}\n"),
+    );
+    let out = quartet(&["serve", "permission", "-c", &cfg], dir.path());
+    assert_one_line_failure(
+        &out,
+        &format!("cannot listen on 127.0.0.1:{port} for permission (write)"),
+    );
+}
+
+#[test]
+fn an_unreachable_database_names_the_dsn_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "dsn: postgres://quartet:hunter2@127.0.0.1:1/quartet\n",
+    );
+    let out = quartet(&["serve", "-c", &cfg], dir.path());
+    assert_one_line_failure(
+        &out,
+        "cannot connect to the database postgres://quartet:xxxxx@127.0.0.1:1/quartet",
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
+}
+
+#[test]
+fn an_invalid_dsn_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "dsn: mysql://root@db/x\n");
+    let out = quartet(&["serve", "-c", &cfg], dir.path());
+    assert_one_line_failure(&out, "invalid DSN mysql://root@db/x");
+}
+
+#[test]
+fn an_unreadable_file_reference_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "dsn: memory\nproxy: file:///nonexistent/oathkeeper.yml\n",
+    );
+    let out = quartet(&["serve", "-c", &cfg], dir.path());
+    assert_one_line_failure(&out, "cannot read config file /nonexistent/oathkeeper.yml");
+}
+
+#[test]
+fn a_wrong_type_and_an_unknown_key_are_named_by_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "dsn: memory\noauth2:\n  serve:\n    admin: {port: nope}\n",
+    );
+    let out = quartet(&["check-config", "-c", &cfg], dir.path());
+    assert_one_line_failure(&out, "invalid value at oauth2.serve.admin.port");
+    let cfg = config(
+        dir.path(),
+        "dsn: memory\noauth2:\n  urls: {selff: {issuer: x}}\n",
+    );
+    let out = quartet(&["check-config", "-c", &cfg], dir.path());
+    assert_one_line_failure(&out, "unknown key oauth2.urls.selff");
+}
+
+#[test]
+fn serve_without_dsn_and_without_dev_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quartet(&["serve"], dir.path());
+    assert_one_line_failure(&out, "no dsn set");
+}
+
+#[test]
+fn migrate_applies_migrations_to_a_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.sqlite");
+    let cfg = config(dir.path(), &format!("dsn: sqlite://{}\n", db.display()));
+    let out = quartet(&["migrate", "-c", &cfg], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
+    assert!(db.exists());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
+}
+
+#[test]
+fn version_prints_the_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quartet(&["version"], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("quartet v"));
+}
+
+#[test]
+fn janitor_cleans_a_database_named_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.sqlite");
+    let dsn = format!("sqlite://{}", db.display());
+    let out = quartet(
+        &[
+            "janitor",
+            &dsn,
+            "--keep-if-younger",
+            "24h",
+            "--batch-size",
+            "10",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for what in [
+        "deleted 0 expired sessions",
+        "deleted 0 expired self-service flows",
+        "deleted 0 expired access tokens",
+        "deleted 0 login, consent and logout requests",
+        "deleted 0 expired trust relationships",
+    ] {
+        assert!(stdout.contains(what), "{what:?} missing from {stdout}");
+    }
+    // --tokens alone: only the token tables (Hydra's selection flags).
+    let out = quartet(&["janitor", &dsn, "--tokens"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("expired refresh tokens"), "{stdout}");
+    assert!(
+        !stdout.contains("sessions") && !stdout.contains("requests"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn janitor_refuses_bad_bounds_and_a_private_memory_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let dsn = format!("sqlite://{}", dir.path().join("q.sqlite").display());
+    let out = quartet(
+        &["janitor", &dsn, "--limit", "5", "--batch-size", "10"],
+        dir.path(),
+    );
+    assert_one_line_failure(&out, "--batch-size must not be greater than --limit");
+    let out = quartet(&["janitor", &dsn, "--limit", "0"], dir.path());
+    assert_one_line_failure(&out, "greater than 0");
+    let out = quartet(&["janitor", "memory"], dir.path());
+    assert_one_line_failure(&out, "janitor.interval");
+    let cfg = config(dir.path(), "dsn: memory\njanitor:\n  batch_size: 0\n");
+    let out = quartet(&["janitor", "-c", &cfg], dir.path());
+    assert_one_line_failure(&out, "janitor");
+}
+
+#[test]
+fn janitor_help_names_hydras_and_kratos_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quartet(&["janitor", "--help"], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--keep-if-younger",
+        "--access-lifespan",
+        "--refresh-lifespan",
+        "--consent-request-lifespan",
+        "--limit",
+        "--batch-size",
+        "--tokens",
+        "--requests",
+        "--grants",
+        "--config",
+        "--sleep",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from {help}");
+    }
+}
+
+/// A config file is read with bounded work: alias amplification and deep nesting are one parse
+/// error each, at once — not minutes of work, gigabytes of memory or a stack overflow.
+#[test]
+fn yaml_alias_amplification_and_deep_nesting_are_parse_errors_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // 150 kB whose one anchor of 50,000 items is replayed 1,001 times (50 million values).
+    let mut amplified = String::from("dsn: memory\nx: &a [");
+    amplified.push_str(&"x, ".repeat(50_000));
+    amplified.push_str("x]\ny: [");
+    amplified.push_str(&"*a, ".repeat(1_000));
+    amplified.push_str("*a]\n");
+    // The classic "billion laughs": ten levels of nine aliases each.
+    let mut laughs =
+        String::from("dsn: memory\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        laughs.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let flow = format!(
+        "dsn: memory\nx: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let block: String = std::iter::once("dsn: memory\n".to_string())
+        .chain((0..10_000).map(|i| format!("{}k:\n", " ".repeat(i))))
+        .collect();
+    for (name, text) in [
+        ("amplified", amplified),
+        ("laughs", laughs),
+        ("flow", flow),
+        ("block", block),
+    ] {
+        let cfg = config(dir.path(), &text);
+        for command in ["check-config", "serve"] {
+            let started = std::time::Instant::now();
+            let out = quartet(&[command, "-c", &cfg], dir.path());
+            assert_one_line_failure(&out, "cannot parse");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{name}: {command} took {:?}",
+                started.elapsed()
+            );
+        }
+    }
+}
