@@ -22,7 +22,6 @@ use tokio::sync::OnceCell;
 
 use super::engine::{Engine, Tree, TreeKind};
 use super::error::{PermissionError, Result};
-use super::lookup;
 use super::opl;
 use super::tuple::{RelationTuple, Subject, SubjectSet, TupleFilter};
 use crate::store::secrets;
@@ -93,7 +92,6 @@ pub fn read_routes(state: ApiState) -> Router {
         .route("/relation-tuples/batch/check", post(batch_check))
         .route("/relation-tuples/expand", get(expand))
         .route("/namespaces", get(namespaces))
-        .merge(lookup::routes())
         .with_state(state)
 }
 

@@ -28,10 +28,12 @@ const MAX_PAGE: usize = 1000;
 /// Candidates fetched per scan step.
 const SCAN: usize = 256;
 
-pub fn routes() -> Router<ApiState> {
+/// The lookup routes of the read port (4466), beside [`super::http::read_routes`].
+pub fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/quartet/lookup/objects", get(lookup_objects))
         .route("/quartet/lookup/subjects", get(lookup_subjects))
+        .with_state(state)
 }
 
 #[derive(Serialize)]

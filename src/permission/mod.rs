@@ -12,6 +12,14 @@
 //! - [`http`]: Keto's REST API (the only module that knows axum);
 //! - [`cli`]: `quartet opl check`;
 //! - [`import`]: `quartet import tuples` (bulk load from JSON or Keto's text form).
+//!
+//! Floors (a file uses only files on its own floor or below; no cycles):
+//! - 0: error, opl
+//! - 1: tuple, namespaces
+//! - 2: store
+//! - 3: engine
+//! - 4: http, cli
+//! - 5: lookup, import
 
 pub mod cli;
 pub mod engine;
@@ -24,12 +32,12 @@ pub mod opl;
 pub mod store;
 pub mod tuple;
 
-use crate::store::time::Clock;
 use axum::Router;
 
 use crate::config::{PermissionConfig, Role};
 use crate::http::listener::{api_surface, ALL_INTERFACES, LOOPBACK};
 use crate::http::{ListenerSpec, Surface};
+use crate::store::time::Clock;
 use crate::store::Db;
 
 pub use engine::{CheckCache, Engine, Limits, Membership};
@@ -92,7 +100,7 @@ pub async fn listeners(config: &PermissionConfig, db: &Db, clock: Clock) -> Vec<
             &serve.read,
             ALL_INTERFACES,
             4466,
-            http::read_routes(state.clone()),
+            http::read_routes(state.clone()).merge(lookup::routes(state.clone())),
         ),
         rest(
             "write",
