@@ -10,6 +10,7 @@ use quartet::{Clock, Stack};
 use serde_json::{json, Value};
 
 mod admin;
+mod errors;
 mod selfservice;
 mod sessions;
 

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 mod assertions;
 mod authorize;
 mod clients;
+mod errors;
 mod keys;
 mod logout;
 mod tokens;
