@@ -6,6 +6,7 @@
 #   whoami  GET  /sessions/whoami        (X-Session-Token)
 #   check   GET  /relation-tuples/check  (allowed)
 #   token   POST /oauth2/token           (client_credentials, client_secret_basic, opaque)
+#   introspect POST /admin/oauth2/introspect (an active opaque access token)
 #   proxy   GET  <proxy>/open/x          (noop/allow/noop to nginx `return 200`)
 # and the machine's floor in the same run: nginx answering a constant on one worker (the same
 # upstream the proxy forwards to). The binaries alternate, ROUNDS times, and so does which of
@@ -141,16 +142,26 @@ EOF
     local basic
     basic=$(printf '%s:%s' "$client" "$secret" | base64 -w0)
     local proxy="http://127.0.0.1:$px/open/x"
+    local access
+    access=$(curl -s -X POST -H "Authorization: Basic $basic" -d grant_type=client_credentials "$tok" \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+    cat >"$WORK/introspect.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "token=$access"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+EOF
+    local introspect="http://127.0.0.1:$ha/admin/oauth2/introspect"
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$proxy")" = 200 ] || { echo "proxy not 200" >&2; exit 1; }
     wrk -t2 -c64 -d"$WARMUP" "$proxy" >/dev/null
-    local r_floor r_whoami r_check r_token r_proxy
+    local r_floor r_whoami r_check r_token r_introspect r_proxy
     r_floor=$(rps -d"$DURATION" "http://127.0.0.1:$UP/")
     r_whoami=$(rps -d"$DURATION" -H "X-Session-Token: $token" "$whoami")
     r_check=$(rps -d"$DURATION" "$check")
     r_token=$(rps -d"$DURATION" -s "$WORK/token.lua" -H "Authorization: Basic $basic" "$tok")
+    r_introspect=$(rps -d"$DURATION" -s "$WORK/introspect.lua" "$introspect")
     r_proxy=$(rps -d"$DURATION" "$proxy")
     kill "$pid"; wait "$pid" 2>/dev/null || true
-    echo "$tag floor=$r_floor whoami=$r_whoami check=$r_check token=$r_token proxy=$r_proxy" | tee -a "$WORK/runs.txt"
+    echo "$tag floor=$r_floor whoami=$r_whoami check=$r_check token=$r_token introspect=$r_introspect proxy=$r_proxy" | tee -a "$WORK/runs.txt"
 }
 
 # The order alternates too: the second binary of a pair tends to read a little faster.
@@ -173,7 +184,7 @@ for line in open(sys.argv[1]):
 def med(tag, key): return statistics.median(r[key] for r in runs[tag])
 print("\n| path | OLD req/s (÷ floor) | NEW req/s (÷ floor) | NEW / OLD |")
 print("|---|---|---|---|")
-for key in ["floor", "whoami", "check", "token", "proxy"]:
+for key in ["floor", "whoami", "check", "token", "introspect", "proxy"]:
     o, n = med("old", key), med("new", key)
     fo, fn = med("old", "floor"), med("new", "floor")
     print(f"| {key} | {o:,.0f} ({o/fo:.2f}) | {n:,.0f} ({n/fn:.2f}) | {n/o:.3f} |")
