@@ -1,5 +1,5 @@
 //! The properties the fuzz targets check, shared with the corpus replay under `cargo test`
-//! (`tests/fuzz_corpus.rs` includes this file): each function takes one input and panics only
+//! (`tests/it/fuzz_corpus.rs` includes this file): each function takes one input and panics only
 //! when a property is broken; it returns how far the input got (for the replay's own checks
 //! that its corpus reaches the interesting paths).
 
