@@ -23,6 +23,7 @@ use super::sessions::{
 };
 use super::template::TemplateData;
 
+/// The oauth2_client_credentials authenticator's config.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ClientCredentialsCfg {
@@ -33,6 +34,7 @@ pub struct ClientCredentialsCfg {
     pub cache_policy: Option<CachePolicy>,
 }
 
+/// The jwt authenticator's config.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct JwtCfg {

@@ -20,6 +20,7 @@ use super::request::{PipelineRequest, TokenFrom};
 use super::scope::scope_granted;
 use super::template::TemplateData;
 
+/// `pre_authorization`: a client-credentials grant whose token authorizes the introspection.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct PreAuth {
@@ -31,6 +32,7 @@ pub struct PreAuth {
     pub scope: Vec<String>,
 }
 
+/// The oauth2_introspection authenticator's config.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct IntrospectionCfg {

@@ -171,57 +171,71 @@ pub(super) async fn mutate(
         }
         Mutator::IdToken(cfg) => mint_id_token(out, cfg, session).await?,
         Mutator::Hydrator { url, basic, cache } => {
-            let body = serde_json::to_vec(&session_json(session))
-                .map_err(|e| Error::internal(e.to_string()))?;
-            let cache_key = cache::key(&[url.as_bytes(), &body]);
-            let hit = match cache {
-                Some(_) => out.caches.hydrator.get(&cache_key, out.clock.now_system()),
-                None => None,
-            };
-            let answer = match hit {
-                Some(a) => a,
-                None => {
-                    let a = hydrate(out, url, basic.as_ref(), req, body).await?;
-                    if let Some(policy) = cache {
-                        let now = out.clock.now_system();
-                        let ttl = policy.ttl.unwrap_or(std::time::Duration::from_secs(60));
-                        out.caches.hydrator.put(
-                            cache_key,
-                            a.clone(),
-                            cache::after(now, ttl),
-                            now,
-                            policy.max_entries,
-                        );
-                    }
-                    a
-                }
-            };
-            let v: Value = serde_json::from_slice(&answer)
-                .map_err(|e| Error::internal(format!("hydrator response: {e}")))?;
-            let subject = v.get("subject").and_then(Value::as_str).unwrap_or_default();
-            if subject != session.subject {
-                return Err(Error::internal("The hydrator changed the subject"));
+            hydrator(out, url, basic.as_ref(), cache.as_ref(), req, session).await?
+        }
+    }
+    Ok(())
+}
+
+/// The hydrator: the session POSTed to `url` (or its answer found in the cache); the answer
+/// keeps the subject and replaces the extra, and its `header` (when present) the headers.
+async fn hydrator(
+    out: &Outbound,
+    url: &str,
+    basic: Option<&(String, String)>,
+    cache: Option<&CachePolicy>,
+    req: &PipelineRequest,
+    session: &mut TemplateData,
+) -> Result<(), Error> {
+    let body =
+        serde_json::to_vec(&session_json(session)).map_err(|e| Error::internal(e.to_string()))?;
+    let cache_key = cache::key(&[url.as_bytes(), &body]);
+    let hit = match cache {
+        Some(_) => out.caches.hydrator.get(&cache_key, out.clock.now_system()),
+        None => None,
+    };
+    let answer = match hit {
+        Some(a) => a,
+        None => {
+            let a = hydrate(out, url, basic, req, body).await?;
+            if let Some(policy) = cache {
+                let now = out.clock.now_system();
+                let ttl = policy.ttl.unwrap_or(std::time::Duration::from_secs(60));
+                out.caches.hydrator.put(
+                    cache_key,
+                    a.clone(),
+                    cache::after(now, ttl),
+                    now,
+                    policy.max_entries,
+                );
             }
-            session.extra = v
-                .get("extra")
-                .and_then(Value::as_object)
-                .cloned()
-                .map(Arc::new);
-            if let Some(Value::Object(h)) = v.get("header") {
-                let mut map = HeaderMap::new();
-                for (k, vals) in h {
-                    if let (Ok(n), Some(Value::String(first))) =
-                        (HeaderName::from_bytes(k.as_bytes()), vals.get(0))
-                    {
-                        if let Ok(v) = HeaderValue::from_str(first) {
-                            map.insert(n, v);
-                        }
-                    }
+            a
+        }
+    };
+    let v: Value = serde_json::from_slice(&answer)
+        .map_err(|e| Error::internal(format!("hydrator response: {e}")))?;
+    let subject = v.get("subject").and_then(Value::as_str).unwrap_or_default();
+    if subject != session.subject {
+        return Err(Error::internal("The hydrator changed the subject"));
+    }
+    session.extra = v
+        .get("extra")
+        .and_then(Value::as_object)
+        .cloned()
+        .map(Arc::new);
+    if let Some(Value::Object(h)) = v.get("header") {
+        let mut map = HeaderMap::new();
+        for (k, vals) in h {
+            if let (Ok(n), Some(Value::String(first))) =
+                (HeaderName::from_bytes(k.as_bytes()), vals.get(0))
+            {
+                if let Ok(v) = HeaderValue::from_str(first) {
+                    map.insert(n, v);
                 }
-                session.header = map;
-                session.header_over_request = false;
             }
         }
+        session.header = map;
+        session.header_over_request = false;
     }
     Ok(())
 }

@@ -10,8 +10,7 @@ use super::authorizers::{authorize, Authz};
 use super::error::Error;
 use super::mutators::{mutate, Mutator};
 use super::outbound::Outbound;
-/// The request the pipeline judges.
-pub use super::request::PipelineRequest;
+use super::request::PipelineRequest;
 use super::template::TemplateData;
 
 /// Runs authenticators, authorizer and mutators; on success the session (with its `header`

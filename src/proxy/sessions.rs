@@ -18,6 +18,7 @@ use super::outbound::Outbound;
 use super::request::{PipelineRequest, TokenFrom};
 use super::template::TemplateData;
 
+/// The cookie_session and bearer_token authenticators' config.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct SessionCfg {
