@@ -23,6 +23,7 @@ pub mod oauth2;
 pub mod permission;
 pub mod proxy;
 pub mod store;
+pub mod template;
 
 pub use app::{Stack, StartError};
 pub use store::time::{Clock, ClockHand};

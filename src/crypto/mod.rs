@@ -1,8 +1,10 @@
 //! Cryptographic building blocks shared by the roles. Today: random tokens and secrets from
 //! the operating system's CSPRNG, constant-time comparison, password hashing, sealed
-//! (encrypted and authenticated) cookie values, and the roots outbound TLS trusts.
+//! (encrypted and authenticated) cookie values, the JWS verifier table, and the roots
+//! outbound TLS trusts.
 
 pub mod cookie;
+pub mod jws;
 pub mod password;
 pub mod tls;
 

@@ -131,21 +131,9 @@ fn signer(jwk: &Jwk) -> Result<Box<dyn JwsSigner>> {
     })
 }
 
-/// A verifier for a public JWK, if its algorithm is one we accept.
+/// A verifier for a public JWK, if its algorithm is one we accept (the asymmetric ones).
 pub fn verifier(jwk: &Jwk, alg: &str) -> Option<Box<dyn JwsVerifier>> {
-    Some(match alg {
-        "RS256" => Box::new(jws::RS256.verifier_from_jwk(jwk).ok()?),
-        "RS384" => Box::new(jws::RS384.verifier_from_jwk(jwk).ok()?),
-        "RS512" => Box::new(jws::RS512.verifier_from_jwk(jwk).ok()?),
-        "PS256" => Box::new(jws::PS256.verifier_from_jwk(jwk).ok()?),
-        "PS384" => Box::new(jws::PS384.verifier_from_jwk(jwk).ok()?),
-        "PS512" => Box::new(jws::PS512.verifier_from_jwk(jwk).ok()?),
-        "ES256" => Box::new(jws::ES256.verifier_from_jwk(jwk).ok()?),
-        "ES384" => Box::new(jws::ES384.verifier_from_jwk(jwk).ok()?),
-        "ES512" => Box::new(jws::ES512.verifier_from_jwk(jwk).ok()?),
-        "EdDSA" => Box::new(jws::EdDSA.verifier_from_jwk(jwk).ok()?),
-        _ => return None,
-    })
+    crate::crypto::jws::verifier(jwk, alg, crate::crypto::jws::ASYMMETRIC)
 }
 
 /// Signs `claims` as a JWT with `jwk` (header `alg`, `kid`, `typ: JWT`).

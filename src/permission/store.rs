@@ -3,7 +3,7 @@
 //! check engine needs per frontier of its search (`K:internal/persistence/sql/traverser.go`).
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, FromRow, Row, Transaction};
+use sqlx::{Any, FromRow, Transaction};
 
 use std::collections::{HashMap, HashSet};
 
@@ -41,30 +41,20 @@ pub struct StoredTuple {
     pub tuple: RelationTuple,
 }
 
+/// A row of `permission_relation_tuples` ([`COLUMNS`]).
+#[derive(FromRow)]
 struct Row8 {
     id: String,
     namespace: String,
     object: String,
     relation: String,
     subject_id: Option<String>,
+    #[sqlx(rename = "subject_set_namespace")]
     ss_namespace: Option<String>,
+    #[sqlx(rename = "subject_set_object")]
     ss_object: Option<String>,
+    #[sqlx(rename = "subject_set_relation")]
     ss_relation: Option<String>,
-}
-
-impl<'r> FromRow<'r, AnyRow> for Row8 {
-    fn from_row(row: &'r AnyRow) -> std::result::Result<Self, sqlx::Error> {
-        Ok(Row8 {
-            id: row.try_get("id")?,
-            namespace: row.try_get("namespace")?,
-            object: row.try_get("object")?,
-            relation: row.try_get("relation")?,
-            subject_id: row.try_get("subject_id")?,
-            ss_namespace: row.try_get("subject_set_namespace")?,
-            ss_object: row.try_get("subject_set_object")?,
-            ss_relation: row.try_get("subject_set_relation")?,
-        })
-    }
 }
 
 impl Row8 {
@@ -190,12 +180,6 @@ fn nth_chunk(keys: &[Key], n: usize) -> &[Key] {
     &keys[start..end]
 }
 
-/// An integer column: `BIGINT` on SQLite, `INTEGER` for literals on PostgreSQL.
-fn int_column(row: &AnyRow, column: &str) -> std::result::Result<i64, sqlx::Error> {
-    row.try_get::<i64, _>(column)
-        .or_else(|_| row.try_get::<i32, _>(column).map(i64::from))
-}
-
 /// `(ns = $a AND obj = $b AND rel = $c) OR …` over `keys`, columns prefixed by `table`.
 fn keys_clause(w: &mut Where, table: &str, keys: &[Key]) -> String {
     let ors: Vec<String> = keys
@@ -308,29 +292,68 @@ const SHARED_STATEMENTS: usize = 1;
 /// An expansion row: page key, subject set, look-ahead flag.
 type PageRow = (String, SubjectSet, bool);
 
+/// The subject set a query names `ns`, `obj`, `rel` (NULL on subject-id rows: empty).
+#[derive(FromRow)]
+struct SetColumns {
+    ns: Option<String>,
+    obj: Option<String>,
+    rel: Option<String>,
+}
+
+impl SetColumns {
+    fn into_set(self) -> SubjectSet {
+        SubjectSet {
+            namespace: self.ns.unwrap_or_default(),
+            object: self.obj.unwrap_or_default(),
+            relation: self.rel.unwrap_or_default(),
+        }
+    }
+}
+
+/// A row of [`lookup_parts`]: integers are `BIGINT` on SQLite and `INTEGER` for literals on
+/// PostgreSQL, both read as `i64`.
+#[derive(FromRow)]
+struct LookupRow {
+    q: i64,
+    kind: i64,
+    n: String,
+    o: String,
+    r: String,
+    #[sqlx(flatten)]
+    set: SetColumns,
+    found: i64,
+    id: Option<String>,
+}
+
+/// A row of [`TupleStore::subject_set_expansion`].
+#[derive(FromRow)]
+struct ExpansionRow {
+    id: String,
+    #[sqlx(flatten)]
+    set: SetColumns,
+    found: i64,
+}
+
 /// Rows of [`lookup_parts`] sorted into one [`Lookups`] per frontier (`q`), expansion rows in
 /// page-key order.
 fn collect_lookups(rows: Vec<AnyRow>, out: &mut [Lookups]) -> Result<()> {
     let mut pages: HashMap<(usize, Key), Vec<PageRow>> = HashMap::new();
     let mut next_pages: HashMap<(usize, Key), Vec<PageRow>> = HashMap::new();
     for row in rows {
-        let q = usize::try_from(int_column(&row, "q")?).unwrap_or(usize::MAX);
+        let row = LookupRow::from_row(&row)?;
+        let q = usize::try_from(row.q).unwrap_or(usize::MAX);
         let Some(lookups) = out.get_mut(q) else {
             continue;
         };
-        let key: Key = (row.try_get("n")?, row.try_get("o")?, row.try_get("r")?);
-        if int_column(&row, "kind")? == 0 {
+        let key: Key = (row.n, row.o, row.r);
+        if row.kind == 0 {
             lookups.direct.insert(key);
             continue;
         }
-        let set = SubjectSet {
-            namespace: row.try_get::<Option<String>, _>("ns")?.unwrap_or_default(),
-            object: row.try_get::<Option<String>, _>("obj")?.unwrap_or_default(),
-            relation: row.try_get::<Option<String>, _>("rel")?.unwrap_or_default(),
-        };
-        let id: String = row.try_get::<Option<String>, _>("id")?.unwrap_or_default();
-        let found = int_column(&row, "found")? != 0;
-        if int_column(&row, "kind")? == 2 {
+        let set = row.set.into_set();
+        let id: String = row.id.unwrap_or_default();
+        let found = row.found != 0;
+        if row.kind == 2 {
             next_pages
                 .entry((q, key))
                 .or_default()
@@ -830,18 +853,10 @@ impl TupleStore {
                 .await?;
             let count = rows.len();
             for row in rows {
-                let id: String = row.try_get("id")?;
-                let found: i32 = row
-                    .try_get::<i32, _>("found")
-                    .or_else(|_| row.try_get::<i64, _>("found").map(|v| i32::from(v != 0)))?;
-                let set = SubjectSet {
-                    namespace: row.try_get::<Option<String>, _>("ns")?.unwrap_or_default(),
-                    object: row.try_get::<Option<String>, _>("obj")?.unwrap_or_default(),
-                    relation: row.try_get::<Option<String>, _>("rel")?.unwrap_or_default(),
-                };
-                after = id;
-                let hit = found != 0;
-                out.push((set, hit));
+                let row = ExpansionRow::from_row(&row)?;
+                after = row.id;
+                let hit = row.found != 0;
+                out.push((row.set.into_set(), hit));
                 if hit {
                     return Ok(out);
                 }
@@ -950,7 +965,7 @@ impl TupleStore {
         .fetch_all_on(&self.db)
         .await?;
         rows.iter()
-            .map(|r| r.try_get::<String, _>("object").map_err(Into::into))
+            .map(|r| Ok(<(String,)>::from_row(r)?.0))
             .collect()
     }
 
@@ -965,7 +980,7 @@ impl TupleStore {
         .fetch_all_on(&self.db)
         .await?;
         rows.iter()
-            .map(|r| r.try_get::<String, _>("subject_id").map_err(Into::into))
+            .map(|r| Ok(<(String,)>::from_row(r)?.0))
             .collect()
     }
 }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 
-use super::pipeline::PipelineRequest;
+use super::request::PipelineRequest;
 use super::rule::Rule;
 use super::template::UrlData;
 use super::Proxy;

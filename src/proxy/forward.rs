@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::Response;
 use axum::Router;
@@ -17,10 +18,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+use tokio::time::error::Elapsed;
+
+use super::authorizers::Authz;
 use super::error::Error;
-use super::pipeline::PipelineRequest;
+use super::request::PipelineRequest;
 use super::template::UrlData;
-use super::Proxy;
+use super::{CompiledRule, Proxy};
 use crate::http::connection::ConnectionTasks;
 
 /// How long the upstream may take to send response headers.
@@ -130,10 +134,20 @@ fn upgrade_protocol(request: &Request) -> Option<HeaderValue> {
     request.headers().get(header::UPGRADE).cloned()
 }
 
+/// The client's side of an HTTP/1.1 upgrade: the protocol it asks for, and its connection
+/// (hyper hands it over once our 101 is sent).
+type Upgrade = (HeaderValue, hyper::upgrade::OnUpgrade);
+
+/// What the upstream answered in time (`Err` when it took longer than [`UPSTREAM_TIMEOUT`]).
+type Sent = Result<Result<hyper::Response<hyper::body::Incoming>, String>, Elapsed>;
+
+/// One request on 4455: its path checked, its rule found, the pipeline run, then the request
+/// forwarded upstream and the answer streamed back.
 async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Response {
     // WebSocket and other upgrades: the client's side of the connection, taken before the
-    // request is split (hyper hands it over once our 101 is sent).
-    let upgrade = upgrade_protocol(&request).map(|p| (p, hyper::upgrade::on(&mut request)));
+    // request is split.
+    let upgrade: Option<Upgrade> =
+        upgrade_protocol(&request).map(|p| (p, hyper::upgrade::on(&mut request)));
     // HTTP/1 client connections (one request at a time) to plain-HTTP upstreams use the
     // connection's own upstream connection; h2 streams share the pooled client.
     let affine = match request.version() {
@@ -143,57 +157,21 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
         _ => None,
     };
     let (mut parts, body) = request.into_parts();
-    let https = parts
-        .headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-        .unwrap_or_default()
-        .to_string();
-    let checked = checked_path(parts.uri.path());
-    let url = UrlData {
-        scheme: if https { "https" } else { "http" }.into(),
-        host,
-        path: checked.clone().unwrap_or_default(),
-        raw_query: parts.uri.query().unwrap_or_default().to_string(),
+    let (mut req, refused) = pipeline_request(&mut parts);
+    let fail = |rule: Option<&CompiledRule>, error: &Error, req: &PipelineRequest| {
+        proxy.handle_error(rule, error, req, request_id(req))
     };
-    let mut req = PipelineRequest {
-        method: parts.method.clone(),
-        url,
-        headers: Arc::new(std::mem::take(&mut parts.headers)),
-        body: Default::default(),
-    };
-    if let Err(reason) = checked {
-        return proxy.handle_error(
-            None,
-            &Error::BadRequest(reason.into()),
-            &req,
-            request_id(&req),
-        );
+    if let Some(reason) = refused {
+        return fail(None, &Error::BadRequest(reason.into()), &req);
     }
     let (rule, captures) = match proxy.find(req.method.as_str(), &req.url) {
         Ok(x) => x,
-        Err(e) => return proxy.handle_error(None, &e, &req, request_id(&req)),
+        Err(e) => return fail(None, &e, &req),
     };
-    // Remote authorizers receive the original body; only then is it buffered.
-    let mut body = Some(body);
-    if matches!(rule.authorizer, super::pipeline::Authz::Remote { .. }) {
-        match axum::body::to_bytes(body.take().unwrap_or_default(), 16 * 1024 * 1024).await {
-            Ok(b) => req.body = b,
-            Err(_) => {
-                return proxy.handle_error(
-                    Some(&rule),
-                    &Error::internal("request body too large for the remote authorizer"),
-                    &req,
-                    request_id(&req),
-                )
-            }
-        }
-    }
+    let body = match body_for_authorizer(&rule, body, &mut req).await {
+        Ok(body) => body,
+        Err(e) => return fail(Some(&rule), &e, &req),
+    };
     let session = match super::pipeline::run(
         &proxy.outbound,
         &rule.authenticators,
@@ -205,17 +183,103 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
     .await
     {
         Ok(s) => s,
-        Err(e) => return proxy.handle_error(Some(&rule), &e, &req, request_id(&req)),
+        Err(e) => return fail(Some(&rule), &e, &req),
     };
     let Some(upstream) = rule.upstream.as_ref() else {
-        return proxy.handle_error(Some(&rule), &Error::NoUpstream, &req, request_id(&req));
+        return fail(Some(&rule), &Error::NoUpstream, &req);
     };
     let affine = affine.filter(|_| upstream.scheme() == "http");
-    let path = upstream_path(
-        upstream.path(),
-        parts.uri.path(),
-        &rule.rule.upstream.strip_path,
+    let uri = match upstream_uri(upstream, &parts.uri, &rule.rule.upstream.strip_path) {
+        Ok(uri) => uri,
+        Err(e) => return fail(Some(&rule), &e, &req),
+    };
+    let host = if rule.rule.upstream.preserve_host {
+        req.url.host.as_str()
+    } else {
+        uri.authority().map(|a| a.as_str()).unwrap_or_default()
+    };
+    let headers = upstream_headers(
+        proxy.forwarder.trust_forwarded_headers,
+        &req,
+        &session.header,
+        upgrade.as_ref().map(|(protocol, _)| protocol),
+        host,
     );
+    let mut outbound = axum::http::Request::new(match body {
+        Some(b) => b,
+        None => Body::from(req.body.clone()),
+    });
+    *outbound.method_mut() = parts.method.clone();
+    *outbound.uri_mut() = uri;
+    *outbound.headers_mut() = headers;
+    let sent = send(
+        &proxy.forwarder,
+        upstream,
+        affine.as_ref().filter(|_| upgrade.is_none()),
+        outbound,
+    )
+    .await;
+    answer(sent, upgrade, &rule.rule.id)
+}
+
+/// The request as the pipeline judges it (the headers moved out of `parts`, the path
+/// percent-decoded), and why its path is refused, if it is ([`checked_path`]).
+fn pipeline_request(parts: &mut Parts) -> (PipelineRequest, Option<&'static str>) {
+    let https = parts
+        .headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or_default()
+        .to_string();
+    let (path, refused) = match checked_path(parts.uri.path()) {
+        Ok(path) => (path, None),
+        Err(reason) => (String::new(), Some(reason)),
+    };
+    let url = UrlData {
+        scheme: if https { "https" } else { "http" }.into(),
+        host,
+        path,
+        raw_query: parts.uri.query().unwrap_or_default().to_string(),
+    };
+    let req = PipelineRequest {
+        method: parts.method.clone(),
+        url,
+        headers: Arc::new(std::mem::take(&mut parts.headers)),
+        body: Default::default(),
+    };
+    (req, refused)
+}
+
+/// The body to stream upstream. A remote authorizer receives the original body, so for one the
+/// body is buffered into `req.body` first (and sent upstream from there: `None`).
+async fn body_for_authorizer(
+    rule: &CompiledRule,
+    body: Body,
+    req: &mut PipelineRequest,
+) -> Result<Option<Body>, Error> {
+    if !matches!(rule.authorizer, Authz::Remote { .. }) {
+        return Ok(Some(body));
+    }
+    match axum::body::to_bytes(body, 16 * 1024 * 1024).await {
+        Ok(b) => {
+            req.body = b;
+            Ok(None)
+        }
+        Err(_) => Err(Error::internal(
+            "request body too large for the remote authorizer",
+        )),
+    }
+}
+
+/// The upstream's URI: its scheme, host and port, its path joined with the request's
+/// ([`upstream_path`]), the request's raw query.
+fn upstream_uri(upstream: &url::Url, request: &Uri, strip_path: &str) -> Result<Uri, Error> {
+    let path = upstream_path(upstream.path(), request.path(), strip_path);
     let mut target = format!(
         "{}://{}",
         upstream.scheme(),
@@ -225,20 +289,25 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
         target.push_str(&format!(":{port}"));
     }
     target.push_str(&path);
-    if let Some(q) = parts.uri.query() {
+    if let Some(q) = request.query() {
         target.push('?');
         target.push_str(q);
     }
-    let Ok(uri) = target.parse::<Uri>() else {
-        return proxy.handle_error(
-            Some(&rule),
-            &Error::internal(format!("invalid upstream URL {target}")),
-            &req,
-            request_id(&req),
-        );
-    };
-    let mut headers = HeaderMap::with_capacity(req.headers.len() + session.header.len());
-    let trusted = proxy.forwarder.trust_forwarded_headers;
+    target
+        .parse::<Uri>()
+        .map_err(|_| Error::internal(format!("invalid upstream URL {target}")))
+}
+
+/// The headers sent upstream: the request's, without hop-by-hop headers, `Host` and (unless
+/// `trusted`) client-claim headers; then those the mutators set; the upgrade asked for; `host`.
+fn upstream_headers(
+    trusted: bool,
+    req: &PipelineRequest,
+    mutated: &HeaderMap,
+    upgrade: Option<&HeaderValue>,
+    host: &str,
+) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(req.headers.len() + mutated.len());
     for (k, v) in req.headers.iter() {
         if HOP.contains(&k.as_str()) || k == header::HOST || (!trusted && client_claims(k)) {
             continue;
@@ -247,43 +316,40 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
     }
     // What the mutators set (the request's own headers are already in; after a noop mutator
     // they are not copied back, so hop-by-hop and untrusted X-Forwarded-* headers stay out).
-    for name in session.header.keys() {
+    for name in mutated.keys() {
         if HOP.contains(&name.as_str()) {
             continue;
         }
-        if let Some(v) = session.header.get(name) {
+        if let Some(v) = mutated.get(name) {
             headers.insert(name.clone(), v.clone());
         }
     }
-    if let Some((protocol, _)) = &upgrade {
+    if let Some(protocol) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    let host_value = if rule.rule.upstream.preserve_host {
-        req.url.host.clone()
-    } else {
-        uri.authority().map(|a| a.to_string()).unwrap_or_default()
-    };
-    if let Ok(v) = HeaderValue::from_str(&host_value) {
+    if let Ok(v) = HeaderValue::from_str(host) {
         headers.insert(header::HOST, v);
     }
-    let out_body = match body {
-        Some(b) => b,
-        None => Body::from(req.body.clone()),
-    };
-    let mut outbound = axum::http::Request::new(out_body);
-    *outbound.method_mut() = parts.method.clone();
-    *outbound.uri_mut() = uri;
-    *outbound.headers_mut() = headers;
-    let sent = match (&affine, &upgrade) {
-        (Some(tasks), None) => {
+    headers
+}
+
+/// Sends `outbound` within [`UPSTREAM_TIMEOUT`]: over the client connection's own upstream
+/// connection when `affine` offers one, else through the pooled client.
+async fn send(
+    forwarder: &Forwarder,
+    upstream: &url::Url,
+    affine: Option<&ConnectionTasks>,
+    outbound: axum::http::Request<Body>,
+) -> Sent {
+    match affine {
+        Some(tasks) => {
             let key = upstream_key(upstream);
             tokio::time::timeout(UPSTREAM_TIMEOUT, send_affine(tasks, key, outbound)).await
         }
-        _ => {
+        None => {
             tokio::time::timeout(UPSTREAM_TIMEOUT, async {
-                proxy
-                    .forwarder
+                forwarder
                     .client
                     .request(outbound)
                     .await
@@ -291,13 +357,18 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
             })
             .await
         }
-    };
+    }
+}
+
+/// The upstream's answer streamed back without its hop-by-hop headers; after a 101 to an
+/// upgrade, the two connections spliced. 502 when the upstream failed, 504 when it was late.
+fn answer(sent: Sent, upgrade: Option<Upgrade>, rule: &str) -> Response {
     match sent {
         Ok(Ok(mut resp)) => {
             let switching = resp.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS;
             if let (true, Some((_, client))) = (switching, upgrade) {
                 let upstream = hyper::upgrade::on(&mut resp);
-                tokio::spawn(splice(client, upstream, rule.rule.id.clone()));
+                tokio::spawn(splice(client, upstream, rule.to_owned()));
                 let (p, _) = resp.into_parts();
                 return Response::from_parts(p, Body::empty());
             }
@@ -308,7 +379,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, mut request: Request) -> Respon
             Response::from_parts(p, Body::new(b))
         }
         Ok(Err(e)) => {
-            tracing::warn!(rule = rule.rule.id, error = %e, "upstream request failed");
+            tracing::warn!(rule, error = %e, "upstream request failed");
             empty(axum::http::StatusCode::BAD_GATEWAY)
         }
         Err(_) => empty(axum::http::StatusCode::GATEWAY_TIMEOUT),

@@ -11,8 +11,8 @@ use std::time::Duration;
 use josekit::jwk::Jwk;
 use tokio::time::Instant;
 
+use super::http_client::HttpClient;
 use super::jose;
-use super::outbound::HttpClient;
 use super::repository::{self, Source};
 
 /// Oathkeeper's default `jwks_ttl`.

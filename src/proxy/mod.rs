@@ -1,21 +1,41 @@
 //! The proxy role — Ory Oathkeeper v0.40 on the wire: "may it PASS the GATE?". Access rules
-//! ([`rule`], [`matcher`], [`repository`]), the pipeline ([`handlers`], [`pipeline`],
-//! [`template`], [`error`]), the API on 4456 (`/rules`, `/decisions`, jwks; [`api`]) and the
-//! reverse proxy on 4455 ([`forward`]). Sessions and tokens are checked through the narrow
-//! traits [`SessionChecker`] and [`TokenIntrospector`] ([`outbound`]).
+//! ([`rule`], [`matcher`], [`repository`]), the pipeline ([`handlers`], [`pipeline`] running
+//! [`authenticators`] (with [`sessions`] and [`introspection`]), [`authorizers`] and
+//! [`mutators`]; [`template`], [`error`]), the API on 4456 (`/rules`, `/decisions`, jwks;
+//! [`api`]) and the reverse proxy on 4455 ([`forward`]). Sessions and tokens are checked
+//! through the narrow traits [`SessionChecker`] and [`TokenIntrospector`] ([`outbound`]).
+//!
+//! Floors (a file uses only files on its own floor or below; no cycles):
+//! - 0: handlers, http_client, jose, matcher, rule, scope, template
+//! - 1: cache, error, repository, request
+//! - 2: jwks
+//! - 3: outbound
+//! - 4: authorizers, introspection, mutators, sessions
+//! - 5: authenticators
+//! - 6: pipeline
+//! - 7: forward
+//! - 8: api
 
 pub mod api;
+pub mod authenticators;
+pub mod authorizers;
 pub mod cache;
 pub mod error;
 pub mod forward;
 pub mod handlers;
+pub mod http_client;
+pub mod introspection;
 pub mod jose;
 pub mod jwks;
 pub mod matcher;
+pub mod mutators;
 pub mod outbound;
 pub mod pipeline;
 pub mod repository;
+pub mod request;
 pub mod rule;
+pub mod scope;
+pub mod sessions;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -29,15 +49,17 @@ use crate::http::listener::{api_surface, ALL_INTERFACES, LOOPBACK};
 use crate::http::{ListenerSpec, Surface};
 
 pub use error::Error;
-pub use outbound::{
-    HttpClient, Outbound, OutboundRequest, OutboundResponse, SessionChecker, TokenIntrospector,
-};
+pub use http_client::{HttpClient, OutboundRequest, OutboundResponse};
+pub use outbound::{Outbound, SessionChecker, TokenIntrospector};
 
+use authenticators::Authn;
+use authorizers::Authz;
 use error::ErrorHandler;
 use handlers::{Kind, Schemas};
 use matcher::{match_rules, MatchOutcome, Matchable, Pattern, Strategy};
-use pipeline::{Authn, Authz, Mutator, PipelineRequest};
+use mutators::Mutator;
 use repository::Source;
+use request::PipelineRequest;
 use rule::Rule;
 use template::{TemplateData, UrlData};
 

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 
-use super::outbound::HttpClient;
+use super::http_client::HttpClient;
 
 /// One configured repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub async fn read(source: &Source, http: &HttpClient) -> Result<Vec<(String, Str
             let url = url::Url::parse(u).map_err(|e| format!("{u}: {e}"))?;
             let resp = tokio::time::timeout(
                 std::time::Duration::from_secs(15),
-                http.send(super::outbound::OutboundRequest {
+                http.send(super::http_client::OutboundRequest {
                     method: axum::http::Method::GET,
                     url,
                     headers: Default::default(),

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use futures::future::BoxFuture;
 use quartet::config::Loader;
-use quartet::proxy::pipeline::PipelineRequest;
+use quartet::proxy::request::PipelineRequest;
 use quartet::proxy::template::UrlData;
 use quartet::proxy::{
     HttpClient, Outbound, OutboundRequest, OutboundResponse, Proxy, SessionChecker,

@@ -1,0 +1,75 @@
+//! Go's `text/template`, the subset Ory's configs use: actions, pipes, parenthesised
+//! pipelines, `if`/`else if`/`with`/`range` with `else`, `.` and `$` field chains, comments and
+//! trim markers; Go's builtins and sprig's common functions; `missingkey=zero`. A kernel
+//! module: the proxy's mutators and authorizers (Oathkeeper) execute templates on a session,
+//! and the identity role's courier (Kratos' mail templates) on plain JSON data such as
+//! `{"To": "…", "RecoveryURL": "…"}`.
+//!
+//! Pure: a template is parsed once ([`Template::parse`]; unknown functions and syntax are
+//! parse-time errors) and executed against a root [`Val`] — JSON, or a caller's [`Object`]
+//! (a value with fields and methods, such as the proxy's header map with `.Get`). The object
+//! type is a type parameter, so execution is monomorphised: no boxing, no dynamic dispatch.
+//!
+//! Go semantics kept on purpose: `{{ .missing }}` renders `<no value>`, `print` of a missing
+//! key renders "", and a field of a missing key (`.a.b` when `a` is absent) is an execution
+//! error.
+//!
+//! The parts: `lex` (actions and their tokens), `parse` (the tree), `value` (Go's value
+//! semantics: truth, `%v`, fields), `exec` (execution within a budget), `builtins` (the
+//! function table, by family), `printf` (Go's `fmt.Sprintf` verbs). Bounds: [`MAX_NESTING`],
+//! [`MAX_STEPS`], [`MAX_OUTPUT`].
+
+mod builtins;
+mod exec;
+mod lex;
+mod parse;
+mod printf;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+pub use value::{go_json_string, no_args, string_arg, NoObject, Object, Val};
+
+/// A parse or execution error, with the template text's position where known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
+type R<T> = Result<T, TemplateError>;
+
+fn err<T>(msg: impl Into<String>) -> R<T> {
+    Err(TemplateError(msg.into()))
+}
+
+/// How deep `{{if}}`/`{{with}}`/`{{range}}` blocks and parenthesised pipelines may nest in one
+/// template (a parse error beyond; Go's parser allows 10 000 parentheses).
+pub const MAX_NESTING: usize = 100;
+/// Work one execution may do: actions, pipeline commands and range iterations together.
+pub const MAX_STEPS: usize = 100_000;
+/// Bytes one execution may output, and the largest value (string, or JSON counted by its
+/// scalars and string bytes) one function may produce.
+pub const MAX_OUTPUT: usize = 1 << 20;
+
+/// A parsed template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    nodes: Vec<parse::Node>,
+}
+
+impl Template {
+    /// Parses `text`; unknown functions and unsupported syntax are errors here, not later.
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        parse::parse(text).map(|nodes| Template { nodes })
+    }
+
+    /// Executes with `root` as both `.` and `$`.
+    pub fn execute<O: Object>(&self, root: &Val<O>) -> Result<String, TemplateError> {
+        exec::execute(&self.nodes, root)
+    }
+
+    /// Executes against plain JSON data (a JSON `null` is Go's nil).
+    pub fn execute_json(&self, data: &serde_json::Value) -> Result<String, TemplateError> {
+        self.execute(&Val::<NoObject>::from_json(data.clone()))
+    }
+}
