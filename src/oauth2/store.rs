@@ -5,11 +5,16 @@
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::FromRow;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use super::challenge::{
+    ChallengeKind, Consent, ConsentDoc, Flow, FlowDoc, FlowState, LoginSession,
+};
 use super::client::Client;
 use super::error::{Error, Result};
+use super::grant::TokenRow;
+use super::token::Kind;
 use super::trust::Grant;
 use crate::store::batch::{Batcher, InList};
 use crate::store::{Backend, Db, OnDb};
@@ -43,7 +48,7 @@ async fn tokens_by_signatures(db: Db, signatures: Vec<String>) -> Result<Vec<(St
     });
     let rows = SQL.fetch(&db, &signatures).await?;
     rows.iter()
-        .map(|row| token_row(row).map(|t| (t.signature.clone(), t)))
+        .map(|row| from_row::<TokenRecord, TokenRow>(row).map(|t| (t.signature.clone(), t)))
         .collect()
 }
 
@@ -52,18 +57,24 @@ async fn clients_by_ids(db: Db, ids: Vec<String>) -> Result<Vec<(String, Arc<Sto
     static SQL: LazyLock<InList> = LazyLock::new(|| {
         InList::new(
             CLIENT_BATCH_KEYS,
-            "SELECT id, doc, secret_hash, registration_key, revision FROM oauth2_clients WHERE id IN ({keys})",
+            &format!("SELECT {CLIENT_COLUMNS} FROM oauth2_clients WHERE id IN ({{keys}})"),
         )
     });
     let rows = SQL.fetch(&db, &ids).await?;
     rows.iter()
-        .map(|row| Ok((row.try_get("id")?, Arc::new(client_row(row)?))))
+        .map(|row| {
+            let record = ClientRecord::from_row(row)?;
+            Ok((record.id.clone(), Arc::new(StoredClient::try_from(record)?)))
+        })
         .collect()
 }
 
 /// At most this many ids per client statement, and this many statements at once.
 const CLIENT_BATCH_KEYS: usize = 16;
 const CLIENT_BATCH_STATEMENTS: usize = 2;
+
+/// The columns every client read selects (a [`ClientRecord`]).
+const CLIENT_COLUMNS: &str = "id, doc, secret_hash, registration_key, revision";
 
 /// A stored client with what never leaves the server.
 #[derive(Clone)]
@@ -82,118 +93,211 @@ fn new_revision() -> i64 {
     (rand::random::<u64>() >> 1) as i64
 }
 
-/// A stored token (access, refresh, code).
-#[derive(Debug, Clone)]
-pub struct TokenRow {
-    pub signature: String,
-    pub kind: String,
-    pub request_id: String,
-    pub client_id: String,
-    pub subject: String,
-    pub active: bool,
-    pub requested_at: i64,
-    pub expires_at: i64,
-    /// The grant's session (`GrantSession`) as JSON text.
-    pub session: String,
+// --- row mapping: one record per table, as its columns are; each becomes the role's type ------
+
+/// `row` as the record `R` of its table, then as the role's type `T`.
+fn from_row<R, T>(row: &AnyRow) -> Result<T>
+where
+    R: for<'r> FromRow<'r, AnyRow>,
+    T: TryFrom<R, Error = Error>,
+{
+    T::try_from(R::from_row(row)?)
 }
 
-/// A stored flow (login, consent or logout challenge).
-#[derive(Debug, Clone)]
-pub struct FlowRow {
-    pub challenge: String,
-    pub kind: String,
-    pub verifier: String,
-    pub state: String,
-    pub client_id: String,
-    pub subject: String,
-    pub requested_at: i64,
-    pub doc: serde_json::Value,
+/// A JSON document column as the type it holds.
+fn document<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::Internal(format!("stored {what} is corrupt: {e}")))
 }
 
-/// A granted consent.
-#[derive(Debug, Clone)]
-pub struct ConsentRow {
-    pub challenge: String,
-    pub subject: String,
-    pub client_id: String,
-    pub login_session_id: String,
-    pub remember: bool,
-    pub expires_at: i64,
-    pub handled_at: i64,
-    pub doc: serde_json::Value,
+fn to_document<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))
 }
 
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+/// A stored value the code no longer knows (a state, a kind) is a corrupt row.
+fn known<T>(parsed: std::result::Result<T, impl std::fmt::Display>) -> Result<T> {
+    parsed.map_err(|e| Error::Internal(format!("a stored row holds an {e}")))
 }
 
-fn client_row(row: &AnyRow) -> Result<StoredClient> {
-    let doc: String = row.try_get("doc")?;
-    let client: Client = serde_json::from_str(&doc)
-        .map_err(|e| Error::Internal(format!("stored client is corrupt: {e}")))?;
-    Ok(StoredClient {
-        client,
-        secret_hash: row.try_get("secret_hash")?,
-        registration_key: row.try_get("registration_key")?,
-        revision: row.try_get("revision").unwrap_or(0),
-    })
+#[derive(FromRow)]
+struct ClientRecord {
+    id: String,
+    doc: String,
+    secret_hash: String,
+    registration_key: String,
+    revision: i64,
 }
 
-fn token_row(row: &AnyRow) -> Result<TokenRow> {
-    Ok(TokenRow {
-        signature: row.try_get("signature")?,
-        kind: row.try_get("kind")?,
-        request_id: row.try_get("request_id")?,
-        client_id: row.try_get("client_id")?,
-        subject: row.try_get("subject")?,
-        active: row.try_get::<i64, _>("active")? != 0,
-        requested_at: row.try_get("requested_at")?,
-        expires_at: row.try_get("expires_at")?,
-        session: row.try_get("session")?,
-    })
+impl TryFrom<ClientRecord> for StoredClient {
+    type Error = Error;
+    fn try_from(r: ClientRecord) -> Result<StoredClient> {
+        Ok(StoredClient {
+            client: document("client", &r.doc)?,
+            secret_hash: r.secret_hash,
+            registration_key: r.registration_key,
+            revision: r.revision,
+        })
+    }
 }
 
-fn flow_row(row: &AnyRow) -> Result<FlowRow> {
-    let doc: String = row.try_get("doc")?;
-    Ok(FlowRow {
-        challenge: row.try_get("challenge")?,
-        kind: row.try_get("kind")?,
-        verifier: row.try_get("verifier")?,
-        state: row.try_get("state")?,
-        client_id: row.try_get("client_id")?,
-        subject: row.try_get("subject")?,
-        requested_at: row.try_get("requested_at")?,
-        doc: json(&doc),
-    })
+impl TryFrom<ClientRecord> for Client {
+    type Error = Error;
+    fn try_from(r: ClientRecord) -> Result<Client> {
+        document("client", &r.doc)
+    }
 }
 
-fn grant_row(row: &AnyRow) -> Result<Grant> {
-    let scope: String = row.try_get("scope")?;
-    Ok(Grant {
-        id: row.try_get("id")?,
-        issuer: row.try_get("issuer")?,
-        subject: row.try_get("subject")?,
-        allow_any_subject: row.try_get::<i64, _>("allow_any_subject")? != 0,
-        scope: serde_json::from_str(&scope).unwrap_or_default(),
-        key_set: row.try_get("key_set")?,
-        key_id: row.try_get("key_id")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-    })
+#[derive(FromRow)]
+struct TokenRecord {
+    signature: String,
+    kind: String,
+    request_id: String,
+    client_id: String,
+    subject: String,
+    active: i64,
+    requested_at: i64,
+    expires_at: i64,
+    session: String,
 }
 
-fn consent_row(row: &AnyRow) -> Result<ConsentRow> {
-    let doc: String = row.try_get("doc")?;
-    Ok(ConsentRow {
-        challenge: row.try_get("challenge")?,
-        subject: row.try_get("subject")?,
-        client_id: row.try_get("client_id")?,
-        login_session_id: row.try_get("login_session_id")?,
-        remember: row.try_get::<i64, _>("remember")? != 0,
-        expires_at: row.try_get("expires_at")?,
-        handled_at: row.try_get("handled_at")?,
-        doc: json(&doc),
-    })
+impl TryFrom<TokenRecord> for TokenRow {
+    type Error = Error;
+    fn try_from(r: TokenRecord) -> Result<TokenRow> {
+        Ok(TokenRow {
+            signature: r.signature,
+            kind: known(Kind::parse(&r.kind))?,
+            request_id: r.request_id,
+            client_id: r.client_id,
+            subject: r.subject,
+            active: r.active != 0,
+            requested_at: r.requested_at,
+            expires_at: r.expires_at,
+            session: r.session,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct FlowRecord {
+    challenge: String,
+    kind: String,
+    verifier: String,
+    state: String,
+    client_id: String,
+    subject: String,
+    requested_at: i64,
+    doc: String,
+}
+
+impl<D: FlowDoc> TryFrom<FlowRecord> for Flow<D> {
+    type Error = Error;
+    fn try_from(r: FlowRecord) -> Result<Flow<D>> {
+        let kind = known(ChallengeKind::parse(&r.kind))?;
+        if kind != D::KIND {
+            return Err(Error::Internal(format!(
+                "flow {} is a {} flow, not a {} flow",
+                r.challenge,
+                kind.as_str(),
+                D::KIND.as_str()
+            )));
+        }
+        Ok(Flow {
+            doc: document(D::KIND.as_str(), &r.doc)?,
+            challenge: r.challenge,
+            verifier: r.verifier,
+            state: known(FlowState::parse(&r.state))?,
+            client_id: r.client_id,
+            subject: r.subject,
+            requested_at: r.requested_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct GrantRecord {
+    id: String,
+    issuer: String,
+    subject: String,
+    allow_any_subject: i64,
+    scope: String,
+    key_set: String,
+    key_id: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<GrantRecord> for Grant {
+    type Error = Error;
+    fn try_from(r: GrantRecord) -> Result<Grant> {
+        Ok(Grant {
+            id: r.id,
+            issuer: r.issuer,
+            subject: r.subject,
+            allow_any_subject: r.allow_any_subject != 0,
+            scope: serde_json::from_str(&r.scope).unwrap_or_default(),
+            key_set: r.key_set,
+            key_id: r.key_id,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct ConsentRecord {
+    challenge: String,
+    subject: String,
+    client_id: String,
+    login_session_id: String,
+    remember: i64,
+    expires_at: i64,
+    handled_at: i64,
+    doc: String,
+}
+
+impl TryFrom<ConsentRecord> for Consent {
+    type Error = Error;
+    fn try_from(r: ConsentRecord) -> Result<Consent> {
+        Ok(Consent {
+            doc: document::<ConsentDoc>("consent", &r.doc)?,
+            challenge: r.challenge,
+            subject: r.subject,
+            client_id: r.client_id,
+            login_session_id: r.login_session_id,
+            remember: r.remember != 0,
+            expires_at: r.expires_at,
+            handled_at: r.handled_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct LoginSessionRecord {
+    subject: String,
+    authenticated_at: i64,
+    remember: i64,
+    expires_at: i64,
+    doc: String,
+}
+
+/// A login session's document column.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+#[serde(default)]
+struct LoginSessionDoc {
+    identity_provider_session_id: Option<String>,
+}
+
+impl TryFrom<LoginSessionRecord> for LoginSession {
+    type Error = Error;
+    fn try_from(r: LoginSessionRecord) -> Result<LoginSession> {
+        let doc: LoginSessionDoc = document("login session", &r.doc)?;
+        Ok(LoginSession {
+            subject: r.subject,
+            authenticated_at: r.authenticated_at,
+            remember: r.remember != 0,
+            expires_at: r.expires_at,
+            identity_provider_session_id: doc.identity_provider_session_id.unwrap_or_default(),
+        })
+    }
 }
 
 impl Store {
@@ -292,7 +396,7 @@ impl Store {
         .bind(owner)
         .fetch_one(self.db.pool())
         .await?;
-        let rows = sqlx::query(&format!("SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE {filter} ORDER BY created_at, id LIMIT $3 OFFSET $4"))
+        let rows = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM oauth2_clients WHERE {filter} ORDER BY created_at, id LIMIT $3 OFFSET $4"))
             .bind(name)
             .bind(owner)
             .bind(limit)
@@ -301,7 +405,7 @@ impl Store {
             .await?;
         let clients = rows
             .iter()
-            .map(|r| client_row(r).map(|c| c.client))
+            .map(from_row::<ClientRecord, Client>)
             .collect::<Result<Vec<_>>>()?;
         Ok((clients, total.0))
     }
@@ -354,10 +458,7 @@ impl Store {
         .bind(subject)
         .fetch_optional_on(&self.db)
         .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get("obfuscated")?),
-            None => None,
-        })
+        Ok(row.as_ref().map(<(String,)>::from_row).transpose()?.map(|(o,)| o))
     }
 
     // --- keys ------------------------------------------------------------------------------
@@ -368,9 +469,10 @@ impl Store {
             .bind(set)
             .fetch_all_on(&self.db)
             .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("kid")?, r.try_get("sealed")?)))
-            .collect()
+        Ok(rows
+            .iter()
+            .map(<(String, String)>::from_row)
+            .collect::<std::result::Result<_, _>>()?)
     }
 
     /// The sealed form of a set's newest key (the one that signs).
@@ -379,10 +481,7 @@ impl Store {
             .bind(set)
             .fetch_optional_on(&self.db)
             .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get("sealed")?),
-            None => None,
-        })
+        Ok(row.as_ref().map(<(String,)>::from_row).transpose()?.map(|(k,)| k))
     }
 
     /// Adds keys to a set (replacing same-kid keys); with `replace_set` the set is emptied
@@ -528,53 +627,51 @@ impl Store {
 
     // --- flows -----------------------------------------------------------------------------
 
-    pub async fn insert_flow(&self, f: &FlowRow) -> Result<()> {
+    pub async fn insert_flow<D: FlowDoc>(&self, f: &Flow<D>) -> Result<()> {
         sqlx::query("INSERT INTO oauth2_flows (challenge, kind, verifier, state, client_id, subject, requested_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&f.challenge)
-            .bind(&f.kind)
+            .bind(D::KIND.as_str())
             .bind(&f.verifier)
-            .bind(&f.state)
+            .bind(f.state.as_str())
             .bind(&f.client_id)
             .bind(&f.subject)
             .bind(f.requested_at)
-            .bind(f.doc.to_string())
+            .bind(to_document(&f.doc)?)
             .execute_on(&self.db)
             .await?;
         Ok(())
     }
 
-    pub async fn get_flow(&self, challenge: &str, kind: &str) -> Result<Option<FlowRow>> {
+    /// The flow of kind `D` with this challenge.
+    pub async fn get_flow<D: FlowDoc>(&self, challenge: &str) -> Result<Option<Flow<D>>> {
         let row = sqlx::query("SELECT * FROM oauth2_flows WHERE challenge = $1 AND kind = $2")
             .bind(challenge)
-            .bind(kind)
+            .bind(D::KIND.as_str())
             .fetch_optional_on(&self.db)
             .await?;
-        row.as_ref().map(flow_row).transpose()
+        row.as_ref().map(from_row::<FlowRecord, Flow<D>>).transpose()
     }
 
-    pub async fn get_flow_by_verifier(
-        &self,
-        verifier: &str,
-        kind: &str,
-    ) -> Result<Option<FlowRow>> {
+    /// The flow of kind `D` with this verifier.
+    pub async fn get_flow_by_verifier<D: FlowDoc>(&self, verifier: &str) -> Result<Option<Flow<D>>> {
         let row = sqlx::query("SELECT * FROM oauth2_flows WHERE verifier = $1 AND kind = $2")
             .bind(verifier)
-            .bind(kind)
+            .bind(D::KIND.as_str())
             .fetch_optional_on(&self.db)
             .await?;
-        row.as_ref().map(flow_row).transpose()
+        row.as_ref().map(from_row::<FlowRecord, Flow<D>>).transpose()
     }
 
     /// Moves a flow from `from` to the row's state (compare-and-set); `false` if it was not in
     /// `from` any more (a concurrent or replayed transition).
-    pub async fn transition_flow(&self, f: &FlowRow, from: &str) -> Result<bool> {
+    pub async fn transition_flow<D: FlowDoc>(&self, f: &Flow<D>, from: FlowState) -> Result<bool> {
         let done = sqlx::query("UPDATE oauth2_flows SET state = $2, verifier = $3, subject = $4, doc = $5 WHERE challenge = $1 AND state = $6")
             .bind(&f.challenge)
-            .bind(&f.state)
+            .bind(f.state.as_str())
             .bind(&f.verifier)
             .bind(&f.subject)
-            .bind(f.doc.to_string())
-            .bind(from)
+            .bind(to_document(&f.doc)?)
+            .bind(from.as_str())
             .execute_on(&self.db)
             .await?;
         Ok(done.rows_affected() > 0)
@@ -582,15 +679,11 @@ impl Store {
 
     // --- login sessions --------------------------------------------------------------------
 
-    pub async fn upsert_login_session(
-        &self,
-        id: &str,
-        subject: &str,
-        authenticated_at: i64,
-        remember: bool,
-        expires_at: i64,
-        doc: &serde_json::Value,
-    ) -> Result<()> {
+    /// Stores login session `id` (replacing one of that id).
+    pub async fn upsert_login_session(&self, id: &str, session: &LoginSession) -> Result<()> {
+        let doc = to_document(&LoginSessionDoc {
+            identity_provider_session_id: Some(session.identity_provider_session_id.clone()),
+        })?;
         let mut tx = self.db.begin().await?;
         sqlx::query("DELETE FROM oauth2_login_sessions WHERE id = $1")
             .bind(id)
@@ -598,36 +691,23 @@ impl Store {
             .await?;
         sqlx::query("INSERT INTO oauth2_login_sessions (id, subject, authenticated_at, remember, expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id)
-            .bind(subject)
-            .bind(authenticated_at)
-            .bind(i64::from(remember))
-            .bind(expires_at)
-            .bind(doc.to_string())
+            .bind(&session.subject)
+            .bind(session.authenticated_at)
+            .bind(i64::from(session.remember))
+            .bind(session.expires_at)
+            .bind(doc)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// `(subject, authenticated_at, remember, expires_at, doc)` of a login session.
-    pub async fn login_session(
-        &self,
-        id: &str,
-    ) -> Result<Option<(String, i64, bool, i64, serde_json::Value)>> {
+    /// Login session `id`, if it exists.
+    pub async fn login_session(&self, id: &str) -> Result<Option<LoginSession>> {
         let row = sqlx::query("SELECT subject, authenticated_at, remember, expires_at, doc FROM oauth2_login_sessions WHERE id = $1").bind(id).fetch_optional_on(&self.db).await?;
-        match row {
-            None => Ok(None),
-            Some(r) => {
-                let doc: String = r.try_get("doc")?;
-                Ok(Some((
-                    r.try_get("subject")?,
-                    r.try_get("authenticated_at")?,
-                    r.try_get::<i64, _>("remember")? != 0,
-                    r.try_get("expires_at")?,
-                    json(&doc),
-                )))
-            }
-        }
+        row.as_ref()
+            .map(from_row::<LoginSessionRecord, LoginSession>)
+            .transpose()
     }
 
     pub async fn delete_login_sessions(
@@ -656,17 +736,15 @@ impl Store {
     /// not), for front- and back-channel logout — Hydra's
     /// `ListUserAuthenticatedClientsWith{Front,Back}ChannelLogout`.
     pub async fn login_session_clients(&self, subject: &str, sid: &str) -> Result<Vec<Client>> {
-        let rows = sqlx::query("SELECT doc, secret_hash, registration_key FROM oauth2_clients WHERE id IN (SELECT client_id FROM oauth2_consents WHERE subject = $1 AND login_session_id = $2) ORDER BY id")
+        let rows = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM oauth2_clients WHERE id IN (SELECT client_id FROM oauth2_consents WHERE subject = $1 AND login_session_id = $2) ORDER BY id"))
             .bind(subject)
             .bind(sid)
             .fetch_all_on(&self.db)
             .await?;
-        rows.iter()
-            .map(|r| client_row(r).map(|c| c.client))
-            .collect()
+        rows.iter().map(from_row::<ClientRecord, Client>).collect()
     }
 
-    pub async fn insert_consent(&self, c: &ConsentRow) -> Result<()> {
+    pub async fn insert_consent(&self, c: &Consent) -> Result<()> {
         sqlx::query("INSERT INTO oauth2_consents (challenge, subject, client_id, login_session_id, remember, revoked, expires_at, handled_at, doc) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)")
             .bind(&c.challenge)
             .bind(&c.subject)
@@ -675,7 +753,7 @@ impl Store {
             .bind(i64::from(c.remember))
             .bind(c.expires_at)
             .bind(c.handled_at)
-            .bind(c.doc.to_string())
+            .bind(to_document(&c.doc)?)
             .execute_on(&self.db)
             .await?;
         Ok(())
@@ -687,14 +765,16 @@ impl Store {
         subject: &str,
         client_id: Option<&str>,
         login_session_id: Option<&str>,
-    ) -> Result<Vec<ConsentRow>> {
+    ) -> Result<Vec<Consent>> {
         let rows = sqlx::query("SELECT * FROM oauth2_consents WHERE subject = $1 AND revoked = 0 AND ($2 = '' OR client_id = $2) AND ($3 = '' OR login_session_id = $3) ORDER BY handled_at DESC")
             .bind(subject)
             .bind(client_id.unwrap_or(""))
             .bind(login_session_id.unwrap_or(""))
             .fetch_all_on(&self.db)
             .await?;
-        rows.iter().map(consent_row).collect()
+        rows.iter()
+            .map(from_row::<ConsentRecord, Consent>)
+            .collect()
     }
 
     /// Revokes consents (of one client or all) and every token issued under them.
@@ -706,7 +786,7 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
         for r in rows {
-            let challenge: String = r.try_get("challenge")?;
+            let (challenge,) = <(String,)>::from_row(&r)?;
             sqlx::query(
                 "DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'",
             )
@@ -766,7 +846,7 @@ impl Store {
             .bind(id)
             .fetch_optional_on(&self.db)
             .await?;
-        row.as_ref().map(grant_row).transpose()
+        row.as_ref().map(from_row::<GrantRecord, Grant>).transpose()
     }
 
     /// One page of grants (optionally of one issuer) and the total number of grants.
@@ -785,7 +865,10 @@ impl Store {
             .bind(offset)
             .fetch_all_on(&self.db)
             .await?;
-        let grants = rows.iter().map(grant_row).collect::<Result<Vec<_>>>()?;
+        let grants = rows
+            .iter()
+            .map(from_row::<GrantRecord, Grant>)
+            .collect::<Result<Vec<_>>>()?;
         Ok((grants, total.0))
     }
 
@@ -796,7 +879,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(g) = row.as_ref().map(grant_row).transpose()? else {
+        let Some(g) = row.as_ref().map(from_row::<GrantRecord, Grant>).transpose()? else {
             return Ok(false);
         };
         sqlx::query("DELETE FROM oauth2_trust_grants WHERE id = $1")
@@ -828,7 +911,7 @@ impl Store {
             .bind(now)
             .fetch_all_on(&self.db)
             .await?;
-        rows.iter().map(grant_row).collect()
+        rows.iter().map(from_row::<GrantRecord, Grant>).collect()
     }
 }
 
@@ -992,7 +1075,7 @@ async fn insert_token_rows(
         let t = &p.row;
         query = query
             .bind(&t.signature)
-            .bind(&t.kind)
+            .bind(t.kind.as_str())
             .bind(&t.request_id)
             .bind(&t.client_id)
             .bind(&t.subject)
@@ -1004,7 +1087,7 @@ async fn insert_token_rows(
     }
     let rows = query.fetch_all_on(db).await?;
     rows.iter()
-        .map(|row| row.try_get::<String, _>("signature").map_err(Error::from))
+        .map(|row| <(String,)>::from_row(row).map(|(s,)| s).map_err(Error::from))
         .collect()
 }
 
@@ -1069,7 +1152,7 @@ mod tests {
     fn token(signature: &str, client_id: &str) -> TokenRow {
         TokenRow {
             signature: signature.into(),
-            kind: "access_token".into(),
+            kind: Kind::Access,
             request_id: format!("request-{signature}"),
             client_id: client_id.into(),
             subject: client_id.into(),
