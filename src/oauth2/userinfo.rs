@@ -129,7 +129,7 @@ mod tests {
             ..GrantSession::default()
         };
         // The order is the wire's: serde_json's `remove` fills a removed claim's place.
-        expect_test::expect![[r#"{"iss":"https://iss/","aud":["app"],"iat":7,"email":"a@x","sub":"pairwise","auth_time":5,"rat":7,"amr":["pwd"]}"#]]
+        expect_test::expect![[r#"{"iss":"https://iss/","aud":["app"],"iat":7,"email":"a@x","amr":["pwd"],"rat":7,"sub":"pairwise","auth_time":5}"#]]
             .assert_eq(&Value::Object(claims("https://iss/", &session)).to_string());
     }
 }
