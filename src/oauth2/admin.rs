@@ -239,7 +239,8 @@ async fn create_key_set(
     if !use_.is_empty() {
         jwk.set_key_use(use_);
     }
-    s.keys().store_keys(&set, std::slice::from_ref(&jwk), false)
+    s.keys()
+        .store_keys(&set, std::slice::from_ref(&jwk), false)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(jwks(&[jwk]))).into_response())
 }
@@ -298,7 +299,8 @@ async fn set_key(
         ));
     }
     check_usable(&set, &jwk)?;
-    s.keys().store_keys(&set, std::slice::from_ref(&jwk), false)
+    s.keys()
+        .store_keys(&set, std::slice::from_ref(&jwk), false)
         .await?;
     Ok(axum::Json(jose::to_value(&jwk)).into_response())
 }

@@ -223,7 +223,9 @@ pub async fn reject_consent(
 ) -> Result<Response> {
     let challenge = q.pick(ChallengeKind::Consent)?;
     let r: RejectBody = strict(&body)?;
-    Ok(redirect_to(consent::reject(&s, &challenge, r.into()).await?))
+    Ok(redirect_to(
+        consent::reject(&s, &challenge, r.into()).await?,
+    ))
 }
 
 // --- logout ---------------------------------------------------------------------------------

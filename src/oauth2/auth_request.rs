@@ -417,8 +417,13 @@ mod tests {
 
     #[test]
     fn response_types_are_sets() {
-        assert_eq!(response_type_set("token  id_token token"), ["id_token", "token"]);
-        assert!(supported_response_types(&response_type_set("id_token code")));
+        assert_eq!(
+            response_type_set("token  id_token token"),
+            ["id_token", "token"]
+        );
+        assert!(supported_response_types(&response_type_set(
+            "id_token code"
+        )));
         assert!(!supported_response_types(&response_type_set("none")));
     }
 
@@ -429,14 +434,26 @@ mod tests {
         assert!(is_redirect_secure("http://[::1]:8080/cb"));
         assert!(is_redirect_secure("com.example.app:/cb"));
         assert!(!is_redirect_secure("http://rp.example/cb"));
-        assert!(is_loopback_match("http://127.0.0.1/cb", "http://127.0.0.1:53123/cb"));
-        assert!(!is_loopback_match("http://127.0.0.1/cb", "http://127.0.0.1:1/other"));
-        assert!(!is_loopback_match("http://rp.example/cb", "http://rp.example:1/cb"));
+        assert!(is_loopback_match(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:53123/cb"
+        ));
+        assert!(!is_loopback_match(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:1/other"
+        ));
+        assert!(!is_loopback_match(
+            "http://rp.example/cb",
+            "http://rp.example:1/cb"
+        ));
     }
 
     #[test]
     fn a_single_audience_parameter_splits_at_spaces() {
-        assert_eq!(requested_audience(&Form::parse(b"audience=a+b")), ["a", "b"]);
+        assert_eq!(
+            requested_audience(&Form::parse(b"audience=a+b")),
+            ["a", "b"]
+        );
         assert_eq!(
             requested_audience(&Form::parse(b"audience=a+b&audience=c")),
             ["a b", "c"]

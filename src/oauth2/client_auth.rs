@@ -31,10 +31,7 @@ struct PresentedCredentials {
 
 /// The client credentials in the `Authorization: Basic` header (its parts form-decoded, as
 /// Go's `url.QueryUnescape`) or, failing that, in the body (`client_id`, `client_secret`).
-fn presented_credentials(
-    authorization: Option<&str>,
-    form: &Form,
-) -> Result<PresentedCredentials> {
+fn presented_credentials(authorization: Option<&str>, form: &Form) -> Result<PresentedCredentials> {
     let basic = authorization
         .and_then(|h| {
             h.strip_prefix("Basic ")
@@ -97,8 +94,7 @@ pub async fn authenticate(s: &Oauth2, authorization: Option<&str>, form: &Form) 
         }
         return private_key_jwt(s, assertion).await;
     }
-    let PresentedCredentials { id, secret, method } =
-        presented_credentials(authorization, form)?;
+    let PresentedCredentials { id, secret, method } = presented_credentials(authorization, form)?;
     let bad = || Error::InvalidClient(String::new());
     let stored = s.store().get_shared_client(&id).await?;
     let Some(stored) = stored else {
@@ -161,8 +157,7 @@ pub fn recently_authenticated(
     let presented = presented_credentials(authorization, form).ok()?;
     let secret = presented.secret?;
     let stored = s.client_cache().get(&presented.id)?;
-    if stored.client.token_endpoint_auth_method != presented.method
-        || stored.secret_hash.is_empty()
+    if stored.client.token_endpoint_auth_method != presented.method || stored.secret_hash.is_empty()
     {
         return None;
     }
@@ -241,9 +236,7 @@ async fn private_key_jwt(s: &Oauth2, assertion: &str) -> Result<Client> {
         ));
     }
     let jti = claims.get("jti").and_then(Value::as_str).ok_or_else(|| {
-        Error::InvalidClient(
-            "Claim 'jti' from 'client_assertion' must be set but is not.".into(),
-        )
+        Error::InvalidClient("Claim 'jti' from 'client_assertion' must be set but is not.".into())
     })?;
     // Saturating: a wrapped far-future `exp` was a past expiry, replayable at once.
     let fresh = s

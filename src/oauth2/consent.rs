@@ -58,8 +58,7 @@ fn grant_session(
     now: i64,
 ) -> Result<GrantSession> {
     let d = &consent.doc;
-    let pairwise =
-        s.subject_identifier(client, &consent.subject, &d.force_subject_identifier)?;
+    let pairwise = s.subject_identifier(client, &consent.subject, &d.force_subject_identifier)?;
     Ok(GrantSession {
         obfuscated_subject: if pairwise == consent.subject {
             String::new()
@@ -70,7 +69,11 @@ fn grant_session(
         subject: consent.subject.clone(),
         granted_scope: accept.grant_scope.clone(),
         granted_audience: accept.grant_access_token_audience.clone(),
-        requested_at: if d.requested_at == 0 { now } else { d.requested_at } / 1_000_000,
+        requested_at: if d.requested_at == 0 {
+            now
+        } else {
+            d.requested_at
+        } / 1_000_000,
         auth_time: d.auth_time,
         ext: object_or_empty(&accept.session.access_token),
         id_token: object_or_empty(&accept.session.id_token),
@@ -94,8 +97,7 @@ pub async fn finish(
     verifier: &str,
 ) -> Result<Navigation> {
     let client = &req.client;
-    let consent =
-        flows::redeem::<ConsentRequest>(s, cookies, verifier, &client.client_id).await?;
+    let consent = flows::redeem::<ConsentRequest>(s, cookies, verifier, &client.client_id).await?;
     let accept = consent.doc.accept.clone().unwrap_or_default();
     let now = s.now_micros();
     s.check_audience(client, &accept.grant_access_token_audience)?;
@@ -242,5 +244,8 @@ pub async fn accept(s: &Oauth2, challenge: &str, accept: ConsentAccept) -> Resul
 /// The consent UI's reject. Returns where the browser goes now.
 pub async fn reject(s: &Oauth2, challenge: &str, rejection: Rejection) -> Result<String> {
     let (flow, _) = flows::load::<ConsentRequest>(s, challenge).await?;
-    flows::decide(s, flow, FlowEvent::Reject, |f| f.doc.error = Some(rejection)).await
+    flows::decide(s, flow, FlowEvent::Reject, |f| {
+        f.doc.error = Some(rejection)
+    })
+    .await
 }

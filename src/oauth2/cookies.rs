@@ -175,8 +175,13 @@ mod tests {
         );
         let dev = Jar { dev: true, ..jar };
         assert_eq!(dev.session_name(), "ory_hydra_session_dev");
-        assert_eq!(dev.set("n", "v", None), "n=v; Path=/; HttpOnly; SameSite=Lax");
-        let set = jar.set_sealed("ory_hydra_session", "sid-1", Some(60)).unwrap();
+        assert_eq!(
+            dev.set("n", "v", None),
+            "n=v; Path=/; HttpOnly; SameSite=Lax"
+        );
+        let set = jar
+            .set_sealed("ory_hydra_session", "sid-1", Some(60))
+            .unwrap();
         let value = set
             .strip_prefix("ory_hydra_session=")
             .unwrap()

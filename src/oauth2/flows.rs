@@ -21,16 +21,12 @@ pub fn jar(s: &Oauth2) -> Jar<'_> {
 
 /// A flow of kind `D` and its client (without secrets; a default client when it is gone).
 pub async fn load<D: FlowDoc>(s: &Oauth2, challenge: &str) -> Result<(Flow<D>, Client)> {
-    let flow = s
-        .store()
-        .get_flow::<D>(challenge)
-        .await?
-        .ok_or_else(|| {
-            Error::NotFound(format!(
-                "The {} challenge does not exist.",
-                D::KIND.as_str()
-            ))
-        })?;
+    let flow = s.store().get_flow::<D>(challenge).await?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "The {} challenge does not exist.",
+            D::KIND.as_str()
+        ))
+    })?;
     let client = s
         .store()
         .get_client(&flow.client_id)

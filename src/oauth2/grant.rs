@@ -241,7 +241,11 @@ pub fn code_used() -> Error {
 
 /// fosite's refresh token checks, in its order: reused (`token_inactive`, the grant revoked),
 /// expired (no hint), another client's.
-pub fn check_refresh_token(row: &TokenRow, client_id: &str, now_micros: i64) -> Result<(), Refused> {
+pub fn check_refresh_token(
+    row: &TokenRow,
+    client_id: &str,
+    now_micros: i64,
+) -> Result<(), Refused> {
     if !row.active {
         return Err(Refused {
             error: Error::TokenInactive(String::new()),
@@ -419,7 +423,10 @@ mod tests {
         assert!(used.error.to_string().contains("already been used"));
         let expired = check_code(&row(true, 10, "app"), "app", 11).unwrap_err();
         assert!(!expired.revoke_grant);
-        assert_eq!(expired.error.parts().2, Error::InvalidGrant(String::new()).parts().2);
+        assert_eq!(
+            expired.error.parts().2,
+            Error::InvalidGrant(String::new()).parts().2
+        );
         let other = check_code(&row(true, 10, "app"), "other", 5).unwrap_err();
         assert!(other.error.to_string().contains("does not match"));
     }
@@ -445,12 +452,18 @@ mod tests {
         assert!(check_code_verifier(&challenge, "short").is_err());
         assert!(check_code_verifier(&challenge, &"a".repeat(129)).is_err());
         assert!(check_code_verifier(&challenge, &format!("{verifier}!")).is_err());
-        assert!(check_code_verifier("", &verifier).is_err(), "no challenge stored");
+        assert!(
+            check_code_verifier("", &verifier).is_err(),
+            "no challenge stored"
+        );
     }
 
     #[test]
     fn grants_a_client_may_use_and_what_its_answers_carry() {
-        let c = client(&["authorization_code", "refresh_token"], "client_secret_basic");
+        let c = client(
+            &["authorization_code", "refresh_token"],
+            "client_secret_basic",
+        );
         assert!(check_grant_allowed(&c, GrantType::RefreshToken).is_ok());
         let e = check_grant_allowed(&c, GrantType::JwtBearer).unwrap_err();
         assert!(e.to_string().contains("grant \"urn:ietf"), "{e}");

@@ -25,8 +25,7 @@ pub async fn lookup(s: &Oauth2, token: &str) -> Result<Option<TokenRow>> {
     let Some((kind, Some(sig))) = candidate else {
         return Ok(None);
     };
-    Ok(s
-        .store()
+    Ok(s.store()
         .get_token(&storage_key(&sig))
         .await?
         .filter(|row| row.kind == kind))

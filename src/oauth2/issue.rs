@@ -123,7 +123,15 @@ pub async fn access_token_for_revision(
     } else {
         s.hmac().generate(Kind::Access)
     };
-    let row = token_row(s, Kind::Access, &signature, client, session, request_id, exp)?;
+    let row = token_row(
+        s,
+        Kind::Access,
+        &signature,
+        client,
+        session,
+        request_id,
+        exp,
+    )?;
     match client_revision {
         None => s.store().insert_token(row).await?,
         Some(revision) => {
@@ -235,7 +243,11 @@ pub async fn tokens(
     grant: GrantType,
 ) -> Result<Value> {
     let (rt_field, id_field) = grant.refresh_and_id_token_lifespans();
-    let at_ttl = s.lifespan(client, grant.access_token_lifespan(), s.settings().access_ttl);
+    let at_ttl = s.lifespan(
+        client,
+        grant.access_token_lifespan(),
+        s.settings().access_ttl,
+    );
     let at = access_token(s, client, session, request_id, at_ttl).await?;
     let mut out = Map::new();
     out.insert("access_token".into(), json!(at));
@@ -280,17 +292,39 @@ mod tests {
             ext: json!({"tenant": "t1", "sub": "mallory"}),
             ..GrantSession::default()
         };
-        let claims = access_token_claims(&settings, "https://iss/", "app", &session, (10, 70), "j".into());
+        let claims = access_token_claims(
+            &settings,
+            "https://iss/",
+            "app",
+            &session,
+            (10, 70),
+            "j".into(),
+        );
         assert_eq!(claims["tenant"], "t1");
         assert_eq!(claims["sub"], "alice");
         assert_eq!(claims["ext"], json!({"tenant": "t1", "sub": "mallory"}));
         assert_eq!(claims["scp"], json!(["a", "b"]));
-        assert_eq!((claims["iat"].clone(), claims["nbf"].clone()), (json!(10), json!(10)));
+        assert_eq!(
+            (claims["iat"].clone(), claims["nbf"].clone()),
+            (json!(10), json!(10))
+        );
         assert_eq!(claims["exp"], 70);
         let keys: Vec<&str> = claims.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["tenant", "ext", "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scp"]
+            [
+                "tenant",
+                "ext",
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "nbf",
+                "jti",
+                "client_id",
+                "scp"
+            ]
         );
     }
 }

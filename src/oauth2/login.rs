@@ -151,7 +151,11 @@ pub async fn finish(
     let now = s.now_micros();
     let sid = login.doc.session_id.clone();
     let jar = jar(s);
-    let mut set_cookies = vec![jar.set(&jar.csrf_name(ChallengeKind::Login, client_id), "", Some(-1))];
+    let mut set_cookies = vec![jar.set(
+        &jar.csrf_name(ChallengeKind::Login, client_id),
+        "",
+        Some(-1),
+    )];
     let mut auth_time = login.doc.auth_time;
     // Hydra's obfuscated authentication session: a later id_token_hint may name this identifier.
     if !accept.force_subject_identifier.is_empty() {
@@ -220,7 +224,13 @@ pub async fn finish(
         accept: None,
         error: None,
     };
-    let flow = Flow::pending(challenge.clone(), client_id.clone(), login.subject, now, doc);
+    let flow = Flow::pending(
+        challenge.clone(),
+        client_id.clone(),
+        login.subject,
+        now,
+        doc,
+    );
     s.store().insert_flow(&flow).await?;
     set_cookies.push(jar.set_sealed(
         &jar.csrf_name(ChallengeKind::Consent, client_id),
@@ -228,7 +238,10 @@ pub async fn finish(
         Some(s.settings().flow_ttl.as_secs() as i64),
     )?);
     Ok(Navigation::Redirect {
-        to: with_params(&s.ui_url(UiPage::Consent), &[("consent_challenge", &challenge)]),
+        to: with_params(
+            &s.ui_url(UiPage::Consent),
+            &[("consent_challenge", &challenge)],
+        ),
         cookies: set_cookies,
     })
 }
@@ -263,5 +276,8 @@ pub async fn accept(
 /// The login UI's reject. Returns where the browser goes now.
 pub async fn reject(s: &Oauth2, challenge: &str, rejection: Rejection) -> Result<String> {
     let (flow, _) = flows::load::<LoginRequest>(s, challenge).await?;
-    flows::decide(s, flow, FlowEvent::Reject, |f| f.doc.error = Some(rejection)).await
+    flows::decide(s, flow, FlowEvent::Reject, |f| {
+        f.doc.error = Some(rejection)
+    })
+    .await
 }

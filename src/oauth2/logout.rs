@@ -352,7 +352,12 @@ pub async fn reject(s: &Oauth2, challenge: &str) -> Result<()> {
     let handled = || Error::NotFound("The logout challenge was already handled.".into());
     // A rejected logout keeps its verifier: no new one is drawn.
     let from = flow
-        .decide(FlowEvent::Reject, s.now_micros(), s.flow_ttl_micros(), String::new())
+        .decide(
+            FlowEvent::Reject,
+            s.now_micros(),
+            s.flow_ttl_micros(),
+            String::new(),
+        )
         .map_err(|_| handled())?;
     if !s.store().transition_flow(&flow, from).await? {
         return Err(handled());

@@ -108,10 +108,12 @@ fn check_times(claims: &Map<String, Value>, now: i64) -> Result<()> {
 
 /// A request object by reference: the URI must be one of the client's `request_uris`.
 async fn fetch(s: &Oauth2, client: &Client, location: &str) -> Result<String> {
-    let invalid_uri = |hint: String| Error::Rejected {
+    let invalid_uri = |hint: String| {
+        Error::Rejected {
         error: "invalid_request_uri".into(),
         description: format!("The request_uri in the Authorization Request returns an error or contains invalid data. {hint}"),
         status: 400,
+    }
     };
     if !client.request_uris.iter().any(|u| u == location) {
         return Err(invalid_uri(format!(

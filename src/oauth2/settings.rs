@@ -188,7 +188,9 @@ fn refresh_ttl(c: &Oauth2Config) -> Option<Duration> {
     match &c.ttl.refresh_token {
         Some(Value::Number(n)) if n.as_i64() == Some(-1) => None,
         Some(Value::String(s)) if s == "-1" => None,
-        Some(Value::String(s)) => Some(parse_duration(s).unwrap_or(Duration::from_secs(720 * 3600))),
+        Some(Value::String(s)) => {
+            Some(parse_duration(s).unwrap_or(Duration::from_secs(720 * 3600)))
+        }
         _ => Some(Duration::from_secs(720 * 3600)),
     }
 }
@@ -317,7 +319,9 @@ impl Settings {
             UiPage::Consent => self.consent_url.clone(),
             UiPage::Logout => self.logout_url.clone(),
             UiPage::Error => self.error_url.clone(),
-            UiPage::Registration => (self.registration_url.clone()).or_else(|| self.login_url.clone()),
+            UiPage::Registration => {
+                (self.registration_url.clone()).or_else(|| self.login_url.clone())
+            }
             UiPage::PostLogout => self.post_logout_url.clone(),
         };
         configured.unwrap_or_else(|| {

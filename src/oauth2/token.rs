@@ -132,10 +132,7 @@ mod tests {
         for k in [Kind::Access, Kind::Refresh, Kind::Code] {
             assert_eq!(Kind::parse(k.as_str()), Ok(k));
         }
-        assert_eq!(
-            Kind::parse("id_token"),
-            Err(UnknownKind("id_token".into()))
-        );
+        assert_eq!(Kind::parse("id_token"), Err(UnknownKind("id_token".into())));
     }
 
     #[test]

@@ -47,8 +47,7 @@ pub async fn token(s: &Oauth2, authorization: Option<&str>, form: &Form) -> Resu
     let grant = GrantType::parse(form.get("grant_type").unwrap_or(""))?;
     // With a token hook, the client is read fresh so that the hook is called once per request.
     if grant == GrantType::ClientCredentials && s.settings().token_hook.is_none() {
-        if let Some(answer) = client_credentials_for_recent_client(s, authorization, form).await
-        {
+        if let Some(answer) = client_credentials_for_recent_client(s, authorization, form).await {
             return Ok(answer);
         }
     }
@@ -121,8 +120,9 @@ async fn client_credentials(
     // Time-ordered (UUIDv7): the request_id index grows at its right edge instead of
     // touching a random page per token (on SQLite, ~20 % more tokens/s between checkpoints).
     let request_id = uuid::Uuid::now_v7().to_string();
-    let at = issue::access_token_for_revision(s, client, &session, &request_id, ttl, client_revision)
-        .await?;
+    let at =
+        issue::access_token_for_revision(s, client, &session, &request_id, ttl, client_revision)
+            .await?;
     Ok(grant::access_token_answer(&at, ttl.as_secs(), &scopes))
 }
 
@@ -323,7 +323,14 @@ async fn refresh(s: &Oauth2, client: &Client, form: &Form) -> Result<Value> {
         .await?;
     let mut session = granted;
     session.requested_at = s.now_secs();
-    issue::tokens(s, client, &session, &row.request_id, GrantType::RefreshToken).await
+    issue::tokens(
+        s,
+        client,
+        &session,
+        &row.request_id,
+        GrantType::RefreshToken,
+    )
+    .await
 }
 
 /// RFC 7009 as fosite answers it: only `invalid_request` (an empty body) and `invalid_client`

@@ -64,7 +64,9 @@ pub async fn userinfo(s: &Oauth2, token: &str) -> Result<UserInfo> {
     if client.userinfo_signed_response_alg == "RS256" {
         claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
         claims.insert("iat".into(), json!(s.now_secs()));
-        return Ok(UserInfo::Jwt(issue::sign_with_id_token_key(s, claims).await?));
+        return Ok(UserInfo::Jwt(
+            issue::sign_with_id_token_key(s, claims).await?,
+        ));
     }
     Ok(UserInfo::Claims(claims))
 }

@@ -148,14 +148,26 @@ mod tests {
 
     #[test]
     fn page_tokens_round_trip_and_links_keep_filters() {
-        assert_eq!(parse_page(None, Some(&page_token(500))).unwrap(), (250, 500));
+        assert_eq!(
+            parse_page(None, Some(&page_token(500))).unwrap(),
+            (250, 500)
+        );
         assert_eq!(parse_page(Some("5000"), None).unwrap(), (1000, 0));
         assert!(parse_page(Some("x"), None).is_err());
         assert!(parse_page(None, Some("!!")).is_err());
         let mut r = Response::default();
-        paginate(&mut r, &with_filters("/x", &[("a", Some("1")), ("b", None)]), 2, 2, 5);
+        paginate(
+            &mut r,
+            &with_filters("/x", &[("a", Some("1")), ("b", None)]),
+            2,
+            2,
+            5,
+        );
         let link = r.headers()[header::LINK].to_str().unwrap();
-        assert!(link.starts_with("</x?a=1&page_size=2&page_token="), "{link}");
+        assert!(
+            link.starts_with("</x?a=1&page_size=2&page_token="),
+            "{link}"
+        );
         assert_eq!(link.matches("rel=").count(), 4);
         assert_eq!(r.headers()["x-total-count"], "5");
     }
@@ -163,7 +175,10 @@ mod tests {
     #[test]
     fn bearer_tokens_are_read_case_insensitively() {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("BEARER  abc "));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("BEARER  abc "),
+        );
         assert_eq!(bearer(&h).as_deref(), Some("abc"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&h), None);

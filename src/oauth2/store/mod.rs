@@ -1,23 +1,30 @@
 //! The oauth2 role's SQL: clients, JSON Web Keys, tokens, login/consent/logout flows, login
 //! sessions, consents and seen JWT ids — portable SQL over the shared `Db` (SQLite and
 //! PostgreSQL). The only module of the role that knows SQL. Timestamps are Unix microseconds.
+//! Rows become the role's types through one record per table ([`rows`]); issued tokens are
+//! written by a group-committing writer ([`token_writer`]).
 
-use std::sync::{Arc, LazyLock, OnceLock};
+mod rows;
+#[cfg(test)]
+mod tests;
+mod token_writer;
 
-use sqlx::any::AnyRow;
+use std::sync::{Arc, LazyLock};
+
 use sqlx::FromRow;
-use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::challenge::{
-    ChallengeKind, Consent, ConsentDoc, Flow, FlowDoc, FlowState, LoginSession,
+use self::rows::{
+    from_row, to_document, ClientRecord, ConsentRecord, FlowRecord, GrantRecord, LoginSessionDoc,
+    LoginSessionRecord, TokenRecord,
 };
+use self::token_writer::TokenWriter;
+use super::challenge::{Consent, Flow, FlowDoc, FlowState, LoginSession};
 use super::client::Client;
 use super::error::{Error, Result};
 use super::grant::TokenRow;
-use super::token::Kind;
 use super::trust::Grant;
 use crate::store::batch::{Batcher, InList};
-use crate::store::{Backend, Db, OnDb};
+use crate::store::{Db, OnDb};
 
 /// The oauth2 tables.
 #[derive(Clone, Debug)]
@@ -91,213 +98,6 @@ pub struct StoredClient {
 /// one, so an old copy of it can never pass for the new one).
 fn new_revision() -> i64 {
     (rand::random::<u64>() >> 1) as i64
-}
-
-// --- row mapping: one record per table, as its columns are; each becomes the role's type ------
-
-/// `row` as the record `R` of its table, then as the role's type `T`.
-fn from_row<R, T>(row: &AnyRow) -> Result<T>
-where
-    R: for<'r> FromRow<'r, AnyRow>,
-    T: TryFrom<R, Error = Error>,
-{
-    T::try_from(R::from_row(row)?)
-}
-
-/// A JSON document column as the type it holds.
-fn document<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Internal(format!("stored {what} is corrupt: {e}")))
-}
-
-fn to_document<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Internal(e.to_string()))
-}
-
-/// A stored value the code no longer knows (a state, a kind) is a corrupt row.
-fn known<T>(parsed: std::result::Result<T, impl std::fmt::Display>) -> Result<T> {
-    parsed.map_err(|e| Error::Internal(format!("a stored row holds an {e}")))
-}
-
-#[derive(FromRow)]
-struct ClientRecord {
-    id: String,
-    doc: String,
-    secret_hash: String,
-    registration_key: String,
-    revision: i64,
-}
-
-impl TryFrom<ClientRecord> for StoredClient {
-    type Error = Error;
-    fn try_from(r: ClientRecord) -> Result<StoredClient> {
-        Ok(StoredClient {
-            client: document("client", &r.doc)?,
-            secret_hash: r.secret_hash,
-            registration_key: r.registration_key,
-            revision: r.revision,
-        })
-    }
-}
-
-impl TryFrom<ClientRecord> for Client {
-    type Error = Error;
-    fn try_from(r: ClientRecord) -> Result<Client> {
-        document("client", &r.doc)
-    }
-}
-
-#[derive(FromRow)]
-struct TokenRecord {
-    signature: String,
-    kind: String,
-    request_id: String,
-    client_id: String,
-    subject: String,
-    active: i64,
-    requested_at: i64,
-    expires_at: i64,
-    session: String,
-}
-
-impl TryFrom<TokenRecord> for TokenRow {
-    type Error = Error;
-    fn try_from(r: TokenRecord) -> Result<TokenRow> {
-        Ok(TokenRow {
-            signature: r.signature,
-            kind: known(Kind::parse(&r.kind))?,
-            request_id: r.request_id,
-            client_id: r.client_id,
-            subject: r.subject,
-            active: r.active != 0,
-            requested_at: r.requested_at,
-            expires_at: r.expires_at,
-            session: r.session,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct FlowRecord {
-    challenge: String,
-    kind: String,
-    verifier: String,
-    state: String,
-    client_id: String,
-    subject: String,
-    requested_at: i64,
-    doc: String,
-}
-
-impl<D: FlowDoc> TryFrom<FlowRecord> for Flow<D> {
-    type Error = Error;
-    fn try_from(r: FlowRecord) -> Result<Flow<D>> {
-        let kind = known(ChallengeKind::parse(&r.kind))?;
-        if kind != D::KIND {
-            return Err(Error::Internal(format!(
-                "flow {} is a {} flow, not a {} flow",
-                r.challenge,
-                kind.as_str(),
-                D::KIND.as_str()
-            )));
-        }
-        Ok(Flow {
-            doc: document(D::KIND.as_str(), &r.doc)?,
-            challenge: r.challenge,
-            verifier: r.verifier,
-            state: known(FlowState::parse(&r.state))?,
-            client_id: r.client_id,
-            subject: r.subject,
-            requested_at: r.requested_at,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct GrantRecord {
-    id: String,
-    issuer: String,
-    subject: String,
-    allow_any_subject: i64,
-    scope: String,
-    key_set: String,
-    key_id: String,
-    created_at: i64,
-    expires_at: i64,
-}
-
-impl TryFrom<GrantRecord> for Grant {
-    type Error = Error;
-    fn try_from(r: GrantRecord) -> Result<Grant> {
-        Ok(Grant {
-            id: r.id,
-            issuer: r.issuer,
-            subject: r.subject,
-            allow_any_subject: r.allow_any_subject != 0,
-            scope: serde_json::from_str(&r.scope).unwrap_or_default(),
-            key_set: r.key_set,
-            key_id: r.key_id,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct ConsentRecord {
-    challenge: String,
-    subject: String,
-    client_id: String,
-    login_session_id: String,
-    remember: i64,
-    expires_at: i64,
-    handled_at: i64,
-    doc: String,
-}
-
-impl TryFrom<ConsentRecord> for Consent {
-    type Error = Error;
-    fn try_from(r: ConsentRecord) -> Result<Consent> {
-        Ok(Consent {
-            doc: document::<ConsentDoc>("consent", &r.doc)?,
-            challenge: r.challenge,
-            subject: r.subject,
-            client_id: r.client_id,
-            login_session_id: r.login_session_id,
-            remember: r.remember != 0,
-            expires_at: r.expires_at,
-            handled_at: r.handled_at,
-        })
-    }
-}
-
-#[derive(FromRow)]
-struct LoginSessionRecord {
-    subject: String,
-    authenticated_at: i64,
-    remember: i64,
-    expires_at: i64,
-    doc: String,
-}
-
-/// A login session's document column.
-#[derive(serde::Serialize, serde::Deserialize, Default)]
-#[serde(default)]
-struct LoginSessionDoc {
-    identity_provider_session_id: Option<String>,
-}
-
-impl TryFrom<LoginSessionRecord> for LoginSession {
-    type Error = Error;
-    fn try_from(r: LoginSessionRecord) -> Result<LoginSession> {
-        let doc: LoginSessionDoc = document("login session", &r.doc)?;
-        Ok(LoginSession {
-            subject: r.subject,
-            authenticated_at: r.authenticated_at,
-            remember: r.remember != 0,
-            expires_at: r.expires_at,
-            identity_provider_session_id: doc.identity_provider_session_id.unwrap_or_default(),
-        })
-    }
 }
 
 impl Store {
@@ -458,7 +258,11 @@ impl Store {
         .bind(subject)
         .fetch_optional_on(&self.db)
         .await?;
-        Ok(row.as_ref().map(<(String,)>::from_row).transpose()?.map(|(o,)| o))
+        Ok(row
+            .as_ref()
+            .map(<(String,)>::from_row)
+            .transpose()?
+            .map(|(o,)| o))
     }
 
     // --- keys ------------------------------------------------------------------------------
@@ -481,7 +285,11 @@ impl Store {
             .bind(set)
             .fetch_optional_on(&self.db)
             .await?;
-        Ok(row.as_ref().map(<(String,)>::from_row).transpose()?.map(|(k,)| k))
+        Ok(row
+            .as_ref()
+            .map(<(String,)>::from_row)
+            .transpose()?
+            .map(|(k,)| k))
     }
 
     /// Adds keys to a set (replacing same-kid keys); with `replace_set` the set is emptied
@@ -649,17 +457,24 @@ impl Store {
             .bind(D::KIND.as_str())
             .fetch_optional_on(&self.db)
             .await?;
-        row.as_ref().map(from_row::<FlowRecord, Flow<D>>).transpose()
+        row.as_ref()
+            .map(from_row::<FlowRecord, Flow<D>>)
+            .transpose()
     }
 
     /// The flow of kind `D` with this verifier.
-    pub async fn get_flow_by_verifier<D: FlowDoc>(&self, verifier: &str) -> Result<Option<Flow<D>>> {
+    pub async fn get_flow_by_verifier<D: FlowDoc>(
+        &self,
+        verifier: &str,
+    ) -> Result<Option<Flow<D>>> {
         let row = sqlx::query("SELECT * FROM oauth2_flows WHERE verifier = $1 AND kind = $2")
             .bind(verifier)
             .bind(D::KIND.as_str())
             .fetch_optional_on(&self.db)
             .await?;
-        row.as_ref().map(from_row::<FlowRecord, Flow<D>>).transpose()
+        row.as_ref()
+            .map(from_row::<FlowRecord, Flow<D>>)
+            .transpose()
     }
 
     /// Moves a flow from `from` to the row's state (compare-and-set); `false` if it was not in
@@ -879,7 +694,11 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(g) = row.as_ref().map(from_row::<GrantRecord, Grant>).transpose()? else {
+        let Some(g) = row
+            .as_ref()
+            .map(from_row::<GrantRecord, Grant>)
+            .transpose()?
+        else {
             return Ok(false);
         };
         sqlx::query("DELETE FROM oauth2_trust_grants WHERE id = $1")
@@ -912,319 +731,5 @@ impl Store {
             .fetch_all_on(&self.db)
             .await?;
         rows.iter().map(from_row::<GrantRecord, Grant>).collect()
-    }
-}
-
-// --- token writer ----------------------------------------------------------------------------
-
-/// Token rows per INSERT statement at most (9 parameters each: well under both backends' limits).
-const TOKEN_BATCH_MAX: usize = 128;
-/// Batches written at the same time (each on its own pooled connection).
-const TOKEN_BATCHES_IN_FLIGHT: usize = 4;
-const TOKEN_COLUMNS: &str =
-    "signature, kind, request_id, client_id, subject, active, requested_at, expires_at, session";
-
-/// `INSERT … SELECT … FROM (VALUES (…), (…)) … RETURNING signature` for `n` rows. Each row
-/// carries a tenth value, the client revision it was issued under (`-1`: none to check), and
-/// is inserted only if that client row still has it; the statement returns the signatures it
-/// stored. SQLite gets anonymous `?` placeholders: sqlx's SQLite driver resolves every `$n` by
-/// name, which grows quadratically with a batch's parameter count.
-fn token_insert_sql(backend: Backend, n: usize) -> String {
-    let mut sql = format!(
-        "INSERT INTO oauth2_tokens ({TOKEN_COLUMNS}) SELECT column1, column2, column3, column4, \
-         column5, column6, column7, column8, column9 FROM (VALUES "
-    );
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        match backend {
-            Backend::Sqlite => sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            Backend::Postgres => {
-                let p: Vec<String> = (1..=10).map(|k| format!("${}", i * 10 + k)).collect();
-                sql.push_str(&format!("({})", p.join(", ")));
-            }
-        }
-    }
-    sql.push_str(
-        ") AS v WHERE v.column10 < 0 OR EXISTS (SELECT 1 FROM oauth2_clients c \
-         WHERE c.id = v.column4 AND c.revision = v.column10) RETURNING signature",
-    );
-    sql
-}
-
-/// [`token_insert_sql`] for a batch of `n` (1 ..= [`TOKEN_BATCH_MAX`]), built once per size.
-fn batch_insert_sql(backend: Backend, n: usize) -> &'static str {
-    type Texts = [OnceLock<String>; TOKEN_BATCH_MAX];
-    static SQLITE: LazyLock<Texts> = LazyLock::new(|| std::array::from_fn(|_| OnceLock::new()));
-    static POSTGRES: LazyLock<Texts> = LazyLock::new(|| std::array::from_fn(|_| OnceLock::new()));
-    let texts = match backend {
-        Backend::Sqlite => &SQLITE,
-        Backend::Postgres => &POSTGRES,
-    };
-    let n = n.clamp(1, TOKEN_BATCH_MAX);
-    texts[n - 1].get_or_init(|| token_insert_sql(backend, n))
-}
-
-/// Group commit for token inserts: every issuance writes a row, and on PostgreSQL each commit
-/// waits for the WAL to reach the disk. Requests queue their row; a writer task takes whatever
-/// has queued (up to [`TOKEN_BATCH_MAX`]) and writes it as one INSERT, answering each request
-/// only after the commit — a token is never handed out before it is stored. If a batch fails
-/// (say, one duplicate signature), its rows are retried one by one so that each request gets its
-/// own answer. The task starts on first use (inside the runtime) and ends with the last `Store`.
-#[derive(Debug)]
-pub struct TokenWriter {
-    db: Db,
-    queue: OnceLock<mpsc::UnboundedSender<PendingToken>>,
-}
-
-#[derive(Debug)]
-struct PendingToken {
-    row: TokenRow,
-    /// The client revision the row is conditional on (see [`Store::insert_token_if_client_is`]).
-    client_revision: Option<i64>,
-    /// Whether the row was stored (`false` only when its client revision no longer held).
-    done: oneshot::Sender<Result<bool>>,
-}
-
-impl TokenWriter {
-    fn new(db: Db) -> TokenWriter {
-        TokenWriter {
-            db,
-            queue: OnceLock::new(),
-        }
-    }
-
-    async fn insert(&self, row: TokenRow, client_revision: Option<i64>) -> Result<bool> {
-        let queue = self.queue.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(write_tokens(self.db.clone(), rx));
-            tx
-        });
-        let (done, answer) = oneshot::channel();
-        let pending = PendingToken {
-            row,
-            client_revision,
-            done,
-        };
-        if queue.send(pending).is_err() {
-            return Err(Error::Internal("the token writer has stopped".into()));
-        }
-        answer
-            .await
-            .map_err(|_| Error::Internal("the token writer dropped a token".into()))?
-    }
-}
-
-/// The writer task: drains the queue in batches, at most [`TOKEN_BATCHES_IN_FLIGHT`] at once.
-async fn write_tokens(db: Db, mut queue: mpsc::UnboundedReceiver<PendingToken>) {
-    // SQLite has one writer at a time: a second batch in flight would only wait on the lock
-    // (in busy_timeout's sleeps) instead of joining the next batch.
-    let batches = match db.backend() {
-        Backend::Sqlite => 1,
-        Backend::Postgres => TOKEN_BATCHES_IN_FLIGHT,
-    };
-    let in_flight = Arc::new(Semaphore::new(batches));
-    loop {
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = Vec::with_capacity(TOKEN_BATCH_MAX);
-        if queue.recv_many(&mut batch, TOKEN_BATCH_MAX).await == 0 {
-            return;
-        }
-        let db = db.clone();
-        tokio::spawn(async move {
-            write_token_batch(&db, batch).await;
-            drop(permit);
-        });
-    }
-}
-
-async fn write_token_batch(db: &Db, batch: Vec<PendingToken>) {
-    match insert_token_rows(db, &batch).await {
-        Ok(stored) => {
-            for p in batch {
-                let _ = p.done.send(Ok(stored.contains(&p.row.signature)));
-            }
-        }
-        Err(_) if batch.len() > 1 => {
-            for p in batch {
-                let result = insert_token_rows(db, std::slice::from_ref(&p))
-                    .await
-                    .map(|stored| !stored.is_empty());
-                let _ = p.done.send(result);
-            }
-        }
-        Err(e) => {
-            for p in batch {
-                let _ = p.done.send(Err(Error::Internal(e.to_string())));
-            }
-        }
-    }
-}
-
-/// One INSERT of `pending` (one implicit transaction: all or none); the signatures stored (all
-/// but those whose client revision no longer held).
-async fn insert_token_rows(
-    db: &Db,
-    pending: &[PendingToken],
-) -> Result<std::collections::HashSet<String>> {
-    let mut query = sqlx::query(batch_insert_sql(db.backend(), pending.len()));
-    for p in pending {
-        let t = &p.row;
-        query = query
-            .bind(&t.signature)
-            .bind(t.kind.as_str())
-            .bind(&t.request_id)
-            .bind(&t.client_id)
-            .bind(&t.subject)
-            .bind(i64::from(t.active))
-            .bind(t.requested_at)
-            .bind(t.expires_at)
-            .bind(&t.session)
-            .bind(p.client_revision.unwrap_or(-1));
-    }
-    let rows = query.fetch_all_on(db).await?;
-    rows.iter()
-        .map(|row| <(String,)>::from_row(row).map(|(s,)| s).map_err(Error::from))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Dsn;
-
-    fn client(id: &str) -> Client {
-        Client {
-            client_id: id.into(),
-            client_name: format!("name of {id}"),
-            ..Client::default()
-        }
-    }
-
-    /// Concurrent reads share statements, yet each caller gets its own client (or none), and a
-    /// write that committed before a read is always seen by it.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_client_reads_each_get_their_own_fresh_row() {
-        let db = Db::connect(&Dsn::Memory).await.unwrap();
-        db.migrate().await.unwrap();
-        let store = Store::new(db);
-        for i in 0..5 {
-            let id = format!("c{i}");
-            store
-                .insert_client(&client(&id), &format!("hash-{i}"), "", 0)
-                .await
-                .unwrap();
-        }
-        let reads = (0..100).map(|n| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let id = format!("c{}", n % 7); // c5 and c6 do not exist
-                (id.clone(), store.get_client(&id).await.unwrap())
-            })
-        });
-        for read in futures::future::join_all(reads).await {
-            let (id, found) = read.unwrap();
-            let n: usize = id[1..].parse().unwrap();
-            match found {
-                Some(c) if n < 5 => {
-                    assert_eq!(c.client.client_id, id);
-                    assert_eq!(c.client.client_name, format!("name of {id}"));
-                    assert_eq!(c.secret_hash, format!("hash-{n}"));
-                }
-                None if n >= 5 => {}
-                other => panic!("{id}: {:?}", other.map(|c| c.client.client_id)),
-            }
-        }
-        let mut renamed = client("c1");
-        renamed.client_name = "renamed".into();
-        assert!(store
-            .update_client(&renamed, "hash-new", "", 1)
-            .await
-            .unwrap());
-        let after = store.get_client("c1").await.unwrap().unwrap();
-        assert_eq!(after.client.client_name, "renamed");
-        assert_eq!(after.secret_hash, "hash-new");
-    }
-
-    fn token(signature: &str, client_id: &str) -> TokenRow {
-        TokenRow {
-            signature: signature.into(),
-            kind: Kind::Access,
-            request_id: format!("request-{signature}"),
-            client_id: client_id.into(),
-            subject: client_id.into(),
-            active: true,
-            requested_at: 0,
-            expires_at: i64::MAX,
-            session: "{}".into(),
-        }
-    }
-
-    /// A token guarded by a client revision lands while the client row has it (in a batch
-    /// with unguarded and stale rows alike), and never after the client was updated, deleted,
-    /// or deleted and recreated under the same id.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn guarded_token_inserts_follow_the_clients_revision() {
-        let db = Db::connect(&Dsn::Memory).await.unwrap();
-        db.migrate().await.unwrap();
-        let store = Store::new(db);
-        store.insert_client(&client("c"), "h", "", 0).await.unwrap();
-        let read = store.get_client("c").await.unwrap().unwrap().revision;
-        // Each client row draws its own revision (a collision has odds of 2^-63).
-        store.insert_client(&client("d"), "h", "", 0).await.unwrap();
-        let other = store.get_client("d").await.unwrap().unwrap().revision;
-        assert_ne!(read, other);
-        let (fresh, unguarded, wrong) = tokio::join!(
-            store.insert_token_if_client_is(token("t1", "c"), read),
-            store.insert_token(token("t2", "c")),
-            store.insert_token_if_client_is(token("t3", "c"), read ^ 1),
-        );
-        assert!(fresh.unwrap());
-        unguarded.unwrap();
-        assert!(!wrong.unwrap());
-        assert!(store.get_token("t1").await.unwrap().is_some());
-        assert!(store.get_token("t3").await.unwrap().is_none());
-
-        store.update_client(&client("c"), "h", "", 1).await.unwrap();
-        let updated = store.get_client("c").await.unwrap().unwrap().revision;
-        assert_ne!(updated, read);
-        assert!(!store
-            .insert_token_if_client_is(token("t4", "c"), read)
-            .await
-            .unwrap());
-        assert!(store
-            .insert_token_if_client_is(token("t5", "c"), updated)
-            .await
-            .unwrap());
-
-        store.delete_client("c").await.unwrap();
-        assert!(!store
-            .insert_token_if_client_is(token("t6", "c"), updated)
-            .await
-            .unwrap());
-        store.insert_client(&client("c"), "h", "", 2).await.unwrap();
-        let recreated = store.get_client("c").await.unwrap().unwrap().revision;
-        assert_ne!(recreated, updated);
-        assert!(!store
-            .insert_token_if_client_is(token("t7", "c"), updated)
-            .await
-            .unwrap());
-        assert!(store.get_token("t7").await.unwrap().is_none());
-    }
-
-    #[test]
-    fn token_batches_number_their_placeholders_per_backend() {
-        let pg = token_insert_sql(Backend::Postgres, 2);
-        assert!(pg.contains("(VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10), ($11, $12, $13, $14, $15, $16, $17, $18, $19, $20)) AS v"), "{pg}");
-        let lite = token_insert_sql(Backend::Sqlite, 2);
-        assert!(
-            lite.contains(
-                "(VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)) AS v"
-            ),
-            "{lite}"
-        );
     }
 }
