@@ -232,6 +232,7 @@ impl Keys {
     }
 
     /// Whether the default key sets have been created by this process.
+    #[cfg(test)]
     pub fn default_keys_ready(&self) -> bool {
         self.default_keys.initialized()
     }

@@ -70,7 +70,7 @@ pub(crate) mod token_endpoint;
 pub(crate) mod token_hook;
 pub(crate) mod trust;
 pub(crate) mod userinfo;
-pub mod wire;
+pub(crate) mod wire;
 
 use crate::config::{Oauth2Config, Role};
 use crate::http::listener::{api_surface, ALL_INTERFACES, LOOPBACK};

@@ -6,7 +6,7 @@
 //! files above this one (`client_auth`, `issue`, `introspect`, …).
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::client::Client;
 use super::client_cache::{self, ClientCache};
@@ -97,7 +97,7 @@ impl Oauth2 {
     }
 
     /// [`Oauth2::new`] with an injected key generator.
-    pub fn with_key_generator(
+    pub(crate) fn with_key_generator(
         config: &Oauth2Config,
         dev: bool,
         store: Store,
@@ -133,104 +133,100 @@ impl Oauth2 {
         }
     }
 
-    pub fn settings(&self) -> &Settings {
+    pub(crate) fn settings(&self) -> &Settings {
         &self.inner.settings
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
 
     /// The role's JSON Web Key sets.
-    pub fn keys(&self) -> &Keys {
+    pub(crate) fn keys(&self) -> &Keys {
         &self.inner.keys
     }
 
     /// Clients' public keys (inline or from their `jwks_uri`).
-    pub fn client_keys(&self) -> &ClientKeys {
+    pub(crate) fn client_keys(&self) -> &ClientKeys {
         &self.inner.client_keys
     }
 
     /// Seals and opens the role's browser cookies.
-    pub fn cookie_sealer(&self) -> &CookieSealer {
+    pub(crate) fn cookie_sealer(&self) -> &CookieSealer {
         &self.inner.cookies
     }
 
     /// The role's outgoing HTTP client (5 s timeout) for URLs from the config.
-    pub fn http(&self) -> &reqwest::Client {
+    pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
     }
 
     /// The guarded client for URLs that clients registered.
-    pub fn outbound(&self) -> &Outbound {
+    pub(crate) fn outbound(&self) -> &Outbound {
         &self.inner.outbound
     }
 
-    pub fn hmac(&self) -> &Hmacer {
+    pub(crate) fn hmac(&self) -> &Hmacer {
         &self.inner.hmac
     }
 
     /// Client secrets verified recently (see `secret_cache`).
-    pub fn secret_cache(&self) -> &SecretCache {
+    pub(crate) fn secret_cache(&self) -> &SecretCache {
         &self.inner.secret_cache
     }
 
     /// Clients as last read (see `client_cache`).
-    pub fn client_cache(&self) -> &ClientCache {
+    pub(crate) fn client_cache(&self) -> &ClientCache {
         &self.inner.client_cache
     }
 
     /// A hash of no secret in the configured hasher, for unknown clients to be verified
     /// against (same time as a known one).
-    pub fn dummy_hash(&self) -> String {
+    pub(crate) fn dummy_hash(&self) -> String {
         self.inner
             .dummy_hash
             .get_or_init(|| super::secret::dummy_hash(self.inner.settings.secret_hasher))
             .clone()
     }
 
-    pub fn now(&self) -> SystemTime {
-        self.inner.clock.now_system()
-    }
-
-    pub fn now_micros(&self) -> i64 {
+    pub(crate) fn now_micros(&self) -> i64 {
         self.inner.clock.now()
     }
 
-    pub fn now_secs(&self) -> i64 {
+    pub(crate) fn now_secs(&self) -> i64 {
         self.now_micros() / 1_000_000
     }
 
     /// `ttl.login_consent_request` in microseconds.
-    pub fn flow_ttl_micros(&self) -> i64 {
+    pub(crate) fn flow_ttl_micros(&self) -> i64 {
         self.settings().flow_ttl.as_micros() as i64
     }
 
     /// `urls.self.issuer`, or the bound public URL when unset (or set to port 0).
-    pub fn issuer(&self) -> String {
+    pub(crate) fn issuer(&self) -> String {
         self.inner.settings.issuer(&self.inner.bound)
     }
 
-    pub fn public_base(&self) -> String {
+    pub(crate) fn public_base(&self) -> String {
         self.inner.settings.public_base(&self.inner.bound)
     }
 
-    pub fn admin_base(&self) -> String {
+    pub(crate) fn admin_base(&self) -> String {
         self.inner.settings.admin_base(&self.inner.bound)
     }
 
-    pub fn token_url(&self) -> String {
+    pub(crate) fn token_url(&self) -> String {
         self.inner.settings.token_url(&self.inner.bound)
     }
 
     /// Where the browser goes for a UI page (the configured URL, else the role's fallback).
-    pub fn ui_url(&self, page: UiPage) -> String {
+    pub(crate) fn ui_url(&self, page: UiPage) -> String {
         self.inner.settings.ui_url(page, &self.inner.bound)
     }
 
     /// fosite's scope check: every requested scope within the client's, by the configured
     /// strategy (`invalid_scope` naming the first that is not).
-    pub fn check_scopes(&self, client: &Client, requested: &[String]) -> Result<()> {
+    pub(crate) fn check_scopes(&self, client: &Client, requested: &[String]) -> Result<()> {
         let allowed = client.scopes();
         match requested
             .iter()
@@ -245,7 +241,7 @@ impl Oauth2 {
 
     /// fosite's audience matching strategy: every audience within the client's
     /// (`invalid_request` naming the first that is not).
-    pub fn check_audience(&self, client: &Client, requested: &[String]) -> Result<()> {
+    pub(crate) fn check_audience(&self, client: &Client, requested: &[String]) -> Result<()> {
         match requested
             .iter()
             .find(|a| !super::strategy::audience_allowed(&client.audience, a))
@@ -260,7 +256,7 @@ impl Oauth2 {
     /// The subject identifier `client` sees for `subject`: for a pairwise client the login's
     /// `force_subject_identifier` if set, else the pairwise identifier (Hydra's
     /// `obfuscateSubjectIdentifier`); `subject` for a public client.
-    pub fn subject_identifier(
+    pub(crate) fn subject_identifier(
         &self,
         client: &Client,
         subject: &str,
@@ -284,7 +280,7 @@ impl Oauth2 {
     }
 
     /// Per-client lifespan override, else the global TTL.
-    pub fn lifespan(&self, client: &Client, field: &str, default: Duration) -> Duration {
+    pub(crate) fn lifespan(&self, client: &Client, field: &str, default: Duration) -> Duration {
         client
             .lifespan(field)
             .and_then(parse_duration)
@@ -293,7 +289,7 @@ impl Oauth2 {
 
     /// Starts creating the default key sets in the background, off the startup path: it waits
     /// until the role's listeners are bound (at most a few seconds), then generates.
-    pub fn start_key_generation(&self) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn start_key_generation(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
             let _ = tokio::time::timeout(

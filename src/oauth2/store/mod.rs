@@ -116,13 +116,14 @@ impl Store {
         }
     }
 
-    pub fn db(&self) -> &Db {
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> &Db {
         &self.db
     }
 
     // --- clients ---------------------------------------------------------------------------
 
-    pub async fn insert_client(
+    pub(crate) async fn insert_client(
         &self,
         c: &Client,
         secret_hash: &str,
@@ -146,7 +147,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn update_client(
+    pub(crate) async fn update_client(
         &self,
         c: &Client,
         secret_hash: &str,
@@ -170,18 +171,18 @@ impl Store {
     }
 
     /// The client with this id, read by a statement shared with concurrent lookups.
-    pub async fn get_client(&self, id: &str) -> Result<Option<StoredClient>> {
+    pub(crate) async fn get_client(&self, id: &str) -> Result<Option<StoredClient>> {
         let found = self.get_shared_client(id).await?;
         Ok(found.map(Arc::unwrap_or_clone))
     }
 
     /// [`Store::get_client`], as the shared copy the statement produced.
-    pub async fn get_shared_client(&self, id: &str) -> Result<Option<Arc<StoredClient>>> {
+    pub(crate) async fn get_shared_client(&self, id: &str) -> Result<Option<Arc<StoredClient>>> {
         self.clients_by_id.get(id.to_owned()).await
     }
 
     /// One page of clients (oldest first) and the total matching the filters.
-    pub async fn list_clients(
+    pub(crate) async fn list_clients(
         &self,
         name: &str,
         owner: &str,
@@ -210,7 +211,7 @@ impl Store {
         Ok((clients, total.0))
     }
 
-    pub async fn delete_client(&self, id: &str) -> Result<bool> {
+    pub(crate) async fn delete_client(&self, id: &str) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let done = sqlx::query("DELETE FROM oauth2_clients WHERE id = $1")
             .bind(id)
@@ -234,7 +235,7 @@ impl Store {
 
     /// Records the `force_subject_identifier` a login accepted for `client_id` and `subject`
     /// (the newest wins).
-    pub async fn put_forced_subject(
+    pub(crate) async fn put_forced_subject(
         &self,
         client_id: &str,
         subject: &str,
@@ -250,7 +251,11 @@ impl Store {
     }
 
     /// The identifier a login forced for `client_id` and `subject`, if any.
-    pub async fn forced_subject(&self, client_id: &str, subject: &str) -> Result<Option<String>> {
+    pub(crate) async fn forced_subject(
+        &self,
+        client_id: &str,
+        subject: &str,
+    ) -> Result<Option<String>> {
         let row = sqlx::query(
             "SELECT obfuscated FROM oauth2_forced_subjects WHERE client_id = $1 AND subject = $2",
         )
@@ -268,7 +273,7 @@ impl Store {
     // --- keys ------------------------------------------------------------------------------
 
     /// Keys of a set, newest first: `(kid, sealed private JWK)`.
-    pub async fn keys(&self, set: &str) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn keys(&self, set: &str) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT kid, sealed FROM oauth2_jwks WHERE set_id = $1 ORDER BY seq DESC, created_at DESC")
             .bind(set)
             .fetch_all_on(&self.db)
@@ -280,7 +285,7 @@ impl Store {
     }
 
     /// The sealed form of a set's newest key (the one that signs).
-    pub async fn newest_key(&self, set: &str) -> Result<Option<String>> {
+    pub(crate) async fn newest_key(&self, set: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT sealed FROM oauth2_jwks WHERE set_id = $1 ORDER BY seq DESC, created_at DESC LIMIT 1")
             .bind(set)
             .fetch_optional_on(&self.db)
@@ -294,7 +299,7 @@ impl Store {
 
     /// Adds keys to a set (replacing same-kid keys); with `replace_set` the set is emptied
     /// first. One transaction; later keys in `keys` become newer.
-    pub async fn put_keys(
+    pub(crate) async fn put_keys(
         &self,
         set: &str,
         keys: &[(String, String)],
@@ -332,7 +337,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_keys(&self, set: &str, kid: Option<&str>) -> Result<bool> {
+    pub(crate) async fn delete_keys(&self, set: &str, kid: Option<&str>) -> Result<bool> {
         let done = match kid {
             Some(kid) => {
                 sqlx::query("DELETE FROM oauth2_jwks WHERE set_id = $1 AND kid = $2")
@@ -355,24 +360,28 @@ impl Store {
 
     /// Stores a new token once it has committed. Concurrent calls are coalesced into one
     /// multi-row INSERT (see [`TokenWriter`]), so a burst of issuances pays one commit.
-    pub async fn insert_token(&self, t: TokenRow) -> Result<()> {
+    pub(crate) async fn insert_token(&self, t: TokenRow) -> Result<()> {
         self.tokens.insert(t, None).await.map(|_| ())
     }
 
     /// [`Store::insert_token`] for a client read earlier: the row is stored only if the
     /// client's row still has `revision` when the INSERT runs (in the same statement). `false`:
     /// the client was changed or deleted since, and nothing was stored.
-    pub async fn insert_token_if_client_is(&self, t: TokenRow, revision: i64) -> Result<bool> {
+    pub(crate) async fn insert_token_if_client_is(
+        &self,
+        t: TokenRow,
+        revision: i64,
+    ) -> Result<bool> {
         self.tokens.insert(t, Some(revision)).await
     }
 
     /// The token with this signature, read by a statement shared with concurrent lookups.
-    pub async fn get_token(&self, signature: &str) -> Result<Option<TokenRow>> {
+    pub(crate) async fn get_token(&self, signature: &str) -> Result<Option<TokenRow>> {
         self.tokens_by_signature.get(signature.to_owned()).await
     }
 
     /// Marks a token used/inactive if it is still active; `false` if someone else did first.
-    pub async fn deactivate_token(&self, signature: &str) -> Result<bool> {
+    pub(crate) async fn deactivate_token(&self, signature: &str) -> Result<bool> {
         let done =
             sqlx::query("UPDATE oauth2_tokens SET active = 0 WHERE signature = $1 AND active = 1")
                 .bind(signature)
@@ -382,7 +391,7 @@ impl Store {
     }
 
     /// Revokes a whole grant: deletes its access tokens, deactivates refresh tokens and codes.
-    pub async fn revoke_request(&self, request_id: &str) -> Result<()> {
+    pub(crate) async fn revoke_request(&self, request_id: &str) -> Result<()> {
         let mut tx = self.db.begin().await?;
         sqlx::query("DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'")
             .bind(request_id)
@@ -396,7 +405,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_access_tokens_of_request(&self, request_id: &str) -> Result<()> {
+    pub(crate) async fn delete_access_tokens_of_request(&self, request_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM oauth2_tokens WHERE request_id = $1 AND kind = 'access_token'")
             .bind(request_id)
             .execute_on(&self.db)
@@ -404,7 +413,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_access_tokens_of_client(&self, client_id: &str) -> Result<()> {
+    pub(crate) async fn delete_access_tokens_of_client(&self, client_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM oauth2_tokens WHERE client_id = $1 AND kind = 'access_token'")
             .bind(client_id)
             .execute_on(&self.db)
@@ -413,7 +422,7 @@ impl Store {
     }
 
     /// Records a JWT id until `expires_at`; `false` if it was seen before and has not expired.
-    pub async fn use_jti(&self, jti: &str, expires_at: i64, now: i64) -> Result<bool> {
+    pub(crate) async fn use_jti(&self, jti: &str, expires_at: i64, now: i64) -> Result<bool> {
         sqlx::query("DELETE FROM oauth2_jtis WHERE jti = $1 AND expires_at < $2")
             .bind(jti)
             .bind(now)
@@ -435,7 +444,7 @@ impl Store {
 
     // --- flows -----------------------------------------------------------------------------
 
-    pub async fn insert_flow<D: FlowDoc>(&self, f: &Flow<D>) -> Result<()> {
+    pub(crate) async fn insert_flow<D: FlowDoc>(&self, f: &Flow<D>) -> Result<()> {
         sqlx::query("INSERT INTO oauth2_flows (challenge, kind, verifier, state, client_id, subject, requested_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&f.challenge)
             .bind(D::KIND.as_str())
@@ -451,7 +460,7 @@ impl Store {
     }
 
     /// The flow of kind `D` with this challenge.
-    pub async fn get_flow<D: FlowDoc>(&self, challenge: &str) -> Result<Option<Flow<D>>> {
+    pub(crate) async fn get_flow<D: FlowDoc>(&self, challenge: &str) -> Result<Option<Flow<D>>> {
         let row = sqlx::query("SELECT * FROM oauth2_flows WHERE challenge = $1 AND kind = $2")
             .bind(challenge)
             .bind(D::KIND.as_str())
@@ -463,7 +472,7 @@ impl Store {
     }
 
     /// The flow of kind `D` with this verifier.
-    pub async fn get_flow_by_verifier<D: FlowDoc>(
+    pub(crate) async fn get_flow_by_verifier<D: FlowDoc>(
         &self,
         verifier: &str,
     ) -> Result<Option<Flow<D>>> {
@@ -479,7 +488,11 @@ impl Store {
 
     /// Moves a flow from `from` to the row's state (compare-and-set); `false` if it was not in
     /// `from` any more (a concurrent or replayed transition).
-    pub async fn transition_flow<D: FlowDoc>(&self, f: &Flow<D>, from: FlowState) -> Result<bool> {
+    pub(crate) async fn transition_flow<D: FlowDoc>(
+        &self,
+        f: &Flow<D>,
+        from: FlowState,
+    ) -> Result<bool> {
         let done = sqlx::query("UPDATE oauth2_flows SET state = $2, verifier = $3, subject = $4, doc = $5 WHERE challenge = $1 AND state = $6")
             .bind(&f.challenge)
             .bind(f.state.as_str())
@@ -495,7 +508,11 @@ impl Store {
     // --- login sessions --------------------------------------------------------------------
 
     /// Stores login session `id` (replacing one of that id).
-    pub async fn upsert_login_session(&self, id: &str, session: &LoginSession) -> Result<()> {
+    pub(crate) async fn upsert_login_session(
+        &self,
+        id: &str,
+        session: &LoginSession,
+    ) -> Result<()> {
         let doc = to_document(&LoginSessionDoc {
             identity_provider_session_id: Some(session.identity_provider_session_id.clone()),
         })?;
@@ -518,14 +535,14 @@ impl Store {
     }
 
     /// Login session `id`, if it exists.
-    pub async fn login_session(&self, id: &str) -> Result<Option<LoginSession>> {
+    pub(crate) async fn login_session(&self, id: &str) -> Result<Option<LoginSession>> {
         let row = sqlx::query("SELECT subject, authenticated_at, remember, expires_at, doc FROM oauth2_login_sessions WHERE id = $1").bind(id).fetch_optional_on(&self.db).await?;
         row.as_ref()
             .map(from_row::<LoginSessionRecord, LoginSession>)
             .transpose()
     }
 
-    pub async fn delete_login_sessions(
+    pub(crate) async fn delete_login_sessions(
         &self,
         subject: Option<&str>,
         sid: Option<&str>,
@@ -550,7 +567,11 @@ impl Store {
     /// The clients that obtained a consent of `subject` within login session `sid` (revoked or
     /// not), for front- and back-channel logout — Hydra's
     /// `ListUserAuthenticatedClientsWith{Front,Back}ChannelLogout`.
-    pub async fn login_session_clients(&self, subject: &str, sid: &str) -> Result<Vec<Client>> {
+    pub(crate) async fn login_session_clients(
+        &self,
+        subject: &str,
+        sid: &str,
+    ) -> Result<Vec<Client>> {
         let rows = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM oauth2_clients WHERE id IN (SELECT client_id FROM oauth2_consents WHERE subject = $1 AND login_session_id = $2) ORDER BY id"))
             .bind(subject)
             .bind(sid)
@@ -559,7 +580,7 @@ impl Store {
         rows.iter().map(from_row::<ClientRecord, Client>).collect()
     }
 
-    pub async fn insert_consent(&self, c: &Consent) -> Result<()> {
+    pub(crate) async fn insert_consent(&self, c: &Consent) -> Result<()> {
         sqlx::query("INSERT INTO oauth2_consents (challenge, subject, client_id, login_session_id, remember, revoked, expires_at, handled_at, doc) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)")
             .bind(&c.challenge)
             .bind(&c.subject)
@@ -575,7 +596,7 @@ impl Store {
     }
 
     /// Unrevoked consents of a subject (optionally one client or one login session), newest first.
-    pub async fn consents(
+    pub(crate) async fn consents(
         &self,
         subject: &str,
         client_id: Option<&str>,
@@ -593,7 +614,11 @@ impl Store {
     }
 
     /// Revokes consents (of one client or all) and every token issued under them.
-    pub async fn revoke_consents(&self, subject: &str, client_id: Option<&str>) -> Result<()> {
+    pub(crate) async fn revoke_consents(
+        &self,
+        subject: &str,
+        client_id: Option<&str>,
+    ) -> Result<()> {
         let mut tx = self.db.begin().await?;
         let rows = sqlx::query("SELECT challenge FROM oauth2_consents WHERE subject = $1 AND ($2 = '' OR client_id = $2)")
             .bind(subject)
@@ -627,7 +652,7 @@ impl Store {
     /// Stores a trust relationship and its public key (in the key set named after the issuer,
     /// as Hydra) in one transaction; an existing (issuer, kid) key or (issuer, subject, kid)
     /// grant is a conflict.
-    pub async fn insert_grant(&self, g: &Grant, sealed_key: &str) -> Result<()> {
+    pub(crate) async fn insert_grant(&self, g: &Grant, sealed_key: &str) -> Result<()> {
         let mut tx = self.db.begin().await?;
         let max: (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM oauth2_jwks")
             .fetch_one(&mut *tx)
@@ -656,7 +681,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn get_grant(&self, id: &str) -> Result<Option<Grant>> {
+    pub(crate) async fn get_grant(&self, id: &str) -> Result<Option<Grant>> {
         let row = sqlx::query("SELECT * FROM oauth2_trust_grants WHERE id = $1")
             .bind(id)
             .fetch_optional_on(&self.db)
@@ -665,7 +690,7 @@ impl Store {
     }
 
     /// One page of grants (optionally of one issuer) and the total number of grants.
-    pub async fn list_grants(
+    pub(crate) async fn list_grants(
         &self,
         issuer: &str,
         offset: i64,
@@ -688,7 +713,7 @@ impl Store {
     }
 
     /// Deletes a grant and its key; `false` if there was none.
-    pub async fn delete_grant(&self, id: &str) -> Result<bool> {
+    pub(crate) async fn delete_grant(&self, id: &str) -> Result<bool> {
         let mut tx = self.db.begin().await?;
         let row = sqlx::query("SELECT * FROM oauth2_trust_grants WHERE id = $1")
             .bind(id)
@@ -716,7 +741,7 @@ impl Store {
 
     /// Unexpired grants that trust `issuer` for `subject` (by name or any subject), optionally
     /// only those of key `kid`.
-    pub async fn trusting_grants(
+    pub(crate) async fn trusting_grants(
         &self,
         issuer: &str,
         subject: &str,
