@@ -4,20 +4,20 @@
 //! health and version unprefixed and a 307 to `/admin<path>` for everything else.
 //!
 //! Components, from the bottom up:
-//! - pure cores: [`grant`] (grant types, the grant session, redeeming codes and refresh
-//!   tokens, PKCE), [`challenge`] (the login/consent/logout state machine and the flows'
-//!   typed documents), [`client`] (Hydra's client model and validation), [`trust`] (RFC 7523),
-//!   [`strategy`], [`token`], [`secret`], [`jose`], [`form`], [`cookies`], [`navigation`];
-//! - [`settings`] (the config resolved, the role's URLs), [`error`] (the one error enum and its
+//! - pure cores: `grant` (grant types, the grant session, redeeming codes and refresh
+//!   tokens, PKCE), `challenge` (the login/consent/logout state machine and the flows'
+//!   typed documents), `client` (Hydra's client model and validation), `trust` (RFC 7523),
+//!   `strategy`, `token`, `secret`, [`jose`], `form`, `cookies`, `navigation`;
+//! - `settings` (the config resolved, the role's URLs), [`error`] (the one error enum and its
 //!   wire mapping), [`store`] (the only module that knows SQL);
-//! - state: [`keys`] (key sets), [`client_keys`] (clients' JWK sets), [`client_cache`],
-//!   [`secret_cache`], and [`service`] (`Oauth2`, the shared state composing them);
-//! - capabilities: [`client_auth`], [`request_object`], [`issue`], [`introspect`],
-//!   [`token_hook`], [`flows`] (the challenges' store transitions), [`auth_request`],
-//!   [`client_registry`], [`userinfo`], [`token_endpoint`], [`login`], [`consent`], [`logout`];
-//! - HTTP (the only modules that know axum, besides [`error`], [`html`] and [`wire`]):
-//!   [`browser`] (`/oauth2/auth`, `/oauth2/sessions/logout`), [`client_cors`], [`public`],
-//!   [`admin_flows`], [`admin`]; [`cleanup`] is the janitor's.
+//! - state: `keys` (key sets), `client_keys` (clients' JWK sets), `client_cache`,
+//!   `secret_cache`, and `service` (`Oauth2`, the shared state composing them);
+//! - capabilities: `client_auth`, `request_object`, `issue`, `introspect`,
+//!   `token_hook`, `flows` (the challenges' store transitions), `auth_request`,
+//!   `client_registry`, `userinfo`, `token_endpoint`, `login`, `consent`, `logout`;
+//! - HTTP (the only modules that know axum, besides [`error`], `html` and `wire`):
+//!   `browser` (`/oauth2/auth`, `/oauth2/sessions/logout`), `client_cors`, `public`,
+//!   `admin_flows`, [`admin`]; [`cleanup`] is the janitor's.
 //!
 //! Floors (a file uses only files on its own floor or below; no cycles):
 //! - 0: error, strategy, token, secret, secret_cache, navigation, cleanup

@@ -70,8 +70,9 @@ async fn clients_by_ids(db: Db, ids: Vec<String>) -> Result<Vec<(String, Arc<Sto
     let rows = SQL.fetch(&db, &ids).await?;
     rows.iter()
         .map(|row| {
-            let record = ClientRecord::from_row(row)?;
-            Ok((record.id.clone(), Arc::new(StoredClient::try_from(record)?)))
+            let mut record = ClientRecord::from_row(row)?;
+            let id = std::mem::take(&mut record.id);
+            Ok((id, Arc::new(StoredClient::try_from(record)?)))
         })
         .collect()
 }
