@@ -1,5 +1,7 @@
-//! The admin port's handlers (`/admin/...`): clients, JSON Web Keys, introspection, token
-//! deletion, login/consent/logout requests, consent and login sessions. Wire DTOs live here.
+//! The admin port's routes (`/admin/...`) and the handlers of clients, JSON Web Keys,
+//! introspection, token deletion and trusted jwt-bearer issuers; the login, consent and logout
+//! requests and the sessions are `admin_flows`'. Each handler reads the request, calls the
+//! capability that answers it, and writes Hydra's wire shape; the DTOs live here.
 
 use crate::http::Query;
 use axum::body::Bytes;
@@ -9,15 +11,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::client::{self, Client, Origin, Policy};
+use super::admin_flows as flow;
+use super::client::Origin;
+use super::client_registry;
 use super::error::{Error, Result};
-use super::flow;
+use super::form::Form;
 use super::jose;
-use super::service::{Form, Oauth2, ACCESS_TOKEN_SET, ID_TOKEN_SET};
+use super::keys::{check_usable, jwks, parse_jwk};
+use super::service::Oauth2;
 use super::trust;
+use super::wire::{content_type, json_body, paginate, parse_page, with_filters};
 use crate::store::time::rfc3339_seconds as rfc3339;
+
+/// Ory's page token, as the list endpoints here write it (`wire`).
+pub use super::wire::page_token;
 
 pub fn routes(state: Oauth2) -> Router {
     Router::new()
@@ -101,73 +110,8 @@ async fn no_cache(mut response: Response) -> Response {
     response
 }
 
-/// Parses a JSON body into a value with Hydra's error shape on failure.
-pub fn json_body(bytes: &Bytes) -> Result<Value> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::BadRequest(format!("Unable to decode the request body as JSON: {e}")))
-}
-
-pub fn client_policy(s: &Oauth2, dcr: bool) -> (Vec<String>, Vec<String>, bool) {
-    let _ = dcr;
-    (
-        s.settings().dcr_default_scope.clone(),
-        s.settings().subject_types.clone(),
-        s.settings().dev,
-    )
-}
-
-/// Validates, fills server-side fields, hashes the secret and stores a new client. Returns the
-/// client with its plain secret (the only time it is ever shown).
-pub async fn create(s: &Oauth2, body: Value, origin: Origin) -> Result<Client> {
-    let mut c = Client::from_json(body)?;
-    let (scope, types, dev) = client_policy(s, origin == Origin::Dynamic);
-    c.validate(
-        origin,
-        &Policy {
-            default_scope: &scope,
-            subject_types: &types,
-            dev,
-        },
-    )?;
-    s.validate_client_addresses(&c).await?;
-    s.validate_sector_identifier(&c).await?;
-    if origin == Origin::Dynamic || c.client_id.is_empty() {
-        c.client_id = uuid::Uuid::new_v4().to_string();
-    }
-    let secret = if c.is_public() {
-        None
-    } else {
-        Some(
-            c.client_secret
-                .clone()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(client::generate_secret),
-        )
-    };
-    let hash = match &secret {
-        Some(sec) => s.hash_secret(sec.clone()).await?,
-        None => String::new(),
-    };
-    let (rat, rat_sig) = s.hmac().generate(super::token::Kind::Access);
-    let now = s.now_micros();
-    c.created_at = rfc3339(now);
-    c.updated_at = rfc3339(now);
-    c.client_secret = None;
-    s.store()
-        .insert_client(&c, &hash, &super::token::storage_key(&rat_sig), now)
-        .await?;
-    c.client_secret = secret;
-    c.registration_access_token = Some(rat);
-    c.registration_client_uri = Some(format!(
-        "{}/oauth2/register/{}",
-        s.public_base(),
-        c.client_id
-    ));
-    Ok(c)
-}
-
 async fn create_client(State(s): State<Oauth2>, body: Bytes) -> Result<Response> {
-    let c = create(&s, json_body(&body)?, Origin::Admin).await?;
+    let c = client_registry::create(&s, json_body(&body)?, Origin::Admin).await?;
     let location = format!("{}/admin/clients/{}", s.admin_base(), c.client_id);
     let mut response = (StatusCode::CREATED, axum::Json(c)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -183,89 +127,6 @@ struct ListQuery {
     page_token: Option<String>,
     client_name: Option<String>,
     owner: Option<String>,
-}
-
-/// Hydra's token pagination: `page_token` = base64url(`{"offset":"N","v":2}`).
-pub fn page_token(offset: i64) -> String {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-    URL_SAFE_NO_PAD.encode(format!("{{\"offset\":\"{offset}\",\"v\":2}}"))
-}
-
-pub fn parse_page(size: Option<&str>, token: Option<&str>) -> Result<(i64, i64)> {
-    use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
-    use base64::Engine;
-    let size = match size.filter(|s| !s.is_empty()) {
-        None => 250,
-        Some(s) => s
-            .parse::<i64>()
-            .map_err(|_| Error::BadRequest(format!("page_size must be a number, not '{s}'.")))?
-            .clamp(1, 1000),
-    };
-    let offset = match token.filter(|t| !t.is_empty()) {
-        None => 0,
-        Some(t) => {
-            let raw = URL_SAFE_NO_PAD
-                .decode(t.trim_end_matches('='))
-                .or_else(|_| URL_SAFE.decode(t))
-                .map_err(|_| Error::BadRequest("page_token is malformed.".into()))?;
-            let v: Value = serde_json::from_slice(&raw)
-                .map_err(|_| Error::BadRequest("page_token is malformed.".into()))?;
-            match &v["offset"] {
-                Value::String(s) => s.parse().unwrap_or(0),
-                Value::Number(n) => n.as_i64().unwrap_or(0),
-                _ => 0,
-            }
-        }
-    };
-    Ok((size, offset.max(0)))
-}
-
-/// `path` with the request's filters kept (Hydra's links keep the other query parameters).
-pub fn with_filters(path: &str, filters: &[(&str, Option<&str>)]) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in filters {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            q.append_pair(k, v);
-        }
-    }
-    let q = q.finish();
-    if q.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{q}")
-    }
-}
-
-/// `Link` (first, next, prev, last) and `X-Total-Count` as Ory's token pagination. `base` is
-/// the path, with the request's other query parameters if any ([`with_filters`]).
-pub fn paginate(response: &mut Response, base: &str, size: i64, offset: i64, total: i64) {
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let link = |off: i64, rel: &str| {
-        format!(
-            "<{base}{sep}page_size={size}&page_token={}>; rel=\"{rel}\"",
-            page_token(off)
-        )
-    };
-    let mut links = vec![link(0, "first")];
-    // Saturating: the offset comes from the client's page_token (Hydra's Go wraps silently).
-    if offset.saturating_add(size) < total {
-        links.push(link(offset + size, "next"));
-    }
-    if offset > 0 {
-        links.push(link((offset - size).max(0), "prev"));
-    }
-    let last = if total == 0 {
-        0
-    } else {
-        ((total - 1) / size) * size
-    };
-    links.push(link(last, "last"));
-    let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
-        h.insert(header::LINK, v);
-    }
-    h.insert("x-total-count", HeaderValue::from(total));
 }
 
 async fn list_clients(State(s): State<Oauth2>, Query(q): Query<ListQuery>) -> Result<Response> {
@@ -292,56 +153,8 @@ async fn list_clients(State(s): State<Oauth2>, Query(q): Query<ListQuery>) -> Re
 }
 
 async fn get_client(State(s): State<Oauth2>, Path(id): Path<String>) -> Result<Response> {
-    let c = s
-        .store()
-        .get_client(&id)
-        .await?
-        .ok_or(Error::ClientNotFound)?;
+    let c = client_registry::get(&s, &id).await?;
     Ok(axum::Json(c.client.without_secrets()).into_response())
-}
-
-/// Replaces a client; the secret is kept unless the body brings a new one (then echoed).
-pub async fn replace(s: &Oauth2, id: &str, body: Value, origin: Origin) -> Result<Client> {
-    let stored = s
-        .store()
-        .get_client(id)
-        .await?
-        .ok_or(Error::ClientNotFound)?;
-    let mut c = Client::from_json(body)?;
-    c.client_id = id.to_string();
-    let (scope, types, dev) = client_policy(s, false);
-    c.validate(
-        origin,
-        &Policy {
-            default_scope: &scope,
-            subject_types: &types,
-            dev,
-        },
-    )?;
-    s.validate_client_addresses(&c).await?;
-    s.validate_sector_identifier(&c).await?;
-    let new_secret = c.client_secret.clone().filter(|s| !s.is_empty());
-    let hash = match &new_secret {
-        Some(sec) => s.hash_secret(sec.clone()).await?,
-        None if c.is_public() => String::new(),
-        None => stored.secret_hash.clone(),
-    };
-    c.created_at = stored.client.created_at.clone();
-    let now = s.now_micros();
-    c.updated_at = rfc3339(now);
-    c.client_secret = None;
-    c.registration_access_token = None;
-    c.registration_client_uri = None;
-    let updated = s
-        .store()
-        .update_client(&c, &hash, &stored.registration_key, now)
-        .await?;
-    s.forget_client_secrets(id);
-    if !updated {
-        return Err(Error::ClientNotFound);
-    }
-    c.client_secret = new_secret;
-    Ok(c)
 }
 
 async fn set_client(
@@ -349,7 +162,8 @@ async fn set_client(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response> {
-    Ok(axum::Json(replace(&s, &id, json_body(&body)?, Origin::Admin).await?).into_response())
+    let c = client_registry::replace(&s, &id, json_body(&body)?, Origin::Admin).await?;
+    Ok(axum::Json(c).into_response())
 }
 
 async fn patch_client(
@@ -362,21 +176,7 @@ async fn patch_client(
             "The body must be an RFC 6902 JSON Patch array: {e}"
         ))
     })?;
-    let stored = s
-        .store()
-        .get_client(&id)
-        .await?
-        .ok_or(Error::ClientNotFound)?;
-    let mut doc = serde_json::to_value(stored.client.without_secrets())
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    json_patch::patch(&mut doc, &patch)
-        .map_err(|e| Error::BadRequest(format!("Unable to apply the JSON Patch: {e}")))?;
-    if doc.get("client_id").and_then(Value::as_str) != Some(id.as_str()) {
-        return Err(Error::BadRequest(
-            "Field client_id can not be patched.".into(),
-        ));
-    }
-    Ok(axum::Json(replace(&s, &id, doc, Origin::Admin).await?).into_response())
+    Ok(axum::Json(client_registry::patch(&s, &id, &patch).await?).into_response())
 }
 
 async fn set_lifespans(
@@ -385,25 +185,11 @@ async fn set_lifespans(
     body: Bytes,
 ) -> Result<Response> {
     let lifespans = json_body(&body)?;
-    let stored = s
-        .store()
-        .get_client(&id)
-        .await?
-        .ok_or(Error::ClientNotFound)?;
-    let mut doc = serde_json::to_value(stored.client.without_secrets())
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    for field in client::LIFESPANS {
-        if let Some(v) = lifespans.get(field) {
-            doc[field] = v.clone();
-        }
-    }
-    Ok(axum::Json(replace(&s, &id, doc, Origin::Admin).await?).into_response())
+    Ok(axum::Json(client_registry::set_lifespans(&s, &id, &lifespans).await?).into_response())
 }
 
 async fn delete_client(State(s): State<Oauth2>, Path(id): Path<String>) -> Result<StatusCode> {
-    let deleted = s.store().delete_client(&id).await?;
-    s.forget_client_secrets(&id);
-    if deleted {
+    if client_registry::delete(&s, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::ClientNotFound)
@@ -412,12 +198,8 @@ async fn delete_client(State(s): State<Oauth2>, Path(id): Path<String>) -> Resul
 
 // --- keys ------------------------------------------------------------------------------------
 
-fn jwks(keys: &[josekit::jwk::Jwk]) -> Value {
-    json!({ "keys": keys.iter().map(jose::to_value).collect::<Vec<_>>() })
-}
-
 async fn get_key_set(State(s): State<Oauth2>, Path(set): Path<String>) -> Result<Response> {
-    let keys = s.key_set(&set).await?;
+    let keys = s.keys().key_set(&set).await?;
     if keys.is_empty() {
         return Err(Error::NotFound(format!(
             "The JSON Web Key Set '{set}' does not exist."
@@ -453,62 +235,14 @@ async fn create_key_set(
             "Field alg is required, e.g. RS256 or ES256.".into(),
         ));
     }
-    let mut jwk = s.generate_key(&alg, &kid).await?;
+    let mut jwk = s.keys().generate_key(&alg, &kid).await?;
     if !use_.is_empty() {
         jwk.set_key_use(use_);
     }
-    s.store_keys(&set, std::slice::from_ref(&jwk), false)
+    s.keys()
+        .store_keys(&set, std::slice::from_ref(&jwk), false)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(jwks(&[jwk]))).into_response())
-}
-
-/// A signing key written to `set` must be usable: its material fits its `alg` (a verifier
-/// builds from it, and a signer too when it has a private part), and the sets Quartet signs
-/// with (`hydra.openid.id-token`, `hydra.jwt.access-token`) take private keys only — a public
-/// key there would be the newest and fail every token with a 500 (Hydra would generate a new
-/// private key behind it; Quartet refuses the write instead, docs/oauth2.md).
-fn check_usable(set: &str, jwk: &josekit::jwk::Jwk) -> Result<()> {
-    if jwk.key_use() != Some("sig") || jwk.key_type() == "oct" {
-        return Ok(());
-    }
-    let kid = jwk.key_id().unwrap_or_default();
-    let alg = jwk.algorithm().unwrap_or_default();
-    let private = jwk.parameter("d").is_some();
-    let public = jose::public(jwk);
-    let verifies = public
-        .as_ref()
-        .is_some_and(|p| jose::verifier(p, alg).is_some());
-    if !verifies || (private && jose::SigningKey::new(jwk.clone()).is_err()) {
-        return Err(Error::BadRequest(format!(
-            "The JSON Web Key '{kid}' is not a usable {alg} key: its key material is missing or \
-             malformed."
-        )));
-    }
-    if !private && (set == ID_TOKEN_SET || set == ACCESS_TOKEN_SET) {
-        return Err(Error::BadRequest(format!(
-            "The JSON Web Key '{kid}' has no private part, but set '{set}' signs tokens: write \
-             its private key (the public one is published from it)."
-        )));
-    }
-    Ok(())
-}
-
-fn parse_jwk(v: &Value) -> Result<josekit::jwk::Jwk> {
-    let map = v
-        .as_object()
-        .cloned()
-        .ok_or_else(|| Error::BadRequest("A JSON Web Key must be an object.".into()))?;
-    let jwk = josekit::jwk::Jwk::from_map(map)
-        .map_err(|e| Error::BadRequest(format!("Invalid JSON Web Key: {e}")))?;
-    if jwk.key_id().is_none_or(str::is_empty)
-        || jwk.algorithm().is_none_or(str::is_empty)
-        || jwk.key_use().is_none_or(str::is_empty)
-    {
-        return Err(Error::BadRequest(
-            "A JSON Web Key needs kid, alg and use.".into(),
-        ));
-    }
-    Ok(jwk)
 }
 
 async fn set_key_set(
@@ -525,12 +259,12 @@ async fn set_key_set(
     for key in &keys {
         check_usable(&set, key)?;
     }
-    s.store_keys(&set, &keys, true).await?;
+    s.keys().store_keys(&set, &keys, true).await?;
     Ok(axum::Json(jwks(&keys)).into_response())
 }
 
 async fn delete_key_set(State(s): State<Oauth2>, Path(set): Path<String>) -> Result<StatusCode> {
-    s.store().delete_keys(&set, None).await?;
+    s.keys().delete(&set, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -539,6 +273,7 @@ async fn get_key(
     Path((set, kid)): Path<(String, String)>,
 ) -> Result<Response> {
     let keys: Vec<_> = s
+        .keys()
         .key_set(&set)
         .await?
         .into_iter()
@@ -564,7 +299,8 @@ async fn set_key(
         ));
     }
     check_usable(&set, &jwk)?;
-    s.store_keys(&set, std::slice::from_ref(&jwk), false)
+    s.keys()
+        .store_keys(&set, std::slice::from_ref(&jwk), false)
         .await?;
     Ok(axum::Json(jose::to_value(&jwk)).into_response())
 }
@@ -573,7 +309,7 @@ async fn delete_key(
     State(s): State<Oauth2>,
     Path((set, kid)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    s.store().delete_keys(&set, Some(&kid)).await?;
+    s.keys().delete(&set, Some(&kid)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -586,58 +322,15 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let form = Form::from_post(&headers, body).await?;
+    let form = Form::from_post(content_type(&headers), body).await?;
     // Hydra: only an empty body is an error; a body without a token introspects nothing.
     if form.0.is_empty() {
         return Err(Error::InvalidRequest(
             "The POST body can not be empty.".into(),
         ));
     }
-    let token = form.get("token").unwrap_or("");
-    let inactive = || Ok(axum::Json(json!({"active": false})).into_response());
-    if token.is_empty() {
-        return inactive();
-    }
-    let Some(active) = s.active_token(token).await? else {
-        return inactive();
-    };
-    let row = active.row;
-    let session: super::service::GrantSession =
-        serde_json::from_str(&row.session).unwrap_or_default();
-    let wanted = form.list("scope");
-    if !wanted.iter().all(|w| {
-        s.settings()
-            .scope_strategy
-            .allows(&session.granted_scope, w)
-    }) {
-        return inactive();
-    }
-    let mut out = Map::new();
-    out.insert("active".into(), json!(true));
-    if !session.granted_scope.is_empty() {
-        out.insert("scope".into(), json!(session.granted_scope.join(" ")));
-    }
-    out.insert("client_id".into(), json!(row.client_id));
-    out.insert("sub".into(), json!(row.subject));
-    if !session.obfuscated_subject.is_empty() && session.obfuscated_subject != row.subject {
-        out.insert(
-            "obfuscated_subject".into(),
-            json!(session.obfuscated_subject),
-        );
-    }
-    out.insert("exp".into(), json!(row.expires_at / 1_000_000));
-    out.insert("iat".into(), json!(row.requested_at / 1_000_000));
-    out.insert("nbf".into(), json!(row.requested_at / 1_000_000));
-    out.insert("aud".into(), json!(session.granted_audience));
-    out.insert("iss".into(), json!(s.issuer()));
-    out.insert("token_type".into(), json!("Bearer"));
-    out.insert("token_use".into(), json!(row.kind));
-    if let Value::Object(ext) = &session.ext {
-        if !ext.is_empty() {
-            out.insert("ext".into(), Value::Object(ext.clone()));
-        }
-    }
-    Ok(axum::Json(Value::Object(out)).into_response())
+    let answer = super::introspect::introspect(&s, &form).await?;
+    Ok(axum::Json(answer).into_response())
 }
 
 #[derive(Deserialize)]
@@ -689,7 +382,7 @@ async fn create_grant(State(s): State<Oauth2>, body: Bytes) -> Result<Response> 
         created_at: now - now.rem_euclid(1_000_000),
         expires_at: req.expires_at,
     };
-    let sealed = s.seal(jwk.to_string().as_bytes())?;
+    let sealed = s.keys().seal(jwk.to_string().as_bytes())?;
     s.store().insert_grant(&grant, &sealed).await?;
     let mut response = (StatusCode::CREATED, axum::Json(grant_json(&grant))).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/trust/grants/jwt-bearer/issuers/{}", grant.id))
@@ -734,13 +427,4 @@ async fn delete_grant(State(s): State<Oauth2>, Path(id): Path<String>) -> Result
     } else {
         Err(Error::NoRows(id))
     }
-}
-
-/// Reads the bearer token of a request.
-pub fn bearer(headers: &HeaderMap) -> Option<String> {
-    let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = h.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
 }

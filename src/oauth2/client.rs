@@ -224,25 +224,46 @@ impl Client {
         .filter(|s| !s.is_empty())
     }
 
-    /// Applies Hydra's defaults and validation rules; errors are RFC 7591 codes.
+    /// Applies Hydra's defaults and validation rules; errors are RFC 7591 codes. The checks run
+    /// in Hydra's order (the first failure is the answer).
     pub fn validate(&mut self, origin: Origin, policy: &Policy<'_>) -> Result<()> {
         if origin == Origin::Dynamic {
-            // A chosen `client_secret` is refused by the registration handlers before
-            // validation, with Hydra's herodot errors (400 on create, 403 on update).
-            if !self.metadata.is_null() && self.metadata != Value::Object(Map::new()) {
-                return Err(Error::InvalidClientMetadata(
-                    "It is not allowed to set metadata via dynamic client registration.".into(),
-                ));
-            }
-            if !self.access_token_strategy.is_empty() {
-                return Err(Error::InvalidClientMetadata("It is not allowed to set the access token strategy via dynamic client registration.".into()));
-            }
-            if self.skip_consent || self.skip_logout_consent {
-                return Err(Error::InvalidClientMetadata(
-                    "It is not allowed to skip consent via dynamic client registration.".into(),
-                ));
-            }
+            self.check_dynamic()?;
         }
+        self.check_auth_method()?;
+        self.check_jwks()?;
+        self.apply_defaults(policy)?;
+        self.check_redirect_uris()?;
+        self.check_other_uris()?;
+        self.normalize_cors_origins()?;
+        self.normalize_lifespans()?;
+        let _ = policy.dev;
+        self.client_secret_expires_at = 0;
+        Ok(())
+    }
+
+    /// What dynamic client registration may not set.
+    fn check_dynamic(&self) -> Result<()> {
+        // A chosen `client_secret` is refused by the registration handlers before
+        // validation, with Hydra's herodot errors (400 on create, 403 on update).
+        if !self.metadata.is_null() && self.metadata != Value::Object(Map::new()) {
+            return Err(Error::InvalidClientMetadata(
+                "It is not allowed to set metadata via dynamic client registration.".into(),
+            ));
+        }
+        if !self.access_token_strategy.is_empty() {
+            return Err(Error::InvalidClientMetadata("It is not allowed to set the access token strategy via dynamic client registration.".into()));
+        }
+        if self.skip_consent || self.skip_logout_consent {
+            return Err(Error::InvalidClientMetadata(
+                "It is not allowed to skip consent via dynamic client registration.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `token_endpoint_auth_method` (default `client_secret_basic`) and its signing algorithm.
+    fn check_auth_method(&mut self) -> Result<()> {
         if self.token_endpoint_auth_method.is_empty() {
             self.token_endpoint_auth_method = "client_secret_basic".into();
         }
@@ -278,6 +299,11 @@ impl Client {
         {
             return Err(Error::InvalidClientMetadata("Field token_endpoint_auth_signing_alg must be one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512.".into()));
         }
+        Ok(())
+    }
+
+    /// `jwks` (an object of valid keys, `{}` by default) and `jwks_uri`, not both.
+    fn check_jwks(&mut self) -> Result<()> {
         if !self.jwks_uri.is_empty() && has_keys(&self.jwks) {
             return Err(Error::InvalidClientMetadata(
                 "Fields jwks and jwks_uri can not both be set, you must choose one.".into(),
@@ -309,6 +335,12 @@ impl Client {
                 "Field jwks must be a JSON Web Key Set object.".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// The secret's length, and the defaults and allowed values of `metadata`, `scope`,
+    /// `subject_type`, `userinfo_signed_response_alg` and `access_token_strategy`.
+    fn apply_defaults(&mut self, policy: &Policy<'_>) -> Result<()> {
         if self.metadata.is_null() {
             self.metadata = Value::Object(Map::new());
         }
@@ -348,6 +380,12 @@ impl Client {
                 "Field access_token_strategy must be 'opaque' or 'jwt'.".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Redirect and post-logout redirect URIs: absolute, no script scheme, no fragment; a
+    /// post-logout URI on the scheme, host and port of a redirect URI.
+    fn check_redirect_uris(&self) -> Result<()> {
         for uri in &self.redirect_uris {
             let parsed = absolute(uri).ok_or_else(|| {
                 Error::InvalidRedirectUri(format!(
@@ -391,6 +429,11 @@ impl Client {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// The logout URIs are http(s); no other URI field uses a script scheme.
+    fn check_other_uris(&self) -> Result<()> {
         for (field, uri) in [
             ("frontchannel_logout_uri", &self.frontchannel_logout_uri),
             ("backchannel_logout_uri", &self.backchannel_logout_uri),
@@ -418,6 +461,11 @@ impl Client {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// `allowed_cors_origins` as origins (`scheme://host[:port]`).
+    fn normalize_cors_origins(&mut self) -> Result<()> {
         for origin in &mut self.allowed_cors_origins {
             let parsed = url::Url::parse(origin).map_err(|_| {
                 Error::InvalidClientMetadata(format!("Origin URL {origin} is not a valid URL."))
@@ -433,6 +481,11 @@ impl Client {
             }
             *origin = parsed.origin().ascii_serialization();
         }
+        Ok(())
+    }
+
+    /// The lifespan fields as Go durations (Hydra answers `5m` as `5m0s`).
+    fn normalize_lifespans(&mut self) -> Result<()> {
         for field in LIFESPANS {
             if let Some(slot) = self.lifespan_mut(field) {
                 if let Some(value) = slot.as_deref() {
@@ -445,9 +498,34 @@ impl Client {
                 }
             }
         }
-        let _ = policy.dev;
-        self.client_secret_expires_at = 0;
         Ok(())
+    }
+
+    /// Hydra's pairwise subject identifier (`consent/subject_identifier_algorithm_pairwise.go`):
+    /// hex SHA-256 of the sector identifier ‖ subject ‖ salt, where the sector identifier is
+    /// the client's `sector_identifier_uri` (the whole URI, as Hydra) or else the host of its
+    /// only redirect URI. A client with several redirect URIs and no sector identifier, or none
+    /// at all, is refused (`invalid_request`).
+    pub fn pairwise_subject(&self, subject: &str, salt: &str) -> Result<String> {
+        use sha2::Digest;
+        let sector = if !self.sector_identifier_uri.is_empty() {
+            self.sector_identifier_uri.clone()
+        } else {
+            match self.redirect_uris.as_slice() {
+                [one] => url::Url::parse(one)
+                    .ok()
+                    .map(|u| match (u.host_str(), u.port()) {
+                        (Some(h), Some(p)) => format!("{h}:{p}"),
+                        (Some(h), None) => h.to_string(),
+                        _ => String::new(),
+                    })
+                    .unwrap_or_default(),
+                [] => return Err(Error::InvalidRequest(format!("OAuth 2.0 Client {} neither specifies a sector_identifier_uri nor a redirect_uri which is not allowed when performing using subject type pairwise. Please reconfigure the OAuth 2.0 client properly.", self.client_id))),
+                _ => return Err(Error::InvalidRequest(format!("OAuth 2.0 Client {} has multiple redirect_uris but no sector_identifier_uri was set which is not allowed when performing using subject type pairwise. Please reconfigure the OAuth 2.0 client properly.", self.client_id))),
+            }
+        };
+        let digest = sha2::Sha256::digest(format!("{sector}{subject}{salt}").as_bytes());
+        Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// The client as the admin API shows it: no secret, no registration token.
@@ -642,6 +720,36 @@ mod tests {
             c.validate(Origin::Admin, &p).unwrap_err().parts().1,
             "invalid_client_metadata"
         );
+    }
+
+    fn hex_sha256(s: &str) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn pairwise_subject_hashes_sector_subject_and_salt_as_hydra() {
+        let mut c: Client = serde_json::from_value(json!({"client_id": "c"})).unwrap();
+        c.redirect_uris = vec!["https://rp.example:8443/cb?x=1".into()];
+        assert_eq!(
+            c.pairwise_subject("alice", "salty-salt").unwrap(),
+            hex_sha256("rp.example:8443alicesalty-salt")
+        );
+        c.sector_identifier_uri = "https://rp.example/sector.json".into();
+        c.redirect_uris.push("https://other.example/cb".into());
+        assert_eq!(
+            c.pairwise_subject("alice", "salty-salt").unwrap(),
+            hex_sha256("https://rp.example/sector.jsonalicesalty-salt")
+        );
+        c.sector_identifier_uri.clear();
+        let e = c.pairwise_subject("alice", "salty-salt").unwrap_err();
+        assert!(e.to_string().contains("multiple redirect_uris"), "{e}");
+        c.redirect_uris.clear();
+        let e = c.pairwise_subject("alice", "salty-salt").unwrap_err();
+        assert!(e.to_string().contains("neither"), "{e}");
     }
 
     #[test]

@@ -16,34 +16,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
-use super::service::{Form, Oauth2};
-use crate::config::CorsConfig;
-use crate::http::cors::{origin_allowed, HYDRA};
-
-/// The public listener's CORS settings that per-client CORS needs.
-#[derive(Debug, Clone)]
-pub struct PublicCors {
-    /// `serve.public.cors.allowed_origins` (empty: every origin, as Hydra's CORS library).
-    pub allowed_origins: Vec<String>,
-    pub allow_credentials: bool,
-    pub exposed_headers: Vec<String>,
-}
-
-impl PublicCors {
-    /// `None` unless CORS is enabled on the public listener.
-    pub fn from_config(cors: Option<&CorsConfig>) -> Option<PublicCors> {
-        let cors = cors.filter(|c| c.enabled)?;
-        let defaults = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
-        Some(PublicCors {
-            allowed_origins: cors.allowed_origins.clone().unwrap_or_default(),
-            allow_credentials: cors.allow_credentials.unwrap_or(HYDRA.credentials),
-            exposed_headers: cors
-                .exposed_headers
-                .clone()
-                .unwrap_or_else(|| defaults(HYDRA.exposed)),
-        })
-    }
-}
+use super::form::Form;
+use super::introspect;
+use super::service::Oauth2;
+use super::token::Kind;
+use super::wire::{bearer, content_type};
+use crate::http::cors::origin_allowed;
 
 /// The middleware: runs the request, and adds the CORS headers when the request's client
 /// allows its origin (and the listener's list did not already).
@@ -101,7 +79,7 @@ async fn client_of(s: &Oauth2, req: Request) -> Result<(Request, Option<String>)
         let req = Request::from_parts(parts, body);
         return Ok((req, client_by_credentials(s, &headers).await));
     };
-    let from_form = Form::from_post(&headers, bytes.clone())
+    let from_form = Form::from_post(content_type(&headers), bytes.clone())
         .await
         .ok()
         .and_then(|f| f.get("client_id").map(str::to_string))
@@ -128,9 +106,9 @@ async fn client_by_credentials(s: &Oauth2, headers: &HeaderMap) -> Option<String
             return Some(user.to_string()).filter(|u| !u.is_empty());
         }
     }
-    let token = super::admin::bearer(headers)?;
-    let active = s.active_token(&token).await.ok()??;
-    (active.row.kind == super::token::Kind::Access.as_str()).then_some(active.row.client_id)
+    let token = bearer(headers)?;
+    let row = introspect::active(s, &token).await.ok()??;
+    (row.kind == Kind::Access).then_some(row.client_id)
 }
 
 async fn client_allows(s: &Oauth2, client_id: &str, origin: &str) -> bool {

@@ -3,39 +3,82 @@
 //! (clients, keys, introspection, login/consent/logout requests, sessions) under `/admin`, with
 //! health and version unprefixed and a 307 to `/admin<path>` for everything else.
 //!
-//! Map: [`service`] (state, keys, client auth, token issuance) · [`flow`] (the challenge state
-//! machine and `/oauth2/auth`) · [`logout`] (front-/back-channel logout) · [`html`] (every HTML page, escaped, with a CSP) · [`public`] / [`admin`] (handlers and wire DTOs) · [`client`]
-//! (client model and validation; [`client_cache`], clients as last read; [`client_cors`], per-client
-//! CORS) · [`token_hook`] (Hydra's token
-//! hooks) · [`store`] (SQL) · pure cores [`strategy`], [`token`],
-//! [`secret`] (+ [`secret_cache`]), [`jose`], [`trust`] (RFC 7523) · [`error`] (the one error enum and its wire mapping).
+//! Components, from the bottom up:
+//! - pure cores: `grant` (grant types, the grant session, redeeming codes and refresh
+//!   tokens, PKCE), `challenge` (the login/consent/logout state machine and the flows'
+//!   typed documents), `client` (Hydra's client model and validation), `trust` (RFC 7523),
+//!   `strategy`, `token`, `secret`, [`jose`], `form`, `cookies`, `navigation`;
+//! - `settings` (the config resolved, the role's URLs), [`error`] (the one error enum and its
+//!   wire mapping), [`store`] (the only module that knows SQL);
+//! - state: `keys` (key sets), `client_keys` (clients' JWK sets), `client_cache`,
+//!   `secret_cache`, and `service` (`Oauth2`, the shared state composing them);
+//! - capabilities: `client_auth`, `request_object`, `issue`, `introspect`,
+//!   `token_hook`, `flows` (the challenges' store transitions), `auth_request`,
+//!   `client_registry`, `userinfo`, `token_endpoint`, `login`, `consent`, `logout`;
+//! - HTTP (the only modules that know axum, besides [`error`], `html` and `wire`):
+//!   `browser` (`/oauth2/auth`, `/oauth2/sessions/logout`), `client_cors`, `public`,
+//!   `admin_flows`, [`admin`]; [`cleanup`] is the janitor's.
+//!
+//! Floors (a file uses only files on its own floor or below; no cycles):
+//! - 0: error, strategy, token, secret, secret_cache, navigation, cleanup
+//! - 1: form, jose, html, wire, client, trust
+//! - 2: settings, grant, challenge, cookies
+//! - 3: store, client_keys
+//! - 4: client_cache, keys
+//! - 5: service
+//! - 6: client_auth, request_object, issue, introspect, token_hook, flows, auth_request
+//! - 7: client_registry, userinfo, token_endpoint, login, consent, logout
+//! - 8: browser, client_cors, admin_flows
+//! - 9: public, admin
 
 pub mod admin;
+pub(crate) mod admin_flows;
+pub(crate) mod auth_request;
+pub(crate) mod browser;
+pub(crate) mod challenge;
 pub mod cleanup;
-pub mod client;
-pub mod client_cache;
-pub mod client_cors;
+pub(crate) mod client;
+pub(crate) mod client_auth;
+pub(crate) mod client_cache;
+pub(crate) mod client_cors;
+pub(crate) mod client_keys;
+pub(crate) mod client_registry;
+pub(crate) mod consent;
+pub(crate) mod cookies;
 pub mod error;
-pub mod flow;
-pub mod html;
+pub(crate) mod flows;
+pub(crate) mod form;
+pub(crate) mod grant;
+pub(crate) mod html;
+pub(crate) mod introspect;
+pub(crate) mod issue;
 pub mod jose;
-pub mod logout;
-pub mod public;
-pub mod secret;
-pub mod secret_cache;
-pub mod service;
+pub(crate) mod keys;
+pub(crate) mod login;
+pub(crate) mod logout;
+pub(crate) mod navigation;
+pub(crate) mod public;
+pub(crate) mod request_object;
+pub(crate) mod secret;
+pub(crate) mod secret_cache;
+pub(crate) mod service;
+pub(crate) mod settings;
 pub mod store;
-pub mod strategy;
-pub mod token;
-pub mod token_hook;
-pub mod trust;
+pub(crate) mod strategy;
+pub(crate) mod token;
+pub(crate) mod token_endpoint;
+pub(crate) mod token_hook;
+pub(crate) mod trust;
+pub(crate) mod userinfo;
+pub(crate) mod wire;
 
 use crate::config::{Oauth2Config, Role};
 use crate::http::listener::{api_surface, ALL_INTERFACES, LOOPBACK};
 use crate::http::{ListenerSpec, Surface};
 use crate::store::Db;
 
-pub use service::{BoundUrls, Oauth2};
+pub use service::Oauth2;
+pub use settings::BoundUrls;
 
 /// The role's listeners. `bound` is filled by the composition root with the actual URLs once
 /// the ports are bound (so that an unset issuer follows an ephemeral port).

@@ -35,7 +35,22 @@ impl Kind {
             Kind::Code => "authorize_code",
         }
     }
+
+    /// The kind a stored token names ([`Kind::as_str`]); anything else is an error.
+    pub fn parse(s: &str) -> Result<Kind, UnknownKind> {
+        match s {
+            "access_token" => Ok(Kind::Access),
+            "refresh_token" => Ok(Kind::Refresh),
+            "authorize_code" => Ok(Kind::Code),
+            other => Err(UnknownKind(other.to_string())),
+        }
+    }
 }
+
+/// A token kind no [`Kind`] names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown token kind '{0}'")]
+pub struct UnknownKind(pub String);
 
 /// HMAC keys derived from the system secrets.
 #[derive(Clone)]
@@ -111,6 +126,14 @@ pub fn hex(bytes: &[u8]) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_parse_what_they_write_and_nothing_else() {
+        for k in [Kind::Access, Kind::Refresh, Kind::Code] {
+            assert_eq!(Kind::parse(k.as_str()), Ok(k));
+        }
+        assert_eq!(Kind::parse("id_token"), Err(UnknownKind("id_token".into())));
+    }
 
     #[test]
     fn hex_is_lower_case_two_digits_per_byte() {

@@ -14,7 +14,8 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::error::{Error, Result};
-use super::service::GrantSession;
+use super::grant::{GrantSession, GrantType};
+use super::service::Oauth2;
 use crate::config::oauth2::HookConfig;
 
 /// How long one attempt may take (Hydra's resilient client: 30 s).
@@ -53,7 +54,7 @@ pub struct SessionView<'a> {
 /// What fosite's access request says of the token request.
 pub struct RequestView<'a> {
     pub client_id: &'a str,
-    pub grant_type: &'a str,
+    pub grant_type: GrantType,
     /// The `assertion` of a jwt-bearer request: the only form value Hydra passes on.
     pub assertion: Option<&'a str>,
 }
@@ -132,7 +133,7 @@ pub fn token_hook_body(session: &SessionView, request: &RequestView) -> Value {
             "client_id": request.client_id,
             "granted_scopes": session.session.granted_scope,
             "granted_audience": session.session.granted_audience,
-            "grant_types": [request.grant_type],
+            "grant_types": [request.grant_type.as_str()],
             "payload": payload,
         },
     })
@@ -148,7 +149,7 @@ pub fn refresh_hook_body(session: &SessionView, request: &RequestView) -> Value 
             "client_id": request.client_id,
             "granted_scopes": s.granted_scope,
             "granted_audience": s.granted_audience,
-            "grant_types": [request.grant_type],
+            "grant_types": [request.grant_type.as_str()],
         },
         "client_id": request.client_id,
         "granted_scopes": s.granted_scope,
@@ -301,6 +302,49 @@ async fn read_limited(mut r: reqwest::Response) -> Vec<u8> {
     out
 }
 
+/// Runs the configured token hooks for a grant about to issue its tokens: on refresh grants
+/// `oauth2.refresh_token_hook` first, then `oauth2.token_hook`; each may replace the
+/// session's extra claims, or refuse the tokens. `consented`: the grant went through login
+/// and consent.
+pub async fn run(
+    s: &Oauth2,
+    session: &mut GrantSession,
+    request: &RequestView<'_>,
+    consented: bool,
+) -> Result<()> {
+    let settings = s.settings();
+    let issuer = s.issuer();
+    let refresh = settings
+        .refresh_token_hook
+        .as_ref()
+        .filter(|_| request.grant_type == GrantType::RefreshToken);
+    for (config, legacy) in [(refresh, true), (settings.token_hook.as_ref(), false)] {
+        let Some(config) = config else { continue };
+        let view = SessionView {
+            session,
+            issuer: &issuer,
+            issued_at: if consented {
+                session.requested_at
+            } else {
+                s.now_secs()
+            },
+            consented,
+            exclude_not_before_claim: settings.exclude_nbf,
+            allowed_top_level_claims: &settings.allowed_top_level_claims,
+            mirror_top_level_claims: settings.mirror_top_level_claims,
+        };
+        let body = if legacy {
+            refresh_hook_body(&view, request)
+        } else {
+            token_hook_body(&view, request)
+        };
+        if let Some(claims) = call(s.http(), config, &body).await? {
+            apply(session, claims);
+        }
+    }
+    Ok(())
+}
+
 /// Sets the claims a hook answered: the access token's extras, and the ID token's (`sid`
 /// among them, as in Hydra's `IDTokenClaims.Extra`).
 pub fn apply(session: &mut GrantSession, claims: HookClaims) {
@@ -352,7 +396,7 @@ mod tests {
             &view,
             &RequestView {
                 client_id: "app",
-                grant_type: "authorization_code",
+                grant_type: GrantType::AuthorizationCode,
                 assertion: None,
             },
         );
@@ -376,7 +420,7 @@ mod tests {
             &view,
             &RequestView {
                 client_id: "app",
-                grant_type: "refresh_token",
+                grant_type: GrantType::RefreshToken,
                 assertion: None,
             },
         );
@@ -407,7 +451,7 @@ mod tests {
             &view,
             &RequestView {
                 client_id: "svc",
-                grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                grant_type: GrantType::JwtBearer,
                 assertion: Some("a.b.c"),
             },
         );
