@@ -41,11 +41,85 @@ impl FlowKind {
             FlowKind::Settings => 4050001,
         }
     }
-    pub fn initial_state(self) -> &'static str {
+    /// The state a new flow of this kind starts in.
+    pub fn initial_state(self) -> FlowState {
         match self {
-            FlowKind::Login | FlowKind::Registration => "choose_method",
-            FlowKind::Settings => "show_form",
+            FlowKind::Login | FlowKind::Registration => FlowState::ChooseMethod,
+            FlowKind::Settings => FlowState::ShowForm,
         }
+    }
+    /// The methods a flow of this kind offers, in the order their UI nodes appear.
+    pub fn methods(self) -> &'static [Method] {
+        match self {
+            FlowKind::Login | FlowKind::Registration => &[Method::Password],
+            FlowKind::Settings => &[Method::Profile, Method::Password],
+        }
+    }
+    /// Whether a flow of this kind belongs to the signed-in identity (settings): only that
+    /// identity may read it, and its JSON shows the identity.
+    pub fn belongs_to_identity(self) -> bool {
+        match self {
+            FlowKind::Settings => true,
+            FlowKind::Login | FlowKind::Registration => false,
+        }
+    }
+}
+
+/// Kratos' flow states (`choose_method`, `sent_email`, `passed_challenge`, `show_form`,
+/// `success`); login and registration start in `choose_method` and end in `passed_challenge`,
+/// settings starts in `show_form` and ends in `success`. The e-mail flows (recovery,
+/// verification) will use `sent_email`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowState {
+    ChooseMethod,
+    SentEmail,
+    PassedChallenge,
+    ShowForm,
+    Success,
+}
+
+impl FlowState {
+    pub const ALL: [FlowState; 5] = [
+        FlowState::ChooseMethod,
+        FlowState::SentEmail,
+        FlowState::PassedChallenge,
+        FlowState::ShowForm,
+        FlowState::Success,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowState::ChooseMethod => "choose_method",
+            FlowState::SentEmail => "sent_email",
+            FlowState::PassedChallenge => "passed_challenge",
+            FlowState::ShowForm => "show_form",
+            FlowState::Success => "success",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+}
+
+/// The self-service methods (Kratos' strategies: the `method` a submission names, the
+/// `group` of its UI nodes, the flow's `active`). A new method (code, totp, webauthn, oidc,
+/// lookup_secret) is a new variant here, its nodes in `selfservice::nodes` and its arm in the
+/// submissions of the kinds that offer it ([`FlowKind::methods`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Password,
+    Profile,
+}
+
+impl Method {
+    pub const ALL: [Method; 2] = [Method::Password, Method::Profile];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Password => "password",
+            Method::Profile => "profile",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
 }
 
@@ -87,7 +161,7 @@ pub struct Flow {
     pub id: String,
     pub kind: FlowKind,
     pub flow_type: FlowType,
-    pub state: String,
+    pub state: FlowState,
     pub csrf_token: String,
     pub return_to: Option<String>,
     pub request_url: String,
@@ -96,7 +170,8 @@ pub struct Flow {
     pub session_id: Option<String>,
     pub refresh: bool,
     pub requested_aal: Aal,
-    pub active: Option<String>,
+    /// The method of the last submission.
+    pub active: Option<Method>,
     pub issued_at: Micros,
     pub expires_at: Micros,
 }
@@ -177,15 +252,15 @@ impl Flow {
             "expires_at": crate::store::time::rfc3339_micros(self.expires_at),
             "issued_at": crate::store::time::rfc3339_micros(self.issued_at),
             "request_url": self.request_url,
-            "state": self.state,
+            "state": self.state.as_str(),
             "ui": self.ui,
         });
         if let Some(map) = obj.as_object_mut() {
             if let Some(rt) = &self.return_to {
                 map.insert("return_to".into(), json!(rt));
             }
-            if let Some(active) = &self.active {
-                map.insert("active".into(), json!(active));
+            if let Some(active) = self.active {
+                map.insert("active".into(), json!(active.as_str()));
             }
             match self.kind {
                 FlowKind::Login => {

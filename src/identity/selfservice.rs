@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::error::{Error, Result};
-use super::flow::{self, Flow, FlowKind, FlowType, Ui};
+use super::flow::{self, Flow, FlowKind, FlowState, FlowType, Method, Ui};
 use super::limits;
 use super::model::{Aal, CredentialType, Identity, Session};
 use super::policy;
@@ -833,7 +833,7 @@ async fn login(
     let password = field(&body, "password").unwrap_or("").to_string();
     flow.clear_messages();
     flow.fill_values(&body);
-    flow.active = Some("password".into());
+    flow.active = Some(Method::Password);
     if identifier.is_empty() || password.is_empty() {
         let mut errors = Vec::new();
         if identifier.is_empty() {
@@ -908,7 +908,7 @@ async fn login(
                     let after = &s.config.selfservice.flows.login.after;
                     revoke_other_sessions_if_hooked(s, after, "password", &ident.id, &session.id)
                         .await?;
-                    flow.state = "passed_challenge".into();
+                    flow.state = FlowState::PassedChallenge;
                     s.store.update_flow(&flow, now).await?;
                     return Ok(session_response(
                         s,
@@ -929,7 +929,7 @@ async fn login(
         .await?;
     let after = &s.config.selfservice.flows.login.after;
     revoke_other_sessions_if_hooked(s, after, "password", &identity.id, &session.id).await?;
-    flow.state = "passed_challenge".into();
+    flow.state = FlowState::PassedChallenge;
     s.store.update_flow(&flow, s.now()).await?;
     Ok(session_response(
         s,
@@ -1075,7 +1075,7 @@ async fn register(
         ));
         return invalid_flow(s, &flow, None, headers).await;
     }
-    flow.active = Some("password".into());
+    flow.active = Some(Method::Password);
     let traits = body.get("traits").cloned().unwrap_or_else(|| json!({}));
     let password = field(&body, "password").unwrap_or("").to_string();
     let schema_id = s.schemas.default_id.clone();
@@ -1132,7 +1132,7 @@ async fn register(
         }
         Err(e) => return Err(e),
     }
-    flow.state = "passed_challenge".into();
+    flow.state = FlowState::PassedChallenge;
     s.store.update_flow(&flow, s.now()).await?;
     let identity_body = identity_json(&identity, &s.public_base(headers), View::Public, None);
     if has_session_hook(s) {
@@ -1335,8 +1335,8 @@ async fn update_settings(
     }
     let after = &s.config.selfservice.flows.settings.after;
     revoke_other_sessions_if_hooked(s, after, &method, &identity.id, &session.id).await?;
-    flow.state = "success".into();
-    flow.active = Some(method.clone());
+    flow.state = FlowState::Success;
+    flow.active = Method::parse(&method);
     flow.ui.nodes = nodes_for(s, FlowKind::Settings, &flow.csrf_token, Some(&updated));
     flow.add_message(UiText::settings_saved());
     s.store.update_flow(&flow, s.now()).await?;
