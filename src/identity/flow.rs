@@ -1,6 +1,7 @@
 //! Self-service flows as data: the closed set of flow kinds (login, registration, settings,
-//! and later recovery/verification), their type (browser or api), state, and the UI container
-//! with nodes and messages that clients render. Pure: building nodes does no I/O.
+//! and later recovery/verification), their type (browser or api), state and methods, and the
+//! UI container with nodes and messages that clients render, with the flow JSON. Pure. The
+//! nodes themselves are built by `selfservice::nodes`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -8,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::model::{Aal, Micros};
 use super::schema::FieldError;
 use super::text::UiText;
+use crate::config::identity::Methods;
 
 /// Every kind of self-service flow. Recovery and verification slot in here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +122,13 @@ impl Method {
     }
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+    /// Whether `selfservice.methods.<method>.enabled`.
+    pub fn enabled(self, methods: &Methods) -> bool {
+        match self {
+            Method::Password => methods.password.enabled,
+            Method::Profile => methods.profile.enabled,
+        }
     }
 }
 
@@ -295,207 +304,4 @@ fn lookup_dotted<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a V
         node = node.get(p)?;
     }
     Some(node)
-}
-
-// --- node builders ----------------------------------------------------------------------------
-
-/// An input node.
-pub fn input(
-    group: &str,
-    name: &str,
-    kind: &str,
-    value: Option<Value>,
-    required: bool,
-    autocomplete: Option<&str>,
-    label: Option<UiText>,
-) -> Value {
-    let mut attrs = json!({"name": name, "type": kind, "disabled": false, "node_type": "input"});
-    if let Some(map) = attrs.as_object_mut() {
-        if let Some(v) = value {
-            map.insert("value".into(), v);
-        }
-        if required {
-            map.insert("required".into(), json!(true));
-        }
-        if let Some(a) = autocomplete {
-            map.insert("autocomplete".into(), json!(a));
-        }
-    }
-    let meta = match label {
-        Some(l) => json!({"label": l}),
-        None => json!({}),
-    };
-    json!({"type": "input", "group": group, "attributes": attrs, "messages": [], "meta": meta})
-}
-
-pub fn csrf_node(token: &str) -> Value {
-    input(
-        "default",
-        "csrf_token",
-        "hidden",
-        Some(json!(token)),
-        true,
-        None,
-        None,
-    )
-}
-
-pub fn submit(group: &str, name: &str, value: &str, label: UiText) -> Value {
-    input(
-        group,
-        name,
-        "submit",
-        Some(json!(value)),
-        false,
-        None,
-        Some(label),
-    )
-}
-
-/// Login with password: identifier, password, submit.
-pub fn login_password_nodes(identifier_label: &str) -> Vec<Value> {
-    vec![
-        input(
-            "default",
-            "identifier",
-            "text",
-            Some(json!("")),
-            true,
-            None,
-            Some(UiText::label(1070004, identifier_label)),
-        ),
-        input(
-            "password",
-            "password",
-            "password",
-            None,
-            true,
-            Some("current-password"),
-            Some(UiText::label(1070001, "Password")),
-        ),
-        submit(
-            "password",
-            "method",
-            "password",
-            UiText::label(1010001, "Sign in"),
-        ),
-    ]
-}
-
-/// One input per trait of the schema (`traits.<path>`), typed after the JSON schema.
-pub fn trait_nodes(group: &str, traits_schema: &Value, values: Option<&Value>) -> Vec<Value> {
-    let mut out = Vec::new();
-    let required: Vec<String> = traits_schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    walk_traits(
-        group,
-        traits_schema,
-        "traits",
-        &required,
-        values,
-        &mut out,
-        0,
-    );
-    out
-}
-
-fn walk_traits(
-    group: &str,
-    schema: &Value,
-    prefix: &str,
-    required: &[String],
-    values: Option<&Value>,
-    out: &mut Vec<Value>,
-    depth: usize,
-) {
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        return;
-    };
-    if depth > 8 {
-        return;
-    }
-    for (key, prop) in props {
-        let name = format!("{prefix}.{key}");
-        let value = values.and_then(|v| v.get(key));
-        let ty = prop.get("type").and_then(Value::as_str).unwrap_or("string");
-        if ty == "object" {
-            let req: Vec<String> = prop
-                .get("required")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            walk_traits(group, prop, &name, &req, value, out, depth + 1);
-            continue;
-        }
-        let format = prop.get("format").and_then(Value::as_str);
-        let (kind, autocomplete) = match (ty, format) {
-            ("number" | "integer", _) => ("number", None),
-            ("boolean", _) => ("checkbox", None),
-            (_, Some("email")) => ("email", Some("email")),
-            (_, Some("tel")) => ("tel", Some("tel")),
-            (_, Some("date")) => ("date", None),
-            (_, Some("date-time")) => ("datetime-local", None),
-            (_, Some("uri")) => ("url", Some("url")),
-            _ => ("text", None),
-        };
-        let label = prop
-            .get("title")
-            .and_then(Value::as_str)
-            .map(|t| UiText::label(1070002, t));
-        let mut node = input(
-            group,
-            &name,
-            kind,
-            value.cloned(),
-            required.iter().any(|r| r == key),
-            autocomplete,
-            label,
-        );
-        if let Some(p) = prop.get("pattern") {
-            if let Some(attrs) = node.get_mut("attributes").and_then(Value::as_object_mut) {
-                attrs.insert("pattern".into(), p.clone());
-            }
-        }
-        out.push(node);
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trait_nodes_follow_the_schema() {
-        let schema = json!({"type": "object", "properties": {
-            "email": {"type": "string", "format": "email", "title": "E-Mail"},
-            "name": {"type": "object", "properties": {"first": {"type": "string"}}},
-            "age": {"type": "integer"}}, "required": ["email"]});
-        let nodes = trait_nodes("password", &schema, None);
-        let names: Vec<_> = nodes
-            .iter()
-            .map(|n| n["attributes"]["name"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(
-            names,
-            vec!["traits.email", "traits.name.first", "traits.age"]
-        );
-        assert_eq!(nodes[0]["attributes"]["type"], "email");
-        assert_eq!(nodes[0]["attributes"]["required"], true);
-        assert_eq!(nodes[0]["attributes"]["autocomplete"], "email");
-        assert_eq!(nodes[0]["meta"]["label"]["text"], "E-Mail");
-        assert_eq!(nodes[2]["attributes"]["type"], "number");
-        assert_eq!(nodes[1]["messages"], json!([]));
-    }
 }

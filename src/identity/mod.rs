@@ -21,6 +21,7 @@ pub mod policy;
 pub mod public;
 pub mod query;
 pub mod redirect;
+pub mod request;
 pub mod schema;
 pub mod selfservice;
 pub mod service;

@@ -1,12 +1,13 @@
 //! The identity role's service: the state every handler shares (config, store, schemas,
 //! hasher, clock, secrets) and the operations the handlers compose — building identities from
 //! admin or self-service input, password hashing off the runtime, sessions and their cookie,
-//! CSRF tokens and failed-login throttling.
+//! CSRF tokens and failed-login throttling. It knows no HTTP: the handlers read headers and
+//! cookies (`request.rs`) and pass plain values — the host, a cookie's value, a token; the
+//! cookies it makes are `Set-Cookie` texts.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use axum::http::{header, HeaderMap, HeaderValue};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -233,16 +234,13 @@ impl Service {
         self.clock.now()
     }
 
-    /// `serve.public.base_url`, or the URL the request came to (Kratos guesses from host:port).
-    pub fn public_base(&self, headers: &HeaderMap) -> String {
+    /// `serve.public.base_url`, or the URL a request came to by its `host` (Kratos guesses
+    /// from host:port).
+    pub fn public_base(&self, host: Option<&str>) -> String {
         if let Some(b) = &self.config.serve.public.base_url {
             return b.trim_end_matches('/').to_string();
         }
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost:4433");
-        format!("http://{host}")
+        format!("http://{}", host.unwrap_or("localhost:4433"))
     }
 
     /// The public URL without a request to the public port: `serve.public.base_url`, else the
@@ -528,61 +526,23 @@ impl Service {
         Ok((session, token))
     }
 
-    /// The session token of a request: `X-Session-Token`, then the session cookie, then
-    /// `Authorization: Bearer`.
-    pub fn request_token(&self, headers: &HeaderMap) -> Option<String> {
-        if let Some(t) = headers.get("x-session-token").and_then(|v| v.to_str().ok()) {
-            if !t.is_empty() {
-                return Some(t.to_string());
-            }
-        }
-        if let Some(t) = self.cookie_token(headers) {
-            return Some(t);
-        }
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(|t| t.trim().to_string())
-    }
-
-    /// The token inside a valid (untampered) session cookie.
-    pub fn cookie_token(&self, headers: &HeaderMap) -> Option<String> {
-        let value = cookie_value(headers, &self.config.session.cookie.name)?;
+    /// The token inside the value of a session cookie, if the value is untampered.
+    pub fn session_cookie_token<'a>(&self, value: &'a str) -> Option<&'a str> {
         let (token, mac) = value.rsplit_once('.')?;
         let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
         self.cookie_secrets
             .iter()
             .any(|secret| constant_time_eq(&sign(secret, token), &mac))
-            .then(|| token.to_string())
+            .then_some(token)
     }
 
-    /// The active session of a request, with its identity.
-    pub async fn current_session(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<Option<(Session, Identity)>> {
-        let Some(token) = self.request_token(headers) else {
-            return Ok(None);
-        };
-        self.session_by_token(&token).await
-    }
-
-    /// whoami's lookup: like [`Self::current_session`], through the session cache when it is on.
-    pub async fn whoami_session(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<Option<Arc<(Session, Identity)>>> {
-        let Some(token) = self.request_token(headers) else {
-            return Ok(None);
-        };
+    /// whoami's lookup of a session token: like [`Self::session_by_token`], through the
+    /// session cache when it is on.
+    pub async fn whoami_session(&self, token: &str) -> Result<Option<Arc<(Session, Identity)>>> {
         let Some(cache) = &self.session_cache else {
-            return Ok(self.session_by_token(&token).await?.map(Arc::new));
+            return Ok(self.session_by_token(token).await?.map(Arc::new));
         };
-        let hash = sha256_hex(&token);
+        let hash = sha256_hex(token);
         let now = self.now();
         let generation = self.store.write_generation();
         let found = match cache.get(&hash, now, generation) {
@@ -605,8 +565,13 @@ impl Service {
         Ok(found.filter(|(s, i)| s.is_active(i, now)))
     }
 
+    /// The session cookie's name (`session.cookie.name`).
+    pub fn session_cookie_name(&self) -> &str {
+        &self.config.session.cookie.name
+    }
+
     /// `Set-Cookie` for a session token, honouring `session.cookie.*` and `cookies.*`.
-    pub fn session_cookie(&self, token: &str, expires_at: Micros) -> HeaderValue {
+    pub fn session_cookie(&self, token: &str, expires_at: Micros) -> String {
         let secret = self.cookie_secrets.first().cloned().unwrap_or_default();
         let value = format!("{token}.{}", URL_SAFE_NO_PAD.encode(sign(&secret, token)));
         let c = &self.config.session.cookie;
@@ -640,11 +605,11 @@ impl Service {
         if !self.dev {
             s.push_str("; Secure");
         }
-        HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
+        s
     }
 
     /// `Set-Cookie` that removes the session cookie.
-    pub fn clear_session_cookie(&self) -> HeaderValue {
+    pub fn clear_session_cookie(&self) -> String {
         let c = &self.config.session.cookie;
         let mut s = format!(
             "{}=; Path={}; Max-Age=0; HttpOnly",
@@ -661,23 +626,21 @@ impl Service {
         {
             s.push_str(&format!("; Domain={d}"));
         }
-        HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
+        s
     }
 
     // --- CSRF ---------------------------------------------------------------------------------
 
     /// `csrf_token_<sha256(public base URL)>`.
-    pub fn csrf_cookie_name(&self, headers: &HeaderMap) -> String {
-        format!(
-            "csrf_token_{}",
-            sha256_hex(&format!("{}/", self.public_base(headers)))
-        )
+    pub fn csrf_cookie_name(&self, public_base: &str) -> String {
+        format!("csrf_token_{}", sha256_hex(&format!("{public_base}/")))
     }
 
-    /// The CSRF token of the browser (from its cookie) or a new one.
-    pub fn csrf_token(&self, headers: &HeaderMap) -> (String, bool) {
-        match cookie_value(headers, &self.csrf_cookie_name(headers)) {
-            Some(t) if t.len() >= 32 => (t, false),
+    /// The CSRF token of the browser (the value of its CSRF cookie) or a new one; `true` when
+    /// new.
+    pub fn csrf_token(&self, cookie: Option<&str>) -> (String, bool) {
+        match cookie {
+            Some(t) if t.len() >= 32 => (t.to_string(), false),
             _ => (crate::crypto::random_token(32), true),
         }
     }
@@ -689,10 +652,10 @@ impl Service {
         super::csrf::mask(token, &key)
     }
 
-    pub fn csrf_cookie(&self, headers: &HeaderMap, token: &str) -> HeaderValue {
+    /// `Set-Cookie` for the CSRF cookie `name` holding `token`.
+    pub fn csrf_cookie(&self, name: &str, token: &str) -> String {
         let mut s = format!(
-            "{}={token}; Path={}; Max-Age=31536000; HttpOnly; SameSite={}",
-            self.csrf_cookie_name(headers),
+            "{name}={token}; Path={}; Max-Age=31536000; HttpOnly; SameSite={}",
             self.config.cookies.path.as_deref().unwrap_or("/"),
             same_site(self.config.cookies.same_site.as_deref())
         );
@@ -702,7 +665,7 @@ impl Service {
         if !self.dev {
             s.push_str("; Secure");
         }
-        HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
+        s
     }
 
     // --- brute force --------------------------------------------------------------------------
@@ -801,20 +764,6 @@ fn same_site(v: Option<&str>) -> &'static str {
         Some("none") => "None",
         _ => "Lax",
     }
-}
-
-/// The value of cookie `name` in the request.
-pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|line| {
-            line.split(';').find_map(|pair| {
-                let (k, v) = pair.trim().split_once('=')?;
-                (k == name).then(|| v.trim_matches('"').to_string())
-            })
-        })
 }
 
 /// The dummy hash, computed once (concurrent callers wait for the same computation).

@@ -1,0 +1,236 @@
+//! The request and answer mechanics every self-service endpoint shares, pure: who is asking
+//! (a redirecting browser, a browser app that wants JSON, a native app), the body (JSON or a
+//! form, both bounded by `limits`), 303 redirects, `return_to` against the allow list, and the
+//! checks a submission passes — the anti-CSRF token for browser flows, no browser traits for
+//! API flows.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use super::super::error::{Error, Result};
+use super::super::flow::{Flow, FlowType};
+use super::super::limits;
+use super::super::request;
+use super::super::service::Service;
+use crate::config::identity::SelfService;
+
+/// Who is asking: a redirecting browser, a browser app that wants JSON, or a native app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    Browser,
+    Spa,
+    Api,
+}
+
+/// Whether the request asks for JSON: a JSON body, or `Accept` naming JSON before HTML.
+pub fn wants_json(headers: &HeaderMap) -> bool {
+    let accept = request::header(headers, header::ACCEPT).unwrap_or("");
+    let ct = request::header(headers, header::CONTENT_TYPE).unwrap_or("");
+    if ct.starts_with("application/json") {
+        return true;
+    }
+    match (accept.find("application/json"), accept.find("text/html")) {
+        (Some(j), Some(h)) => j < h,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+pub fn client_for(flow_type: FlowType, headers: &HeaderMap) -> Client {
+    match (flow_type, wants_json(headers)) {
+        (FlowType::Api, _) => Client::Api,
+        (FlowType::Browser, true) => Client::Spa,
+        (FlowType::Browser, false) => Client::Browser,
+    }
+}
+
+/// 303 to `to`.
+pub fn redirect(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// Adds a `Set-Cookie` header.
+pub fn add_cookie(response: &mut Response, set_cookie: &str) {
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, request::set_cookie(set_cookie));
+}
+
+/// `url` with `key=value` appended to its query.
+pub fn with_query(url: &str, key: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{key}={value}")
+}
+
+/// Parses a JSON or form body; form keys with dots (`traits.email`) become nested objects.
+/// Both are bounded (`limits`): at most 1,000 form fields of at most 32 key segments, JSON
+/// nested at most 64 levels.
+pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>> {
+    let ct = request::header(headers, header::CONTENT_TYPE).unwrap_or("");
+    if ct.starts_with("application/json") {
+        return match serde_json::from_slice(body) {
+            Ok(Value::Object(m)) => {
+                for value in m.values() {
+                    limits::check_depth(value, "JSON body")?;
+                }
+                Ok(m)
+            }
+            Ok(_) => Err(Error::BadRequest(
+                "The request body must be a JSON object.".into(),
+            )),
+            Err(e) => Err(Error::BadRequest(format!(
+                "Unable to decode JSON body: {e}"
+            ))),
+        };
+    }
+    if ct.starts_with("application/x-www-form-urlencoded") || ct.is_empty() {
+        return Ok(limits::expand_form(body)?);
+    }
+    Err(Error::BadRequest(format!(
+        "Unsupported content type `{ct}`; send JSON or a form."
+    )))
+}
+
+/// A text field of a parsed body.
+pub fn field<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    m.get(key).and_then(Value::as_str)
+}
+
+/// Kratos' `return_to` check against `selfservice.allowed_return_urls`, plus the default
+/// return URL's origin and the public URL (`public_base`): the allowed URL, or the 400.
+pub fn allowed_return_to(
+    selfservice: &SelfService,
+    public_base: &str,
+    return_to: Option<&str>,
+) -> Result<Option<String>> {
+    let Some(rt) = return_to.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let target = url::Url::parse(rt).map_err(|_| Error::ReturnToForbidden(rt.to_string()))?;
+    let mut allowed: Vec<String> = selfservice.allowed_return_urls.clone();
+    if let Some(d) = &selfservice.default_browser_return_url {
+        allowed.push(d.clone());
+    }
+    allowed.push(format!("{public_base}/"));
+    let ok = allowed
+        .iter()
+        .filter_map(|a| url::Url::parse(a).ok())
+        .any(|a| {
+            let host_ok = match (a.host_str(), target.host_str()) {
+                (Some(ah), Some(th)) => match ah.strip_prefix("*.") {
+                    Some(suffix) => th.ends_with(&format!(".{suffix}")),
+                    None => ah.eq_ignore_ascii_case(th),
+                },
+                _ => false,
+            };
+            a.scheme() == target.scheme()
+                && host_ok
+                && a.port_or_known_default() == target.port_or_known_default()
+                && target.path().starts_with(a.path().trim_end_matches('/'))
+        });
+    if ok {
+        Ok(Some(rt.to_string()))
+    } else {
+        Err(Error::ReturnToForbidden(rt.to_string()))
+    }
+}
+
+/// [`allowed_return_to`] for this request.
+pub fn check_return_to(
+    s: &Service,
+    headers: &HeaderMap,
+    return_to: Option<&str>,
+) -> Result<Option<String>> {
+    allowed_return_to(
+        &s.config.selfservice,
+        &request::public_base(s, headers),
+        return_to,
+    )
+}
+
+/// Browser flows: the CSRF `cookie` must hold the flow's token, and a `submitted` token
+/// (masked or raw) must stand for it. API flows carry no CSRF token.
+pub fn check_csrf(flow: &Flow, cookie: Option<&str>, submitted: Option<&str>) -> Result<()> {
+    match flow.flow_type {
+        FlowType::Browser => {
+            let cookie_ok = cookie.is_some_and(|c| {
+                crate::crypto::constant_time_eq(c.as_bytes(), flow.csrf_token.as_bytes())
+            });
+            if !cookie_ok {
+                return Err(Error::Csrf(
+                    "The anti-CSRF cookie is missing or does not match this flow.".into(),
+                ));
+            }
+            if let Some(token) = submitted {
+                if !super::super::csrf::matches(token, &flow.csrf_token) {
+                    return Err(Error::Csrf(
+                        "The anti-CSRF token in the request does not match the anti-CSRF cookie."
+                            .into(),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        FlowType::Api => Ok(()),
+    }
+}
+
+/// [`check_csrf`] with this request's CSRF cookie (GET of a flow by id, and submissions).
+pub fn ensure_csrf(
+    s: &Service,
+    flow: &Flow,
+    headers: &HeaderMap,
+    submitted: Option<&str>,
+) -> Result<()> {
+    let name = s.csrf_cookie_name(&request::public_base(s, headers));
+    check_csrf(flow, request::cookie(headers, &name), submitted)
+}
+
+/// API-flow submissions must not look like a browser (cookies other than Cloudflare's, Origin).
+pub fn ensure_not_browser(headers: &HeaderMap) -> Result<()> {
+    let has_cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|line| {
+            line.split(';').any(|p| {
+                let name = p.trim().split('=').next().unwrap_or("");
+                !(name.is_empty()
+                    || name.starts_with("__cf")
+                    || name.starts_with("_cf")
+                    || name.starts_with("cf_"))
+            })
+        });
+    if has_cookie || headers.contains_key(header::ORIGIN) {
+        return Err(Error::BadRequest("The request was sent with cookies or an Origin header; native (api) flows must not be used from a browser — use the browser flow instead.".into()));
+    }
+    Ok(())
+}
+
+/// What every submission passes first: browser flows the anti-CSRF check (the token from the
+/// body's `csrf_token` or the `X-CSRF-Token` header), API flows [`ensure_not_browser`].
+pub fn check_submission(
+    s: &Service,
+    flow: &Flow,
+    headers: &HeaderMap,
+    body: &Map<String, Value>,
+) -> Result<()> {
+    match flow.flow_type {
+        FlowType::Browser => {
+            let token =
+                field(body, "csrf_token").or_else(|| request::header(headers, "x-csrf-token"));
+            match token {
+                Some(t) => ensure_csrf(s, flow, headers, Some(t)),
+                None => Err(Error::Csrf(
+                    "The anti-CSRF token is missing from the request.".into(),
+                )),
+            }
+        }
+        FlowType::Api => ensure_not_browser(headers),
+    }
+}
