@@ -9,7 +9,7 @@ use super::model::{Identity, Session};
 use super::service::Service;
 
 /// A header's value, if it is text.
-pub fn header<'h>(headers: &'h HeaderMap, name: impl header::AsHeaderName) -> Option<&'h str> {
+pub fn header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -22,7 +22,7 @@ use crate::store::time::rfc3339_micros as rfc3339;
 /// What a kind decides before a flow is created ([`super::start`]).
 pub enum Start {
     /// Create the flow; settings flows belong to this identity.
-    Flow(Option<Identity>),
+    Flow(Option<Box<Identity>>),
     /// No flow: this is the answer (a signed-in browser is sent on, say).
     Answered(Response),
 }

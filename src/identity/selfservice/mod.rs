@@ -170,8 +170,14 @@ async fn init(
         Start::Answered(response) => return Ok(response),
     };
     let (flow, cookie) =
-        flows::create(s, kind, flow_type, headers, uri, q, identity.as_ref()).await?;
-    Ok(flows::created(s, &flow, identity.as_ref(), headers, cookie))
+        flows::create(s, kind, flow_type, headers, uri, q, identity.as_deref()).await?;
+    Ok(flows::created(
+        s,
+        &flow,
+        identity.as_deref(),
+        headers,
+        cookie,
+    ))
 }
 
 /// `/self-service/<kind>/flows?id=`: the flow (a browser flow only with its CSRF cookie; a

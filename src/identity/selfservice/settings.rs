@@ -15,7 +15,8 @@ use super::super::model::{Credential, CredentialType, Identity, Micros, Session}
 use super::super::policy;
 use super::super::request;
 use super::super::schema::FieldError;
-use super::super::service::{Built, IdentityInput, PasswordInput, Service};
+use super::super::service::identities::{Built, IdentityInput, PasswordInput};
+use super::super::service::Service;
 use super::super::text::UiText;
 use super::flows::{self, InitQuery, Start};
 use super::http::{self, client_for, redirect, wants_json, Client};
@@ -41,7 +42,7 @@ pub async fn start(
         }
         return Err(Error::Unauthorized);
     };
-    Ok(Start::Flow(Some(identity)))
+    Ok(Start::Flow(Some(Box::new(identity))))
 }
 
 /// A submission of a settings flow, by the identity it belongs to.
