@@ -20,6 +20,7 @@ pub enum FlowKind {
 }
 
 impl FlowKind {
+    pub const ALL: [FlowKind; 3] = [FlowKind::Login, FlowKind::Registration, FlowKind::Settings];
     pub fn as_str(self) -> &'static str {
         match self {
             FlowKind::Login => "login",
@@ -28,12 +29,7 @@ impl FlowKind {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "login" => Some(FlowKind::Login),
-            "registration" => Some(FlowKind::Registration),
-            "settings" => Some(FlowKind::Settings),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|kind| kind.as_str() == s)
     }
     /// The UI message id of "this flow expired".
     pub fn expired_message_id(self) -> u32 {
@@ -304,4 +300,135 @@ fn lookup_dotted<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a V
         node = node.get(p)?;
     }
     Some(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::text::UiText;
+    use super::*;
+
+    fn flow(kind: FlowKind) -> Flow {
+        Flow {
+            id: "f".into(),
+            kind,
+            flow_type: FlowType::Api,
+            state: kind.initial_state(),
+            csrf_token: "c".into(),
+            return_to: Some("http://app.test/".into()),
+            request_url: "http://k/self-service/login/api".into(),
+            ui: Ui {
+                action: "http://k/self-service/login?flow=f".into(),
+                method: "POST".into(),
+                nodes: vec![
+                    json!({"type": "input", "group": "default", "attributes": {"name": "identifier", "type": "text"}, "messages": []}),
+                    json!({"type": "input", "group": "password", "attributes": {"name": "password", "type": "password"}, "messages": []}),
+                    json!({"type": "input", "group": "default", "attributes": {"name": "csrf_token", "type": "hidden", "value": "x"}, "messages": []}),
+                    json!({"type": "input", "group": "profile", "attributes": {"name": "traits.email", "type": "email"}, "messages": []}),
+                ],
+                messages: Vec::new(),
+            },
+            identity_id: None,
+            session_id: None,
+            refresh: false,
+            requested_aal: Aal::Aal1,
+            active: None,
+            issued_at: 0,
+            expires_at: 3_600_000_000,
+        }
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_none() {
+        for state in FlowState::ALL {
+            assert_eq!(FlowState::parse(state.as_str()), Some(state));
+        }
+        for method in Method::ALL {
+            assert_eq!(Method::parse(method.as_str()), Some(method));
+        }
+        for kind in FlowKind::ALL {
+            assert_eq!(FlowKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(FlowState::parse("done"), None);
+        assert_eq!(Method::parse("totp"), None);
+        assert_eq!(FlowType::parse("native"), None);
+        assert_eq!(FlowKind::Settings.initial_state(), FlowState::ShowForm);
+        assert_eq!(FlowKind::Login.initial_state(), FlowState::ChooseMethod);
+    }
+
+    #[test]
+    fn field_errors_go_to_their_node_or_the_flow() {
+        let mut f = flow(FlowKind::Login);
+        f.add_field_errors(&[
+            FieldError {
+                pointer: "#/traits/email".into(),
+                message: UiText::missing("email"),
+            },
+            FieldError {
+                pointer: "#/nowhere".into(),
+                message: UiText::missing("nowhere"),
+            },
+            FieldError {
+                pointer: "#/".into(),
+                message: UiText::missing("all"),
+            },
+        ]);
+        assert_eq!(
+            f.ui.nodes[3]["messages"][0]["text"],
+            "Property email is missing."
+        );
+        assert_eq!(f.ui.messages.len(), 2);
+        f.clear_messages();
+        assert!(f.ui.messages.is_empty());
+        assert_eq!(f.ui.nodes[3]["messages"], json!([]));
+    }
+
+    #[test]
+    fn submitted_values_fill_inputs_but_not_secrets() {
+        let mut f = flow(FlowKind::Login);
+        let fields = json!({"identifier": "ann", "password": "pw", "csrf_token": "t",
+            "traits": {"email": "ann@example.com"}});
+        f.fill_values(fields.as_object().unwrap());
+        assert_eq!(f.ui.nodes[0]["attributes"]["value"], "ann");
+        assert_eq!(f.ui.nodes[1]["attributes"].get("value"), None);
+        assert_eq!(f.ui.nodes[2]["attributes"]["value"], "x");
+        assert_eq!(f.ui.nodes[3]["attributes"]["value"], "ann@example.com");
+    }
+
+    #[test]
+    fn the_json_has_kratos_keys_per_kind() {
+        let mut login = flow(FlowKind::Login);
+        login.active = Some(Method::Password);
+        let json = login.to_json(None);
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "type",
+                "expires_at",
+                "issued_at",
+                "request_url",
+                "state",
+                "ui",
+                "return_to",
+                "active",
+                "refresh",
+                "requested_aal",
+                "created_at",
+                "updated_at"
+            ]
+        );
+        assert_eq!(json["state"], "choose_method");
+        assert_eq!(json["active"], "password");
+        assert_eq!(json["expires_at"], "1970-01-01T01:00:00Z");
+        let settings = flow(FlowKind::Settings).to_json(Some(("identity", json!({"id": "i"}))));
+        assert_eq!(settings["state"], "show_form");
+        assert_eq!(settings["identity"]["id"], "i");
+        assert_eq!(settings.get("refresh"), None);
+    }
 }

@@ -396,3 +396,24 @@ pub fn signed_in(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_requested_level_defaults_to_aal1_and_unknown_levels_are_a_400() {
+        let q = |aal: Option<&str>| InitQuery {
+            aal: aal.map(str::to_string),
+            ..InitQuery::default()
+        };
+        assert_eq!(q(None).requested_aal().unwrap(), Aal::Aal1);
+        assert_eq!(q(Some("")).requested_aal().unwrap(), Aal::Aal1);
+        assert_eq!(q(Some("aal2")).requested_aal().unwrap(), Aal::Aal2);
+        let err = q(Some("aal9")).requested_aal().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "Unable to parse AuthenticationMethod Assurance Level (AAL): `aal9`"
+        );
+    }
+}

@@ -234,3 +234,184 @@ pub fn check_submission(
         FlowType::Api => ensure_not_browser(headers),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::flow::{FlowKind, FlowState, Ui};
+    use crate::identity::model::Aal;
+    use serde_json::json;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn flow(flow_type: FlowType) -> Flow {
+        Flow {
+            id: "f".into(),
+            kind: FlowKind::Login,
+            flow_type,
+            state: FlowState::ChooseMethod,
+            csrf_token: "0123456789abcdefghijABCDEFGHIJkl".into(),
+            return_to: None,
+            request_url: String::new(),
+            ui: Ui {
+                action: String::new(),
+                method: "POST".into(),
+                nodes: Vec::new(),
+                messages: Vec::new(),
+            },
+            identity_id: None,
+            session_id: None,
+            refresh: false,
+            requested_aal: Aal::Aal1,
+            active: None,
+            issued_at: 0,
+            expires_at: 1,
+        }
+    }
+
+    #[test]
+    fn json_is_wanted_by_a_json_body_or_an_accept_preferring_it() {
+        assert!(!wants_json(&headers(&[])));
+        assert!(wants_json(&headers(&[("accept", "application/json")])));
+        assert!(wants_json(&headers(&[(
+            "accept",
+            "application/json, text/html"
+        )])));
+        assert!(!wants_json(&headers(&[(
+            "accept",
+            "text/html, application/json"
+        )])));
+        assert!(wants_json(&headers(&[(
+            "content-type",
+            "application/json; charset=utf-8"
+        )])));
+        let spa = headers(&[("accept", "application/json")]);
+        assert_eq!(client_for(FlowType::Browser, &spa), Client::Spa);
+        assert_eq!(
+            client_for(FlowType::Browser, &headers(&[])),
+            Client::Browser
+        );
+        assert_eq!(client_for(FlowType::Api, &headers(&[])), Client::Api);
+    }
+
+    #[test]
+    fn queries_are_appended() {
+        assert_eq!(
+            with_query("http://ui/login", "flow", "1"),
+            "http://ui/login?flow=1"
+        );
+        assert_eq!(
+            with_query("http://ui/?a=b", "id", "2"),
+            "http://ui/?a=b&id=2"
+        );
+    }
+
+    #[test]
+    fn bodies_are_json_objects_or_forms_with_dotted_keys() {
+        let json_ct = headers(&[("content-type", "application/json")]);
+        let body = parse_body(&json_ct, br#"{"method":"password"}"#).unwrap();
+        assert_eq!(field(&body, "method"), Some("password"));
+        let err = parse_body(&json_ct, b"[1]").unwrap_err().to_string();
+        assert_eq!(err, "The request body must be a JSON object.");
+        let err = parse_body(&json_ct, b"{").unwrap_err().to_string();
+        assert!(err.starts_with("Unable to decode JSON body:"), "{err}");
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(100), "]".repeat(100));
+        assert!(parse_body(&json_ct, deep.as_bytes()).is_err());
+        let form = parse_body(&headers(&[]), b"traits.email=a%40b.c&method=password").unwrap();
+        assert_eq!(form.get("traits"), Some(&json!({"email": "a@b.c"})));
+        let err = parse_body(&headers(&[("content-type", "text/plain")]), b"x")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "Unsupported content type `text/plain`; send JSON or a form."
+        );
+    }
+
+    #[test]
+    fn return_to_must_match_an_allowed_url() {
+        let mut config = SelfService {
+            allowed_return_urls: vec!["https://app.test/ok".into(), "https://*.apps.test/".into()],
+            ..SelfService::default()
+        };
+        config.default_browser_return_url = Some("http://home.test/".into());
+        let check = |rt: &str| allowed_return_to(&config, "http://kratos.test:4433", Some(rt));
+        assert_eq!(
+            check("https://app.test/ok/deeper").unwrap().as_deref(),
+            Some("https://app.test/ok/deeper")
+        );
+        assert!(check("https://a.apps.test/x").is_ok(), "wildcard subdomain");
+        assert!(
+            check("http://home.test/anything").is_ok(),
+            "the default return URL"
+        );
+        assert!(
+            check("http://kratos.test:4433/ui").is_ok(),
+            "the public URL"
+        );
+        for refused in [
+            "https://app.test/other",
+            "http://app.test/ok",
+            "https://app.test:8443/ok",
+            "https://apps.test/",
+            "https://evil.test/ok",
+            "/relative",
+        ] {
+            let err = check(refused).unwrap_err();
+            assert!(
+                matches!(err, Error::ReturnToForbidden(ref u) if u == refused),
+                "{refused}"
+            );
+        }
+        assert_eq!(allowed_return_to(&config, "http://k", None).unwrap(), None);
+        assert_eq!(
+            allowed_return_to(&config, "http://k", Some("")).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn browser_flows_need_the_cookie_and_a_token_that_stands_for_it() {
+        let browser = flow(FlowType::Browser);
+        let token = browser.csrf_token.clone();
+        let masked = crate::identity::csrf::mask(&token, &[7u8; 32]);
+        assert!(check_csrf(&browser, Some(&token), None).is_ok());
+        assert!(check_csrf(&browser, Some(&token), Some(&masked)).is_ok());
+        assert!(check_csrf(&browser, Some(&token), Some(&token)).is_ok());
+        let reason = |r: Result<()>| match r {
+            Err(Error::Csrf(reason)) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason(check_csrf(&browser, None, Some(&masked))),
+            "The anti-CSRF cookie is missing or does not match this flow."
+        );
+        assert_eq!(
+            reason(check_csrf(&browser, Some("other"), Some(&masked))),
+            "The anti-CSRF cookie is missing or does not match this flow."
+        );
+        assert_eq!(
+            reason(check_csrf(&browser, Some(&token), Some("wrong"))),
+            "The anti-CSRF token in the request does not match the anti-CSRF cookie."
+        );
+        assert!(check_csrf(&flow(FlowType::Api), None, None).is_ok());
+    }
+
+    #[test]
+    fn api_submissions_must_not_look_like_a_browser() {
+        assert!(ensure_not_browser(&headers(&[])).is_ok());
+        assert!(ensure_not_browser(&headers(&[(
+            "cookie",
+            "__cf_bm=1; _cfuvid=2; cf_clearance=3"
+        )]))
+        .is_ok());
+        assert!(ensure_not_browser(&headers(&[("cookie", "__cf_bm=1; session=2")])).is_err());
+        assert!(ensure_not_browser(&headers(&[("origin", "http://app.test")])).is_err());
+    }
+}

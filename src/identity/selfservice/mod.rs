@@ -256,3 +256,19 @@ async fn submission(
         FlowKind::Settings => settings::submit(s, headers, flow, body).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_served_once() {
+        for kind in FlowKind::ALL {
+            assert_eq!(
+                FLOWS.iter().filter(|served| served.kind == kind).count(),
+                1,
+                "{kind:?}"
+            );
+        }
+    }
+}

@@ -294,4 +294,111 @@ mod tests {
         assert_eq!(nodes[2]["attributes"]["type"], "number");
         assert_eq!(nodes[1]["messages"], json!([]));
     }
+
+    fn schema() -> IdentitySchema {
+        IdentitySchema::compile(
+            "default",
+            json!({"type": "object", "properties": {"traits": {"type": "object",
+                "properties": {"email": {"type": "string", "format": "email", "title": "E-Mail",
+                    "ory.sh/kratos": {"credentials": {"password": {"identifier": true}}}}},
+                "required": ["email"]}}}),
+        )
+        .unwrap()
+    }
+
+    /// `group/name` of each node.
+    fn shape(nodes: &[Value]) -> Vec<String> {
+        nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "{}/{}",
+                    n["group"].as_str().unwrap(),
+                    n["attributes"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_gets_the_csrf_input_then_its_methods_nodes() {
+        let methods = Methods::default();
+        let sc = schema();
+        let login = for_flow(FlowKind::Login, "masked", &methods, Some(&sc), None);
+        assert_eq!(
+            shape(&login),
+            [
+                "default/csrf_token",
+                "default/identifier",
+                "password/password",
+                "password/method"
+            ]
+        );
+        assert_eq!(login[0]["attributes"]["value"], "masked");
+        assert_eq!(login[0]["attributes"]["type"], "hidden");
+        assert_eq!(
+            login[1]["meta"]["label"]["text"], "E-Mail",
+            "the identifier's title"
+        );
+        assert_eq!(login[3]["meta"]["label"]["text"], "Sign in");
+        let registration = for_flow(FlowKind::Registration, "m", &methods, Some(&sc), None);
+        assert_eq!(
+            shape(&registration),
+            [
+                "default/csrf_token",
+                "password/traits.email",
+                "password/password",
+                "password/method"
+            ]
+        );
+        assert_eq!(
+            registration[2]["attributes"]["autocomplete"],
+            "new-password"
+        );
+        assert_eq!(registration[3]["meta"]["label"]["id"], 1040001);
+        let traits = json!({"email": "ann@example.com"});
+        let settings = for_flow(FlowKind::Settings, "m", &methods, Some(&sc), Some(&traits));
+        assert_eq!(
+            shape(&settings),
+            [
+                "default/csrf_token",
+                "profile/traits.email",
+                "profile/method",
+                "password/password",
+                "password/method"
+            ]
+        );
+        assert_eq!(settings[1]["attributes"]["value"], "ann@example.com");
+    }
+
+    #[test]
+    fn disabled_methods_and_a_missing_schema_leave_their_nodes_out() {
+        let mut methods = Methods::default();
+        methods.password.enabled = false;
+        let sc = schema();
+        let login = for_flow(FlowKind::Login, "m", &methods, Some(&sc), None);
+        assert_eq!(shape(&login), ["default/csrf_token"]);
+        let settings = for_flow(FlowKind::Settings, "m", &methods, Some(&sc), None);
+        assert_eq!(
+            shape(&settings),
+            [
+                "default/csrf_token",
+                "profile/traits.email",
+                "profile/method"
+            ]
+        );
+        let methods = Methods::default();
+        let login = for_flow(FlowKind::Login, "m", &methods, None, None);
+        assert_eq!(
+            login[1]["meta"]["label"]["text"], "ID",
+            "no schema, no title"
+        );
+        let registration = for_flow(FlowKind::Registration, "m", &methods, None, None);
+        assert_eq!(shape(&registration), ["default/csrf_token"]);
+        let settings = for_flow(FlowKind::Settings, "m", &methods, None, None);
+        assert_eq!(
+            shape(&settings),
+            ["default/csrf_token", "password/password", "password/method"]
+        );
+    }
 }

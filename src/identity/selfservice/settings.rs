@@ -256,3 +256,133 @@ pub fn changes_protected_fields(
         || verifiable(old) != verifiable(new)
         || recovery(old) != recovery(new)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::model::{Aal, IdentityState, RecoveryAddress, VerifiableAddress};
+
+    fn identity(email: &str) -> Identity {
+        Identity {
+            id: "i".into(),
+            schema_id: "default".into(),
+            state: IdentityState::Active,
+            state_changed_at: None,
+            traits: json!({"email": email}),
+            metadata_public: None,
+            metadata_admin: None,
+            verifiable_addresses: vec![VerifiableAddress {
+                id: "v".into(),
+                value: email.into(),
+                verified: false,
+                via: "email".into(),
+                status: "pending".into(),
+                verified_at: None,
+                created_at: 0,
+                updated_at: 0,
+            }],
+            recovery_addresses: vec![RecoveryAddress {
+                id: "r".into(),
+                value: email.into(),
+                via: "email".into(),
+                created_at: 0,
+                updated_at: 0,
+            }],
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn password_credential(identifier: &str) -> Credential {
+        Credential {
+            id: "c".into(),
+            kind: CredentialType::Password,
+            identifiers: vec![identifier.into()],
+            config: json!({}),
+            version: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn identifiers_and_addresses_are_protected_other_traits_are_not() {
+        let old = identity("ann@example.com");
+        let creds = [password_credential("ann@example.com")];
+        let mut same = old.clone();
+        same.traits = json!({"email": "ann@example.com", "name": "Ann"});
+        assert!(!changes_protected_fields(&old, &creds, &same, &creds));
+        let other_creds = [password_credential("bob@example.com")];
+        assert!(changes_protected_fields(&old, &creds, &old, &other_creds));
+        let mut moved = old.clone();
+        moved.verifiable_addresses[0].value = "bob@example.com".into();
+        assert!(changes_protected_fields(&old, &creds, &moved, &creds));
+        let mut recovery = old.clone();
+        recovery.recovery_addresses.clear();
+        assert!(changes_protected_fields(&old, &creds, &recovery, &creds));
+    }
+
+    #[test]
+    fn a_new_password_is_checked_against_the_policy_and_the_identifiers() {
+        let policy = PasswordPolicy::default();
+        let creds = [password_credential("ann@example.com")];
+        assert_eq!(
+            password_problem(&policy, true, "a-long-secret-pw", &creds),
+            None
+        );
+        assert_eq!(
+            password_problem(&policy, true, "", &creds).map(|m| m.id),
+            Some(4000002)
+        );
+        assert!(password_problem(&policy, true, "ann@example.com", &creds).is_some());
+        assert!(password_problem(&policy, true, "short", &creds).is_some());
+    }
+
+    #[test]
+    fn a_session_is_privileged_for_max_age_after_it_authenticated() {
+        let session = Session {
+            id: "s".into(),
+            identity_id: "i".into(),
+            active: true,
+            aal: Aal::Aal1,
+            authenticated_at: 1_000,
+            issued_at: 1_000,
+            expires_at: 10_000,
+            methods: Vec::new(),
+            devices: Vec::new(),
+            logout_token: "t".into(),
+        };
+        assert!(privileged(&session, 500, 1_500));
+        assert!(!privileged(&session, 500, 1_501));
+    }
+
+    #[test]
+    fn a_refresh_comes_back_to_the_flow() {
+        let flow = Flow {
+            id: "f".into(),
+            kind: FlowKind::Settings,
+            flow_type: FlowType::Browser,
+            state: FlowState::ShowForm,
+            csrf_token: String::new(),
+            return_to: None,
+            request_url: String::new(),
+            ui: crate::identity::flow::Ui {
+                action: "http://k/self-service/settings?flow=f".into(),
+                method: "POST".into(),
+                nodes: Vec::new(),
+                messages: Vec::new(),
+            },
+            identity_id: None,
+            session_id: None,
+            refresh: false,
+            requested_aal: Aal::Aal1,
+            active: None,
+            issued_at: 0,
+            expires_at: 0,
+        };
+        assert_eq!(
+            refresh_url("http://k", &flow),
+            "http://k/self-service/login/browser?refresh=true&return_to=http%3A%2F%2Fk%2Fself-service%2Fsettings%3Fflow%3Df"
+        );
+    }
+}

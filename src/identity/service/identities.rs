@@ -270,3 +270,101 @@ fn set_password(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(id: &str, value: &str, verified: bool) -> VerifiableAddress {
+        VerifiableAddress {
+            id: id.into(),
+            value: value.into(),
+            verified,
+            via: "email".into(),
+            status: if verified { "completed" } else { "pending" }.into(),
+            verified_at: verified.then_some(5),
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    fn identity(addresses: Vec<VerifiableAddress>) -> Identity {
+        Identity {
+            id: "i".into(),
+            schema_id: "default".into(),
+            state: IdentityState::Active,
+            state_changed_at: None,
+            traits: json!({}),
+            metadata_public: None,
+            metadata_admin: None,
+            verifiable_addresses: addresses,
+            recovery_addresses: vec![RecoveryAddress {
+                id: "r1".into(),
+                value: "ann@example.com".into(),
+                via: "email".into(),
+                created_at: 1,
+                updated_at: 1,
+            }],
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    fn yielded(values: &[&str]) -> Vec<(String, String)> {
+        values
+            .iter()
+            .map(|v| (v.to_string(), "email".to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn addresses_keep_what_the_admin_gave_else_what_the_identity_had() {
+        let old = identity(vec![address("v1", "ann@example.com", true)]);
+        let given = [address("", "BOB@example.com", true)];
+        let merged = merge_verifiable_addresses(
+            &yielded(&["ann@example.com", "bob@example.com", "cy@example.com"]),
+            &given,
+            Some(&old),
+            9,
+        );
+        assert_eq!(merged[0].id, "v1");
+        assert!(merged[0].verified);
+        assert_eq!((merged[0].created_at, merged[0].updated_at), (1, 9));
+        assert!(merged[1].verified, "as the admin gave it");
+        assert!(!merged[1].id.is_empty(), "an empty id is replaced");
+        assert_eq!(merged[1].value, "bob@example.com");
+        assert!(!merged[2].verified);
+        assert_eq!(merged[2].status, "pending");
+        assert_eq!(merged[2].created_at, 9);
+
+        let recovery = merge_recovery_addresses(
+            &yielded(&["ann@example.com", "bob@example.com"]),
+            Some(&old),
+            9,
+        );
+        assert_eq!((recovery[0].id.as_str(), recovery[0].updated_at), ("r1", 9));
+        assert_ne!(recovery[1].id, "r1");
+    }
+
+    #[test]
+    fn the_password_credential_gets_the_hash_and_the_identifiers() {
+        let mut credentials = Vec::new();
+        set_password(&mut credentials, None, &["a".into()], 3);
+        assert!(credentials.is_empty(), "no password, no credential");
+        set_password(&mut credentials, Some("h1".into()), &["a".into()], 3);
+        assert_eq!(credentials.len(), 1);
+        assert_eq!(credentials[0].config, json!({"hashed_password": "h1"}));
+        assert_eq!(credentials[0].identifiers, ["a"]);
+        set_password(&mut credentials, Some("h2".into()), &["b".into()], 4);
+        assert_eq!(credentials.len(), 1);
+        assert_eq!(credentials[0].config, json!({"hashed_password": "h2"}));
+        assert_eq!(credentials[0].updated_at, 4);
+        set_password(&mut credentials, None, &["c".into()], 5);
+        assert_eq!(credentials[0].config, json!({"hashed_password": "h2"}));
+        assert_eq!(
+            credentials[0].identifiers,
+            ["c"],
+            "identifiers follow the traits"
+        );
+    }
+}
