@@ -84,15 +84,16 @@ fn with_flow(router: Router<Service>, served: Served) -> Router<Service> {
         submit_on_get,
     } = served;
     let name = kind.as_str();
-    let submit = move |State(s): State<Service>,
-                       ClientIp(ip): ClientIp,
-                       headers: HeaderMap,
-                       Query(q): Query<FlowIdQuery>,
-                       body: Bytes| submit(kind, s, ip, headers, q, body);
+    let submit_handler =
+        move |State(s): State<Service>,
+              ClientIp(ip): ClientIp,
+              headers: HeaderMap,
+              Query(q): Query<FlowIdQuery>,
+              body: Bytes| submit(kind, s, ip, headers, q, body);
     let submission = if submit_on_get {
-        get(submit).post(submit)
+        get(submit_handler).post(submit_handler)
     } else {
-        post(submit)
+        post(submit_handler)
     };
     router
         .route(
