@@ -220,7 +220,12 @@ fn criterion_cases(c: &mut Criterion, rt: &tokio::runtime::Runtime, f: &Fixture)
     };
     g.bench_function("service_cookie", |b| {
         b.to_async(rt).iter(|| async {
-            assert!(f.service.current_session(&cookie).await.unwrap().is_some());
+            assert!(
+                quartet::identity::request::current_session(&f.service, &cookie)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
         })
     });
     g.finish();

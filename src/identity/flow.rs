@@ -1,6 +1,7 @@
 //! Self-service flows as data: the closed set of flow kinds (login, registration, settings,
-//! and later recovery/verification), their type (browser or api), state, and the UI container
-//! with nodes and messages that clients render. Pure: building nodes does no I/O.
+//! and later recovery/verification), their type (browser or api), state and methods, and the
+//! UI container with nodes and messages that clients render, with the flow JSON. Pure. The
+//! nodes themselves are built by `selfservice::nodes`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -8,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::model::{Aal, Micros};
 use super::schema::FieldError;
 use super::text::UiText;
+use crate::config::identity::Methods;
 
 /// Every kind of self-service flow. Recovery and verification slot in here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,7 @@ pub enum FlowKind {
 }
 
 impl FlowKind {
+    pub const ALL: [FlowKind; 3] = [FlowKind::Login, FlowKind::Registration, FlowKind::Settings];
     pub fn as_str(self) -> &'static str {
         match self {
             FlowKind::Login => "login",
@@ -26,12 +29,7 @@ impl FlowKind {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "login" => Some(FlowKind::Login),
-            "registration" => Some(FlowKind::Registration),
-            "settings" => Some(FlowKind::Settings),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|kind| kind.as_str() == s)
     }
     /// The UI message id of "this flow expired".
     pub fn expired_message_id(self) -> u32 {
@@ -41,10 +39,91 @@ impl FlowKind {
             FlowKind::Settings => 4050001,
         }
     }
-    pub fn initial_state(self) -> &'static str {
+    /// The state a new flow of this kind starts in.
+    pub fn initial_state(self) -> FlowState {
         match self {
-            FlowKind::Login | FlowKind::Registration => "choose_method",
-            FlowKind::Settings => "show_form",
+            FlowKind::Login | FlowKind::Registration => FlowState::ChooseMethod,
+            FlowKind::Settings => FlowState::ShowForm,
+        }
+    }
+    /// The methods a flow of this kind offers, in the order their UI nodes appear.
+    pub fn methods(self) -> &'static [Method] {
+        match self {
+            FlowKind::Login | FlowKind::Registration => &[Method::Password],
+            FlowKind::Settings => &[Method::Profile, Method::Password],
+        }
+    }
+    /// Whether a flow of this kind belongs to the signed-in identity (settings): only that
+    /// identity may read it, and its JSON shows the identity.
+    pub fn belongs_to_identity(self) -> bool {
+        match self {
+            FlowKind::Settings => true,
+            FlowKind::Login | FlowKind::Registration => false,
+        }
+    }
+}
+
+/// Kratos' flow states (`choose_method`, `sent_email`, `passed_challenge`, `show_form`,
+/// `success`); login and registration start in `choose_method` and end in `passed_challenge`,
+/// settings starts in `show_form` and ends in `success`. The e-mail flows (recovery,
+/// verification) will use `sent_email`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowState {
+    ChooseMethod,
+    SentEmail,
+    PassedChallenge,
+    ShowForm,
+    Success,
+}
+
+impl FlowState {
+    pub const ALL: [FlowState; 5] = [
+        FlowState::ChooseMethod,
+        FlowState::SentEmail,
+        FlowState::PassedChallenge,
+        FlowState::ShowForm,
+        FlowState::Success,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowState::ChooseMethod => "choose_method",
+            FlowState::SentEmail => "sent_email",
+            FlowState::PassedChallenge => "passed_challenge",
+            FlowState::ShowForm => "show_form",
+            FlowState::Success => "success",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+}
+
+/// The self-service methods (Kratos' strategies: the `method` a submission names, the
+/// `group` of its UI nodes, the flow's `active`). A new method (code, totp, webauthn, oidc,
+/// lookup_secret) is a new variant here, its nodes in `selfservice::nodes` and its arm in the
+/// submissions of the kinds that offer it ([`FlowKind::methods`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Password,
+    Profile,
+}
+
+impl Method {
+    pub const ALL: [Method; 2] = [Method::Password, Method::Profile];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Password => "password",
+            Method::Profile => "profile",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+    /// Whether `selfservice.methods.<method>.enabled`.
+    pub fn enabled(self, methods: &Methods) -> bool {
+        match self {
+            Method::Password => methods.password.enabled,
+            Method::Profile => methods.profile.enabled,
         }
     }
 }
@@ -87,7 +166,7 @@ pub struct Flow {
     pub id: String,
     pub kind: FlowKind,
     pub flow_type: FlowType,
-    pub state: String,
+    pub state: FlowState,
     pub csrf_token: String,
     pub return_to: Option<String>,
     pub request_url: String,
@@ -96,7 +175,8 @@ pub struct Flow {
     pub session_id: Option<String>,
     pub refresh: bool,
     pub requested_aal: Aal,
-    pub active: Option<String>,
+    /// The method of the last submission.
+    pub active: Option<Method>,
     pub issued_at: Micros,
     pub expires_at: Micros,
 }
@@ -177,15 +257,15 @@ impl Flow {
             "expires_at": crate::store::time::rfc3339_micros(self.expires_at),
             "issued_at": crate::store::time::rfc3339_micros(self.issued_at),
             "request_url": self.request_url,
-            "state": self.state,
+            "state": self.state.as_str(),
             "ui": self.ui,
         });
         if let Some(map) = obj.as_object_mut() {
             if let Some(rt) = &self.return_to {
                 map.insert("return_to".into(), json!(rt));
             }
-            if let Some(active) = &self.active {
-                map.insert("active".into(), json!(active));
+            if let Some(active) = self.active {
+                map.insert("active".into(), json!(active.as_str()));
             }
             match self.kind {
                 FlowKind::Login => {
@@ -222,205 +302,133 @@ fn lookup_dotted<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a V
     Some(node)
 }
 
-// --- node builders ----------------------------------------------------------------------------
-
-/// An input node.
-pub fn input(
-    group: &str,
-    name: &str,
-    kind: &str,
-    value: Option<Value>,
-    required: bool,
-    autocomplete: Option<&str>,
-    label: Option<UiText>,
-) -> Value {
-    let mut attrs = json!({"name": name, "type": kind, "disabled": false, "node_type": "input"});
-    if let Some(map) = attrs.as_object_mut() {
-        if let Some(v) = value {
-            map.insert("value".into(), v);
-        }
-        if required {
-            map.insert("required".into(), json!(true));
-        }
-        if let Some(a) = autocomplete {
-            map.insert("autocomplete".into(), json!(a));
-        }
-    }
-    let meta = match label {
-        Some(l) => json!({"label": l}),
-        None => json!({}),
-    };
-    json!({"type": "input", "group": group, "attributes": attrs, "messages": [], "meta": meta})
-}
-
-pub fn csrf_node(token: &str) -> Value {
-    input(
-        "default",
-        "csrf_token",
-        "hidden",
-        Some(json!(token)),
-        true,
-        None,
-        None,
-    )
-}
-
-pub fn submit(group: &str, name: &str, value: &str, label: UiText) -> Value {
-    input(
-        group,
-        name,
-        "submit",
-        Some(json!(value)),
-        false,
-        None,
-        Some(label),
-    )
-}
-
-/// Login with password: identifier, password, submit.
-pub fn login_password_nodes(identifier_label: &str) -> Vec<Value> {
-    vec![
-        input(
-            "default",
-            "identifier",
-            "text",
-            Some(json!("")),
-            true,
-            None,
-            Some(UiText::label(1070004, identifier_label)),
-        ),
-        input(
-            "password",
-            "password",
-            "password",
-            None,
-            true,
-            Some("current-password"),
-            Some(UiText::label(1070001, "Password")),
-        ),
-        submit(
-            "password",
-            "method",
-            "password",
-            UiText::label(1010001, "Sign in"),
-        ),
-    ]
-}
-
-/// One input per trait of the schema (`traits.<path>`), typed after the JSON schema.
-pub fn trait_nodes(group: &str, traits_schema: &Value, values: Option<&Value>) -> Vec<Value> {
-    let mut out = Vec::new();
-    let required: Vec<String> = traits_schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    walk_traits(
-        group,
-        traits_schema,
-        "traits",
-        &required,
-        values,
-        &mut out,
-        0,
-    );
-    out
-}
-
-fn walk_traits(
-    group: &str,
-    schema: &Value,
-    prefix: &str,
-    required: &[String],
-    values: Option<&Value>,
-    out: &mut Vec<Value>,
-    depth: usize,
-) {
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        return;
-    };
-    if depth > 8 {
-        return;
-    }
-    for (key, prop) in props {
-        let name = format!("{prefix}.{key}");
-        let value = values.and_then(|v| v.get(key));
-        let ty = prop.get("type").and_then(Value::as_str).unwrap_or("string");
-        if ty == "object" {
-            let req: Vec<String> = prop
-                .get("required")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            walk_traits(group, prop, &name, &req, value, out, depth + 1);
-            continue;
-        }
-        let format = prop.get("format").and_then(Value::as_str);
-        let (kind, autocomplete) = match (ty, format) {
-            ("number" | "integer", _) => ("number", None),
-            ("boolean", _) => ("checkbox", None),
-            (_, Some("email")) => ("email", Some("email")),
-            (_, Some("tel")) => ("tel", Some("tel")),
-            (_, Some("date")) => ("date", None),
-            (_, Some("date-time")) => ("datetime-local", None),
-            (_, Some("uri")) => ("url", Some("url")),
-            _ => ("text", None),
-        };
-        let label = prop
-            .get("title")
-            .and_then(Value::as_str)
-            .map(|t| UiText::label(1070002, t));
-        let mut node = input(
-            group,
-            &name,
-            kind,
-            value.cloned(),
-            required.iter().any(|r| r == key),
-            autocomplete,
-            label,
-        );
-        if let Some(p) = prop.get("pattern") {
-            if let Some(attrs) = node.get_mut("attributes").and_then(Value::as_object_mut) {
-                attrs.insert("pattern".into(), p.clone());
-            }
-        }
-        out.push(node);
-    }
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
+    use super::super::text::UiText;
     use super::*;
 
+    fn flow(kind: FlowKind) -> Flow {
+        Flow {
+            id: "f".into(),
+            kind,
+            flow_type: FlowType::Api,
+            state: kind.initial_state(),
+            csrf_token: "c".into(),
+            return_to: Some("http://app.test/".into()),
+            request_url: "http://k/self-service/login/api".into(),
+            ui: Ui {
+                action: "http://k/self-service/login?flow=f".into(),
+                method: "POST".into(),
+                nodes: vec![
+                    json!({"type": "input", "group": "default", "attributes": {"name": "identifier", "type": "text"}, "messages": []}),
+                    json!({"type": "input", "group": "password", "attributes": {"name": "password", "type": "password"}, "messages": []}),
+                    json!({"type": "input", "group": "default", "attributes": {"name": "csrf_token", "type": "hidden", "value": "x"}, "messages": []}),
+                    json!({"type": "input", "group": "profile", "attributes": {"name": "traits.email", "type": "email"}, "messages": []}),
+                ],
+                messages: Vec::new(),
+            },
+            identity_id: None,
+            session_id: None,
+            refresh: false,
+            requested_aal: Aal::Aal1,
+            active: None,
+            issued_at: 0,
+            expires_at: 3_600_000_000,
+        }
+    }
+
     #[test]
-    fn trait_nodes_follow_the_schema() {
-        let schema = json!({"type": "object", "properties": {
-            "email": {"type": "string", "format": "email", "title": "E-Mail"},
-            "name": {"type": "object", "properties": {"first": {"type": "string"}}},
-            "age": {"type": "integer"}}, "required": ["email"]});
-        let nodes = trait_nodes("password", &schema, None);
-        let names: Vec<_> = nodes
-            .iter()
-            .map(|n| n["attributes"]["name"].as_str().unwrap().to_string())
+    fn names_round_trip_and_unknown_names_are_none() {
+        for state in FlowState::ALL {
+            assert_eq!(FlowState::parse(state.as_str()), Some(state));
+        }
+        for method in Method::ALL {
+            assert_eq!(Method::parse(method.as_str()), Some(method));
+        }
+        for kind in FlowKind::ALL {
+            assert_eq!(FlowKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(FlowState::parse("done"), None);
+        assert_eq!(Method::parse("totp"), None);
+        assert_eq!(FlowType::parse("native"), None);
+        assert_eq!(FlowKind::Settings.initial_state(), FlowState::ShowForm);
+        assert_eq!(FlowKind::Login.initial_state(), FlowState::ChooseMethod);
+    }
+
+    #[test]
+    fn field_errors_go_to_their_node_or_the_flow() {
+        let mut f = flow(FlowKind::Login);
+        f.add_field_errors(&[
+            FieldError {
+                pointer: "#/traits/email".into(),
+                message: UiText::missing("email"),
+            },
+            FieldError {
+                pointer: "#/nowhere".into(),
+                message: UiText::missing("nowhere"),
+            },
+            FieldError {
+                pointer: "#/".into(),
+                message: UiText::missing("all"),
+            },
+        ]);
+        assert_eq!(
+            f.ui.nodes[3]["messages"][0]["text"],
+            "Property email is missing."
+        );
+        assert_eq!(f.ui.messages.len(), 2);
+        f.clear_messages();
+        assert!(f.ui.messages.is_empty());
+        assert_eq!(f.ui.nodes[3]["messages"], json!([]));
+    }
+
+    #[test]
+    fn submitted_values_fill_inputs_but_not_secrets() {
+        let mut f = flow(FlowKind::Login);
+        let fields = json!({"identifier": "ann", "password": "pw", "csrf_token": "t",
+            "traits": {"email": "ann@example.com"}});
+        f.fill_values(fields.as_object().unwrap());
+        assert_eq!(f.ui.nodes[0]["attributes"]["value"], "ann");
+        assert_eq!(f.ui.nodes[1]["attributes"].get("value"), None);
+        assert_eq!(f.ui.nodes[2]["attributes"]["value"], "x");
+        assert_eq!(f.ui.nodes[3]["attributes"]["value"], "ann@example.com");
+    }
+
+    #[test]
+    fn the_json_has_kratos_keys_per_kind() {
+        let mut login = flow(FlowKind::Login);
+        login.active = Some(Method::Password);
+        let json = login.to_json(None);
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
             .collect();
         assert_eq!(
-            names,
-            vec!["traits.email", "traits.name.first", "traits.age"]
+            keys,
+            [
+                "id",
+                "type",
+                "expires_at",
+                "issued_at",
+                "request_url",
+                "state",
+                "ui",
+                "return_to",
+                "active",
+                "refresh",
+                "requested_aal",
+                "created_at",
+                "updated_at"
+            ]
         );
-        assert_eq!(nodes[0]["attributes"]["type"], "email");
-        assert_eq!(nodes[0]["attributes"]["required"], true);
-        assert_eq!(nodes[0]["attributes"]["autocomplete"], "email");
-        assert_eq!(nodes[0]["meta"]["label"]["text"], "E-Mail");
-        assert_eq!(nodes[2]["attributes"]["type"], "number");
-        assert_eq!(nodes[1]["messages"], json!([]));
+        assert_eq!(json["state"], "choose_method");
+        assert_eq!(json["active"], "password");
+        assert_eq!(json["expires_at"], "1970-01-01T01:00:00Z");
+        let settings = flow(FlowKind::Settings).to_json(Some(("identity", json!({"id": "i"}))));
+        assert_eq!(settings["state"], "show_form");
+        assert_eq!(settings["identity"]["id"], "i");
+        assert_eq!(settings.get("refresh"), None);
     }
 }

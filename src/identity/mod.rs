@@ -2,12 +2,29 @@
 //! (self-service flows, whoami, schemas) and admin 4434 (every route under `/admin`, Kratos'
 //! 307 for other paths).
 //!
-//! Map: `schema` (identity schemas, trait validation, `ory.sh/kratos` extension), `model`
-//! (domain types, clock), `store` (all SQL), `service` (shared state: hashing, sessions,
-//! cookies, CSRF, throttling), `flow` (flows and UI nodes as data), `policy` (password policy),
-//! `throttle` (brute-force backoff), `limits` (bounds on request bodies), `session_cache` (opt-in whoami cache), `wire`
-//! (Identity/Session JSON), `query` (Go-style query values), and the HTTP surfaces `admin`, `public`, `selfservice`. **Only the HTTP modules know axum; only `store` knows SQL;
-//! `schema` validation, `flow`, `policy`, `limits` and `throttle` do no I/O and read no clock.**
+//! Map: `model` (domain types, clock), `text` (Kratos' UI messages), `limits` (bounds on
+//! request bodies), `query` (Go-style query values), `csrf` (masked anti-CSRF tokens),
+//! `http_fetch` (schemas by URL), `cleanup` (what the janitor deletes), `error` (the role's
+//! error and its mapping to the wire), `policy` (password policy), `throttle` (brute-force
+//! backoff), `session_cache` (opt-in whoami cache), `schema` (identity schemas, trait
+//! validation, `ory.sh/kratos` extension), `flow` (flows as data: kinds, types, states,
+//! methods, the UI container), `wire` (Identity/Session JSON), `store` (all SQL), `service`
+//! (shared state and the operations handlers compose), `request` (what the HTTP modules read
+//! from a request), `redirect` (the 307s between the ports), and the HTTP surfaces `admin`,
+//! `public`, `selfservice`. **Only the HTTP modules (`request`, `redirect`, `admin`,
+//! `public`, `selfservice`) know axum; only `store` knows SQL; `schema` validation, `flow`,
+//! `policy`, `limits`, `throttle` and `selfservice`'s `http` and `nodes` do no I/O and read no
+//! clock.**
+//!
+//! Floors (a file uses only files on its own floor or below; no cycles):
+//! - 0: model, text, limits, query, csrf, http_fetch, cleanup
+//! - 1: error, policy, throttle, session_cache
+//! - 2: schema
+//! - 3: flow, wire
+//! - 4: store
+//! - 5: service
+//! - 6: request, redirect
+//! - 7: admin, public, selfservice
 
 pub mod admin;
 pub mod cleanup;
@@ -21,6 +38,7 @@ pub mod policy;
 pub mod public;
 pub mod query;
 pub mod redirect;
+pub mod request;
 pub mod schema;
 pub mod selfservice;
 pub mod service;

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::error::{Error, Result};
 use super::redirect;
+use super::request;
 use super::service::Service;
 use super::wire::{session_json, View};
 use crate::http::Json;
@@ -95,13 +96,18 @@ pub async fn whoami_answer(
         return Err(crate::http::ApiError::method_not_allowed().into_response());
     }
     let cacheable = s.config.feature_flags.cacheable_sessions;
-    let found = match s.whoami_session(headers).await {
+    let token = request::session_token(s, headers);
+    let looked_up = match token {
+        Some(token) => s.whoami_session(token).await,
+        None => Ok(None),
+    };
+    let found = match looked_up {
         Ok(Some(found)) => found,
         Ok(None) => {
             let mut response = Error::Unauthorized.into_response();
             // Kratos lets callers cache "no credentials at all" for a minute, not a bad
             // credential.
-            if cacheable && s.request_token(headers).is_none() {
+            if cacheable && token.is_none() {
                 response
                     .headers_mut()
                     .insert(SESSION_CACHE_FOR, HeaderValue::from_static("60"));
@@ -122,7 +128,7 @@ pub async fn whoami_answer(
     let body = session_json(
         session,
         Some(identity),
-        &s.public_base(headers),
+        &request::public_base(s, headers),
         s.now(),
         View::Public,
         true,
@@ -160,8 +166,7 @@ async fn my_sessions(
     headers: HeaderMap,
     Query(q): Query<Page>,
 ) -> Result<Response> {
-    let (current, _) = s
-        .current_session(&headers)
+    let (current, _) = request::current_session(&s, &headers)
         .await?
         .ok_or(Error::Unauthorized)?;
     let size = q.page_size.or(q.per_page).unwrap_or(250).clamp(1, 1000);
@@ -175,7 +180,7 @@ async fn my_sessions(
             size,
         )
         .await?;
-    let base = s.public_base(&headers);
+    let base = request::public_base(&s, &headers);
     let now = s.now();
     let list: Vec<Value> = rows
         .iter()
@@ -191,8 +196,7 @@ async fn my_sessions(
 }
 
 async fn revoke_others(State(s): State<Service>, headers: HeaderMap) -> Result<Json<Value>> {
-    let (current, _) = s
-        .current_session(&headers)
+    let (current, _) = request::current_session(&s, &headers)
         .await?
         .ok_or(Error::Unauthorized)?;
     let count = s
@@ -207,8 +211,7 @@ async fn revoke_one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let (current, _) = s
-        .current_session(&headers)
+    let (current, _) = request::current_session(&s, &headers)
         .await?
         .ok_or(Error::Unauthorized)?;
     if uuid::Uuid::parse_str(&id).is_err() {

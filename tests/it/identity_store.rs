@@ -7,7 +7,7 @@
 use crate::common;
 
 use quartet::config::Dsn;
-use quartet::identity::flow::{Flow, FlowKind, FlowType, Ui};
+use quartet::identity::flow::{Flow, FlowKind, FlowState, FlowType, Ui};
 use quartet::identity::model::{
     Aal, AuthMethod, Credential, CredentialType, Device, Identity, IdentityState, RecoveryAddress,
     Session, VerifiableAddress,
@@ -366,7 +366,7 @@ async fn flows_and_throttle_counters_round_trip() {
             id: "60000000-0000-4000-8000-000000000001".into(),
             kind: FlowKind::Login,
             flow_type: FlowType::Browser,
-            state: "choose_method".into(),
+            state: FlowState::ChooseMethod,
             csrf_token: "csrf".into(),
             return_to: None,
             request_url: "http://x/self-service/login/browser".into(),

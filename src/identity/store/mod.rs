@@ -1,17 +1,24 @@
 //! The identity role's SQL: identities with credentials and addresses (written in one
-//! transaction), sessions, self-service flows and their stored errors, and failed-login counters. Portable SQL over
-//! `sqlx::AnyPool`; the only module of the role that knows SQL.
+//! transaction), sessions, self-service flows and their stored errors, and failed-login
+//! counters. Portable SQL over `sqlx::AnyPool`; the only module of the role that knows SQL.
+//! What a statement reads is mapped to the domain types once per table, in `rows.rs`.
+
+mod rows;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use serde_json::Value;
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, FromRow, Transaction};
 
+use self::rows::{
+    CountRow, CredentialRow, FlowErrorRow, FlowRow, FoundCredentialRow, IdentifierRow, IdentityRow,
+    SessionIdentityRow, SessionRow, ThrottleRow, TokenSessionRow, FLOW_COLS, FOUND_CREDENTIAL_COLS,
+    IDENTITY_COLS, SESSION_COLS,
+};
 use super::error::{Error, Result};
-use super::flow::{Flow, FlowKind, FlowType};
-use super::model::{Aal, Credential, CredentialType, Identity, IdentityState, Micros, Session};
+use super::flow::Flow;
+use super::model::{Credential, CredentialType, Identity, Micros, Session};
 use super::throttle::Rule;
 use crate::store::batch::{Batcher, InList};
 use crate::store::{Db, OnDb};
@@ -48,59 +55,6 @@ pub struct IdentityStore {
 const SESSION_BATCH_KEYS: usize = 64;
 const SESSION_BATCH_STATEMENTS: usize = 1;
 
-const IDENTITY_COLS: &str = "i.id, i.schema_id, i.state, i.state_changed_at, i.traits, i.metadata_public, i.metadata_admin, i.verifiable_addresses, i.recovery_addresses, i.created_at, i.updated_at";
-const SESSION_COLS: &str = "s.id AS s_id, s.identity_id AS s_identity_id, s.active AS s_active, s.aal AS s_aal, s.authenticated_at AS s_authenticated_at, s.issued_at AS s_issued_at, s.expires_at AS s_expires_at, s.methods AS s_methods, s.devices AS s_devices, s.logout_token AS s_logout_token";
-const FLOW_COLS: &str = "id, kind, type, state, csrf_token, return_to, request_url, ui, identity_id, session_id, refresh, requested_aal, active, issued_at, expires_at";
-
-fn json_col<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
-    let text: &str = row.try_get(col)?;
-    serde_json::from_str(text).map_err(|e| Error::Internal(format!("column {col}: {e}")))
-}
-
-fn opt_json_col(row: &AnyRow, col: &str) -> Result<Option<Value>> {
-    let text: Option<String> = row.try_get(col)?;
-    match text {
-        None => Ok(None),
-        Some(t) => serde_json::from_str(&t)
-            .map(Some)
-            .map_err(|e| Error::Internal(format!("column {col}: {e}"))),
-    }
-}
-
-fn identity_from(row: &AnyRow) -> Result<Identity> {
-    let state: String = row.try_get("state")?;
-    Ok(Identity {
-        id: row.try_get("id")?,
-        schema_id: row.try_get("schema_id")?,
-        state: IdentityState::parse(&state).unwrap_or(IdentityState::Inactive),
-        state_changed_at: row.try_get("state_changed_at")?,
-        traits: json_col(row, "traits")?,
-        metadata_public: opt_json_col(row, "metadata_public")?,
-        metadata_admin: opt_json_col(row, "metadata_admin")?,
-        verifiable_addresses: json_col(row, "verifiable_addresses")?,
-        recovery_addresses: json_col(row, "recovery_addresses")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn session_from(row: &AnyRow) -> Result<Session> {
-    let aal: String = row.try_get("s_aal")?;
-    let active: i64 = row.try_get("s_active")?;
-    Ok(Session {
-        id: row.try_get("s_id")?,
-        identity_id: row.try_get("s_identity_id")?,
-        active: active != 0,
-        aal: Aal::parse(&aal).unwrap_or(Aal::Aal0),
-        authenticated_at: row.try_get("s_authenticated_at")?,
-        issued_at: row.try_get("s_issued_at")?,
-        expires_at: row.try_get("s_expires_at")?,
-        methods: json_col(row, "s_methods")?,
-        devices: json_col(row, "s_devices")?,
-        logout_token: row.try_get("s_logout_token")?,
-    })
-}
-
 /// Sessions with their identities by token hash, in one statement over `hashes`.
 async fn sessions_by_token_hashes(
     db: Db,
@@ -112,8 +66,8 @@ async fn sessions_by_token_hashes(
     let rows = SQL.fetch(&db, &hashes).await?;
     rows.iter()
         .map(|row| {
-            let hash: String = row.try_get("s_token_hash")?;
-            Ok((hash, (session_from(row)?, identity_from(row)?)))
+            let found = TokenSessionRow::from_row(row)?;
+            Ok((found.token_hash, found.found.into_pair()?))
         })
         .collect()
 }
@@ -222,7 +176,9 @@ impl IdentityStore {
         .bind(id)
         .fetch_optional_on(&self.db)
         .await?;
-        row.as_ref().map(identity_from).transpose()
+        row.as_ref()
+            .map(|row| IdentityRow::from_row(row)?.into_identity())
+            .transpose()
     }
 
     pub async fn credentials(&self, identity_id: &str) -> Result<Vec<Credential>> {
@@ -234,31 +190,21 @@ impl IdentityStore {
             .bind(identity_id)
             .fetch_all_on(&self.db)
             .await?;
-        let mut out = Vec::new();
-        for row in rows {
-            let kind: String = row.try_get("type")?;
-            let Some(kind) = CredentialType::parse(&kind) else {
-                continue;
-            };
-            let id: String = row.try_get("id")?;
-            let mut identifiers = Vec::new();
-            for i in &idents {
-                let cid: String = i.try_get("credential_id")?;
-                if cid == id {
-                    identifiers.push(i.try_get("identifier")?);
-                }
-            }
-            out.push(Credential {
-                id,
-                kind,
-                identifiers,
-                config: json_col(&row, "config")?,
-                version: row.try_get("version")?,
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-            });
-        }
-        Ok(out)
+        let idents = idents
+            .iter()
+            .map(IdentifierRow::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.iter()
+            .map(|row| {
+                let row = CredentialRow::from_row(row)?;
+                let identifiers = idents
+                    .iter()
+                    .filter(|i| i.credential_id == row.id)
+                    .map(|i| i.identifier.clone())
+                    .collect();
+                row.into_credential(identifiers)
+            })
+            .collect()
     }
 
     /// A page of identities ordered by id (keyset) or by offset (legacy pagination).
@@ -292,7 +238,9 @@ impl IdentityStore {
             .bind(offset.max(0))
             .fetch_all_on(&self.db)
             .await?;
-        rows.iter().map(identity_from).collect()
+        rows.iter()
+            .map(|row| IdentityRow::from_row(row)?.into_identity())
+            .collect()
     }
 
     /// How many identities match `filter` (the legacy pagination's `X-Total-Count`).
@@ -304,7 +252,7 @@ impl IdentityStore {
             q = q.bind(b);
         }
         let row = q.fetch_one_on(&self.db).await?;
-        Ok(row.try_get("n")?)
+        Ok(CountRow::from_row(&row)?.n)
     }
 
     pub async fn delete_identity(&self, id: &str) -> Result<bool> {
@@ -356,23 +304,15 @@ impl IdentityStore {
         kind: CredentialType,
         identifier: &str,
     ) -> Result<Option<(Identity, Credential)>> {
-        let row = sqlx::query(&format!("SELECT {IDENTITY_COLS}, c.id AS c_id, c.config AS c_config, c.version AS c_version, c.created_at AS c_created_at, c.updated_at AS c_updated_at FROM identity_credential_identifiers ci JOIN identity_credentials c ON c.id = ci.credential_id JOIN identity_identities i ON i.id = ci.identity_id WHERE ci.type = $1 AND ci.identifier = $2"))
+        let row = sqlx::query(&format!("SELECT {IDENTITY_COLS}, {FOUND_CREDENTIAL_COLS} FROM identity_credential_identifiers ci JOIN identity_credentials c ON c.id = ci.credential_id JOIN identity_identities i ON i.id = ci.identity_id WHERE ci.type = $1 AND ci.identifier = $2"))
             .bind(kind.as_str())
             .bind(identifier.to_lowercase())
             .fetch_optional_on(&self.db)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let identity = identity_from(&row)?;
-        let credential = Credential {
-            id: row.try_get("c_id")?,
-            kind,
-            identifiers: vec![identifier.to_lowercase()],
-            config: json_col(&row, "c_config")?,
-            version: row.try_get("c_version")?,
-            created_at: row.try_get("c_created_at")?,
-            updated_at: row.try_get("c_updated_at")?,
-        };
-        Ok(Some((identity, credential)))
+        FoundCredentialRow::from_row(&row)?
+            .into_pair(kind, identifier.to_lowercase())
+            .map(Some)
     }
 
     pub async fn update_credential_config(
@@ -430,7 +370,9 @@ impl IdentityStore {
         .bind(logout_token)
         .fetch_optional_on(&self.db)
         .await?;
-        row.as_ref().map(session_from).transpose()
+        row.as_ref()
+            .map(|row| SessionRow::from_row(row)?.into_session())
+            .transpose()
     }
 
     pub async fn session(&self, id: &str) -> Result<Option<(Session, Identity)>> {
@@ -438,10 +380,9 @@ impl IdentityStore {
             .bind(id)
             .fetch_optional_on(&self.db)
             .await?;
-        match row {
-            None => Ok(None),
-            Some(row) => Ok(Some((session_from(&row)?, identity_from(&row)?))),
-        }
+        row.as_ref()
+            .map(|row| SessionIdentityRow::from_row(row)?.into_pair())
+            .transpose()
     }
 
     /// Sessions ordered by id; `identity_id` narrows to one identity, `active` to (in)active
@@ -485,7 +426,7 @@ impl IdentityStore {
         }
         let rows = q.fetch_all_on(&self.db).await?;
         rows.iter()
-            .map(|r| Ok((session_from(r)?, identity_from(r)?)))
+            .map(|row| SessionIdentityRow::from_row(row)?.into_pair())
             .collect()
     }
 
@@ -576,7 +517,7 @@ impl IdentityStore {
             .bind(&flow.id)
             .bind(flow.kind.as_str())
             .bind(flow.flow_type.as_str())
-            .bind(&flow.state)
+            .bind(flow.state.as_str())
             .bind(&flow.csrf_token)
             .bind(flow.return_to.clone())
             .bind(&flow.request_url)
@@ -585,7 +526,7 @@ impl IdentityStore {
             .bind(flow.session_id.clone())
             .bind(i64::from(flow.refresh))
             .bind(flow.requested_aal.as_str())
-            .bind(flow.active.clone())
+            .bind(flow.active.map(|m| m.as_str()))
             .bind(flow.issued_at)
             .bind(flow.expires_at)
             .bind(now)
@@ -597,9 +538,9 @@ impl IdentityStore {
 
     pub async fn update_flow(&self, flow: &Flow, now: Micros) -> Result<()> {
         sqlx::query("UPDATE identity_flows SET state = $1, ui = $2, active = $3, identity_id = $4, updated_at = $5 WHERE id = $6")
-            .bind(&flow.state)
+            .bind(flow.state.as_str())
             .bind(to_text(&flow.ui)?)
-            .bind(flow.active.clone())
+            .bind(flow.active.map(|m| m.as_str()))
             .bind(flow.identity_id.clone())
             .bind(now)
             .bind(&flow.id)
@@ -628,12 +569,9 @@ impl IdentityStore {
         .bind(id)
         .fetch_optional_on(&self.db)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some((
-            json_col(&row, "error")?,
-            row.try_get("created_at")?,
-            row.try_get("updated_at")?,
-        )))
+        row.as_ref()
+            .map(|row| FlowErrorRow::from_row(row)?.into_parts())
+            .transpose()
     }
 
     pub async fn get_flow(&self, id: &str) -> Result<Option<Flow>> {
@@ -643,30 +581,9 @@ impl IdentityStore {
         .bind(id)
         .fetch_optional_on(&self.db)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let kind: String = row.try_get("kind")?;
-        let ftype: String = row.try_get("type")?;
-        let refresh: i64 = row.try_get("refresh")?;
-        let aal: String = row.try_get("requested_aal")?;
-        let ui_text: String = row.try_get("ui")?;
-        Ok(Some(Flow {
-            id: row.try_get("id")?,
-            kind: FlowKind::parse(&kind)
-                .ok_or_else(|| Error::Internal(format!("unknown flow kind {kind}")))?,
-            flow_type: FlowType::parse(&ftype).unwrap_or(FlowType::Api),
-            state: row.try_get("state")?,
-            csrf_token: row.try_get("csrf_token")?,
-            return_to: row.try_get("return_to")?,
-            request_url: row.try_get("request_url")?,
-            ui: serde_json::from_str(&ui_text).map_err(|e| Error::Internal(e.to_string()))?,
-            identity_id: row.try_get("identity_id")?,
-            session_id: row.try_get("session_id")?,
-            refresh: refresh != 0,
-            requested_aal: Aal::parse(&aal).unwrap_or(Aal::Aal1),
-            active: row.try_get("active")?,
-            issued_at: row.try_get("issued_at")?,
-            expires_at: row.try_get("expires_at")?,
-        }))
+        row.as_ref()
+            .map(|row| FlowRow::from_row(row)?.into_flow())
+            .transpose()
     }
 
     // --- brute force ------------------------------------------------------------------------
@@ -678,10 +595,12 @@ impl IdentityStore {
         .bind(key)
         .fetch_optional_on(&self.db)
         .await?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some((r.try_get("failures")?, r.try_get("last_failure")?))),
-        }
+        row.as_ref()
+            .map(|row| {
+                let row = ThrottleRow::from_row(row)?;
+                Ok((row.failures, row.last_failure))
+            })
+            .transpose()
     }
 
     /// Counts one failure for `key` at `now` if `rule` allows an attempt — in one statement,
