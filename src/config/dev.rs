@@ -286,6 +286,8 @@ mod tests {
         config.identity.selfservice.default_browser_return_url =
             Some("https://app.example.com/".into());
         config.identity.hashers.bcrypt.cost = Some(12);
+        // `Config::ephemeral()` took the `--dev` default (off); production keeps it on.
+        config.identity.quartet.brute_force.enabled = true;
         config
     }
 
