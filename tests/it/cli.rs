@@ -175,13 +175,15 @@ fn undescribed(help: &str) -> Vec<String> {
         if !in_list || !(2..=6).contains(&indent) || !entry.starts_with(['-', '<', '[']) {
             continue;
         }
-        // `  -c, --config <CONFIG>  Description`, or the description on the next lines.
+        // `  -c, --config <CONFIG>  Description`, or the description on the next line, indented
+        // deeper than any entry (clap: 10 spaces).
         let inline = entry
             .split_once("  ")
             .is_some_and(|(_, d)| !d.trim().is_empty());
-        let below = lines
-            .get(i + 1)
-            .is_some_and(|next| next.len() - next.trim_start().len() > indent + 4);
+        let below = lines.get(i + 1).is_some_and(|next| {
+            let rest = next.trim_start();
+            !rest.is_empty() && next.len() - rest.len() > 6
+        });
         if !inline && !below {
             missing.push(entry.to_string());
         }

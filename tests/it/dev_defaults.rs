@@ -182,10 +182,10 @@ impl Kratos {
         .0
     }
 
-    /// Six wrong passwords, then the right one: its status.
-    async fn right_after_six_wrong(&self) -> u16 {
+    /// `wrong` wrong passwords (each answered 400), then the right one: its status.
+    async fn right_after_wrong(&self, wrong: usize) -> u16 {
         self.create("ann@example.com", "the-right-password").await;
-        for _ in 0..6 {
+        for _ in 0..wrong {
             assert_eq!(self.login("ann@example.com", "wrong-guess").await, 400);
         }
         self.login("ann@example.com", "the-right-password").await
@@ -211,7 +211,7 @@ async fn identity_brute_force_protection_is_off_under_dev() {
         "{}",
         k.server.log_text()
     );
-    assert_eq!(k.right_after_six_wrong().await, 200);
+    assert_eq!(k.right_after_wrong(12).await, 200);
 }
 
 #[tokio::test]
@@ -221,7 +221,7 @@ async fn identity_brute_force_protection_explicitly_enabled_under_dev_throttles(
         "identity:\n  quartet:\n    brute_force:\n      enabled: true\n      base_delay: 60s\n",
     );
     assert!(!noted(&k.server, "identity.quartet.brute_force.enabled"));
-    assert_eq!(k.right_after_six_wrong().await, 429);
+    assert_eq!(k.right_after_wrong(5).await, 429);
 }
 
 #[tokio::test]
@@ -230,12 +230,12 @@ async fn identity_brute_force_protection_stays_on_without_dev_unless_disabled() 
         false,
         &production_like("  quartet:\n    brute_force:\n      base_delay: 60s\n"),
     );
-    assert_eq!(k.right_after_six_wrong().await, 429);
+    assert_eq!(k.right_after_wrong(5).await, 429);
     let k = Kratos::start(
         false,
         &production_like("  quartet:\n    brute_force:\n      enabled: false\n"),
     );
-    assert_eq!(k.right_after_six_wrong().await, 200);
+    assert_eq!(k.right_after_wrong(12).await, 200);
     assert!(
         k.server
             .log_text()
