@@ -70,10 +70,10 @@ impl Config {
             notes.push("dev default: identity.identity.schemas = the built-in email + password schema (id `default`)".into());
         }
         let after = &mut identity.selfservice.flows.registration.after;
-        if after.hooks.is_empty()
+        let no_hooks = after.hooks.is_empty()
             && after.password.hooks.is_empty()
-            && after.profile.hooks.is_empty()
-        {
+            && after.profile.hooks.is_empty();
+        if !after.hooks_given && no_hooks {
             after.hooks.push(HookConfig {
                 hook: "session".into(),
             });
@@ -258,6 +258,21 @@ mod tests {
                 && !n.contains("namespaces")),
             "{notes:?}"
         );
+        // An empty hook list given for registration means "no hook", under --dev too.
+        let none: crate::config::identity::IdentityConfig = serde_json::from_value(
+            serde_json::json!({"selfservice": {"flows": {"registration": {"after": {"hooks": []}}}}}),
+        )
+        .unwrap();
+        let mut config = Config::ephemeral();
+        config.identity = none;
+        config.apply_dev_defaults();
+        assert!(!config
+            .identity
+            .selfservice
+            .flows
+            .registration
+            .after
+            .runs("password", "session"));
         // `enabled: false` is kept too, and without --dev it is a development-grade setting.
         let off: crate::config::identity::IdentityConfig = serde_json::from_value(
             serde_json::json!({"quartet": {"brute_force": {"enabled": false}}}),

@@ -143,12 +143,50 @@ pub struct Flows {
 
 /// `after` of a flow: the global redirect, hooks, and per-method overrides.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(from = "AfterKeys")]
 pub struct AfterConfig {
     pub default_browser_return_url: Option<String>,
     pub hooks: Vec<HookConfig>,
     pub password: AfterMethod,
     pub profile: AfterMethod,
+    /// Whether the config gives a hook list here (`hooks`, `password.hooks` or
+    /// `profile.hooks`), even an empty one: `--dev` adds a hook only where none is given.
+    pub hooks_given: bool,
+}
+
+/// `after` as written in the config: each hook list may be left out, or given (even empty).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct AfterKeys {
+    default_browser_return_url: Option<String>,
+    hooks: Option<Vec<HookConfig>>,
+    password: AfterMethodKeys,
+    profile: AfterMethodKeys,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct AfterMethodKeys {
+    default_browser_return_url: Option<String>,
+    hooks: Option<Vec<HookConfig>>,
+}
+
+impl From<AfterKeys> for AfterConfig {
+    fn from(keys: AfterKeys) -> Self {
+        let hooks_given =
+            keys.hooks.is_some() || keys.password.hooks.is_some() || keys.profile.hooks.is_some();
+        let method = |m: AfterMethodKeys| AfterMethod {
+            default_browser_return_url: m.default_browser_return_url,
+            hooks: m.hooks.unwrap_or_default(),
+        };
+        Self {
+            default_browser_return_url: keys.default_browser_return_url,
+            hooks: keys.hooks.unwrap_or_default(),
+            password: method(keys.password),
+            profile: method(keys.profile),
+            hooks_given,
+        }
+    }
 }
 
 impl AfterConfig {
