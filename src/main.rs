@@ -15,10 +15,13 @@ use quartet::Stack;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The version `quartet version`, `quartet --version` and every `/version` endpoint show.
+const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+
 #[derive(Parser)]
 #[command(
     name = "quartet",
-    version,
+    version = VERSION,
     about = "The four Ory roles — identity, oauth2, permission, proxy — in one binary"
 )]
 struct Cli {
@@ -48,13 +51,20 @@ enum Command {
     },
     /// Apply database migrations and exit (`serve` also migrates at start).
     Migrate {
+        /// Config file (YAML or JSON) naming the database (`dsn`); without it, the env DSN.
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
     /// Validate a config file; print every error with its key path; exit 1 on error.
     CheckConfig {
-        #[arg(short, long)]
-        config: PathBuf,
+        /// Config file (YAML or JSON) to validate; optional with --dev (then the built-in
+        /// development config is checked).
+        #[arg(short, long, required_unless_present = "dev")]
+        config: Option<PathBuf>,
+        /// Validate as `serve --dev` would: `dsn: memory` when none is set, and the dev
+        /// defaults applied and listed.
+        #[arg(long)]
+        dev: bool,
     },
     /// Ory Permission Language tools.
     Opl {
@@ -135,6 +145,8 @@ enum ImportCommand {
     Identities {
         /// The file to read; `-` for stdin.
         file: PathBuf,
+        /// Config file (YAML or JSON) naming the database (`dsn`, not `memory`) and the
+        /// roles' settings; without it, the env DSN.
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
@@ -144,14 +156,19 @@ enum ImportCommand {
     Clients {
         /// The file to read; `-` for stdin.
         file: PathBuf,
+        /// Config file (YAML or JSON) naming the database (`dsn`, not `memory`) and the
+        /// roles' settings; without it, the env DSN.
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
-    /// Import relation tuples from a JSON array or Keto's text lines (`ns:obj#rel@subject`);
-    /// tuples already stored are skipped, so re-running a file is harmless.
+    /// Import relation tuples from a JSON array or Keto's text lines (`ns:obj#rel@subject`),
+    /// each checked against the configured namespaces as the write API checks it; tuples
+    /// already stored are skipped, so re-running a file is harmless.
     Tuples {
         /// The file to read; `-` for stdin.
         file: PathBuf,
+        /// Config file (YAML or JSON) naming the database (`dsn`, not `memory`) and the
+        /// roles' settings; without it, the env DSN.
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
@@ -161,7 +178,8 @@ enum ImportCommand {
 enum OplCommand {
     /// Parse and type-check OPL files; print every error as file:line:col; exit 1 on error.
     Check {
-        #[arg(required = true)]
+        /// OPL files to check (`.ts`), e.g. `namespaces.keto.ts`.
+        #[arg(required = true, value_name = "FILES")]
         files: Vec<PathBuf>,
     },
 }
@@ -187,7 +205,7 @@ async fn main() -> ExitCode {
             imports,
         } => serve(roles, config, dev, &imports).await,
         Command::Migrate { config } => migrate(config).await,
-        Command::CheckConfig { config } => check_config(config),
+        Command::CheckConfig { config, dev } => check_config(config, dev),
         Command::Opl {
             command: OplCommand::Check { files },
         } => {
@@ -208,7 +226,7 @@ async fn main() -> ExitCode {
         } => import_objects(FixtureKind::Clients, file, config).await,
         Command::Janitor(args) => janitor(args).await,
         Command::Version => {
-            println!("quartet {}", quartet::http::health::version());
+            println!("quartet {VERSION}");
             ExitCode::SUCCESS
         }
     }
@@ -324,6 +342,17 @@ async fn migrate(file: Option<PathBuf>) -> ExitCode {
     }
 }
 
+/// Loads an import's config; `dsn: memory` is refused: the imported data would live only as
+/// long as this command.
+fn load_for_import(file: Option<PathBuf>) -> Option<Config> {
+    let (config, _) = load(file, false)?;
+    if config.dsn == quartet::config::Dsn::Memory {
+        eprintln!("quartet: cannot import into `dsn: memory`: the data would vanish with the process; name a database `serve` reads (`sqlite://PATH` or `postgres://…`, in -c FILE or the env DSN), or load fixtures with `quartet serve --dev --import FILE`");
+        return None;
+    }
+    Some(config)
+}
+
 /// Reads an import's input: the file, or stdin for `-`.
 fn read_input(file: &std::path::Path) -> Result<String, ExitCode> {
     let shown = file.display().to_string();
@@ -341,7 +370,7 @@ fn read_input(file: &std::path::Path) -> Result<String, ExitCode> {
 /// `import identities|clients`: each created object on stdout as a JSON line, the summary on
 /// stderr.
 async fn import_objects(kind: FixtureKind, file: PathBuf, config: Option<PathBuf>) -> ExitCode {
-    let Some((config, _)) = load(config, false) else {
+    let Some(config) = load_for_import(config) else {
         return ExitCode::FAILURE;
     };
     init_logs(&config);
@@ -383,7 +412,7 @@ async fn import_objects(kind: FixtureKind, file: PathBuf, config: Option<PathBuf
 }
 
 async fn import_tuples(file: PathBuf, config: Option<PathBuf>) -> ExitCode {
-    let Some((config, _)) = load(config, false) else {
+    let Some(config) = load_for_import(config) else {
         return ExitCode::FAILURE;
     };
     init_logs(&config);
@@ -396,6 +425,7 @@ async fn import_tuples(file: PathBuf, config: Option<PathBuf>) -> ExitCode {
         let db = Db::connect(&config.dsn).await?;
         db.migrate().await?;
         let store = quartet::permission::TupleStore::new(db.clone());
+        let namespaces = quartet::permission::Namespaces::load(&config.permission.namespaces).await;
         use quartet::permission::import::{import_tuples, Progress};
         let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
         let progress = if std::io::IsTerminal::is_terminal(&stderr) {
@@ -403,7 +433,7 @@ async fn import_tuples(file: PathBuf, config: Option<PathBuf>) -> ExitCode {
         } else {
             Progress::Lines(&mut stdout)
         };
-        let summary = import_tuples(&store, &input, progress).await;
+        let summary = import_tuples(&store, &namespaces.current(), &input, progress).await;
         db.close().await;
         summary
     }
@@ -497,13 +527,22 @@ async fn janitor(args: JanitorArgs) -> ExitCode {
     }
 }
 
-fn check_config(file: PathBuf) -> ExitCode {
-    let shown = file.display().to_string();
-    let Some((config, warnings)) = load(Some(file), false) else {
+/// `check-config [-c FILE] [--dev]`: the config as `serve` (or `serve --dev`) would load it.
+fn check_config(file: Option<PathBuf>, dev: bool) -> ExitCode {
+    let shown = file.as_ref().map_or_else(
+        || "the built-in --dev config".to_string(),
+        |f| f.display().to_string(),
+    );
+    let Some((mut config, warnings)) = load(file, dev) else {
         return ExitCode::FAILURE;
     };
     for warning in warnings {
         println!("warning: {warning}");
+    }
+    if config.dev {
+        for note in config.apply_dev_defaults() {
+            println!("note: {note}");
+        }
     }
     if let Some(warning) = development_warning(&config, &Role::ALL) {
         println!("warning: {warning}");

@@ -3,7 +3,8 @@
 //! clients (Hydra's client JSON: one client or an array) go through the roles' own admin
 //! handlers, in process — as `kratos import identities` and `hydra import oauth2-client` call
 //! the admin APIs — so a fixture gets exactly the admin API's validation, defaults, password
-//! hashing and errors. Relation tuples go through `permission::import`.
+//! hashing and errors. Relation tuples go through `permission::import`, checked against the
+//! configured namespaces as the write API checks them.
 //!
 //! Re-running a file is harmless: an item the database already holds (the admin API's 409 — an
 //! identifier or a `client_id` taken) is counted as present and skipped. The whole file is read
@@ -131,7 +132,8 @@ pub async fn fixture(config: &Config, db: &Db, path: &std::path::Path) -> Result
     let imported = match kind {
         FixtureKind::Tuples => {
             let store = permission::TupleStore::new(db.clone());
-            return permission::import::import_file(&store, path)
+            let namespaces = permission::Namespaces::load(&config.permission.namespaces).await;
+            return permission::import::import_file(&store, &namespaces.current(), path)
                 .await
                 .map(|_| ());
         }

@@ -1,33 +1,29 @@
 //! The built-in defaults that make every role usable at once under `--dev` (and for the
-//! in-process fixture): an email + password identity schema, the password method, an issuer on
-//! the public OAuth2 port, and generated secrets — each reported so that nobody mistakes them
-//! for configured values — and the development-grade settings that a start without `--dev`
-//! runs on anyway, as Ory does, named in one warning.
+//! in-process fixture): an email + password identity schema, the `session` hook after
+//! registration, brute-force protection off, an issuer on the public OAuth2 port, generated
+//! secrets and the seed's permission model — each reported so that nobody mistakes them for
+//! configured values — and the development-grade settings that a start without `--dev` runs on
+//! anyway, as Ory does, named in one warning.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::identity::IdentitySchemaRef;
+use super::identity::{HookConfig, IdentitySchemaRef};
+use super::permission::{NamespacesConfig, OplNamespaces};
 use super::{Config, Dsn, Role, Secret};
 use crate::crypto::random_token;
 
 const DEFAULT_IDENTITY_SCHEMA: &str = include_str!("default_identity.schema.json");
 
+/// The permission model `--dev` serves when no namespaces are configured: the seed deployment's
+/// OPL file (`User`, `Organization`, `Gateway`), embedded at build time.
+pub const DEV_NAMESPACES_OPL: &str = include_str!("../../config/imprun/namespaces.keto.ts");
+
 impl Config {
     /// Fills what `--dev` provides when the config leaves it out; returns one note per default
     /// applied (secret values are never part of a note).
     pub fn apply_dev_defaults(&mut self) -> Vec<String> {
-        let mut notes = Vec::new();
-        let ids = &mut self.identity.identity;
-        if ids.schemas.is_empty() {
-            ids.schemas.push(IdentitySchemaRef {
-                id: "default".into(),
-                url: format!("base64://{}", STANDARD.encode(DEFAULT_IDENTITY_SCHEMA)),
-            });
-            ids.default_schema_id
-                .get_or_insert_with(|| "default".into());
-            notes.push("dev default: identity.identity.schemas = the built-in email + password schema (id `default`)".into());
-        }
+        let mut notes = self.identity_dev_defaults();
         let issuer = &mut self.oauth2.urls.self_.issuer;
         if issuer.is_none() {
             let port = self.oauth2.serve.public.port.unwrap_or(4444);
@@ -36,12 +32,12 @@ impl Config {
                 "dev default: oauth2.urls.self.issuer = http://localhost:{port}/"
             ));
         }
-        if self.identity.secrets.cipher.is_empty() {
-            self.identity
-                .secrets
-                .cipher
-                .push(Secret::new(random_token(32)));
-            notes.push("dev default: identity.secrets.cipher = a generated random secret (changes at every start)".into());
+        if self.permission.namespaces.is_unconfigured() {
+            self.permission.namespaces = NamespacesConfig::Opl(OplNamespaces {
+                location: format!("base64://{}", STANDARD.encode(DEV_NAMESPACES_OPL)),
+                experimental_strict_mode: false,
+            });
+            notes.push("dev default: permission.namespaces = the seed's OPL model (config/imprun/namespaces.keto.ts: User, Organization, Gateway)".into());
         }
         // The session cookie's and the oauth2 role's secrets are left to the roles, which take
         // a secret generated once and kept in the database (`store::secrets`): one generated
@@ -55,6 +51,42 @@ impl Config {
             if secrets.is_empty() {
                 notes.push(format!("dev default: {path} = a random secret generated once and kept in the database (shared by every instance on it; set one in production)"));
             }
+        }
+        notes
+    }
+
+    /// The identity role's part of [`Config::apply_dev_defaults`].
+    fn identity_dev_defaults(&mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let identity = &mut self.identity;
+        let ids = &mut identity.identity;
+        if ids.schemas.is_empty() {
+            ids.schemas.push(IdentitySchemaRef {
+                id: "default".into(),
+                url: format!("base64://{}", STANDARD.encode(DEFAULT_IDENTITY_SCHEMA)),
+            });
+            ids.default_schema_id
+                .get_or_insert_with(|| "default".into());
+            notes.push("dev default: identity.identity.schemas = the built-in email + password schema (id `default`)".into());
+        }
+        let after = &mut identity.selfservice.flows.registration.after;
+        let no_hooks = after.hooks.is_empty()
+            && after.password.hooks.is_empty()
+            && after.profile.hooks.is_empty();
+        if !after.hooks_given && no_hooks {
+            after.hooks.push(HookConfig {
+                hook: "session".into(),
+            });
+            notes.push("dev default: identity.selfservice.flows.registration.after.hooks = [session] (a registration signs the new identity in)".into());
+        }
+        let brute_force = &mut identity.quartet.brute_force;
+        if !brute_force.enabled_given && brute_force.enabled {
+            brute_force.enabled = false;
+            notes.push("dev default: identity.quartet.brute_force.enabled = false (wrong passwords are not throttled; set it to true to try the protection, on by default without --dev)".into());
+        }
+        if identity.secrets.cipher.is_empty() {
+            identity.secrets.cipher.push(Secret::new(random_token(32)));
+            notes.push("dev default: identity.secrets.cipher = a generated random secret (changes at every start)".into());
         }
         notes
     }
@@ -102,6 +134,9 @@ impl Config {
                     ));
                 }
             }
+            if !identity.quartet.brute_force.enabled {
+                found.push("identity.quartet.brute_force.enabled is false (wrong passwords are not throttled)".to_string());
+            }
             if identity.secrets.cookie.is_empty() && identity.secrets.default.is_empty() {
                 found.push("identity.secrets.cookie is unset (a secret generated once and kept in the database signs session cookies)".to_string());
             }
@@ -131,6 +166,7 @@ fn is_plain_http(url: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -157,6 +193,102 @@ mod tests {
         assert_eq!(config.apply_dev_defaults().len(), 2);
     }
 
+    #[test]
+    fn dev_turns_brute_force_off_adds_the_session_hook_and_serves_the_seed_model() {
+        let mut config = Config::ephemeral();
+        config.identity = Default::default();
+        config.permission = Default::default();
+        assert!(config.identity.quartet.brute_force.enabled);
+        let notes = config.apply_dev_defaults();
+        let identity = &config.identity;
+        assert!(!identity.quartet.brute_force.enabled);
+        assert!(identity
+            .selfservice
+            .flows
+            .registration
+            .after
+            .runs("password", "session"));
+        let NamespacesConfig::Opl(opl) = &config.permission.namespaces else {
+            panic!("{:?}", config.permission.namespaces)
+        };
+        assert!(opl.location.starts_with("base64://"));
+        for key in [
+            "identity.quartet.brute_force.enabled",
+            "identity.selfservice.flows.registration.after.hooks",
+            "permission.namespaces",
+        ] {
+            assert!(
+                notes
+                    .iter()
+                    .any(|n| n.starts_with(&format!("dev default: {key} = "))),
+                "{key} missing from {notes:?}"
+            );
+        }
+        // Applied once: a second pass finds nothing of these left to fill.
+        assert_eq!(config.apply_dev_defaults().len(), 2);
+    }
+
+    #[test]
+    fn explicit_brute_force_hooks_and_namespaces_win_over_dev() {
+        let keys: crate::config::identity::IdentityConfig = serde_json::from_value(serde_json::json!({
+            "quartet": {"brute_force": {"enabled": true}},
+            "selfservice": {"flows": {"registration": {"after": {"password": {"hooks": [{"hook": "web_hook"}]}}}}}
+        }))
+        .unwrap();
+        assert!(keys.quartet.brute_force.enabled_given);
+        let mut config = Config::ephemeral();
+        config.identity = keys;
+        config.permission.namespaces = NamespacesConfig::LegacyUri("file:///etc/keto".into());
+        let notes = config.apply_dev_defaults();
+        assert!(config.identity.quartet.brute_force.enabled);
+        assert!(!config
+            .identity
+            .selfservice
+            .flows
+            .registration
+            .after
+            .runs("password", "session"));
+        assert!(matches!(
+            &config.permission.namespaces,
+            NamespacesConfig::LegacyUri(uri) if uri == "file:///etc/keto"
+        ));
+        assert!(
+            notes.iter().all(|n| !n.contains("brute_force")
+                && !n.contains("registration")
+                && !n.contains("namespaces")),
+            "{notes:?}"
+        );
+        // An empty hook list given for registration means "no hook", under --dev too.
+        let none: crate::config::identity::IdentityConfig = serde_json::from_value(
+            serde_json::json!({"selfservice": {"flows": {"registration": {"after": {"hooks": []}}}}}),
+        )
+        .unwrap();
+        let mut config = Config::ephemeral();
+        config.identity = none;
+        config.apply_dev_defaults();
+        assert!(!config
+            .identity
+            .selfservice
+            .flows
+            .registration
+            .after
+            .runs("password", "session"));
+        // `enabled: false` is kept too, and without --dev it is a development-grade setting.
+        let off: crate::config::identity::IdentityConfig = serde_json::from_value(
+            serde_json::json!({"quartet": {"brute_force": {"enabled": false}}}),
+        )
+        .unwrap();
+        let mut config = production();
+        config.identity.quartet = off.quartet;
+        assert_eq!(
+            config.development_grade_settings(&[Role::Identity]),
+            vec![
+                "identity.quartet.brute_force.enabled is false (wrong passwords are not throttled)"
+                    .to_string()
+            ]
+        );
+    }
+
     /// A configuration as an operator writes it for production: every setting set and secure.
     fn production() -> Config {
         let mut config = Config::ephemeral();
@@ -169,6 +301,8 @@ mod tests {
         config.identity.selfservice.default_browser_return_url =
             Some("https://app.example.com/".into());
         config.identity.hashers.bcrypt.cost = Some(12);
+        // `Config::ephemeral()` took the `--dev` default (off); production keeps it on.
+        config.identity.quartet.brute_force.enabled = true;
         config
     }
 

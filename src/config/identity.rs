@@ -143,12 +143,50 @@ pub struct Flows {
 
 /// `after` of a flow: the global redirect, hooks, and per-method overrides.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(from = "AfterKeys")]
 pub struct AfterConfig {
     pub default_browser_return_url: Option<String>,
     pub hooks: Vec<HookConfig>,
     pub password: AfterMethod,
     pub profile: AfterMethod,
+    /// Whether the config gives a hook list here (`hooks`, `password.hooks` or
+    /// `profile.hooks`), even an empty one: `--dev` adds a hook only where none is given.
+    pub hooks_given: bool,
+}
+
+/// `after` as written in the config: each hook list may be left out, or given (even empty).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct AfterKeys {
+    default_browser_return_url: Option<String>,
+    hooks: Option<Vec<HookConfig>>,
+    password: AfterMethodKeys,
+    profile: AfterMethodKeys,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct AfterMethodKeys {
+    default_browser_return_url: Option<String>,
+    hooks: Option<Vec<HookConfig>>,
+}
+
+impl From<AfterKeys> for AfterConfig {
+    fn from(keys: AfterKeys) -> Self {
+        let hooks_given =
+            keys.hooks.is_some() || keys.password.hooks.is_some() || keys.profile.hooks.is_some();
+        let method = |m: AfterMethodKeys| AfterMethod {
+            default_browser_return_url: m.default_browser_return_url,
+            hooks: m.hooks.unwrap_or_default(),
+        };
+        Self {
+            default_browser_return_url: keys.default_browser_return_url,
+            hooks: keys.hooks.unwrap_or_default(),
+            password: method(keys.password),
+            profile: method(keys.profile),
+            hooks_given,
+        }
+    }
 }
 
 impl AfterConfig {
@@ -415,10 +453,16 @@ impl Default for SessionCacheConfig {
 /// `free_failures` failures within `window`, each further attempt must wait
 /// `base_delay * 2^(failures - free_failures)`, capped at `max_delay`; the counters reset after
 /// a successful login or once `window` has passed without failures — never a permanent lockout.
+///
+/// On unless `enabled: false` is configured — except under `--dev`, which turns an `enabled` the
+/// config does not give off (`Config::apply_dev_defaults`), so that test suites trying wrong
+/// passwords are not throttled; an explicit `enabled` wins either way.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "BruteForceKeys")]
 pub struct BruteForceConfig {
     pub enabled: bool,
+    /// Whether the config gives `enabled` (file or env); `--dev` changes only an ungiven one.
+    pub enabled_given: bool,
     pub free_failures_per_identifier: u32,
     pub free_failures_per_ip: u32,
     pub base_delay: GoDuration,
@@ -428,13 +472,45 @@ pub struct BruteForceConfig {
 
 impl Default for BruteForceConfig {
     fn default() -> Self {
+        BruteForceKeys::default().into()
+    }
+}
+
+/// `quartet.brute_force` as written in the config: `enabled` may be left out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct BruteForceKeys {
+    enabled: Option<bool>,
+    free_failures_per_identifier: u32,
+    free_failures_per_ip: u32,
+    base_delay: GoDuration,
+    max_delay: GoDuration,
+    window: GoDuration,
+}
+
+impl Default for BruteForceKeys {
+    fn default() -> Self {
         Self {
-            enabled: true,
+            enabled: None,
             free_failures_per_identifier: 5,
             free_failures_per_ip: 50,
             base_delay: GoDuration(1_000_000_000),
             max_delay: GoDuration(15 * 60_000_000_000),
             window: GoDuration::hours(1),
+        }
+    }
+}
+
+impl From<BruteForceKeys> for BruteForceConfig {
+    fn from(keys: BruteForceKeys) -> Self {
+        Self {
+            enabled: keys.enabled.unwrap_or(true),
+            enabled_given: keys.enabled.is_some(),
+            free_failures_per_identifier: keys.free_failures_per_identifier,
+            free_failures_per_ip: keys.free_failures_per_ip,
+            base_delay: keys.base_delay,
+            max_delay: keys.max_delay,
+            window: keys.window,
         }
     }
 }

@@ -45,9 +45,21 @@ pub enum NamespacesConfig {
     Opl(OplNamespaces),
 }
 
+/// Keto's default `namespaces`: a directory of legacy namespace files beside the process.
+const DEFAULT_LOCATION: &str = "file://./keto_namespaces";
+
 impl Default for NamespacesConfig {
     fn default() -> Self {
-        NamespacesConfig::LegacyUri("file://./keto_namespaces".into())
+        NamespacesConfig::LegacyUri(DEFAULT_LOCATION.into())
+    }
+}
+
+impl NamespacesConfig {
+    /// True when no namespaces are configured: Keto's default location, and nothing there
+    /// (Keto then starts without namespaces and refuses every tuple). Reads the file system.
+    pub fn is_unconfigured(&self) -> bool {
+        matches!(self, NamespacesConfig::LegacyUri(uri) if uri == DEFAULT_LOCATION)
+            && !std::path::Path::new(DEFAULT_LOCATION.trim_start_matches("file://")).exists()
     }
 }
 

@@ -452,20 +452,12 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T> {
 }
 
 fn ensure_namespace(state: &ApiState, name: &str) -> Result<()> {
-    if state.engine.namespaces().current().contains(name) {
-        Ok(())
-    } else {
-        Err(PermissionError::UnknownNamespace(name.to_string()))
-    }
+    state.engine.namespaces().current().ensure(name)
 }
 
 /// Keto's mapper: the tuple's namespace and a subject set's namespace must be configured.
 fn ensure_tuple_namespaces(state: &ApiState, t: &RelationTuple) -> Result<()> {
-    ensure_namespace(state, &t.namespace)?;
-    if let Subject::Set(s) = &t.subject {
-        ensure_namespace(state, &s.namespace)?;
-    }
-    Ok(())
+    state.engine.namespaces().current().ensure_tuple(t)
 }
 
 async fn list_tuples(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Response> {

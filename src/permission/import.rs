@@ -1,6 +1,7 @@
 //! Bulk import of relation tuples (`quartet import tuples FILE`, `serve --import FILE`): a JSON
 //! array of Keto's relation-tuple objects or Keto's text lines `ns:obj#rel@subject`.
-//! Everything is parsed before anything is written; the tuples then go in chunks of [`CHUNK`]
+//! Everything is parsed, and checked against the configured namespaces as the write API checks
+//! a tuple, before anything is written; the tuples then go in chunks of [`CHUNK`]
 //! per transaction, each chunk as a few multi-row `INSERT … WHERE NOT EXISTS` statements
 //! ([`TupleStore::insert_missing`]), so that running the same file twice changes nothing and a
 //! chunk that fails writes nothing.
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::error::PermissionError;
 use super::http::TupleDto;
+use super::namespaces::NamespaceSet;
 use super::store::TupleStore;
 use super::tuple::RelationTuple;
 
@@ -77,14 +79,33 @@ impl Progress<'_> {
 /// lines and lines starting with `//` or `#` are skipped). An error names the line number
 /// (text, from 1) or the array index (JSON, from 0).
 pub fn parse_tuples(input: &str) -> Result<Vec<RelationTuple>, PermissionError> {
+    parse_each(input, |_| Ok(()))
+}
+
+/// [`parse_tuples`], each tuple also checked against `namespaces` as the write API checks it
+/// ([`NamespaceSet::ensure_tuple`]); an error names the line or index of the first refused one.
+pub fn parse_known_tuples(
+    input: &str,
+    namespaces: &NamespaceSet,
+) -> Result<Vec<RelationTuple>, PermissionError> {
+    parse_each(input, |tuple| namespaces.ensure_tuple(tuple))
+}
+
+fn parse_each(
+    input: &str,
+    check: impl Fn(&RelationTuple) -> Result<(), PermissionError>,
+) -> Result<Vec<RelationTuple>, PermissionError> {
     if input.trim_start().starts_with('[') {
-        parse_json(input)
+        parse_json(input, check)
     } else {
-        parse_text(input)
+        parse_text(input, check)
     }
 }
 
-fn parse_json(input: &str) -> Result<Vec<RelationTuple>, PermissionError> {
+fn parse_json(
+    input: &str,
+    check: impl Fn(&RelationTuple) -> Result<(), PermissionError>,
+) -> Result<Vec<RelationTuple>, PermissionError> {
     let items: Vec<serde_json::Value> = serde_json::from_str(input)
         .map_err(|e| PermissionError::BadRequest(format!("invalid JSON array: {e}")))?;
     items
@@ -94,12 +115,16 @@ fn parse_json(input: &str) -> Result<Vec<RelationTuple>, PermissionError> {
             serde_json::from_value::<TupleDto>(item)
                 .map_err(|e| PermissionError::BadJson(e.to_string()))
                 .and_then(TupleDto::into_domain)
+                .and_then(|tuple| check(&tuple).map(|()| tuple))
                 .map_err(|e| PermissionError::BadRequest(format!("tuple at index {index}: {e}")))
         })
         .collect()
 }
 
-fn parse_text(input: &str) -> Result<Vec<RelationTuple>, PermissionError> {
+fn parse_text(
+    input: &str,
+    check: impl Fn(&RelationTuple) -> Result<(), PermissionError>,
+) -> Result<Vec<RelationTuple>, PermissionError> {
     input
         .lines()
         .enumerate()
@@ -107,19 +132,22 @@ fn parse_text(input: &str) -> Result<Vec<RelationTuple>, PermissionError> {
         .filter(|(_, line)| !(line.is_empty() || line.starts_with("//") || line.starts_with('#')))
         .map(|(number, line)| {
             RelationTuple::parse(line)
+                .and_then(|tuple| check(&tuple).map(|()| tuple))
                 .map_err(|e| PermissionError::BadRequest(format!("line {number}: {e}")))
         })
         .collect()
 }
 
-/// Parses `input` (see [`parse_tuples`]) and, only when all of it parses, inserts the tuples
-/// not yet stored, [`CHUNK`] per transaction, reporting after each chunk.
+/// Parses `input` (see [`parse_tuples`]), checks every tuple against `namespaces` as the write
+/// API does, and, only when all of it passes, inserts the tuples not yet stored, [`CHUNK`] per
+/// transaction, reporting after each chunk.
 pub async fn import_tuples(
     store: &TupleStore,
+    namespaces: &NamespaceSet,
     input: &str,
     mut progress: Progress<'_>,
 ) -> Result<ImportSummary, PermissionError> {
-    let tuples = parse_tuples(input)?;
+    let tuples = parse_known_tuples(input, namespaces)?;
     let mut summary = ImportSummary {
         read: tuples.len(),
         ..ImportSummary::default()
@@ -157,14 +185,15 @@ async fn insert_chunks(
     Ok(())
 }
 
-/// Loads one fixture file silently (`serve --import`); the error is one line without the file
-/// name (the caller names it).
+/// Loads one fixture file silently (`serve --import`), checked against `namespaces`; the error
+/// is one line without the file name (the caller names it).
 pub async fn import_file(
     store: &TupleStore,
+    namespaces: &NamespaceSet,
     path: &std::path::Path,
 ) -> Result<ImportSummary, String> {
     let input = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let summary = import_tuples(store, &input, Progress::Silent)
+    let summary = import_tuples(store, namespaces, &input, Progress::Silent)
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(
@@ -220,6 +249,30 @@ mod tests {
             tuples.iter().map(ToString::to_string).collect::<Vec<_>>(),
             ["Doc:d#owner@alice", "Doc:d#viewer@Group:g#members"]
         );
+    }
+
+    #[test]
+    fn unconfigured_namespaces_are_refused_by_line_or_index() {
+        let known = NamespaceSet::from_names(["Doc", "Group"]);
+        let ok = parse_known_tuples("Doc:d#owner@alice\nDoc:d#viewer@Group:g#members\n", &known);
+        assert_eq!(ok.unwrap().len(), 2);
+        let err = parse_known_tuples("Doc:d#owner@alice\n\nNope:x#y@z\n", &known)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "line 3: Unknown namespace with name \"Nope\".");
+        let err = parse_known_tuples("Doc:d#viewer@Team:t#members\n", &known)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "line 1: Unknown namespace with name \"Team\".");
+        let json = r#"[{"namespace": "Doc", "object": "d", "relation": "r", "subject_id": "a"},
+            {"namespace": "Nope", "object": "d", "relation": "r", "subject_id": "a"}]"#;
+        let err = parse_known_tuples(json, &known).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "tuple at index 1: Unknown namespace with name \"Nope\"."
+        );
+        // Without the check, any namespace parses.
+        assert_eq!(parse_tuples("Nope:x#y@z").unwrap().len(), 1);
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 
+use super::error::PermissionError;
 use super::opl::{self, NamespaceDef, RelationDef};
+use super::tuple::{RelationTuple, Subject};
 use crate::config::permission::NamespacesConfig;
 
 /// One consistent set of namespaces.
@@ -68,6 +70,25 @@ impl NamespaceSet {
 
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// Keto's mapper, as every write checks a tuple: its namespace and a subject set's
+    /// namespace must be configured (→ 404 `Unknown namespace with name "x".`).
+    pub fn ensure_tuple(&self, tuple: &RelationTuple) -> Result<(), PermissionError> {
+        self.ensure(&tuple.namespace)?;
+        if let Subject::Set(set) = &tuple.subject {
+            self.ensure(&set.namespace)?;
+        }
+        Ok(())
+    }
+
+    /// The namespace `name` is configured (→ 404 `Unknown namespace …` otherwise).
+    pub fn ensure(&self, name: &str) -> Result<(), PermissionError> {
+        if self.contains(name) {
+            Ok(())
+        } else {
+            Err(PermissionError::UnknownNamespace(name.to_string()))
+        }
     }
 
     pub fn relation(&self, namespace: &str, relation: &str) -> RelationLookup<'_> {

@@ -151,7 +151,123 @@ fn version_prints_the_version() {
     let dir = tempfile::tempdir().unwrap();
     let out = quartet(&["version"], dir.path());
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("quartet v"));
+    let version = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(version.starts_with("quartet v"));
+    for flag in ["--version", "-V"] {
+        let out = quartet(&[flag], dir.path());
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), version, "{flag}");
+    }
+}
+
+/// The entries (flags and arguments) of a `--help` text without a description.
+fn undescribed(help: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    let mut in_list = false;
+    let lines: Vec<&str> = help.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.ends_with(':') && !line.starts_with(' ') {
+            in_list = matches!(*line, "Options:" | "Arguments:");
+            continue;
+        }
+        let entry = line.trim_start();
+        let indent = line.len() - entry.len();
+        if !in_list || !(2..=6).contains(&indent) || !entry.starts_with(['-', '<', '[']) {
+            continue;
+        }
+        // `  -c, --config <CONFIG>  Description`, or the description on the next line, indented
+        // deeper than any entry (clap: 10 spaces).
+        let inline = entry
+            .split_once("  ")
+            .is_some_and(|(_, d)| !d.trim().is_empty());
+        let below = lines.get(i + 1).is_some_and(|next| {
+            let rest = next.trim_start();
+            !rest.is_empty() && next.len() - rest.len() > 6
+        });
+        if !inline && !below {
+            missing.push(entry.to_string());
+        }
+    }
+    missing
+}
+
+#[test]
+fn every_flag_and_argument_of_every_command_is_described() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [
+        &[][..],
+        &["serve"],
+        &["migrate"],
+        &["check-config"],
+        &["opl", "check"],
+        &["import", "identities"],
+        &["import", "clients"],
+        &["import", "tuples"],
+        &["janitor"],
+        &["version"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = quartet(&args, dir.path());
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            undescribed(&help),
+            Vec::<String>::new(),
+            "{args:?}:\n{help}"
+        );
+    }
+    // The parser itself finds an undescribed entry.
+    assert_eq!(
+        undescribed("Options:\n  -c, --config <CONFIG>\n  -h, --help  Print help\n"),
+        vec!["-c, --config <CONFIG>".to_string()]
+    );
+    let help = String::from_utf8_lossy(&quartet(&["opl", "check", "--help"], dir.path()).stdout)
+        .into_owned();
+    assert!(help.contains("<FILES>..."), "{help}");
+}
+
+/// `check-config --dev` loads a config as `serve --dev` does: no `dsn` needed, and the dev
+/// defaults listed; without `--dev` the same file is refused for its missing `dsn`.
+#[test]
+fn check_config_dev_validates_as_serve_dev_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quartet(&["check-config", "--dev"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for note in [
+        "note: dev default: identity.identity.schemas = ",
+        "note: dev default: identity.selfservice.flows.registration.after.hooks = [session]",
+        "note: dev default: identity.quartet.brute_force.enabled = false",
+        "note: dev default: oauth2.urls.self.issuer = http://localhost:4444/",
+        "note: dev default: permission.namespaces = the seed's OPL model",
+    ] {
+        assert!(text.contains(note), "{note:?} missing from {text}");
+    }
+    assert!(
+        text.contains("the built-in --dev config: ok (dsn memory)"),
+        "{text}"
+    );
+    assert!(!text.contains("development-grade settings"), "{text}");
+
+    let cfg = config(
+        dir.path(),
+        "identity:\n  quartet:\n    brute_force:\n      enabled: true\n",
+    );
+    let out = quartet(&["check-config", "--dev", "-c", &cfg], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("brute_force.enabled = false"), "{text}");
+    assert!(text.contains(&format!("{cfg}: ok (dsn memory)")), "{text}");
+    let out = quartet(&["check-config", "-c", &cfg], dir.path());
+    assert_one_line_failure(&out, "no dsn set");
+
+    // Without --dev a file is required; an error in it fails --dev as well.
+    let out = quartet(&["check-config"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let cfg = config(dir.path(), "identity:\n  nope: 1\n");
+    let out = quartet(&["check-config", "--dev", "-c", &cfg], dir.path());
+    assert_one_line_failure(&out, "unknown key identity.nope");
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod common;
 
 mod cli;
 mod config;
+mod dev_defaults;
 mod fixtures_cli;
 mod fuzz_corpus;
 mod http_kernel;

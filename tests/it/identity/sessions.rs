@@ -374,6 +374,8 @@ async fn revoke_active_sessions_hooks_revoke_the_other_sessions(backend: Backend
 
 async fn brute_force_protection_answers_429_then_recovers_on_success_path(backend: Backend) {
     let env = start_with(backend, |c| {
+        // On in production; `--dev` (and so `Config::ephemeral()`) turns it off.
+        c.identity.quartet.brute_force.enabled = true;
         c.identity.quartet.brute_force.free_failures_per_identifier = 2;
         c.identity.quartet.brute_force.base_delay = GoDuration(60_000_000_000);
     })

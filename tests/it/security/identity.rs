@@ -327,7 +327,7 @@ async fn queries_of_more_than_1000_parameters_are_refused() {
 #[tokio::test]
 async fn concurrent_guesses_cannot_outrun_the_failure_count() {
     let k = Kratos::start(schema_config(
-        "  quartet:\n    brute_force:\n      free_failures_per_identifier: 5\n      base_delay: 60s\n",
+        "  quartet:\n    brute_force:\n      enabled: true\n      free_failures_per_identifier: 5\n      base_delay: 60s\n",
     ));
     k.create("victim@example.com", "the-right-password").await;
     let mut actions = Vec::new();
@@ -389,7 +389,7 @@ async fn concurrent_guesses_cannot_outrun_the_failure_count() {
 #[tokio::test]
 async fn a_rotated_forwarded_for_does_not_reset_the_per_address_limit() {
     let k = Kratos::start(schema_config(
-        "  quartet:\n    brute_force:\n      free_failures_per_ip: 3\n      base_delay: 60s\n",
+        "  quartet:\n    brute_force:\n      enabled: true\n      free_failures_per_ip: 3\n      base_delay: 60s\n",
     ));
     for i in 0..3 {
         let xff = format!("203.0.113.{i}");
@@ -409,7 +409,7 @@ async fn a_rotated_forwarded_for_does_not_reset_the_per_address_limit() {
 #[tokio::test]
 async fn forwarded_for_is_believed_from_a_trusted_proxy() {
     let config = schema_config(
-        "  quartet:\n    brute_force:\n      free_failures_per_ip: 3\n      base_delay: 60s\n",
+        "  quartet:\n    brute_force:\n      enabled: true\n      free_failures_per_ip: 3\n      base_delay: 60s\n",
     ) + "http:\n  trusted_proxies: [127.0.0.1/32]\n";
     let k = Kratos::start(config);
     for i in 0..3 {
