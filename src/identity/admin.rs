@@ -76,16 +76,23 @@ pub struct CreateIdentityBody {
     pub metadata_admin: Option<Value>,
     #[serde(default)]
     pub verifiable_addresses: Option<Vec<AddressIn>>,
+    /// Accepted as Kratos accepts it; recovery addresses follow from the schema.
     #[serde(default)]
+    #[allow(dead_code)]
     pub recovery_addresses: Option<Vec<Value>>,
     #[serde(default)]
     pub credentials: Option<CredentialsIn>,
+    /// Accepted as Kratos accepts it; organizations are an Ory Network feature.
     #[serde(default)]
+    #[allow(dead_code)]
     pub organization_id: Option<Value>,
 }
 
+/// An imported verifiable address; `id` and the timestamps are accepted as Kratos accepts them
+/// and replaced by the store's own.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 pub struct AddressIn {
     pub value: String,
     pub via: String,
@@ -125,7 +132,9 @@ pub struct PasswordConfigIn {
     pub password: Option<String>,
     #[serde(default)]
     pub hashed_password: Option<String>,
+    /// Accepted as Kratos accepts it; the password migration hook is not run.
     #[serde(default)]
+    #[allow(dead_code)]
     pub use_password_migration_hook: Option<bool>,
 }
 

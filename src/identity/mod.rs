@@ -16,6 +16,10 @@
 //! `policy`, `limits`, `throttle` and `selfservice`'s `http` and `nodes` do no I/O and read no
 //! clock.**
 //!
+//! Visibility: every module is `pub(crate)` except `flow`, `limits`, `model`, `request`, `service`,
+//! `store`, `throttle` — what the CLI, the integration tests, the benchmarks and the fuzz targets
+//! reach; the composition root uses the items re-exported below.
+//!
 //! Floors (a file uses only files on its own floor or below; no cycles):
 //! - 0: model, text, limits, query, csrf, http_fetch, cleanup
 //! - 1: error, policy, throttle, session_cache
@@ -26,27 +30,27 @@
 //! - 6: request, redirect
 //! - 7: admin, public, selfservice
 
-pub mod admin;
-pub mod cleanup;
-pub mod csrf;
-pub mod error;
+pub(crate) mod admin;
+pub(crate) mod cleanup;
+pub(crate) mod csrf;
+pub(crate) mod error;
 pub mod flow;
 mod http_fetch;
 pub mod limits;
 pub mod model;
-pub mod policy;
-pub mod public;
-pub mod query;
-pub mod redirect;
+pub(crate) mod policy;
+pub(crate) mod public;
+pub(crate) mod query;
+pub(crate) mod redirect;
 pub mod request;
-pub mod schema;
-pub mod selfservice;
+pub(crate) mod schema;
+pub(crate) mod selfservice;
 pub mod service;
-pub mod session_cache;
+pub(crate) mod session_cache;
 pub mod store;
-pub mod text;
+pub(crate) mod text;
 pub mod throttle;
-pub mod wire;
+pub(crate) mod wire;
 
 pub use error::Error;
 pub use service::{BoundUrls, Service};

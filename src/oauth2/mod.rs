@@ -19,6 +19,10 @@
 //!   `browser` (`/oauth2/auth`, `/oauth2/sessions/logout`), `client_cors`, `public`,
 //!   `admin_flows`, [`admin`]; [`cleanup`] is the janitor's.
 //!
+//! Visibility: every module is `pub(crate)` except `admin`, `jose` — what the CLI, the integration
+//! tests, the benchmarks and the fuzz targets reach; the composition root uses the items re-
+//! exported below.
+//!
 //! Floors (a file uses only files on its own floor or below; no cycles):
 //! - 0: error, strategy, token, secret, secret_cache, navigation, cleanup
 //! - 1: form, jose, html, wire, client, trust
@@ -36,7 +40,7 @@ pub(crate) mod admin_flows;
 pub(crate) mod auth_request;
 pub(crate) mod browser;
 pub(crate) mod challenge;
-pub mod cleanup;
+pub(crate) mod cleanup;
 pub(crate) mod client;
 pub(crate) mod client_auth;
 pub(crate) mod client_cache;
@@ -45,7 +49,7 @@ pub(crate) mod client_keys;
 pub(crate) mod client_registry;
 pub(crate) mod consent;
 pub(crate) mod cookies;
-pub mod error;
+pub(crate) mod error;
 pub(crate) mod flows;
 pub(crate) mod form;
 pub(crate) mod grant;
@@ -63,7 +67,7 @@ pub(crate) mod secret;
 pub(crate) mod secret_cache;
 pub(crate) mod service;
 pub(crate) mod settings;
-pub mod store;
+pub(crate) mod store;
 pub(crate) mod strategy;
 pub(crate) mod token;
 pub(crate) mod token_endpoint;

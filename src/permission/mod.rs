@@ -13,6 +13,10 @@
 //! - [`cli`]: `quartet opl check`;
 //! - [`import`]: `quartet import tuples` (bulk load from JSON or Keto's text form).
 //!
+//! Visibility: every module is `pub(crate)` except `cli`, `engine`, `http`, `import`, `lookup`,
+//! `namespaces`, `opl` — what the CLI, the integration tests, the benchmarks and the fuzz targets
+//! reach; the composition root uses the items re-exported below.
+//!
 //! Floors (a file uses only files on its own floor or below; no cycles):
 //! - 0: error, opl
 //! - 1: tuple, namespaces
@@ -23,14 +27,14 @@
 
 pub mod cli;
 pub mod engine;
-pub mod error;
+pub(crate) mod error;
 pub mod http;
 pub mod import;
 pub mod lookup;
 pub mod namespaces;
 pub mod opl;
-pub mod store;
-pub mod tuple;
+pub(crate) mod store;
+pub(crate) mod tuple;
 
 use axum::Router;
 

@@ -203,6 +203,7 @@ fn is_this(path: &str) -> bool {
 }
 
 /// The GJSON paths configs use: `a.b.c`, `@this`, array indices, `\.` escapes.
+#[cfg(test)]
 pub fn gjson(v: &Value, path: &str) -> Option<Value> {
     gjson_ref(v, path).map(Cow::into_owned)
 }
