@@ -559,37 +559,8 @@ mod tests {
 
     #[test]
     fn sprig_and_builtins_on_the_session() {
-        assert_eq!(
-            run("{{ .Extra | toJson }}").unwrap(),
-            r#"{"identity":{"traits":{"email":"a@b.c"}},"n":30,"scp":["a","b"]}"#
-        );
-        assert_eq!(
-            run("{{ printf \"%+q\" .Extra.scp }}").unwrap(),
-            r#"["a" "b"]"#
-        );
-        assert_eq!(run("{{ .Extra.n }}").unwrap(), "30");
-        assert_eq!(
-            run("{{ .Extra.missing | default \"anon\" }}").unwrap(),
-            "anon"
-        );
-        assert_eq!(
-            run("{{ if eq .Subject \"user-1\" }}yes{{ else }}no{{ end }}").unwrap(),
-            "yes"
-        );
-        assert_eq!(run("{{ index .Extra.scp 1 }}").unwrap(), "b");
-        assert_eq!(
-            run("{{ .Subject | upper }}-{{ lower \"AB\" }}").unwrap(),
-            "USER-1-ab"
-        );
-        assert_eq!(run("{{- \" x \" | trim -}} !").unwrap(), "x!");
-        assert_eq!(
-            run("{{ range .Extra.scp }}[{{ . }}]{{ end }}").unwrap(),
-            "[a][b]"
-        );
-        assert_eq!(
-            run("{{ with .Extra.identity }}{{ .traits.email }}{{ end }}").unwrap(),
-            "a@b.c"
-        );
-        assert_eq!(run("{{/* comment */}}ok").unwrap(), "ok");
+        for (template, rendered) in crate::template::tests::SESSION_CASES {
+            assert_eq!(run(template).unwrap(), *rendered, "{template}");
+        }
     }
 }

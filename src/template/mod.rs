@@ -27,7 +27,7 @@ mod printf;
 mod value;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use value::{go_json_string, no_args, string_arg, NoObject, Object, Val};
 

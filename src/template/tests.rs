@@ -20,40 +20,30 @@ fn run(t: &str) -> R<String> {
     Template::parse(t)?.execute_json(&data())
 }
 
+/// Templates and what they render on the proxy's test session: run here on plain JSON, and by
+/// `proxy::template`'s tests on the session object, which must render the same.
+pub(crate) const SESSION_CASES: &[(&str, &str)] = &[
+    (
+        "{{ .Extra | toJson }}",
+        r#"{"identity":{"traits":{"email":"a@b.c"}},"n":30,"scp":["a","b"]}"#,
+    ),
+    ("{{ printf \"%+q\" .Extra.scp }}", r#"["a" "b"]"#),
+    ("{{ .Extra.n }}", "30"),
+    ("{{ .Extra.missing | default \"anon\" }}", "anon"),
+    ("{{ if eq .Subject \"user-1\" }}yes{{ else }}no{{ end }}", "yes"),
+    ("{{ index .Extra.scp 1 }}", "b"),
+    ("{{ .Subject | upper }}-{{ lower \"AB\" }}", "USER-1-ab"),
+    ("{{- \" x \" | trim -}} !", "x!"),
+    ("{{ range .Extra.scp }}[{{ . }}]{{ end }}", "[a][b]"),
+    ("{{ with .Extra.identity }}{{ .traits.email }}{{ end }}", "a@b.c"),
+    ("{{/* comment */}}ok", "ok"),
+];
+
 #[test]
 fn builtins_and_control_flow() {
-    assert_eq!(
-        run("{{ .Extra | toJson }}").unwrap(),
-        r#"{"identity":{"traits":{"email":"a@b.c"}},"n":30,"scp":["a","b"]}"#
-    );
-    assert_eq!(
-        run("{{ printf \"%+q\" .Extra.scp }}").unwrap(),
-        r#"["a" "b"]"#
-    );
-    assert_eq!(run("{{ .Extra.n }}").unwrap(), "30");
-    assert_eq!(
-        run("{{ .Extra.missing | default \"anon\" }}").unwrap(),
-        "anon"
-    );
-    assert_eq!(
-        run("{{ if eq .Subject \"user-1\" }}yes{{ else }}no{{ end }}").unwrap(),
-        "yes"
-    );
-    assert_eq!(run("{{ index .Extra.scp 1 }}").unwrap(), "b");
-    assert_eq!(
-        run("{{ .Subject | upper }}-{{ lower \"AB\" }}").unwrap(),
-        "USER-1-ab"
-    );
-    assert_eq!(run("{{- \" x \" | trim -}} !").unwrap(), "x!");
-    assert_eq!(
-        run("{{ range .Extra.scp }}[{{ . }}]{{ end }}").unwrap(),
-        "[a][b]"
-    );
-    assert_eq!(
-        run("{{ with .Extra.identity }}{{ .traits.email }}{{ end }}").unwrap(),
-        "a@b.c"
-    );
-    assert_eq!(run("{{/* comment */}}ok").unwrap(), "ok");
+    for (template, rendered) in SESSION_CASES {
+        assert_eq!(run(template).unwrap(), *rendered, "{template}");
+    }
 }
 
 #[test]
