@@ -189,7 +189,7 @@ async fn a_trusted_assertion_is_exchanged_once(bearer: &Bearer<'_>) {
         cid,
         ..
     } = bearer;
-    let good = assertion(idp_key, bearer.bearer.claims("alice", "jti-1"));
+    let good = assertion(idp_key, bearer.claims("alice", "jti-1"));
     let r = bearer.exchange(good.clone(), "read").await;
     assert_eq!(r.status(), 200);
     let token: Value = r.json().await.unwrap();
