@@ -382,9 +382,9 @@ async fn hints_naming_the_sessions_subject_pass_prompt_none(hints: &Hints) {
         pairwise_hint,
         ..
     } = hints;
-    for (client, hint) in [(&public, &public_hint), (&pairwise, &pairwise_hint)] {
+    for (client, hint) in [(public, public_hint), (pairwise, pairwise_hint)] {
         let done = browse(
-            &env,
+            env,
             &hints.url(client, hint, "none"),
             &mut jar.clone(),
             json!({}),
@@ -409,18 +409,18 @@ async fn hints_naming_another_subject_are_login_required(hints: &Hints) {
     } = hints;
     for (client, hint, refusal) in [
         (
-            &public,
-            &pairwise_hint,
+            public,
+            pairwise_hint,
             "subject claim from id_token_hint does not match subject from authentication session.",
         ),
         (
-            &pairwise,
-            &public_hint,
+            pairwise,
+            public_hint,
             "does not match the current session's subject.",
         ),
     ] {
         let done = browse(
-            &env,
+            env,
             &hints.url(client, hint, "none"),
             &mut jar.clone(),
             json!({}),
@@ -440,8 +440,8 @@ async fn hints_not_issued_here_are_invalid_request(hints: &Hints) {
     let forged = unsigned_jwt(&json!({"sub": "alice", "iss": env.public}));
     for hint in [forged.as_str(), "not-a-jwt"] {
         let done = browse(
-            &env,
-            &hints.url(&public, hint, ""),
+            env,
+            &hints.url(public, hint, ""),
             &mut jar.clone(),
             json!({}),
         )
@@ -464,7 +464,7 @@ async fn without_a_session_the_login_ui_sees_the_hints_claims(hints: &Hints) {
     } = hints;
     let first = env
         .http
-        .get(hints.url(&public, &pairwise_hint, ""))
+        .get(hints.url(public, pairwise_hint, ""))
         .send()
         .await
         .unwrap();
@@ -491,8 +491,8 @@ async fn without_a_session_the_login_ui_sees_the_hints_claims(hints: &Hints) {
         json!(obfuscated)
     );
     let done = browse(
-        &env,
-        &hints.url(&public, &pairwise_hint, ""),
+        env,
+        &hints.url(public, pairwise_hint, ""),
         &mut BTreeMap::new(),
         json!({}),
     )
@@ -514,8 +514,8 @@ async fn a_forced_subject_identifier_matches_the_hints_naming_it(hints: &Hints) 
     let forced = json!({"force_subject_identifier": "forced-alice-1"});
     let mut jar = BTreeMap::new();
     let done = browse_accepting(
-        &env,
-        &hints.url(&pairwise, &public_hint, ""),
+        env,
+        &hints.url(pairwise, public_hint, ""),
         &mut BTreeMap::new(),
         json!({}),
         json!({}),
@@ -523,7 +523,7 @@ async fn a_forced_subject_identifier_matches_the_hints_naming_it(hints: &Hints) 
     .await;
     assert_eq!(error_of(&done).0, "login_required");
     let start = auth_url_with(
-        &env,
+        env,
         &[
             ("client_id", pairwise["client_id"].as_str().unwrap()),
             ("response_type", "code"),
@@ -533,10 +533,10 @@ async fn a_forced_subject_identifier_matches_the_hints_naming_it(hints: &Hints) 
             ("nonce", "nonce-12345678"),
         ],
     );
-    let done = browse_accepting(&env, &start, &mut jar, json!({}), forced.clone()).await;
+    let done = browse_accepting(env, &start, &mut jar, json!({}), forced.clone()).await;
     let code = query_param(&done, "code").unwrap_or_else(|| panic!("{done}"));
     let tokens: Value = env
-        .exchange_code(&pairwise, &code)
+        .exchange_code(pairwise, &code)
         .await
         .json()
         .await
@@ -544,8 +544,8 @@ async fn a_forced_subject_identifier_matches_the_hints_naming_it(hints: &Hints) 
     let forced_hint = tokens["id_token"].as_str().unwrap().to_string();
     assert_eq!(jwt_claims(&forced_hint)["sub"], "forced-alice-1");
     let done = browse_accepting(
-        &env,
-        &hints.url(&pairwise, &forced_hint, "none"),
+        env,
+        &hints.url(pairwise, &forced_hint, "none"),
         &mut jar.clone(),
         json!({}),
         forced,
@@ -554,8 +554,8 @@ async fn a_forced_subject_identifier_matches_the_hints_naming_it(hints: &Hints) 
     assert!(query_param(&done, "code").is_some(), "{done}");
     // Not forced again: the ID token's subject is the computed one, which the hint does not name.
     let done = browse(
-        &env,
-        &hints.url(&pairwise, &forced_hint, "none"),
+        env,
+        &hints.url(pairwise, &forced_hint, "none"),
         &mut jar.clone(),
         json!({}),
     )
@@ -568,8 +568,8 @@ async fn a_forced_subject_identifier_matches_the_hints_naming_it(hints: &Hints) 
     );
     // The forced identifier belongs to its client: another client's session check refuses it.
     let done = browse(
-        &env,
-        &hints.url(&public, &forced_hint, "none"),
+        env,
+        &hints.url(public, &forced_hint, "none"),
         &mut jar.clone(),
         json!({}),
     )
