@@ -45,6 +45,18 @@ async fn schemas_are_served_by_id_and_base64_id(backend: Backend) {
 
 async fn admin_identity_lifecycle(backend: Backend) {
     let env = start(backend).await;
+    let id = create_normalises_the_addresses_and_hides_the_hash(&env).await;
+    duplicate_and_invalid_identities_are_refused(&env).await;
+    get_includes_the_credential_when_asked(&env, &id).await;
+    put_replaces_metadata_and_state(&env, &id).await;
+    json_patch_edits_but_never_the_id(&env, &id).await;
+    json_patch_refuses_what_kratos_cannot_decode(&env, &id).await;
+    delete_answers_204_then_404(&env, &id).await;
+    env.finish().await;
+}
+
+/// Creates an identity; returns its id.
+async fn create_normalises_the_addresses_and_hides_the_hash(env: &Env) -> String {
     let r = env
         .create(person("Alice@Example.com", Some("a-long-secret-pw")))
         .await;
@@ -67,7 +79,10 @@ async fn admin_identity_lifecycle(backend: Backend) {
         json!(["alice@example.com"])
     );
     assert!(created["credentials"]["password"].get("config").is_none());
+    id
+}
 
+async fn duplicate_and_invalid_identities_are_refused(env: &Env) {
     // duplicate identifier → 409
     assert_eq!(
         env.create(person("alice@example.com", None)).await.status(),
@@ -84,8 +99,9 @@ async fn admin_identity_lifecycle(backend: Backend) {
             .status(),
         400
     );
+}
 
-    // get with include_credential
+async fn get_includes_the_credential_when_asked(env: &Env, id: &str) {
     let got: Value = env
         .http
         .get(format!(
@@ -102,8 +118,10 @@ async fn admin_identity_lifecycle(backend: Backend) {
         .as_str()
         .unwrap()
         .starts_with("$2"));
+}
 
-    // PUT clears omitted metadata and changes state
+/// PUT clears omitted metadata and changes the state.
+async fn put_replaces_metadata_and_state(env: &Env, id: &str) {
     let put = json!({"schema_id": "default", "traits": {"email": "alice@example.com"}, "state": "inactive", "metadata_public": {"a": 1}});
     let r = env
         .http
@@ -116,8 +134,9 @@ async fn admin_identity_lifecycle(backend: Backend) {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["state"], "inactive");
     assert_eq!(v["metadata_public"]["a"], 1);
+}
 
-    // JSON Patch
+async fn json_patch_edits_but_never_the_id(env: &Env, id: &str) {
     let patch = json!([{"op": "replace", "path": "/state", "value": "active"}, {"op": "add", "path": "/metadata_admin", "value": {"b": 2}}]);
     let r = env
         .http
@@ -141,8 +160,11 @@ async fn admin_identity_lifecycle(backend: Backend) {
             .status(),
         400
     );
-    // What Kratos' decoding of the patched identity refuses is a 400 naming the field, and
-    // the identity is left as it was; an unknown field passes, as Go ignores it.
+}
+
+/// What Kratos' decoding of the patched identity refuses is a 400 naming the field, and the
+/// identity is left as it was; an unknown field passes, as Go ignores it.
+async fn json_patch_refuses_what_kratos_cannot_decode(env: &Env, id: &str) {
     for (path, value, field) in [
         ("/created_at", json!("yesterday"), "created_at"),
         ("/organization_id", json!("x"), "organization_id"),
@@ -176,8 +198,9 @@ async fn admin_identity_lifecycle(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["state"], "active");
+}
 
-    // delete
+async fn delete_answers_204_then_404(env: &Env, id: &str) {
     assert_eq!(
         env.http
             .delete(format!("{}/admin/identities/{id}", env.admin))
@@ -205,7 +228,6 @@ async fn admin_identity_lifecycle(backend: Backend) {
             .status(),
         404
     );
-    env.finish().await;
 }
 
 async fn list_paginates_with_link_header_and_filters_by_identifier(backend: Backend) {

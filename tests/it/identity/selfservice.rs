@@ -115,6 +115,21 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
     let env = start(backend).await;
     env.create(person("dan@example.com", Some("a-long-secret-pw")))
         .await;
+    let (csrf_cookie, flow_id) = a_browser_login_flow_sets_a_csrf_cookie(&env).await;
+    let csrf =
+        the_flow_needs_the_csrf_cookie_and_masks_its_token(&env, &flow_id, &csrf_cookie).await;
+    let action = format!("{}/self-service/login?flow={flow_id}", env.public);
+    a_form_post_without_csrf_goes_to_the_error_ui(&env, &action, &csrf_cookie).await;
+    let cookie =
+        a_form_post_with_csrf_sets_the_session_cookie(&env, &action, &csrf_cookie, &csrf).await;
+    a_signed_in_browser_may_only_step_up(&env, &cookie).await;
+    browser_logout_ends_the_session(&env, &cookie).await;
+    return_to_must_be_on_the_allow_list(&env).await;
+    env.finish().await;
+}
+
+/// Starts a browser login flow: a redirect to the login UI with the flow id, and a CSRF cookie.
+async fn a_browser_login_flow_sets_a_csrf_cookie(env: &Env) -> (String, String) {
     let r = env
         .http
         .get(format!(
@@ -144,8 +159,16 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
         .unwrap()
         .to_string();
     assert!(csrf_cookie.starts_with("csrf_token_"));
-    let flow_id = location.split("flow=").nth(1).unwrap();
+    let flow_id = location.split("flow=").nth(1).unwrap().to_string();
+    (csrf_cookie, flow_id)
+}
 
+/// Returns the flow's (masked) CSRF token.
+async fn the_flow_needs_the_csrf_cookie_and_masks_its_token(
+    env: &Env,
+    flow_id: &str,
+    csrf_cookie: &str,
+) -> String {
     // GET flow without the cookie → 403; with it → 200
     let r = env
         .http
@@ -165,7 +188,7 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
             "{}/self-service/login/flows?id={flow_id}",
             env.public
         ))
-        .header("cookie", &csrf_cookie)
+        .header("cookie", csrf_cookie)
         .send()
         .await
         .unwrap()
@@ -184,7 +207,7 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
             "{}/self-service/login/flows?id={flow_id}",
             env.public
         ))
-        .header("cookie", &csrf_cookie)
+        .header("cookie", csrf_cookie)
         .send()
         .await
         .unwrap()
@@ -198,14 +221,16 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
     assert_ne!(csrf, csrf_again);
     assert_ne!(csrf, raw);
     assert_ne!(csrf_again, raw);
+    csrf
+}
 
+async fn a_form_post_without_csrf_goes_to_the_error_ui(env: &Env, action: &str, csrf_cookie: &str) {
     // form post without csrf: Kratos keeps the error and sends the browser to the error UI,
     // whose page reads it from /self-service/errors?id=
-    let action = format!("{}/self-service/login?flow={flow_id}", env.public);
     let r = env
         .http
-        .post(&action)
-        .header("cookie", &csrf_cookie)
+        .post(action)
+        .header("cookie", csrf_cookie)
         .form(&[
             ("method", "password"),
             ("identifier", "dan@example.com"),
@@ -233,8 +258,8 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
     // the same failure asked as JSON answers the error itself
     let r = env
         .http
-        .post(&action)
-        .header("cookie", &csrf_cookie)
+        .post(action)
+        .header("cookie", csrf_cookie)
         .header("accept", "application/json")
         .form(&[
             ("method", "password"),
@@ -245,15 +270,24 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+}
+
+/// Returns the session cookie (`name=value`).
+async fn a_form_post_with_csrf_sets_the_session_cookie(
+    env: &Env,
+    action: &str,
+    csrf_cookie: &str,
+    csrf: &str,
+) -> String {
     let r = env
         .http
-        .post(&action)
-        .header("cookie", &csrf_cookie)
+        .post(action)
+        .header("cookie", csrf_cookie)
         .form(&[
             ("method", "password"),
             ("identifier", "dan@example.com"),
             ("password", "a-long-secret-pw"),
-            ("csrf_token", &csrf),
+            ("csrf_token", csrf),
         ])
         .send()
         .await
@@ -292,12 +326,15 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
             .status(),
         401
     );
+    cookie
+}
 
+async fn a_signed_in_browser_may_only_step_up(env: &Env, cookie: &str) {
     // already signed in: SPA init → 400 session_already_available
     let r = env
         .http
         .get(format!("{}/self-service/login/browser", env.public))
-        .header("cookie", &cookie)
+        .header("cookie", cookie)
         .header("accept", "application/json")
         .send()
         .await
@@ -314,7 +351,7 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
             ))
             .header("accept", "application/json");
         if with_cookie {
-            req = req.header("cookie", &cookie);
+            req = req.header("cookie", cookie);
         }
         req.send()
     };
@@ -360,12 +397,14 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
     assert_eq!(stored["error"]["id"], "session_aal1_required");
     assert_eq!(stored["error"]["code"], 401);
     assert_eq!(spa_init("aal9", true).await.unwrap().status(), 400);
+}
 
+async fn browser_logout_ends_the_session(env: &Env, cookie: &str) {
     // logout via the browser logout URL
     let lo: Value = env
         .http
         .get(format!("{}/self-service/logout/browser", env.public))
-        .header("cookie", &cookie)
+        .header("cookie", cookie)
         .send()
         .await
         .unwrap()
@@ -376,7 +415,7 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
     let r = env
         .http
         .get(lo["logout_url"].as_str().unwrap())
-        .header("cookie", &cookie)
+        .header("cookie", cookie)
         .send()
         .await
         .unwrap();
@@ -385,14 +424,16 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
     assert_eq!(
         env.http
             .get(format!("{}/sessions/whoami", env.public))
-            .header("cookie", &cookie)
+            .header("cookie", cookie)
             .send()
             .await
             .unwrap()
             .status(),
         401
     );
+}
 
+async fn return_to_must_be_on_the_allow_list(env: &Env) {
     // return_to not on the allow list
     let r = env
         .http
@@ -407,7 +448,6 @@ async fn browser_login_redirects_checks_csrf_and_sets_the_session_cookie(backend
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["id"], "self_service_flow_return_to_forbidden");
-    env.finish().await;
 }
 
 async fn expired_flows_answer_410_with_use_flow_id(backend: Backend) {

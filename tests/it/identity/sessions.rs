@@ -15,13 +15,30 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
     let env = start(backend).await;
     env.create(person("bob@example.com", Some("a-long-secret-pw")))
         .await;
+    wrong_credentials_are_400(&env).await;
+    let body = the_login_answers_a_session_token(&env).await;
+    let token = body["session_token"].as_str().unwrap().to_string();
+    whoami_reads_the_token_from_either_header(&env, &token).await;
+    whoami_refuses_missing_forged_and_untemplated_tokens(&env, &token).await;
+    my_sessions_list_the_others_and_revoke_them(&env, &token).await;
+    let sid = body["session"]["id"].as_str().unwrap();
+    admin_reads_extends_and_lists_sessions(&env, sid).await;
+    native_logout_ends_the_session(&env, &token).await;
+    env.finish().await;
+}
+
+/// A wrong password and an unknown identifier are both a 400 flow.
+async fn wrong_credentials_are_400(env: &Env) {
     let r = env.api_login("bob@example.com", "wrong-password").await;
     assert_eq!(r.status(), 400);
     let flow: Value = r.json().await.unwrap();
     assert_eq!(flow["ui"]["messages"][0]["id"], 4000006);
     let r = env.api_login("nobody@example.com", "wrong-password").await;
     assert_eq!(r.status(), 400);
+}
 
+/// Logs in (the identifier's case does not matter); returns the login's answer.
+async fn the_login_answers_a_session_token(env: &Env) -> Value {
     let r = env.api_login("BOB@example.com", "a-long-secret-pw").await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
@@ -32,9 +49,12 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
         "password"
     );
     assert!(body["session"]["identity"].get("credentials").is_none());
+    body
+}
 
+async fn whoami_reads_the_token_from_either_header(env: &Env, token: &str) {
     for (name, value) in [
-        ("x-session-token", token.clone()),
+        ("x-session-token", token.to_string()),
         ("authorization", format!("Bearer {token}")),
     ] {
         let r = env
@@ -56,6 +76,9 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
         assert_eq!(s["identity"]["id"], id);
         assert_eq!(s["active"], true);
     }
+}
+
+async fn whoami_refuses_missing_forged_and_untemplated_tokens(env: &Env, token: &str) {
     let r = env
         .http
         .get(format!("{}/sessions/whoami", env.public))
@@ -76,7 +99,7 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
     let r = env
         .http
         .get(format!("{}/sessions/whoami?tokenize_as=jwt", env.public))
-        .header("x-session-token", &token)
+        .header("x-session-token", token)
         .send()
         .await
         .unwrap();
@@ -93,8 +116,10 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
 
-    // a second session; list mine (excludes current) and revoke others
+/// A second session; listing mine excludes the current one, and revoking the others ends it.
+async fn my_sessions_list_the_others_and_revoke_them(env: &Env, token: &str) {
     let second: Value = env
         .api_login("bob@example.com", "a-long-secret-pw")
         .await
@@ -104,7 +129,7 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
     let mine: Vec<Value> = env
         .http
         .get(format!("{}/sessions", env.public))
-        .header("x-session-token", &token)
+        .header("x-session-token", token)
         .send()
         .await
         .unwrap()
@@ -116,7 +141,7 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
     let r: Value = env
         .http
         .delete(format!("{}/sessions", env.public))
-        .header("x-session-token", &token)
+        .header("x-session-token", token)
         .send()
         .await
         .unwrap()
@@ -135,9 +160,10 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
             .status(),
         401
     );
+}
 
-    // admin sessions
-    let sid = body["session"]["id"].as_str().unwrap();
+/// The admin API reads and extends a session and lists all of them, revoked ones included.
+async fn admin_reads_extends_and_lists_sessions(env: &Env, sid: &str) {
     let r = env
         .http
         .get(format!(
@@ -165,8 +191,10 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(all.len(), 2);
+}
 
-    // native logout
+/// Native logout ends the session; an unknown token is a 403.
+async fn native_logout_ends_the_session(env: &Env, token: &str) {
     let r = env
         .http
         .delete(format!("{}/self-service/logout/api", env.public))
@@ -178,7 +206,7 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
     assert_eq!(
         env.http
             .get(format!("{}/sessions/whoami", env.public))
-            .header("x-session-token", &token)
+            .header("x-session-token", token)
             .send()
             .await
             .unwrap()
@@ -193,7 +221,6 @@ async fn api_login_whoami_sessions_and_logout(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    env.finish().await;
 }
 
 /// `feature_flags.cacheable_sessions`: whoami says how long its answer may be cached

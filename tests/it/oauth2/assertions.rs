@@ -13,11 +13,20 @@ on_every_backend!(
 async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
     let env = start(backend).await;
     let issuers = format!("{}/admin/trust/grants/jwt-bearer/issuers", env.admin);
-    let token_url = format!("{}/oauth2/token", env.public);
     let idp_key = jose::generate("ES256", "idp-1", "sig", 2048).unwrap();
-    let idp_public = jose::to_value(&jose::public(&idp_key).unwrap());
+    trusted_issuers_are_validated_in_hydras_order(&env, &issuers).await;
+    let id = a_trusted_issuer_is_created_once_listed_and_read(&env, &issuers, &idp_key).await;
+    let bearer = Bearer::new(&env, issuers, idp_key).await;
+    a_trusted_assertion_is_exchanged_once(&bearer).await;
+    assertions_past_the_trust_are_refused(&bearer).await;
+    a_client_without_the_grant_type_may_not_use_it(&bearer).await;
+    allow_any_subject_trusts_every_subject_of_the_issuer(&bearer).await;
+    deleting_the_trust_relationship_ends_it(&bearer, &id).await;
+    env.finish().await;
+}
 
-    // Validation in Hydra's order, with Hydra's error code.
+/// Validation in Hydra's order, with Hydra's error code.
+async fn trusted_issuers_are_validated_in_hydras_order(env: &Env, issuers: &str) {
     for (body, hint) in [
         (json!({}), "Field 'issuer' is required."),
         (
@@ -33,7 +42,7 @@ async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
             "Field 'jwk' must contain JWK with kid header.",
         ),
     ] {
-        let r = env.http.post(&issuers).json(&body).send().await.unwrap();
+        let r = env.http.post(issuers).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 400);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"], "missing_required_parameter");
@@ -42,12 +51,20 @@ async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
             "{v}"
         );
     }
+}
 
+/// Trusts `idp_key` for alice's assertions at `https://idp.example`; returns the id.
+async fn a_trusted_issuer_is_created_once_listed_and_read(
+    env: &Env,
+    issuers: &str,
+    idp_key: &josekit::jwk::Jwk,
+) -> String {
+    let idp_public = jose::to_value(&jose::public(idp_key).unwrap());
     let trust = json!({
         "issuer": "https://idp.example", "subject": "alice", "scope": ["read"],
         "jwk": idp_public, "expires_at": "2099-01-01T00:00:00Z",
     });
-    let r = env.http.post(&issuers).json(&trust).send().await.unwrap();
+    let r = env.http.post(issuers).json(&trust).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let id_location = r.headers()[LOCATION].to_str().unwrap().to_string();
     let grant: Value = r.json().await.unwrap();
@@ -66,10 +83,10 @@ async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
     );
     assert_eq!(grant["expires_at"], "2099-01-01T00:00:00Z");
     assert!(grant["created_at"].as_str().unwrap().ends_with('Z'));
-    let r = env.http.post(&issuers).json(&trust).send().await.unwrap();
+    let r = env.http.post(issuers).json(&trust).send().await.unwrap();
     assert_eq!(r.status(), 409, "the same issuer key twice");
 
-    let r = env.http.get(&issuers).send().await.unwrap();
+    let r = env.http.get(issuers).send().await.unwrap();
     assert_eq!(r.headers()["x-total-count"], "1");
     assert_eq!(r.json::<Value>().await.unwrap(), json!([grant.clone()]));
     let none: Value = env
@@ -92,20 +109,45 @@ async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(got, grant);
+    id
+}
 
-    let client = env
-        .create_client(json!({
-            "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"],
-            "scope": "read write", "token_endpoint_auth_method": "client_secret_post",
-        }))
-        .await;
-    let cid = client["client_id"].as_str().unwrap().to_string();
-    let secret = client["client_secret"].as_str().unwrap().to_string();
-    let assertion = |key: &josekit::jwk::Jwk, claims: Value| {
-        jose::sign(key, claims.as_object().unwrap().clone()).unwrap()
-    };
-    let claims = |sub: &str, jti: &str| json!({"iss": "https://idp.example", "sub": sub, "aud": [token_url], "exp": now_secs() + 300, "iat": now_secs(), "jti": jti});
-    let exchange = |assertion: String, scope: &'static str| {
+/// A client allowed the jwt-bearer grant, and what it takes to sign and exchange assertions.
+struct Bearer<'a> {
+    env: &'a Env,
+    issuers: String,
+    token_url: String,
+    /// The trusted issuer's key.
+    idp_key: josekit::jwk::Jwk,
+    cid: String,
+    secret: String,
+}
+
+impl<'a> Bearer<'a> {
+    async fn new(env: &'a Env, issuers: String, idp_key: josekit::jwk::Jwk) -> Self {
+        let client = env
+            .create_client(json!({
+                "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"],
+                "scope": "read write", "token_endpoint_auth_method": "client_secret_post",
+            }))
+            .await;
+        Bearer {
+            env,
+            issuers,
+            token_url: format!("{}/oauth2/token", env.public),
+            idp_key,
+            cid: client["client_id"].as_str().unwrap().to_string(),
+            secret: client["client_secret"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Valid claims of an assertion by the trusted issuer about `sub`.
+    fn claims(&self, sub: &str, jti: &str) -> Value {
+        json!({"iss": "https://idp.example", "sub": sub, "aud": [self.token_url], "exp": now_secs() + 300, "iat": now_secs(), "jti": jti})
+    }
+
+    /// Exchanges `assertion` for an access token with `scope`.
+    async fn exchange(&self, assertion: String, scope: &str) -> reqwest::Response {
         let form = vec![
             (
                 "grant_type",
@@ -113,14 +155,42 @@ async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
             ),
             ("assertion", assertion),
             ("scope", scope.to_string()),
-            ("client_id", cid.clone()),
-            ("client_secret", secret.clone()),
+            ("client_id", self.cid.clone()),
+            ("client_secret", self.secret.clone()),
         ];
-        env.http.post(&token_url).form(&form).send()
-    };
+        self.env
+            .http
+            .post(&self.token_url)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
 
-    let good = assertion(&idp_key, claims("alice", "jti-1"));
-    let r = exchange(good.clone(), "read").await.unwrap();
+/// `claims` signed with `key`.
+fn assertion(key: &josekit::jwk::Jwk, claims: Value) -> String {
+    jose::sign(key, claims.as_object().unwrap().clone()).unwrap()
+}
+
+/// The status and the `error` of a refused exchange.
+async fn grant_error(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    (status, v["error"].as_str().unwrap().to_string())
+}
+
+/// The issuer's assertion about alice buys a token of the trusted scope, once.
+async fn a_trusted_assertion_is_exchanged_once(bearer: &Bearer<'_>) {
+    let Bearer {
+        env,
+        token_url,
+        idp_key,
+        cid,
+        ..
+    } = bearer;
+    let good = assertion(idp_key, bearer.claims("alice", "jti-1"));
+    let r = bearer.exchange(good.clone(), "read").await;
     assert_eq!(r.status(), 200);
     let token: Value = r.json().await.unwrap();
     assert!(token["access_token"]
@@ -136,99 +206,96 @@ async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
     assert_eq!(info["sub"], "alice");
     assert_eq!(info["client_id"], cid.as_str());
     assert_eq!(info["aud"], json!([token_url]));
-
-    let error = |r: reqwest::Response| async move {
-        let status = r.status().as_u16();
-        let v: Value = r.json().await.unwrap();
-        (status, v["error"].as_str().unwrap().to_string())
-    };
     assert_eq!(
-        error(exchange(good, "read").await.unwrap()).await,
+        grant_error(bearer.exchange(good, "read").await).await,
         (400, "jti_known".into()),
         "a replayed assertion is refused"
     );
+}
+
+/// Times out of range, a scope or subject outside the trust, another audience, expiry,
+/// another key and no JWT at all are refused.
+async fn assertions_past_the_trust_are_refused(bearer: &Bearer<'_>) {
+    let idp_key = &bearer.idp_key;
     // The times the hints print overflowed as microseconds (a 500 in debug builds).
-    let mut far_exp = claims("alice", "jti-far-exp");
+    let mut far_exp = bearer.claims("alice", "jti-far-exp");
     far_exp["exp"] = json!(i64::MAX);
-    let mut far_nbf = claims("alice", "jti-far-nbf");
+    let mut far_nbf = bearer.claims("alice", "jti-far-nbf");
     far_nbf["nbf"] = json!(i64::MAX);
     for (claims, what) in [(far_exp, "exp at i64::MAX"), (far_nbf, "nbf at i64::MAX")] {
         assert_eq!(
-            error(exchange(assertion(&idp_key, claims), "read").await.unwrap()).await,
+            grant_error(bearer.exchange(assertion(idp_key, claims), "read").await).await,
             (400, "invalid_grant".into()),
             "{what}"
         );
     }
     assert_eq!(
-        error(
-            exchange(assertion(&idp_key, claims("alice", "jti-2")), "write")
+        grant_error(
+            bearer
+                .exchange(assertion(idp_key, bearer.claims("alice", "jti-2")), "write")
                 .await
-                .unwrap()
         )
         .await,
         (400, "invalid_scope".into()),
         "scope outside the trust relationship"
     );
     assert_eq!(
-        error(
-            exchange(assertion(&idp_key, claims("bob", "jti-3")), "read")
+        grant_error(
+            bearer
+                .exchange(assertion(idp_key, bearer.claims("bob", "jti-3")), "read")
                 .await
-                .unwrap()
         )
         .await,
         (400, "invalid_grant".into()),
         "subject not trusted"
     );
-    let mut wrong_aud = claims("alice", "jti-4");
+    let mut wrong_aud = bearer.claims("alice", "jti-4");
     wrong_aud["aud"] = json!("https://elsewhere.example/token");
     assert_eq!(
-        error(
-            exchange(assertion(&idp_key, wrong_aud), "read")
-                .await
-                .unwrap()
-        )
-        .await,
+        grant_error(bearer.exchange(assertion(idp_key, wrong_aud), "read").await).await,
         (400, "invalid_grant".into())
     );
-    let mut expired = claims("alice", "jti-5");
+    let mut expired = bearer.claims("alice", "jti-5");
     expired["exp"] = json!(now_secs() - 10);
     assert_eq!(
-        error(
-            exchange(assertion(&idp_key, expired), "read")
-                .await
-                .unwrap()
-        )
-        .await,
+        grant_error(bearer.exchange(assertion(idp_key, expired), "read").await).await,
         (400, "invalid_grant".into())
     );
     let forger = jose::generate("ES256", "idp-1", "sig", 2048).unwrap();
     assert_eq!(
-        error(
-            exchange(assertion(&forger, claims("alice", "jti-6")), "read")
+        grant_error(
+            bearer
+                .exchange(assertion(&forger, bearer.claims("alice", "jti-6")), "read")
                 .await
-                .unwrap()
         )
         .await,
         (400, "invalid_grant".into()),
         "a signature by another key with the same kid"
     );
     assert_eq!(
-        error(exchange("not-a-jwt".into(), "read").await.unwrap()).await,
+        grant_error(bearer.exchange("not-a-jwt".into(), "read").await).await,
         (400, "invalid_grant".into())
     );
+}
 
-    // A client without the grant type may not use it.
+async fn a_client_without_the_grant_type_may_not_use_it(bearer: &Bearer<'_>) {
+    let Bearer {
+        env,
+        token_url,
+        idp_key,
+        ..
+    } = bearer;
     let other = env
         .create_client(json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post"}))
         .await;
     let r = env
         .http
-        .post(&token_url)
+        .post(token_url.as_str())
         .form(&[
             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             (
                 "assertion",
-                assertion(&idp_key, claims("alice", "jti-7")).as_str(),
+                assertion(idp_key, bearer.claims("alice", "jti-7")).as_str(),
             ),
             ("client_id", other["client_id"].as_str().unwrap()),
             ("client_secret", other["client_secret"].as_str().unwrap()),
@@ -236,25 +303,34 @@ async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(error(r).await, (400, "unauthorized_client".into()));
+    assert_eq!(grant_error(r).await, (400, "unauthorized_client".into()));
+}
 
-    // allow_any_subject trusts every subject of the issuer.
+async fn allow_any_subject_trusts_every_subject_of_the_issuer(bearer: &Bearer<'_>) {
+    let Bearer { env, issuers, .. } = bearer;
     let any_key = jose::generate("ES256", "idp-any", "sig", 2048).unwrap();
     let r = env
         .http
-        .post(&issuers)
+        .post(issuers.as_str())
         .json(&json!({"issuer": "https://idp.example", "allow_any_subject": true, "scope": ["read"],
             "jwk": jose::to_value(&jose::public(&any_key).unwrap()), "expires_at": "2099-01-01T00:00:00Z"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let r = exchange(assertion(&any_key, claims("carol", "jti-8")), "read")
-        .await
-        .unwrap();
+    let r = bearer
+        .exchange(assertion(&any_key, bearer.claims("carol", "jti-8")), "read")
+        .await;
     assert_eq!(r.status(), 200);
+}
 
-    // Deleting the trust relationship ends it.
+async fn deleting_the_trust_relationship_ends_it(bearer: &Bearer<'_>, id: &str) {
+    let Bearer {
+        env,
+        issuers,
+        idp_key,
+        ..
+    } = bearer;
     let r = env
         .http
         .delete(format!("{issuers}/{id}"))
@@ -281,15 +357,14 @@ async fn jwt_bearer_grant_with_trusted_issuers(backend: Backend) {
         404
     );
     assert_eq!(
-        error(
-            exchange(assertion(&idp_key, claims("alice", "jti-9")), "read")
+        grant_error(
+            bearer
+                .exchange(assertion(idp_key, bearer.claims("alice", "jti-9")), "read")
                 .await
-                .unwrap()
         )
         .await,
         (400, "invalid_grant".into())
     );
-    env.finish().await;
 }
 
 /// private_key_jwt with keys at the client's `jwks_uri`: fetched, cached, and fetched again when

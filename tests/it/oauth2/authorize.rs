@@ -20,45 +20,110 @@ async fn openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_re
     backend: Backend,
 ) {
     let env = start(backend).await;
-    let c = env
+    let rp = RelyingParty::discover(&env).await;
+    let mut jar = BTreeMap::new();
+    let (code, at) = the_code_flow_with_pkce_yields_verified_tokens(&env, &rp, &mut jar).await;
+    replaying_the_code_revokes_what_it_issued(&env, &rp, code, &at).await;
+    let (rt, new_at) =
+        a_remembered_flow_skips_login_and_consent_and_refreshes(&env, &rp, &mut jar).await;
+    replaying_the_used_refresh_token_revokes_the_grant(&env, &rp, &rt, &new_at).await;
+    the_consent_session_names_the_client(&env, &rp).await;
+    env.finish().await;
+}
+
+/// The `openidconnect` client as discovery and registration configure it.
+type RpClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// A relying party that the `openidconnect` crate plays: registered, then set up by discovery.
+struct RelyingParty {
+    /// The registered client as the admin API answered.
+    registered: Value,
+    client: RpClient,
+    http: openidconnect::reqwest::Client,
+}
+
+impl RelyingParty {
+    async fn discover(env: &Env) -> Self {
+        let c = env
         .create_client(json!({
             "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
             "redirect_uris": ["https://rp.example/cb"], "scope": "openid offline_access profile",
             "token_endpoint_auth_method": "client_secret_post",
         }))
         .await;
-    let rp_http = openidconnect::reqwest::ClientBuilder::new()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let issuer = IssuerUrl::new(format!("{}/", env.public)).unwrap();
-    let meta = CoreProviderMetadata::discover_async(issuer, &rp_http)
-        .await
-        .unwrap();
-    let client = CoreClient::from_provider_metadata(
-        meta,
-        ClientId::new(c["client_id"].as_str().unwrap().into()),
-        Some(ClientSecret::new(
-            c["client_secret"].as_str().unwrap().into(),
-        )),
-    )
-    .set_redirect_uri(RedirectUrl::new("https://rp.example/cb".into()).unwrap())
-    .set_auth_type(openidconnect::AuthType::RequestBody);
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, csrf, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
+        let rp_http = openidconnect::reqwest::ClientBuilder::new()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let issuer = IssuerUrl::new(format!("{}/", env.public)).unwrap();
+        let meta = CoreProviderMetadata::discover_async(issuer, &rp_http)
+            .await
+            .unwrap();
+        let client = CoreClient::from_provider_metadata(
+            meta,
+            ClientId::new(c["client_id"].as_str().unwrap().into()),
+            Some(ClientSecret::new(
+                c["client_secret"].as_str().unwrap().into(),
+            )),
         )
-        .add_scope(Scope::new("offline_access".into()))
-        .set_pkce_challenge(challenge)
-        .url();
-    let mut jar = BTreeMap::new();
+        .set_redirect_uri(RedirectUrl::new("https://rp.example/cb".into()).unwrap())
+        .set_auth_type(openidconnect::AuthType::RequestBody);
+        RelyingParty {
+            registered: c,
+            client,
+            http: rp_http,
+        }
+    }
+
+    /// An authorization URL asking for `offline_access` with a fresh PKCE challenge; also its
+    /// state, nonce and PKCE verifier.
+    fn pkce_authorize_url(
+        &self,
+    ) -> (
+        openidconnect::url::Url,
+        CsrfToken,
+        Nonce,
+        openidconnect::PkceCodeVerifier,
+    ) {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (auth_url, csrf, nonce) = self
+            .client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("offline_access".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        (auth_url, csrf, nonce, verifier)
+    }
+}
+
+/// The first flow logs in and consents; the ID token verifies and the claims the consent set
+/// reach the ID token, introspection and userinfo. Returns the code and the access token.
+async fn the_code_flow_with_pkce_yields_verified_tokens(
+    env: &Env,
+    rp: &RelyingParty,
+    jar: &mut BTreeMap<String, String>,
+) -> (String, String) {
+    let RelyingParty {
+        client,
+        http: rp_http,
+        ..
+    } = rp;
+    let (auth_url, csrf, nonce, verifier) = rp.pkce_authorize_url();
     let done = browse(
-        &env,
+        env,
         auth_url.as_str(),
-        &mut jar,
+        jar,
         json!({"id_token": {"email": "alice@example.com"}, "access_token": {"roles": ["admin"]}}),
     )
     .await;
@@ -73,7 +138,7 @@ async fn openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_re
         .exchange_code(AuthorizationCode::new(code.clone()))
         .unwrap()
         .set_pkce_verifier(verifier)
-        .request_async(&rp_http)
+        .request_async(rp_http)
         .await
         .unwrap();
     let id_token = tokens.id_token().unwrap();
@@ -101,34 +166,45 @@ async fn openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_re
         .unwrap();
     assert_eq!(userinfo["sub"], "alice");
     assert_eq!(userinfo["email"], "alice@example.com");
+    (code, at)
+}
 
-    // replaying the code fails and revokes what it issued
-    let replay = client
+async fn replaying_the_code_revokes_what_it_issued(
+    env: &Env,
+    rp: &RelyingParty,
+    code: String,
+    at: &str,
+) {
+    let replay = rp
+        .client
         .exchange_code(AuthorizationCode::new(code))
         .unwrap()
-        .request_async(&rp_http)
+        .request_async(&rp.http)
         .await;
     assert!(replay.is_err());
-    assert_eq!(env.introspect(&at).await["active"], false);
+    assert_eq!(env.introspect(at).await["active"], false);
+}
 
-    // a second flow skips login (remembered) and consent (remembered) and refreshes
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (auth_url, _, _) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("offline_access".into()))
-        .set_pkce_challenge(challenge)
-        .url();
-    let done = browse(&env, auth_url.as_str(), &mut jar, json!({})).await;
+/// A second flow skips login (remembered) and consent (remembered) and refreshes; rotation
+/// deletes the old access token. Returns the used refresh token and the new access token.
+async fn a_remembered_flow_skips_login_and_consent_and_refreshes(
+    env: &Env,
+    rp: &RelyingParty,
+    jar: &mut BTreeMap<String, String>,
+) -> (String, String) {
+    let RelyingParty {
+        client,
+        http: rp_http,
+        ..
+    } = rp;
+    let (auth_url, _, _, verifier) = rp.pkce_authorize_url();
+    let done = browse(env, auth_url.as_str(), jar, json!({})).await;
     let code = query_param(&done, "code").unwrap();
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .unwrap()
         .set_pkce_verifier(verifier)
-        .request_async(&rp_http)
+        .request_async(rp_http)
         .await
         .unwrap();
     let rt = tokens.refresh_token().unwrap().secret().clone();
@@ -136,7 +212,7 @@ async fn openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_re
     let refreshed = client
         .exchange_refresh_token(&RefreshToken::new(rt.clone()))
         .unwrap()
-        .request_async(&rp_http)
+        .request_async(rp_http)
         .await
         .unwrap();
     let new_at = refreshed.access_token().secret().clone();
@@ -146,13 +222,22 @@ async fn openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_re
         false,
         "rotation deletes the old access token"
     );
-    // replaying the used refresh token revokes the whole grant
+    (rt, new_at)
+}
+
+async fn replaying_the_used_refresh_token_revokes_the_grant(
+    env: &Env,
+    rp: &RelyingParty,
+    rt: &str,
+    new_at: &str,
+) {
+    let c = &rp.registered;
     let r = env
         .http
         .post(format!("{}/oauth2/token", env.public))
         .form(&[
             ("grant_type", "refresh_token"),
-            ("refresh_token", rt.as_str()),
+            ("refresh_token", rt),
             ("client_id", c["client_id"].as_str().unwrap()),
             ("client_secret", c["client_secret"].as_str().unwrap()),
         ])
@@ -161,8 +246,10 @@ async fn openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_re
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "token_inactive");
-    assert_eq!(env.introspect(&new_at).await["active"], false);
+    assert_eq!(env.introspect(new_at).await["active"], false);
+}
 
+async fn the_consent_session_names_the_client(env: &Env, rp: &RelyingParty) {
     let sessions: Vec<Value> = env
         .http
         .get(format!(
@@ -178,9 +265,8 @@ async fn openidconnect_relying_party_runs_the_code_flow_with_pkce_refresh_and_re
     assert!(!sessions.is_empty());
     assert_eq!(
         sessions[0]["consent_request"]["client"]["client_id"],
-        c["client_id"]
+        rp.registered["client_id"]
     );
-    env.finish().await;
 }
 
 async fn authorize_errors_never_redirect_to_unregistered_uris_and_plain_pkce_is_refused(

@@ -12,45 +12,104 @@ on_every_backend!(
 async fn front_and_back_channel_logout(backend: Backend) {
     let env = start(backend).await;
     let (bc_url, mut rx, server) = backchannel_receiver().await;
-    let both = env
-        .create_client(json!({
-            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
-            "post_logout_redirect_uris": ["https://rp.example/bye"],
-            "frontchannel_logout_uri": "https://rp.example/fc?x=1",
-            "backchannel_logout_uri": bc_url,
-        }))
-        .await;
-    let back_only = env
-        .create_client(json!({
-            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
-            "backchannel_logout_uri": bc_url,
-        }))
-        .await;
-    // an RP whose back-channel endpoint is down does not make the logout fail
-    let down = env
-        .create_client(json!({
-            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
-            "backchannel_logout_uri": "http://127.0.0.1:9/backchannel",
-        }))
-        .await;
-    let bystander = env
-        .create_client(json!({
-            "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
-            "frontchannel_logout_uri": "https://other.example/fc",
-            "backchannel_logout_uri": bc_url,
-        }))
-        .await;
+    let rps = LogoutClients::create(&env, &bc_url).await;
+    let mut login = one_browser_signs_in_to_three_clients_another_to_one(&env, &rps).await;
+    let redirect_to =
+        an_accepted_logout_serves_the_front_channel_page(&env, &mut login, &mut rx).await;
+    let keys = published_keys(&env).await;
+    the_back_channel_tells_the_sessions_clients(&mut rx, &keys, &login, &rps).await;
+    the_logout_verifier_is_single_use(&env, &redirect_to).await;
+    deleting_a_login_session_tells_its_clients(&env, &mut rx, &keys, &login, &rps).await;
+    server.abort();
+    env.finish().await;
+}
+
+type LogoutTokens = tokio::sync::mpsc::UnboundedReceiver<String>;
+
+/// The relying parties of [`front_and_back_channel_logout`].
+struct LogoutClients {
+    /// Front- and back-channel logout, and a post-logout redirect.
+    both: Value,
+    back_only: Value,
+    /// Its back-channel endpoint is down; that does not make the logout fail.
+    down: Value,
+    /// Signed in by another browser only.
+    bystander: Value,
+}
+
+impl LogoutClients {
+    async fn create(env: &Env, bc_url: &str) -> Self {
+        let both = env
+            .create_client(json!({
+                "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+                "post_logout_redirect_uris": ["https://rp.example/bye"],
+                "frontchannel_logout_uri": "https://rp.example/fc?x=1",
+                "backchannel_logout_uri": bc_url,
+            }))
+            .await;
+        let back_only = env
+            .create_client(json!({
+                "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+                "backchannel_logout_uri": bc_url,
+            }))
+            .await;
+        // an RP whose back-channel endpoint is down does not make the logout fail
+        let down = env
+            .create_client(json!({
+                "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+                "backchannel_logout_uri": "http://127.0.0.1:9/backchannel",
+            }))
+            .await;
+        let bystander = env
+            .create_client(json!({
+                "redirect_uris": ["https://rp.example/cb"], "scope": "openid",
+                "frontchannel_logout_uri": "https://other.example/fc",
+                "backchannel_logout_uri": bc_url,
+            }))
+            .await;
+        LogoutClients {
+            both,
+            back_only,
+            down,
+            bystander,
+        }
+    }
+}
+
+/// What the logins of [`front_and_back_channel_logout`] leave.
+struct LoggedIn {
+    /// The cookies of the browser signed in to three clients.
+    jar: BTreeMap<String, String>,
+    id_token: String,
+    sid: String,
+    /// The login session of the other browser.
+    other_sid: String,
+    issuer: String,
+}
+
+/// One browser signs in to three clients (one login session, remembered); another browser
+/// signs in to the bystander.
+async fn one_browser_signs_in_to_three_clients_another_to_one(
+    env: &Env,
+    rps: &LogoutClients,
+) -> LoggedIn {
+    let LogoutClients {
+        both,
+        back_only,
+        down,
+        bystander,
+    } = rps;
     let mut jar = BTreeMap::new();
-    let tokens = code_flow_tokens(&env, &both, &mut jar, "openid").await;
+    let tokens = code_flow_tokens(env, both, &mut jar, "openid").await;
     let id_token = tokens["id_token"].as_str().unwrap().to_string();
     let sid = jwt_claims(&id_token)["sid"].as_str().unwrap().to_string();
     // the same login session (remembered) for two more clients
-    let t2 = code_flow_tokens(&env, &back_only, &mut jar, "openid").await;
+    let t2 = code_flow_tokens(env, back_only, &mut jar, "openid").await;
     assert_eq!(jwt_claims(t2["id_token"].as_str().unwrap())["sid"], sid);
-    code_flow_tokens(&env, &down, &mut jar, "openid").await;
+    code_flow_tokens(env, down, &mut jar, "openid").await;
     // another browser's login session with the bystander client is not touched
     let mut other_jar = BTreeMap::new();
-    let other = code_flow_tokens(&env, &bystander, &mut other_jar, "openid").await;
+    let other = code_flow_tokens(env, bystander, &mut other_jar, "openid").await;
     let other_sid = jwt_claims(other["id_token"].as_str().unwrap())["sid"]
         .as_str()
         .unwrap()
@@ -66,7 +125,28 @@ async fn front_and_back_channel_logout(backend: Backend) {
         .await
         .unwrap();
     let issuer = disco["issuer"].as_str().unwrap().to_string();
+    LoggedIn {
+        jar,
+        id_token,
+        sid,
+        other_sid,
+        issuer,
+    }
+}
 
+/// Returns the accepted logout's `redirect_to`.
+async fn an_accepted_logout_serves_the_front_channel_page(
+    env: &Env,
+    login: &mut LoggedIn,
+    rx: &mut LogoutTokens,
+) -> String {
+    let LoggedIn {
+        jar,
+        id_token,
+        sid,
+        issuer,
+        ..
+    } = login;
     let start = reqwest::Url::parse_with_params(
         &format!("{}/oauth2/sessions/logout", env.public),
         &[
@@ -79,7 +159,7 @@ async fn front_and_back_channel_logout(backend: Backend) {
     let r = env
         .http
         .get(start)
-        .header(COOKIE, cookie_header(&jar))
+        .header(COOKIE, cookie_header(jar))
         .send()
         .await
         .unwrap();
@@ -105,7 +185,7 @@ async fn front_and_back_channel_logout(backend: Backend) {
     let r = env
         .http
         .get(accepted["redirect_to"].as_str().unwrap())
-        .header(COOKIE, cookie_header(&jar))
+        .header(COOKIE, cookie_header(jar))
         .send()
         .await
         .unwrap();
@@ -118,7 +198,7 @@ async fn front_and_back_channel_logout(backend: Backend) {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    cookies_from(&r, &mut jar);
+    cookies_from(&r, jar);
     assert!(
         !jar.keys().any(|k| k.starts_with("ory_hydra_session")),
         "the session cookie is cleared: {jar:?}"
@@ -126,7 +206,7 @@ async fn front_and_back_channel_logout(backend: Backend) {
     let page = r.text().await.unwrap();
     let frame = format!(
         "<iframe src=\"https://rp.example/fc?x=1&amp;iss={}&amp;sid={sid}\"",
-        url_encode(&issuer)
+        url_encode(issuer)
     );
     assert!(page.contains(&frame), "{page}");
     assert_eq!(page.matches("<iframe").count(), 1, "{page}");
@@ -134,11 +214,23 @@ async fn front_and_back_channel_logout(backend: Backend) {
         page.contains("\"https://rp.example/bye?state=logout-state-1\""),
         "{page}"
     );
+    accepted["redirect_to"].as_str().unwrap().to_string()
+}
 
-    let keys = published_keys(&env).await;
+/// One logout token for each client of the session with a back-channel endpoint that answers.
+async fn the_back_channel_tells_the_sessions_clients(
+    rx: &mut LogoutTokens,
+    keys: &[josekit::jwk::Jwk],
+    login: &LoggedIn,
+    rps: &LogoutClients,
+) {
+    let LoggedIn { sid, issuer, .. } = login;
+    let LogoutClients {
+        both, back_only, ..
+    } = rps;
     let mut auds = Vec::new();
     for _ in 0..2 {
-        let claims = next_logout_token(&mut rx, &keys).await;
+        let claims = next_logout_token(rx, keys).await;
         assert_eq!(claims["iss"], json!(issuer));
         assert_eq!(claims["sid"], json!(sid));
         assert_eq!(
@@ -159,17 +251,24 @@ async fn front_and_back_channel_logout(backend: Backend) {
     ];
     expected.sort();
     assert_eq!(auds, expected);
+}
 
-    // the verifier is single use: no second round of logout requests
-    let r = env
-        .http
-        .get(accepted["redirect_to"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+/// No second round of logout requests.
+async fn the_logout_verifier_is_single_use(env: &Env, redirect_to: &str) {
+    let r = env.http.get(redirect_to).send().await.unwrap();
     assert_eq!(r.status(), 302);
+}
 
-    // DELETE …/sessions/login?sid= also fires back-channel logout (the bystander's session)
+/// `DELETE …/sessions/login?sid=` also fires back-channel logout (the bystander's session).
+async fn deleting_a_login_session_tells_its_clients(
+    env: &Env,
+    rx: &mut LogoutTokens,
+    keys: &[josekit::jwk::Jwk],
+    login: &LoggedIn,
+    rps: &LogoutClients,
+) {
+    let other_sid = &login.other_sid;
+    let bystander = &rps.bystander;
     let r = env
         .http
         .delete(format!(
@@ -180,11 +279,9 @@ async fn front_and_back_channel_logout(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let claims = next_logout_token(&mut rx, &keys).await;
+    let claims = next_logout_token(rx, keys).await;
     assert_eq!(claims["aud"], json!([bystander["client_id"]]));
     assert_eq!(claims["sid"], json!(other_sid));
-    server.abort();
-    env.finish().await;
 }
 
 /// `id_token_hint` at `/oauth2/auth` as Hydra and fosite: an ID token of this server (expired
@@ -194,28 +291,62 @@ async fn front_and_back_channel_logout(backend: Backend) {
 /// the hint's (the ID token's subject) or it is login_required; a hint that is not our ID token
 /// is invalid_request.
 async fn id_token_hints_name_the_session_subject(backend: Backend) {
-    let env = start_pairwise(backend).await;
-    let pairwise = env
+    let hints = Hints::sign_in(start_pairwise(backend).await).await;
+    hints_naming_the_sessions_subject_pass_prompt_none(&hints).await;
+    hints_naming_another_subject_are_login_required(&hints).await;
+    hints_not_issued_here_are_invalid_request(&hints).await;
+    without_a_session_the_login_ui_sees_the_hints_claims(&hints).await;
+    a_forced_subject_identifier_matches_the_hints_naming_it(&hints).await;
+    hints.env.finish().await;
+}
+
+/// A browser signed in to a public and a pairwise client, and the ID tokens it got.
+struct Hints {
+    env: Env,
+    pairwise: Value,
+    public: Value,
+    jar: BTreeMap<String, String>,
+    public_hint: String,
+    pairwise_hint: String,
+    /// The pairwise client's subject for alice.
+    obfuscated: String,
+}
+
+impl Hints {
+    async fn sign_in(env: Env) -> Self {
+        let pairwise = env
         .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid", "subject_type": "pairwise"}))
         .await;
-    let public = env
-        .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid"}))
-        .await;
-    let mut jar = BTreeMap::new();
-    let public_hint = code_flow_tokens(&env, &public, &mut jar, "openid").await["id_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let pairwise_hint = code_flow_tokens(&env, &pairwise, &mut jar, "openid").await["id_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let obfuscated = jwt_claims(&pairwise_hint)["sub"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_ne!(obfuscated, "alice");
-    let url = |client: &Value, hint: &str, prompt: &str| {
+        let public = env
+            .create_client(json!({"redirect_uris": ["https://rp.example/cb"], "scope": "openid"}))
+            .await;
+        let mut jar = BTreeMap::new();
+        let public_hint = code_flow_tokens(&env, &public, &mut jar, "openid").await["id_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let pairwise_hint = code_flow_tokens(&env, &pairwise, &mut jar, "openid").await["id_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let obfuscated = jwt_claims(&pairwise_hint)["sub"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_ne!(obfuscated, "alice");
+        Hints {
+            env,
+            pairwise,
+            public,
+            jar,
+            public_hint,
+            pairwise_hint,
+            obfuscated,
+        }
+    }
+
+    /// The authorization URL of `client` with `hint` (and `prompt`, unless empty).
+    fn url(&self, client: &Value, hint: &str, prompt: &str) -> String {
         let mut params = vec![
             ("client_id", client["client_id"].as_str().unwrap()),
             ("response_type", "code"),
@@ -228,43 +359,69 @@ async fn id_token_hints_name_the_session_subject(backend: Backend) {
         if !prompt.is_empty() {
             params.push(("prompt", prompt));
         }
-        auth_url_with(&env, &params)
-    };
-    let error_of = |done: &str| {
-        (
-            query_param(done, "error").unwrap_or_default(),
-            query_param(done, "error_description").unwrap_or_default(),
-        )
-    };
-    // The session's subject, as is or pairwise: prompt=none goes through.
-    for (client, hint) in [(&public, &public_hint), (&pairwise, &pairwise_hint)] {
+        auth_url_with(&self.env, &params)
+    }
+}
+
+/// The `error` and `error_description` the flow ended with (empty when none).
+fn error_of(done: &str) -> (String, String) {
+    (
+        query_param(done, "error").unwrap_or_default(),
+        query_param(done, "error_description").unwrap_or_default(),
+    )
+}
+
+/// The session's subject, as is or pairwise: prompt=none goes through.
+async fn hints_naming_the_sessions_subject_pass_prompt_none(hints: &Hints) {
+    let Hints {
+        env,
+        pairwise,
+        public,
+        jar,
+        public_hint,
+        pairwise_hint,
+        ..
+    } = hints;
+    for (client, hint) in [(public, public_hint), (pairwise, pairwise_hint)] {
         let done = browse(
-            &env,
-            &url(client, hint, "none"),
+            env,
+            &hints.url(client, hint, "none"),
             &mut jar.clone(),
             json!({}),
         )
         .await;
         assert!(query_param(&done, "code").is_some(), "{done}");
     }
-    // Another subject than the session's: login_required before the login UI. The raw subject
-    // passes that check, but where the client's ID token names another (pairwise), fosite's
-    // prompt validation refuses at the end.
+}
+
+/// Another subject than the session's: login_required before the login UI. The raw subject
+/// passes that check, but where the client's ID token names another (pairwise), fosite's
+/// prompt validation refuses at the end.
+async fn hints_naming_another_subject_are_login_required(hints: &Hints) {
+    let Hints {
+        env,
+        pairwise,
+        public,
+        jar,
+        public_hint,
+        pairwise_hint,
+        ..
+    } = hints;
     for (client, hint, refusal) in [
         (
-            &public,
-            &pairwise_hint,
+            public,
+            pairwise_hint,
             "subject claim from id_token_hint does not match subject from authentication session.",
         ),
         (
-            &pairwise,
-            &public_hint,
+            pairwise,
+            public_hint,
             "does not match the current session's subject.",
         ),
     ] {
         let done = browse(
-            &env,
-            &url(client, hint, "none"),
+            env,
+            &hints.url(client, hint, "none"),
             &mut jar.clone(),
             json!({}),
         )
@@ -273,19 +430,41 @@ async fn id_token_hints_name_the_session_subject(backend: Backend) {
         assert_eq!(error, "login_required");
         assert!(description.ends_with(refusal), "{description}");
     }
-    // Not an ID token of this server.
+}
+
+/// Not an ID token of this server.
+async fn hints_not_issued_here_are_invalid_request(hints: &Hints) {
+    let Hints {
+        env, public, jar, ..
+    } = hints;
     let forged = unsigned_jwt(&json!({"sub": "alice", "iss": env.public}));
     for hint in [forged.as_str(), "not-a-jwt"] {
-        let done = browse(&env, &url(&public, hint, ""), &mut jar.clone(), json!({})).await;
+        let done = browse(
+            env,
+            &hints.url(public, hint, ""),
+            &mut jar.clone(),
+            json!({}),
+        )
+        .await;
         let (error, description) = error_of(&done);
         assert_eq!(error, "invalid_request", "{done}");
         assert!(description.contains("id_token_hint"), "{description}");
     }
-    // No session: the login UI sees the hint's claims; logging in as alice at the public
-    // client ends the flow with a subject the pairwise hint does not name.
+}
+
+/// No session: the login UI sees the hint's claims; logging in as alice at the public client
+/// ends the flow with a subject the pairwise hint does not name.
+async fn without_a_session_the_login_ui_sees_the_hints_claims(hints: &Hints) {
+    let Hints {
+        env,
+        public,
+        pairwise_hint,
+        obfuscated,
+        ..
+    } = hints;
     let first = env
         .http
-        .get(url(&public, &pairwise_hint, ""))
+        .get(hints.url(public, pairwise_hint, ""))
         .send()
         .await
         .unwrap();
@@ -312,22 +491,31 @@ async fn id_token_hints_name_the_session_subject(backend: Backend) {
         json!(obfuscated)
     );
     let done = browse(
-        &env,
-        &url(&public, &pairwise_hint, ""),
+        env,
+        &hints.url(public, pairwise_hint, ""),
         &mut BTreeMap::new(),
         json!({}),
     )
     .await;
     assert_eq!(error_of(&done).0, "login_required", "{done}");
+}
 
-    // A login that forced the pairwise identifier: a later hint naming it matches the session
-    // (Hydra's obfuscated authentication session), and the flow passes when the login UI
-    // forces it again — as Hydra asks of the UI on every login.
+/// A login that forced the pairwise identifier: a later hint naming it matches the session
+/// (Hydra's obfuscated authentication session), and the flow passes when the login UI forces
+/// it again — as Hydra asks of the UI on every login.
+async fn a_forced_subject_identifier_matches_the_hints_naming_it(hints: &Hints) {
+    let Hints {
+        env,
+        pairwise,
+        public,
+        public_hint,
+        ..
+    } = hints;
     let forced = json!({"force_subject_identifier": "forced-alice-1"});
     let mut jar = BTreeMap::new();
     let done = browse_accepting(
-        &env,
-        &url(&pairwise, &public_hint, ""),
+        env,
+        &hints.url(pairwise, public_hint, ""),
         &mut BTreeMap::new(),
         json!({}),
         json!({}),
@@ -335,7 +523,7 @@ async fn id_token_hints_name_the_session_subject(backend: Backend) {
     .await;
     assert_eq!(error_of(&done).0, "login_required");
     let start = auth_url_with(
-        &env,
+        env,
         &[
             ("client_id", pairwise["client_id"].as_str().unwrap()),
             ("response_type", "code"),
@@ -345,10 +533,10 @@ async fn id_token_hints_name_the_session_subject(backend: Backend) {
             ("nonce", "nonce-12345678"),
         ],
     );
-    let done = browse_accepting(&env, &start, &mut jar, json!({}), forced.clone()).await;
+    let done = browse_accepting(env, &start, &mut jar, json!({}), forced.clone()).await;
     let code = query_param(&done, "code").unwrap_or_else(|| panic!("{done}"));
     let tokens: Value = env
-        .exchange_code(&pairwise, &code)
+        .exchange_code(pairwise, &code)
         .await
         .json()
         .await
@@ -356,8 +544,8 @@ async fn id_token_hints_name_the_session_subject(backend: Backend) {
     let forced_hint = tokens["id_token"].as_str().unwrap().to_string();
     assert_eq!(jwt_claims(&forced_hint)["sub"], "forced-alice-1");
     let done = browse_accepting(
-        &env,
-        &url(&pairwise, &forced_hint, "none"),
+        env,
+        &hints.url(pairwise, &forced_hint, "none"),
         &mut jar.clone(),
         json!({}),
         forced,
@@ -366,8 +554,8 @@ async fn id_token_hints_name_the_session_subject(backend: Backend) {
     assert!(query_param(&done, "code").is_some(), "{done}");
     // Not forced again: the ID token's subject is the computed one, which the hint does not name.
     let done = browse(
-        &env,
-        &url(&pairwise, &forced_hint, "none"),
+        env,
+        &hints.url(pairwise, &forced_hint, "none"),
         &mut jar.clone(),
         json!({}),
     )
@@ -380,8 +568,8 @@ async fn id_token_hints_name_the_session_subject(backend: Backend) {
     );
     // The forced identifier belongs to its client: another client's session check refuses it.
     let done = browse(
-        &env,
-        &url(&public, &forced_hint, "none"),
+        env,
+        &hints.url(public, &forced_hint, "none"),
         &mut jar.clone(),
         json!({}),
     )
@@ -392,7 +580,6 @@ async fn id_token_hints_name_the_session_subject(backend: Backend) {
             .ends_with("does not match subject from authentication session."),
         "{done}"
     );
-    env.finish().await;
 }
 
 /// Hydra 2.2's `urls.identity_provider`: when a login session ends — a browser logout or the

@@ -14,14 +14,40 @@ on_every_backend!(
 async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Backend) {
     let env = start(backend).await;
     let c = env.create_client(json!({"grant_types": ["client_credentials"], "scope": "read write.*", "audience": ["https://api.example.com/v1"]})).await;
-    let (id, secret) = (
-        c["client_id"].as_str().unwrap(),
-        c["client_secret"].as_str().unwrap(),
-    );
-    let token_url = format!("{}/oauth2/token", env.public);
+    let cc = CcClient {
+        id: c["client_id"].as_str().unwrap().to_string(),
+        secret: c["client_secret"].as_str().unwrap().to_string(),
+        token_url: format!("{}/oauth2/token", env.public),
+    };
+    let at = client_credentials_buy_a_token_for_the_audience(&env, &cc).await;
+    bad_client_authentication_is_a_401_that_tells_nothing(&env, &cc).await;
+    bad_token_requests_get_fosites_errors(&env, &cc).await;
+    the_client_credentials_handler_checks_scope_audience_and_client(&env).await;
+    missing_or_repeated_parameters_are_invalid_request(&env, &cc).await;
+    revocation_ends_the_token_and_answers_only_two_errors(&env, &cc, &at).await;
+    introspection_of_no_token_is_inactive(&env).await;
+    env.finish().await;
+}
+
+/// A confidential client allowed client_credentials (`client_secret_basic`).
+struct CcClient {
+    id: String,
+    secret: String,
+    token_url: String,
+}
+
+impl CcClient {
+    fn parts(&self) -> (&str, &str, &str) {
+        (&self.id, &self.secret, &self.token_url)
+    }
+}
+
+/// Returns the access token.
+async fn client_credentials_buy_a_token_for_the_audience(env: &Env, cc: &CcClient) -> String {
+    let (id, secret, token_url) = cc.parts();
     let r = env
         .http
-        .post(&token_url)
+        .post(token_url)
         .basic_auth(id, Some(secret))
         .form(&[
             ("grant_type", "client_credentials"),
@@ -43,11 +69,15 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
     assert_eq!(i["sub"], id);
     assert_eq!(i["token_use"], "access_token");
     assert_eq!(i["aud"], json!(["https://api.example.com/v1/users"]));
+    at.to_string()
+}
 
+async fn bad_client_authentication_is_a_401_that_tells_nothing(env: &Env, cc: &CcClient) {
+    let (id, secret, token_url) = cc.parts();
     // client_secret_post is refused for a basic client, with a hint naming the method
     let r = env
         .http
-        .post(&token_url)
+        .post(token_url)
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_id", id),
@@ -64,7 +94,7 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
     // wrong secret and unknown client answer identically
     let wrong = env
         .http
-        .post(&token_url)
+        .post(token_url)
         .basic_auth(id, Some("nope-nope"))
         .form(&[("grant_type", "client_credentials")])
         .send()
@@ -72,7 +102,7 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
         .unwrap();
     let unknown = env
         .http
-        .post(&token_url)
+        .post(token_url)
         .basic_auth("ghost", Some("nope-nope"))
         .form(&[("grant_type", "client_credentials")])
         .send()
@@ -83,10 +113,14 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
         wrong.json::<Value>().await.unwrap(),
         unknown.json::<Value>().await.unwrap()
     );
-    // scope not allowed, unknown grant, duplicate parameter
+}
+
+async fn bad_token_requests_get_fosites_errors(env: &Env, cc: &CcClient) {
+    let (id, secret, token_url) = cc.parts();
+    // scope not allowed, unknown grant
     let r = env
         .http
-        .post(&token_url)
+        .post(token_url)
         .basic_auth(id, Some(secret))
         .form(&[("grant_type", "client_credentials"), ("scope", "admin")])
         .send()
@@ -95,7 +129,7 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");
     let r = env
         .http
-        .post(&token_url)
+        .post(token_url)
         .basic_auth(id, Some(secret))
         .form(&[("grant_type", "password")])
         .send()
@@ -109,7 +143,7 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
     assert_eq!(e["error_description"], "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed.");
     let r = env
         .http
-        .post(&token_url)
+        .post(token_url)
         .basic_auth(id, Some("wrong"))
         .form(&[("grant_type", "password")])
         .send()
@@ -119,7 +153,7 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
     // an empty body is fosite's own invalid_request
     let r = env
         .http
-        .post(&token_url)
+        .post(token_url)
         .basic_auth(id, Some(secret))
         .header("content-type", "application/x-www-form-urlencoded")
         .send()
@@ -133,7 +167,10 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
             .ends_with("The POST body can not be empty."),
         "{e}"
     );
-    // fosite's client_credentials handler: scope, audience, a public client, the grant type
+}
+
+/// fosite's client_credentials handler: scope, audience, a public client, the grant type.
+async fn the_client_credentials_handler_checks_scope_audience_and_client(env: &Env) {
     let no_grant = env
         .create_client(
             json!({"grant_types": ["authorization_code"], "scope": "read",
@@ -141,13 +178,13 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
         )
         .await;
     let cc = "client_credentials";
-    let (e, _) = token_error(&env, &no_grant, &[("grant_type", cc), ("scope", "admin")]).await;
+    let (e, _) = token_error(env, &no_grant, &[("grant_type", cc), ("scope", "admin")]).await;
     assert_eq!(e, "invalid_scope");
     let other = ("audience", "https://other.example/");
-    let (e, d) = token_error(&env, &no_grant, &[("grant_type", cc), other]).await;
+    let (e, d) = token_error(env, &no_grant, &[("grant_type", cc), other]).await;
     assert_eq!(e, "invalid_request");
     assert!(d.ends_with("Requested audience 'https://other.example/' has not been whitelisted by the OAuth 2.0 Client."), "{d}");
-    let (e, d) = token_error(&env, &no_grant, &[("grant_type", cc), ("scope", "read")]).await;
+    let (e, d) = token_error(env, &no_grant, &[("grant_type", cc), ("scope", "read")]).await;
     assert_eq!(e, "unauthorized_client");
     assert!(
         d.ends_with(
@@ -158,13 +195,18 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
     let public = env
         .create_client(json!({"grant_types": [cc], "token_endpoint_auth_method": "none"}))
         .await;
-    let (e, d) = token_error(&env, &public, &[("grant_type", cc)]).await;
+    let (e, d) = token_error(env, &public, &[("grant_type", cc)]).await;
     assert_eq!(e, "invalid_grant", "{d}");
     assert!(d.ends_with("The OAuth 2.0 Client is marked as public and is thus not allowed to use authorization grant 'client_credentials'."), "{d}");
-    // No grant_type at all: fosite's invalid_request naming the parameter.
+}
+
+/// No grant_type at all: fosite's invalid_request naming the parameter; so is a parameter
+/// given twice.
+async fn missing_or_repeated_parameters_are_invalid_request(env: &Env, cc: &CcClient) {
+    let (id, secret, token_url) = cc.parts();
     let r = env
         .http
-        .post(&token_url)
+        .post(token_url)
         .basic_auth(id, Some(secret))
         .form(&[("scope", "read")])
         .send()
@@ -182,7 +224,7 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
     );
     let r = env
         .http
-        .post(&token_url)
+        .post(token_url)
         .basic_auth(id, Some(secret))
         .body("grant_type=client_credentials&scope=read&scope=read")
         .header("content-type", "application/x-www-form-urlencoded")
@@ -190,7 +232,10 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+}
 
+async fn revocation_ends_the_token_and_answers_only_two_errors(env: &Env, cc: &CcClient, at: &str) {
+    let (id, secret, _) = cc.parts();
     let r = env
         .http
         .post(format!("{}/oauth2/revoke", env.public))
@@ -207,31 +252,34 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
     );
     // revocation surfaces only invalid_request (an empty body) and invalid_client, without
     // hints; a missing or unknown token is a 200
-    let (status, body) = revoke(&env, id, secret, &[]).await;
+    let (status, body) = revoke(env, id, secret, &[]).await;
     assert_eq!(status, 400);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
         json!({"error": "invalid_request", "error_description": "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed."})
     );
-    let (status, body) = revoke(&env, id, "wrong", &[("token", "ory_at_garbage.x")]).await;
+    let (status, body) = revoke(env, id, "wrong", &[("token", "ory_at_garbage.x")]).await;
     assert_eq!(status, 401);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
         json!({"error": "invalid_client", "error_description": "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method)."})
     );
     assert_eq!(
-        revoke(&env, id, secret, &[("token_type_hint", "access_token")])
+        revoke(env, id, secret, &[("token_type_hint", "access_token")])
             .await
             .0,
         200
     );
     assert_eq!(
-        revoke(&env, id, secret, &[("token", "ory_at_garbage.x")])
+        revoke(env, id, secret, &[("token", "ory_at_garbage.x")])
             .await
             .0,
         200
     );
-    // introspection: an empty body is an error, a body without a token is inactive
+}
+
+/// Introspection: an empty body is an error, a body without a token is inactive.
+async fn introspection_of_no_token_is_inactive(env: &Env) {
     let introspect_raw = |body: &'static str| {
         env.http
             .post(format!("{}/admin/oauth2/introspect", env.admin))
@@ -245,7 +293,6 @@ async fn client_credentials_introspection_revocation_and_bad_secrets(backend: Ba
     let r = introspect_raw("scope=read").await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"active": false}));
-    env.finish().await;
 }
 
 /// fosite's authorization_code, PKCE and refresh_token handlers: unknown and expired codes and
@@ -261,26 +308,48 @@ async fn code_and_refresh_grants_answer_with_fosites_hints(backend: Backend) {
             "grant_types": ["authorization_code", "refresh_token"],
         }))
         .await;
-    let bare = "The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.";
-    let ac = "authorization_code";
-    let cb = ("redirect_uri", "https://rp.example/cb");
+    an_unknown_code_is_a_bare_invalid_grant(&env, &client).await;
+    let verifier = "v".repeat(43);
+    let code = a_code_needs_its_pkce_verifier_and_redirect_uri(&env, &client, &verifier).await;
+    let tokens = a_used_code_says_so(&env, &client, &code, &verifier).await;
+    a_refresh_after_the_client_lost_a_scope_is_invalid_scope(&env, &client).await;
+    a_reused_codes_refresh_token_is_inactive_without_a_hint(&env, &client, &tokens).await;
+    env.finish().await;
+}
+
+/// fosite's invalid_grant description, with no hint.
+const BARE_INVALID_GRANT: &str = "The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.";
+const AC: &str = "authorization_code";
+const RT: &str = "refresh_token";
+const CB: (&str, &str) = ("redirect_uri", "https://rp.example/cb");
+
+async fn an_unknown_code_is_a_bare_invalid_grant(env: &Env, client: &Value) {
     let (e, d) = token_error(
-        &env,
-        &client,
-        &[("grant_type", ac), ("code", "ory_ac_nope.nope"), cb],
+        env,
+        client,
+        &[("grant_type", AC), ("code", "ory_ac_nope.nope"), CB],
     )
     .await;
-    assert_eq!((e.as_str(), d.as_str()), ("invalid_grant", bare));
+    assert_eq!(
+        (e.as_str(), d.as_str()),
+        ("invalid_grant", BARE_INVALID_GRANT)
+    );
+}
 
-    // PKCE: length, alphabet, then the challenge; a verifier with no challenge fails it too
-    let verifier = "v".repeat(43);
+/// PKCE: length, alphabet, then the challenge; a verifier with no challenge fails it too; the
+/// redirect_uri must be the authorization request's. Returns a code for `verifier`, unused.
+async fn a_code_needs_its_pkce_verifier_and_redirect_uri(
+    env: &Env,
+    client: &Value,
+    verifier: &str,
+) -> String {
     let challenge = {
         use base64::Engine;
         use sha2::Digest;
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(sha2::Sha256::digest(verifier.as_bytes()))
     };
-    let code = code_for(&env, &client, Some(&challenge)).await;
+    let code = code_for(env, client, Some(&challenge)).await;
     let (long, odd, wrong) = (
         "x".repeat(129),
         format!("{}!", "x".repeat(43)),
@@ -305,32 +374,32 @@ async fn code_and_refresh_grants_answer_with_fosites_hints(backend: Backend) {
         ),
     ] {
         let form = [
-            ("grant_type", ac),
+            ("grant_type", AC),
             ("code", code.as_str()),
-            cb,
+            CB,
             ("code_verifier", v),
         ];
-        let (e, d) = token_error(&env, &client, &form).await;
+        let (e, d) = token_error(env, client, &form).await;
         assert_eq!(e, "invalid_grant");
         assert!(d.ends_with(hint), "{v}: {d}");
     }
     let other = [
-        ("grant_type", ac),
+        ("grant_type", AC),
         ("code", code.as_str()),
         ("redirect_uri", "https://rp.example/other"),
-        ("code_verifier", verifier.as_str()),
+        ("code_verifier", verifier),
     ];
-    let (_, d) = token_error(&env, &client, &other).await;
+    let (_, d) = token_error(env, client, &other).await;
     assert!(d.ends_with("The 'redirect_uri' from this request does not match the one from the authorize request."), "{d}");
-    let plain = code_for(&env, &client, None).await;
+    let plain = code_for(env, client, None).await;
     let (_, d) = token_error(
-        &env,
-        &client,
+        env,
+        client,
         &[
-            ("grant_type", ac),
+            ("grant_type", AC),
             ("code", plain.as_str()),
-            cb,
-            ("code_verifier", verifier.as_str()),
+            CB,
+            ("code_verifier", verifier),
         ],
     )
     .await;
@@ -338,13 +407,16 @@ async fn code_and_refresh_grants_answer_with_fosites_hints(backend: Backend) {
         d.ends_with("The PKCE code challenge did not match the code verifier."),
         "{d}"
     );
+    code
+}
 
-    // a used code says so
+/// Returns the tokens of the first exchange.
+async fn a_used_code_says_so(env: &Env, client: &Value, code: &str, verifier: &str) -> Value {
     let exchange = [
-        ("grant_type", ac),
-        ("code", code.as_str()),
-        cb,
-        ("code_verifier", verifier.as_str()),
+        ("grant_type", AC),
+        ("code", code),
+        CB,
+        ("code_verifier", verifier),
     ];
     let r = env
         .http
@@ -359,23 +431,24 @@ async fn code_and_refresh_grants_answer_with_fosites_hints(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 200);
     let tokens: Value = r.json().await.unwrap();
-    let (e, d) = token_error(&env, &client, &exchange).await;
+    let (e, d) = token_error(env, client, &exchange).await;
     assert_eq!(e, "invalid_grant");
     assert!(
         d.ends_with("The authorization code has already been used."),
         "{d}"
     );
+    tokens
+}
 
-    // refresh: unknown is bare; a refresh after the client lost a granted scope is invalid_scope
-    let rt = "refresh_token";
-    let (e, d) = token_error(
-        &env,
-        &client,
-        &[("grant_type", rt), (rt, "ory_rt_nope.nope")],
-    )
-    .await;
-    assert_eq!((e.as_str(), d.as_str()), ("invalid_grant", bare));
-    let code = code_for(&env, &client, None).await;
+/// An unknown refresh token is a bare invalid_grant; a refresh after the client lost a granted
+/// scope is invalid_scope.
+async fn a_refresh_after_the_client_lost_a_scope_is_invalid_scope(env: &Env, client: &Value) {
+    let (e, d) = token_error(env, client, &[("grant_type", RT), (RT, "ory_rt_nope.nope")]).await;
+    assert_eq!(
+        (e.as_str(), d.as_str()),
+        ("invalid_grant", BARE_INVALID_GRANT)
+    );
+    let code = code_for(env, client, None).await;
     let r = env
         .http
         .post(format!("{}/oauth2/token", env.public))
@@ -383,12 +456,12 @@ async fn code_and_refresh_grants_answer_with_fosites_hints(backend: Backend) {
             client["client_id"].as_str().unwrap(),
             client["client_secret"].as_str(),
         )
-        .form(&[("grant_type", ac), ("code", code.as_str()), cb])
+        .form(&[("grant_type", AC), ("code", code.as_str()), CB])
         .send()
         .await
         .unwrap();
     let fresh: Value = r.json().await.unwrap();
-    let refresh = fresh[rt].as_str().unwrap().to_string();
+    let refresh = fresh[RT].as_str().unwrap().to_string();
     let id = client["client_id"].as_str().unwrap();
     let r = env
         .http
@@ -398,19 +471,25 @@ async fn code_and_refresh_grants_answer_with_fosites_hints(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let (e, d) = token_error(&env, &client, &[("grant_type", rt), (rt, refresh.as_str())]).await;
+    let (e, d) = token_error(env, client, &[("grant_type", RT), (RT, refresh.as_str())]).await;
     assert_eq!(e, "invalid_scope");
     assert!(
         d.ends_with("The OAuth 2.0 Client is not allowed to request scope 'openid'."),
         "{d}"
     );
-    // the refresh token of the first exchange was revoked with its code's reuse: token_inactive
-    // carries no hint
-    let first = tokens[rt].as_str().unwrap();
-    let (e, d) = token_error(&env, &client, &[("grant_type", rt), (rt, first)]).await;
+}
+
+/// The refresh token of the first exchange was revoked with its code's reuse: token_inactive
+/// carries no hint.
+async fn a_reused_codes_refresh_token_is_inactive_without_a_hint(
+    env: &Env,
+    client: &Value,
+    tokens: &Value,
+) {
+    let first = tokens[RT].as_str().unwrap();
+    let (e, d) = token_error(env, client, &[("grant_type", RT), (RT, first)]).await;
     assert_eq!(e, "token_inactive", "{d}");
     assert_eq!(d, "Token is inactive because it is malformed, expired or otherwise invalid. Token validation failed.");
-    env.finish().await;
 }
 
 /// fosite reads these bodies as Go's `ParseMultipartForm`: a form or a multipart body counts,
@@ -675,10 +754,22 @@ async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
     for id in ["enrich-cc", "keep-cc", "deny-cc", "broken-cc", "flaky-cc"] {
         env.create_client(cc_client(id)).await;
     }
+    the_hooks_claims_are_the_client_credentials_tokens_ext(&env, &mut calls).await;
+    a_hooks_204_keeps_the_claims_and_403_or_400_refuse(&env, &mut calls).await;
+    a_hooks_500_is_retried(&env, &mut calls).await;
+    let tokens = the_hooks_answer_replaces_the_consents_claims(&env, &mut calls).await;
+    a_refresh_runs_the_legacy_hook_then_the_token_hook(&env, &mut calls, &tokens).await;
+    a_refused_exchange_leaves_the_code_unspent(&env).await;
+    server.abort();
+    env.finish().await;
+}
 
-    // client_credentials: the hook's claims are the token's `ext`, on every request.
+type HookCalls = tokio::sync::mpsc::UnboundedReceiver<HookCall>;
+
+/// client_credentials: the hook's claims are the token's `ext`, on every request.
+async fn the_hooks_claims_are_the_client_credentials_tokens_ext(env: &Env, calls: &mut HookCalls) {
     for _ in 0..2 {
-        let (status, token) = cc_token(&env, "enrich-cc", "hook-secret-0123456789", "read").await;
+        let (status, token) = cc_token(env, "enrich-cc", "hook-secret-0123456789", "read").await;
         assert_eq!(status, 200, "{token}");
         let info = env
             .introspect(token["access_token"].as_str().unwrap())
@@ -688,7 +779,7 @@ async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
             json!({"tenant": "t1", "seen_extra": {}}),
             "{info}"
         );
-        let (path, headers, body) = next_hook_call(&mut calls);
+        let (path, headers, body) = next_hook_call(calls);
         assert_eq!(path, "/token");
         assert_eq!(headers["x-api-key"], "hook-key-1");
         assert_eq!(headers["content-type"], "application/json; charset=UTF-8");
@@ -701,19 +792,22 @@ async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
         assert_eq!(body["session"]["id_token"]["subject"], "enrich-cc");
         assert_eq!(body["session"]["extra"], json!({}));
     }
-    let (status, token) = cc_token(&env, "keep-cc", "hook-secret-0123456789", "read").await;
+}
+
+async fn a_hooks_204_keeps_the_claims_and_403_or_400_refuse(env: &Env, calls: &mut HookCalls) {
+    let (status, token) = cc_token(env, "keep-cc", "hook-secret-0123456789", "read").await;
     assert_eq!(status, 200);
     let info = env
         .introspect(token["access_token"].as_str().unwrap())
         .await;
     assert_eq!(info["active"], true);
     assert!(info.get("ext").is_none(), "{info}");
-    next_hook_call(&mut calls);
+    next_hook_call(calls);
     for (client, status, error) in [
         ("deny-cc", 403, "access_denied"),
         ("broken-cc", 500, "server_error"),
     ] {
-        let answer = cc_token(&env, client, "hook-secret-0123456789", "read").await;
+        let answer = cc_token(env, client, "hook-secret-0123456789", "read").await;
         let description = "The token hook target responded with an error.";
         assert_eq!(
             answer,
@@ -722,53 +816,57 @@ async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
                 json!({"error": error, "error_description": description})
             )
         );
-        next_hook_call(&mut calls);
+        next_hook_call(calls);
     }
-    // A 500 is retried (after 1 s, as Hydra's HTTP client) and the second answer counts.
-    let (status, token) = cc_token(&env, "flaky-cc", "hook-secret-0123456789", "read").await;
-    assert_eq!(status, 200, "{token}");
-    next_hook_call(&mut calls);
-    next_hook_call(&mut calls);
-    assert!(calls.try_recv().is_err());
+}
 
-    // authorization_code: the consent's claims go to the hook, its answer replaces them.
-    let code_client = |id: &str| {
-        json!({"client_id": id, "client_secret": "hook-secret-0123456789",
-        "redirect_uris": ["https://rp.example/cb"], "scope": "openid offline_access",
-        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]})
-    };
-    let enrich = env.create_client(code_client("enrich-code")).await;
-    let consent_session =
-        json!({"access_token": {"from_consent": 1}, "id_token": {"from_consent_id": 2}});
-    let exchange = |client: Value, code: String| {
-        let env = &env;
-        async move {
-            let r = env.exchange_code(&client, &code).await;
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }
-    };
-    let code_of = |client: Value| {
-        let env = &env;
-        let session = consent_session.clone();
-        async move {
-            let start = auth_url_with(
-                env,
-                &[
-                    ("client_id", client["client_id"].as_str().unwrap()),
-                    ("response_type", "code"),
-                    ("scope", "openid offline_access"),
-                    ("redirect_uri", "https://rp.example/cb"),
-                    ("state", "state-12345678"),
-                    ("nonce", "nonce-12345678"),
-                ],
-            );
-            let done = browse(env, &start, &mut BTreeMap::new(), session).await;
-            query_param(&done, "code").unwrap_or_else(|| panic!("{done}"))
-        }
-    };
-    let (status, tokens) = exchange(enrich.clone(), code_of(enrich.clone()).await).await;
+/// A 500 is retried (after 1 s, as Hydra's HTTP client) and the second answer counts.
+async fn a_hooks_500_is_retried(env: &Env, calls: &mut HookCalls) {
+    let (status, token) = cc_token(env, "flaky-cc", "hook-secret-0123456789", "read").await;
+    assert_eq!(status, 200, "{token}");
+    next_hook_call(calls);
+    next_hook_call(calls);
+    assert!(calls.try_recv().is_err());
+}
+
+/// A client of the code flow whose id picks the hook's answer.
+fn hook_code_client(id: &str) -> Value {
+    json!({"client_id": id, "client_secret": "hook-secret-0123456789",
+    "redirect_uris": ["https://rp.example/cb"], "scope": "openid offline_access",
+    "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]})
+}
+
+/// The status and body of exchanging `code`.
+async fn hook_exchange(env: &Env, client: &Value, code: &str) -> (u16, Value) {
+    let r = env.exchange_code(client, code).await;
+    (r.status().as_u16(), r.json::<Value>().await.unwrap())
+}
+
+/// A code for `client` whose consent grants claims to both tokens.
+async fn hook_code_of(env: &Env, client: &Value) -> String {
+    let session = json!({"access_token": {"from_consent": 1}, "id_token": {"from_consent_id": 2}});
+    let start = auth_url_with(
+        env,
+        &[
+            ("client_id", client["client_id"].as_str().unwrap()),
+            ("response_type", "code"),
+            ("scope", "openid offline_access"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("state", "state-12345678"),
+            ("nonce", "nonce-12345678"),
+        ],
+    );
+    let done = browse(env, &start, &mut BTreeMap::new(), session).await;
+    query_param(&done, "code").unwrap_or_else(|| panic!("{done}"))
+}
+
+/// authorization_code: the consent's claims go to the hook, its answer replaces them. Returns
+/// the tokens.
+async fn the_hooks_answer_replaces_the_consents_claims(env: &Env, calls: &mut HookCalls) -> Value {
+    let enrich = env.create_client(hook_code_client("enrich-code")).await;
+    let (status, tokens) = hook_exchange(env, &enrich, &hook_code_of(env, &enrich).await).await;
     assert_eq!(status, 200, "{tokens}");
-    let (_, _, body) = next_hook_call(&mut calls);
+    let (_, _, body) = next_hook_call(calls);
     assert_eq!(
         body["request"]["grant_types"],
         json!(["authorization_code"])
@@ -805,8 +903,15 @@ async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
         info["ext"],
         json!({"tenant": "t1", "seen_extra": {"from_consent": 1}})
     );
+    tokens
+}
 
-    // refresh: the legacy hook first (its own body), then the token hook with its claims.
+/// refresh: the legacy hook first (its own body), then the token hook with its claims.
+async fn a_refresh_runs_the_legacy_hook_then_the_token_hook(
+    env: &Env,
+    calls: &mut HookCalls,
+    tokens: &Value,
+) {
     let r = env
         .http
         .post(format!("{}/oauth2/token", env.public))
@@ -820,7 +925,7 @@ async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 200);
     let refreshed: Value = r.json().await.unwrap();
-    let (path, headers, body) = next_hook_call(&mut calls);
+    let (path, headers, body) = next_hook_call(calls);
     assert_eq!(path, "/refresh");
     assert!(headers.get("x-api-key").is_none());
     assert_eq!(body["subject"], "alice");
@@ -830,7 +935,7 @@ async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
         body["session"]["extra"],
         json!({"tenant": "t1", "seen_extra": {"from_consent": 1}})
     );
-    let (path, _, body) = next_hook_call(&mut calls);
+    let (path, _, body) = next_hook_call(calls);
     assert_eq!(path, "/token");
     assert_eq!(body["request"]["grant_types"], json!(["refresh_token"]));
     assert_eq!(body["session"]["extra"], json!({"refreshed": true}));
@@ -845,17 +950,19 @@ async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
         info["ext"],
         json!({"tenant": "t1", "seen_extra": {"refreshed": true}})
     );
+}
 
-    // A refused exchange leaves the code unspent: the same code works once the hook allows it.
-    let deny_once = env.create_client(code_client("deny-once-code")).await;
-    let code = code_of(deny_once.clone()).await;
-    let (status, e) = exchange(deny_once.clone(), code.clone()).await;
+/// A refused exchange leaves the code unspent: the same code works once the hook allows it.
+async fn a_refused_exchange_leaves_the_code_unspent(env: &Env) {
+    let deny_once = env.create_client(hook_code_client("deny-once-code")).await;
+    let code = hook_code_of(env, &deny_once).await;
+    let (status, e) = hook_exchange(env, &deny_once, &code).await;
     assert_eq!(
         (status, e["error"].as_str()),
         (403, Some("access_denied")),
         "{e}"
     );
-    let (status, tokens) = exchange(deny_once.clone(), code.clone()).await;
+    let (status, tokens) = hook_exchange(env, &deny_once, &code).await;
     assert_eq!(status, 200, "{tokens}");
     // 204 kept the consent's claims.
     let info = env
@@ -865,9 +972,6 @@ async fn token_hooks_shape_claims_as_hydras(backend: Backend) {
     let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id_token["from_consent_id"], 2);
     assert!(id_token["sid"].as_str().is_some());
-    let (status, _) = exchange(deny_once, code).await;
+    let (status, _) = hook_exchange(env, &deny_once, &code).await;
     assert_eq!(status, 400, "a spent code stays spent");
-
-    server.abort();
-    env.finish().await;
 }
