@@ -16,6 +16,7 @@ mod http_kernel;
 mod identity;
 mod identity_store;
 mod janitor;
+mod migration;
 mod oauth2;
 mod permission_api;
 mod permission_cases;
