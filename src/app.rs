@@ -366,7 +366,8 @@ fn assemble(spec: ListenerSpec, config: &Config, metrics: &Metrics, health: &Hea
             let mut router = spec
                 .routes
                 .merge(health_routes(health_prefix, health.clone()))
-                .merge(version_route(version_prefix));
+                .merge(version_route(version_prefix))
+                .merge(crate::http::openapi::route());
             if let Some(path) = metrics_path {
                 router = router.merge(metrics_route(path, metrics.clone()));
             }

@@ -1,7 +1,7 @@
 //! The HTTP kernel shared by every role: Ory's error envelope, the JSON extractor, the client
 //! address behind trusted proxies, the shared middleware, health/version/metrics routes,
-//! listener binding with graceful shutdown, and the guarded client for outbound calls to URLs
-//! that API callers chose (`outbound`).
+//! listener binding with graceful shutdown, the guarded client for outbound calls to URLs
+//! that API callers chose (`outbound`), and Quartet's extension document (`openapi`).
 //! Roles build axum routers; only this module and the roles' `http` modules know axum.
 
 pub mod client_ip;
@@ -13,6 +13,7 @@ pub mod json;
 pub mod layers;
 pub mod listener;
 pub mod metrics;
+pub mod openapi;
 pub mod outbound;
 pub mod query;
 pub mod server;

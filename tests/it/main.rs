@@ -18,6 +18,7 @@ mod identity_store;
 mod janitor;
 mod migration;
 mod oauth2;
+mod openapi;
 mod permission_api;
 mod permission_cases;
 mod permission_cli;
