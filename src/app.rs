@@ -324,7 +324,7 @@ async fn role_listeners(
                     http,
                 );
                 outbound.clock = clock.clone();
-                let proxy = proxy::Proxy::start_with(&config.proxy, outbound)
+                let proxy = proxy::Proxy::start_with(&config.proxy, outbound, config.dev)
                     .await
                     .map_err(role_error)?;
                 // Without any repository configured (e.g. `quartet serve --dev` with no proxy

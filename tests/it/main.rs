@@ -34,3 +34,4 @@ mod security;
 mod shutdown;
 mod startup_warnings;
 mod store;
+mod unsupported;
