@@ -324,7 +324,7 @@ async fn role_listeners(
                     http,
                 );
                 outbound.clock = clock.clone();
-                let proxy = proxy::Proxy::start_with(&config.proxy, outbound)
+                let proxy = proxy::Proxy::start_with(&config.proxy, outbound, config.dev)
                     .await
                     .map_err(role_error)?;
                 // Without any repository configured (e.g. `quartet serve --dev` with no proxy
@@ -366,7 +366,8 @@ fn assemble(spec: ListenerSpec, config: &Config, metrics: &Metrics, health: &Hea
             let mut router = spec
                 .routes
                 .merge(health_routes(health_prefix, health.clone()))
-                .merge(version_route(version_prefix));
+                .merge(version_route(version_prefix))
+                .merge(crate::http::openapi::route());
             if let Some(path) = metrics_path {
                 router = router.merge(metrics_route(path, metrics.clone()));
             }

@@ -140,8 +140,9 @@ struct JanitorArgs {
 #[derive(Subcommand)]
 enum ImportCommand {
     /// Import identities from Kratos' identity-import JSON (one `createIdentityBody` or an
-    /// array), through the identity admin API's rules; prints each created identity as a JSON
-    /// line. Identities whose identifier is taken are skipped.
+    /// array), through the identity admin API's rules; an item's `id` (a UUID, beyond Kratos)
+    /// is kept. Prints each created identity as a JSON line. Identities whose id or identifier
+    /// is taken are skipped.
     Identities {
         /// The file to read; `-` for stdin.
         file: PathBuf,

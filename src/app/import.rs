@@ -6,11 +6,16 @@
 //! hashing and errors. Relation tuples go through `permission::import`, checked against the
 //! configured namespaces as the write API checks them.
 //!
+//! Beyond Kratos, an identity may carry its `id` (a UUID), which it keeps: identities exported
+//! from Kratos (`scripts/ory-export`) stay the subjects of their tuples, tokens and application
+//! rows. The id goes to the admin handler beside the body ([`identity::admin::ImportedId`]),
+//! whose body stays Kratos' strict one.
+//!
 //! Re-running a file is harmless: an item the database already holds (the admin API's 409 — an
-//! identifier or a `client_id` taken) is counted as present and skipped. The whole file is read
-//! and its shape checked before anything is written; an item the admin API refuses stops the
-//! import with its index and the API's message (the items before it stay, and a re-run skips
-//! them).
+//! identifier, an identity's `id` or a `client_id` taken) is counted as present and skipped.
+//! The whole file is read and its shape checked before anything is written; an item the admin
+//! API refuses stops the import with its index and the API's message (the items before it
+//! stay, and a re-run skips them).
 
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Method, Request, StatusCode};
@@ -159,6 +164,12 @@ pub async fn fixture(config: &Config, db: &Db, path: &std::path::Path) -> Result
 /// Creates each identity of `text` through the identity role's admin handler.
 pub async fn identities(config: &Config, db: &Db, text: &str) -> Result<Imported, String> {
     let items = json_items(text)?;
+    // Every id is checked before the first identity is written.
+    for (index, item) in items.iter().enumerate() {
+        if let Some(id) = item.get("id") {
+            identity_id(id).map_err(|e| format!("identity at index {index}: {e}"))?;
+        }
+    }
     let service = identity::service(&config.identity, db.clone(), config.dev)
         .await
         .map_err(|e| format!("identity: {e}"))?;
@@ -167,8 +178,25 @@ pub async fn identities(config: &Config, db: &Db, text: &str) -> Result<Imported
         "/admin/identities",
         "identity",
         items,
+        imported_id,
     )
     .await
+}
+
+/// Takes an identity item's `id` out of its body: the UUID it keeps, in Kratos' spelling.
+fn imported_id(item: &mut Value) -> Result<Option<identity::admin::ImportedId>, String> {
+    match item.as_object_mut().and_then(|o| o.remove("id")) {
+        Some(id) => identity_id(&id).map(|id| Some(identity::admin::ImportedId(id))),
+        None => Ok(None),
+    }
+}
+
+/// An identity's `id` as Kratos writes it (a lower-case hyphenated UUID).
+fn identity_id(id: &Value) -> Result<String, String> {
+    id.as_str()
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .map(|u| u.hyphenated().to_string())
+        .ok_or_else(|| format!("`id` must be a UUID, got {id}"))
 }
 
 /// Creates each client of `text` through the oauth2 role's admin handler.
@@ -187,26 +215,33 @@ pub async fn clients(config: &Config, db: &Db, text: &str) -> Result<Imported, S
         "/admin/clients",
         "client",
         items,
+        |_| Ok(None::<()>),
     )
     .await
 }
 
 /// POSTs each item to `path` of `routes`, in order; 201 is created, 409 already present.
-async fn create_each(
+/// `extension` takes what goes beside the body out of an item (an identity's `id`).
+async fn create_each<X: Clone + Send + Sync + 'static>(
     routes: Router,
     path: &str,
     what: &str,
     items: Vec<Value>,
+    extension: impl Fn(&mut Value) -> Result<Option<X>, String>,
 ) -> Result<Imported, String> {
     let mut imported = Imported::default();
-    for (index, item) in items.into_iter().enumerate() {
-        let request = Request::builder()
+    for (index, mut item) in items.into_iter().enumerate() {
+        let beside = extension(&mut item).map_err(|e| format!("{what} at index {index}: {e}"))?;
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(path)
             .header(header::HOST, "localhost")
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(item.to_string()))
             .map_err(|e| format!("{what} at index {index}: {e}"))?;
+        if let Some(beside) = beside {
+            request.extensions_mut().insert(beside);
+        }
         let response = match routes.clone().oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},
@@ -284,6 +319,25 @@ mod tests {
             .unwrap_err()
             .contains("item 0: expected a JSON object"));
         assert!(classify("{oops").unwrap_err().starts_with("invalid JSON"));
+    }
+
+    #[test]
+    fn an_identitys_id_is_a_uuid_kept_in_kratos_spelling() {
+        let mut item =
+            serde_json::json!({"id": "9F425A8D-7EFC-4768-8F23-7647A74FDF13", "traits": {}});
+        let id = imported_id(&mut item).unwrap().unwrap();
+        assert_eq!(id.0, "9f425a8d-7efc-4768-8f23-7647a74fdf13");
+        assert_eq!(
+            item,
+            serde_json::json!({"traits": {}}),
+            "the id leaves the body"
+        );
+        assert!(imported_id(&mut serde_json::json!({"traits": {}}))
+            .unwrap()
+            .is_none());
+        let bad = imported_id(&mut serde_json::json!({"id": "ann"})).unwrap_err();
+        assert_eq!(bad, r#"`id` must be a UUID, got "ann""#);
+        assert!(identity_id(&serde_json::json!(7)).is_err());
     }
 
     #[test]

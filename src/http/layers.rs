@@ -250,7 +250,11 @@ fn account(
     let status = response.status();
     let path = uri.path();
     if let Some(error) = response.extensions().get::<ApiError>() {
-        if error.status.is_server_error() {
+        if error.status == StatusCode::NOT_IMPLEMENTED {
+            // An Ory path of a feature Quartet lacks (`http::unsupported`): the client's
+            // doing, not a failure of the server.
+            tracing::warn!(role = ctx.role, listener = ctx.listener, %method, path, request_id, message = error.message.as_str(), "request for a feature not supported yet");
+        } else if error.status.is_server_error() {
             tracing::error!(role = ctx.role, listener = ctx.listener, %method, path, request_id, debug = error.debug.as_deref().unwrap_or(""), "request failed");
         }
     }

@@ -1,8 +1,9 @@
 //! The admin API (`/admin/identities…`, `/admin/sessions…`): identity CRUD with strict
 //! bodies, password import, pagination, JSON Patch, batch create, and session administration.
+//! Beyond Kratos, `quartet import identities` keeps an identity's `id` ([`ImportedId`]).
 
 use crate::http::Query;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, patch};
@@ -60,6 +61,12 @@ pub fn routes(service: Service) -> Router {
         .route("/admin/sessions/{id}/extend", patch(extend_session))
         .with_state(service)
 }
+
+/// The id an imported identity keeps (`quartet import identities`, beyond Kratos, whose create
+/// body has no `id`): set as a request extension by the in-process import, never read from
+/// the wire, so `POST /admin/identities` stays Kratos' strict body. A taken id is a 409.
+#[derive(Debug, Clone)]
+pub struct ImportedId(pub String);
 
 // --- bodies -----------------------------------------------------------------------------------
 
@@ -241,15 +248,19 @@ fn admin_json(
 
 async fn create_identity(
     State(s): State<Service>,
+    imported: Option<Extension<ImportedId>>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Result<Response> {
     let body: CreateIdentityBody = strict(body)?;
     let input = input_from(body, s.now())?;
-    let (identity, creds) = match s.build_identity(input, None).await? {
+    let (mut identity, creds) = match s.build_identity(input, None).await? {
         Built::Ok(i, c) => (i, c),
         Built::Invalid(errors) => return Err(invalid(&errors)),
     };
+    if let Some(Extension(ImportedId(id))) = imported {
+        identity.id = id;
+    }
     s.store.create_identity(&identity, &creds).await?;
     let location = format!("{}/admin/identities/{}", admin_base(&headers), identity.id);
     let mut response = (

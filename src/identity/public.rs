@@ -1,6 +1,7 @@
 //! Public API outside the flows: identity schemas (`/schemas`), `/sessions/whoami` (the
 //! hottest path of the stack: one indexed lookup), the caller's own sessions, and the native
-//! apps' session-token exchange.
+//! apps' session-token exchange; and the 501 of Kratos' public paths whose features Quartet
+//! lacks ([`UNSUPPORTED`]).
 
 use crate::http::Query;
 use axum::extract::{Path, RawQuery, State};
@@ -16,7 +17,32 @@ use super::redirect;
 use super::request;
 use super::service::Service;
 use super::wire::{session_json, View};
+use crate::http::unsupported::{self, Unsupported};
 use crate::http::Json;
+
+/// Kratos v1.1 public paths of features Quartet does not have yet, answered with 501 naming
+/// the feature (`http::unsupported`). The recovery, verification and courier paths are not
+/// listed: they come with those features.
+pub const UNSUPPORTED: &[Unsupported] = &[
+    Unsupported {
+        path: "/.well-known/ory/webauthn.js",
+        feature: "WebAuthn (selfservice.methods.webauthn)",
+        reason: "Quartet signs in with passwords (selfservice.methods.password); passkeys and \
+                 security keys are not implemented.",
+    },
+    Unsupported {
+        path: "/self-service/methods/oidc/callback/{provider}",
+        feature: "Social sign-in (selfservice.methods.oidc)",
+        reason: "The provider's answer cannot be taken: Quartet signs in with passwords \
+                 (selfservice.methods.password) and reports selfservice.methods.oidc at start.",
+    },
+    Unsupported {
+        path: "/self-service/methods/oidc/organization/{organization}/callback/{provider}",
+        feature: "Social sign-in (selfservice.methods.oidc)",
+        reason: "The provider's answer cannot be taken: Quartet signs in with passwords \
+                 (selfservice.methods.password) and reports selfservice.methods.oidc at start.",
+    },
+];
 
 pub fn routes(service: Service) -> Router {
     Router::new()
@@ -37,6 +63,7 @@ pub fn routes(service: Service) -> Router {
         .route("/admin/recovery/{*rest}", any(redirect::to_admin))
         .route("/admin/courier/{*rest}", any(redirect::to_admin))
         .with_state(service)
+        .merge(unsupported::routes(UNSUPPORTED))
 }
 
 async fn list_schemas(State(s): State<Service>) -> Json<Value> {

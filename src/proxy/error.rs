@@ -244,10 +244,16 @@ impl ErrorHandler {
         })
     }
 
-    /// Renders the error response.
-    pub fn respond(&self, error: &Error, original: &UrlData, request_id: Option<&str>) -> Response {
+    /// Renders the error response; `debug` (only under `--dev`) goes into a JSON body.
+    pub fn respond(
+        &self,
+        error: &Error,
+        original: &UrlData,
+        request_id: Option<&str>,
+        debug: Option<&str>,
+    ) -> Response {
         match self {
-            ErrorHandler::Json { verbose, .. } => json_response(error, *verbose, request_id),
+            ErrorHandler::Json { verbose, .. } => json_response(error, *verbose, request_id, debug),
             ErrorHandler::Redirect {
                 to,
                 code,
@@ -288,8 +294,14 @@ impl ErrorHandler {
     }
 }
 
-/// herodot's JSON error.
-pub fn json_response(error: &Error, verbose: bool, request_id: Option<&str>) -> Response {
+/// herodot's JSON error; `debug` is the kernel's `debug` field, which only `--dev` fills (why
+/// a 500 happened: a template that failed, a handler that answered wrong).
+pub fn json_response(
+    error: &Error,
+    verbose: bool,
+    request_id: Option<&str>,
+    debug: Option<&str>,
+) -> Response {
     let status = error.status();
     let mut body = Map::new();
     body.insert("code".into(), json!(status.as_u16()));
@@ -307,6 +319,9 @@ pub fn json_response(error: &Error, verbose: bool, request_id: Option<&str>) -> 
         body.insert("message".into(), json!(error.to_string()));
     } else {
         body.insert("message".into(), json!(error.generic_message()));
+    }
+    if let Some(debug) = debug {
+        body.insert("debug".into(), json!(debug));
     }
     let text = json!({ "error": body }).to_string();
     let mut response = Response::new(Body::from(text));
@@ -389,7 +404,7 @@ mod tests {
             path: "/p".into(),
             raw_query: String::new(),
         };
-        let r = h.respond(&Error::unauthorized(""), &url, None);
+        let r = h.respond(&Error::unauthorized(""), &url, None, None);
         assert_eq!(r.status(), StatusCode::FOUND);
         assert_eq!(
             r.headers()[header::LOCATION],

@@ -104,6 +104,8 @@ pub struct Proxy {
     fallback: Vec<(String, Result<ErrorHandler, String>)>,
     pub outbound: Outbound,
     pub forwarder: forward::Forwarder,
+    /// `--dev`: a 500's JSON body carries `debug`, what went wrong.
+    dev: bool,
 }
 
 #[derive(Default)]
@@ -123,13 +125,15 @@ impl Proxy {
     /// loads every repository once (a remote repository that cannot be fetched is fatal, as in
     /// Oathkeeper; local problems are logged and reported by [`Proxy::problems`]).
     pub async fn start(config: &ProxyConfig) -> Result<Arc<Proxy>, String> {
-        Self::start_with(config, Outbound::over(HttpClient::new()?)).await
+        Self::start_with(config, Outbound::over(HttpClient::new()?), false).await
     }
 
-    /// As [`Proxy::start`], with the session/introspection adapters given.
+    /// As [`Proxy::start`], with the session/introspection adapters given; `dev` (`--dev`) puts
+    /// the reason of a 500 into its JSON body.
     pub async fn start_with(
         config: &ProxyConfig,
         mut outbound: Outbound,
+        dev: bool,
     ) -> Result<Arc<Proxy>, String> {
         // Oathkeeper reads jwks_ttl only from the global jwt config, once.
         if let Some(ttl) = config
@@ -179,6 +183,7 @@ impl Proxy {
             fallback,
             forwarder: forward::Forwarder::new(config.serve.proxy.trust_forwarded_headers)?,
             outbound,
+            dev,
         });
         for i in 0..proxy.sources.len() {
             let result = proxy.load_source(i).await;
@@ -485,6 +490,12 @@ impl Proxy {
         if !matches!(error.status().as_u16(), 401 | 403 | 404) {
             tracing::warn!(error = %error, url = req.url.to_url_string(), "request denied");
         }
+        // Under `--dev` a 500 says why in its JSON body (e.g. which header template failed).
+        let debug = (self.dev && error.status().is_server_error()).then(|| match rule {
+            Some(rule) => format!("access rule {:?}: {error}", rule.rule.id),
+            None => error.to_string(),
+        });
+        let debug = debug.as_deref();
         if let Some(rule) = rule {
             let hits: Vec<&ErrorHandler> = rule
                 .errors
@@ -492,13 +503,14 @@ impl Proxy {
                 .filter(|h| h.matches(error, &req.headers))
                 .collect();
             match hits.as_slice() {
-                [one] => return one.respond(error, &req.url, request_id),
+                [one] => return one.respond(error, &req.url, request_id, debug),
                 [] => {}
                 _ => {
                     return error::json_response(
                         &Error::internal("Found more than one error handlers matching the request"),
                         false,
                         request_id,
+                        debug,
                     )
                 }
             }
@@ -506,7 +518,7 @@ impl Proxy {
         for (id, handler) in &self.fallback {
             match handler {
                 Ok(h) if h.matches(error, &req.headers) => {
-                    return h.respond(error, &req.url, request_id)
+                    return h.respond(error, &req.url, request_id, debug)
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -515,11 +527,16 @@ impl Proxy {
                         error = e,
                         "fallback error handler is unusable"
                     );
-                    return error::json_response(&Error::internal(e.clone()), false, request_id);
+                    return error::json_response(
+                        &Error::internal(e.clone()),
+                        false,
+                        request_id,
+                        debug,
+                    );
                 }
             }
         }
-        error::json_response(error, false, request_id)
+        error::json_response(error, false, request_id, debug)
     }
 }
 

@@ -154,7 +154,7 @@ async fn start(rules: &[Value], extra: Value) -> Env {
     let (clock, hand) = quartet::Clock::manual(i64::try_from(T0).unwrap() * 1_000_000);
     let mut outbound = Outbound::with(sessions.clone(), tokens.clone(), HttpClient::new().unwrap());
     outbound.clock = clock;
-    let proxy = Proxy::start_with(&config, outbound).await.unwrap();
+    let proxy = Proxy::start_with(&config, outbound, false).await.unwrap();
     assert_eq!(proxy.problems(), Vec::<String>::new());
     Env {
         proxy,
@@ -412,7 +412,7 @@ async fn invalid_cache_config_names_the_rule_and_field() {
         &rules,
         json!({"authorizers": {"remote_json": {"enabled": true}}}),
     );
-    let proxy = Proxy::start_with(&config, Outbound::over(HttpClient::new().unwrap()))
+    let proxy = Proxy::start_with(&config, Outbound::over(HttpClient::new().unwrap()), false)
         .await
         .unwrap();
     let problems = proxy.problems().join("\n");
