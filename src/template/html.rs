@@ -10,9 +10,8 @@
 //! which execution applies to the pipeline's value (stringified as Go's escapers do: nil is "",
 //! a string itself, anything else `%v`). Escaping depends only on the template, never on the
 //! data: the branches of `if`/`with` must end in the same context (or contexts Go joins: a URL
-//! whose part is unknown, a value that may be unquoted), a `range` body must end where it began
-//! and escape its second iteration as its first, and the template must end in HTML text —
-//! otherwise a parse error.
+//! whose part is unknown, a value that may be unquoted), a `range` body must escape its second
+//! iteration as its first, and the template must end in HTML text — otherwise a parse error.
 //!
 //! What an action gets (Go's escapers, by Go's names):
 //!
@@ -70,7 +69,7 @@ pub(super) enum Escaper {
     /// Go's urlnormalizer: percent-encodes the bytes a URL may not hold.
     UrlNormalizer,
     /// Go's urlescaper: percent-encodes all but unreserved bytes.
-    UrlEscaper,
+    UrlEncoder,
     /// Go's srcsetescaper.
     Srcset,
     /// Go's htmlnamefilter.
@@ -90,7 +89,7 @@ impl Escaper {
             Escaper::UrlFilter if safe_url(&s) => s,
             Escaper::UrlFilter => format!("#{FAILSAFE}"),
             Escaper::UrlNormalizer => percent_encode(&s, true),
-            Escaper::UrlEscaper => percent_encode(&s, false),
+            Escaper::UrlEncoder => percent_encode(&s, false),
             Escaper::Srcset => srcset(&s),
             Escaper::AttrName => attr_name_filter(&s),
             Escaper::Comment => String::new(),
@@ -102,7 +101,7 @@ impl Escaper {
     fn equals_builtin(self, f: Func) -> bool {
         match f {
             Func::Html => self == Escaper::Html,
-            Func::Urlquery => matches!(self, Escaper::UrlEscaper | Escaper::UrlNormalizer),
+            Func::Urlquery => matches!(self, Escaper::UrlEncoder | Escaper::UrlNormalizer),
             _ => false,
         }
     }
@@ -465,7 +464,7 @@ fn join(a: Ctx, b: Ctx) -> Option<Ctx> {
     if a == b {
         return Some(a);
     }
-    if Ctx { url: b.url, ..a } == b {
+    if (Ctx { url: b.url, ..a }) == b {
         return Some(Ctx {
             url: UrlPart::Unknown,
             ..a
@@ -564,19 +563,19 @@ impl Pass {
                     let (escaped, end) = self.list(body, c)?;
                     // a second iteration starts where the first ended, and must be escaped
                     // the same (it is, when that is where the first began)
-                    let (again, end_again) = if end == c {
-                        (escaped.clone(), end)
+                    let end = if end == c {
+                        end
                     } else {
-                        self.list(body, end)?
+                        let (again, end_again) = self.list(body, end)?;
+                        if again != escaped {
+                            return err(format!(
+                                "{{{{range}}}} near {:?}: its body is in a different context \
+                                 on the second iteration ({end}, not {c})",
+                                self.last_text
+                            ));
+                        }
+                        self.join_branches("range", Some(end), end_again)?
                     };
-                    if again != escaped {
-                        return err(format!(
-                            "{{{{range}}}} after {:?}: its body is in a different context on \
-                             the second iteration ({end}, not {c})",
-                            self.last_text
-                        ));
-                    }
-                    let end = self.join_branches("range", Some(end), end_again)?;
                     let (otherwise, after) = self.list(otherwise, c)?;
                     c = self.join_branches("range", Some(end), after)?;
                     out.push(Node::Range(p.clone(), escaped, otherwise));
@@ -638,7 +637,7 @@ impl Pass {
             (State::Value | State::BeforeValue, AttrKind::Url) => match c.url {
                 UrlPart::Start => vec![Escaper::UrlFilter, Escaper::UrlNormalizer],
                 UrlPart::PreQuery => vec![Escaper::UrlNormalizer],
-                UrlPart::QueryOrFragment => vec![Escaper::UrlEscaper],
+                UrlPart::QueryOrFragment => vec![Escaper::UrlEncoder],
                 UrlPart::Unknown => {
                     return err(format!(
                         "{} is in an ambiguous context within a URL (a branch before it \
@@ -657,7 +656,10 @@ impl Pass {
             Delim::Unquoted => escapers.push(Escaper::Unquoted),
             Delim::Double | Delim::Single => escapers.push(Escaper::Html),
         }
-        Ok((Node::Escaped(merge_predefined(p, &mut escapers), escapers), c))
+        Ok((
+            Node::Escaped(merge_predefined(p, &mut escapers), escapers),
+            c,
+        ))
     }
 
     /// Literal text `s` in `c`: the text to write and the context after it.
@@ -720,7 +722,9 @@ impl Pass {
                 State::Value => value_step(c, rest, &mut out)?,
             };
             if used == 0 && after == c {
-                return err(format!("HTML template text {rest:?} makes no progress in {c}"));
+                return err(format!(
+                    "HTML template text {rest:?} makes no progress in {c}"
+                ));
             }
             c = after;
             rest = &rest[used..];
@@ -732,7 +736,11 @@ impl Pass {
 
 /// The last `n` characters of `s`.
 fn tail(s: &str, n: usize) -> String {
-    let start = s.char_indices().rev().nth(n.saturating_sub(1)).map_or(0, |(i, _)| i);
+    let start = s
+        .char_indices()
+        .rev()
+        .nth(n.saturating_sub(1))
+        .map_or(0, |(i, _)| i);
     s[start..].to_string()
 }
 
@@ -927,13 +935,14 @@ fn value_step(c: Ctx, s: &str, out: &mut String) -> R<(Ctx, usize)> {
     let end = match c.delim {
         Delim::Double => s.find('"'),
         Delim::Single => s.find('\''),
-        Delim::Unquoted | Delim::None => {
-            s.find(|ch: char| matches!(ch, '\t' | '\n' | '\u{c}' | '\r' | ' ' | '>'))
-        }
+        Delim::Unquoted | Delim::None => s.find(['\t', '\n', '\u{c}', '\r', ' ', '>']),
     };
     let value = &s[..end.unwrap_or(s.len())];
     if matches!(c.delim, Delim::Unquoted | Delim::None) {
-        if let Some(bad) = value.chars().find(|ch| matches!(ch, '"' | '\'' | '<' | '=' | '`')) {
+        if let Some(bad) = value
+            .chars()
+            .find(|ch| matches!(ch, '"' | '\'' | '<' | '=' | '`'))
+        {
             return err(format!(
                 "{bad:?} in an unquoted attribute value: {value:?} (quote the value)"
             ));
@@ -982,7 +991,13 @@ fn decode_refs(s: &str) -> String {
             };
             let n = digits
                 .bytes()
-                .take_while(|c| if hex { c.is_ascii_hexdigit() } else { c.is_ascii_digit() })
+                .take_while(|c| {
+                    if hex {
+                        c.is_ascii_hexdigit()
+                    } else {
+                        c.is_ascii_digit()
+                    }
+                })
                 .count();
             if n == 0 {
                 (None, 0)

@@ -169,7 +169,10 @@ pub fn html_template(text: &str) -> bool {
                 "{template} on {text:?}: {out}"
             );
         }
-        let scheme = text.split_once(':').map(|(s, _)| s).filter(|s| !s.contains('/'));
+        let scheme = text
+            .split_once(':')
+            .map(|(s, _)| s)
+            .filter(|s| !s.contains('/'));
         let unsafe_scheme = scheme.is_some_and(|s| {
             !["http", "https", "mailto"]
                 .iter()
