@@ -476,3 +476,95 @@ fn escaped_values_hold_no_markup() {
         }
     }
 }
+
+/// Templates put together from fragments of every context (a fixed pseudo-random sequence):
+/// each parses as HTML only where it parses as text, executes without panicking, and data
+/// never brings a raw `<`, `"` or `'` along (the marker `\u{7}` in the data is never followed
+/// by one in the output).
+#[test]
+fn assembled_templates_keep_data_inert() {
+    const FRAGMENTS: &[&str] = &[
+        "{{.}}",
+        "{{.A}}",
+        "{{.B}}",
+        "{{ . | html }}",
+        "{{ urlquery .A }}",
+        "{{ printf \"%s\" .A }}",
+        "{{if .A}}",
+        "{{else}}",
+        "{{end}}",
+        "{{range .L}}",
+        "{{with .A}}",
+        "{{/* c */}}",
+        "<p>",
+        "</p>",
+        "<a href=\"",
+        "<a href=",
+        "<a href='/x?",
+        "\"",
+        "'",
+        ">",
+        " ",
+        "=",
+        "<p title=",
+        "<img srcset=\"",
+        "<input ",
+        "checked",
+        "<!--",
+        "-->",
+        "<title>",
+        "</title>",
+        "<script>",
+        "</script>",
+        "<style>",
+        "</style>",
+        "<",
+        "</",
+        "/",
+        "?",
+        "#",
+        "&amp;",
+        "&#63;",
+        "x",
+        "javascript:",
+        "<p onclick=\"",
+        "<p style=",
+        "<!DOCTYPE html>",
+        "<b ",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let data = [
+        json!("\u{7}<x\"'`= y"),
+        json!({"A": "\u{7}\"z", "B": "\u{7}'z", "L": ["\u{7}<z", "javascript:\u{7}z"]}),
+    ];
+    let (mut parsed, mut refused) = (0, 0);
+    for _ in 0..20_000 {
+        let n = 1 + (next() % 16) as usize;
+        let text: String = (0..n)
+            .map(|_| FRAGMENTS[(next() % FRAGMENTS.len() as u64) as usize])
+            .collect();
+        let Ok(t) = Template::parse_html(&text) else {
+            refused += 1;
+            continue;
+        };
+        parsed += 1;
+        assert!(Template::parse(&text).is_ok(), "{text}");
+        for d in &data {
+            if let Ok(out) = t.execute_json(d) {
+                for bad in ["\u{7}<", "\u{7}\"", "\u{7}'"] {
+                    assert!(!out.contains(bad), "{text} on {d}: {out}");
+                }
+            }
+        }
+    }
+    assert!(
+        parsed > 500 && refused > 1000,
+        "{parsed} parsed, {refused} refused"
+    );
+}
