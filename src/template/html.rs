@@ -1,6 +1,6 @@
 //! Go's `html/template` on the one engine: contextual auto-escaping for HTML templates
-//! ([`Template::parse_html`](super::Template::parse_html); Kratos' courier renders its HTML mail
-//! bodies this way).
+//! ([`Template::parse_html`](super::Template::parse_html)), so that HTML mail bodies (Kratos'
+//! courier templates) are safe whatever the data.
 //!
 //! Design, as Go's: a pass at parse time. After [`super::parse`] has built the tree, [`escape`]
 //! walks it once with the HTML context — where the parser of a browser would be after the
@@ -39,9 +39,9 @@
 //! an action (`<a on{{.X}}=…>`) and `<!--` inside `<script>` are refused too. Data values are
 //! always plain text: there are no typed "safe" strings.
 //!
-//! Bounded: the pass walks no deeper than the parser's [`super::MAX_NESTING`], and the work
-//! it does (nodes visited and text bytes read — a `range` body is read twice per pass over it)
-//! is at most [`MAX_ESCAPE_WORK`].
+//! Bounded: the pass recurses no deeper than the parser's [`super::MAX_NESTING`], and the work
+//! it does (nodes visited and text bytes read; a `range` body that ends in another context
+//! than it began is read twice) is at most [`MAX_ESCAPE_WORK`].
 
 use std::fmt::{self, Write as _};
 

@@ -5,11 +5,13 @@
 //! and the identity role's courier (Kratos' mail templates) on plain JSON data such as
 //! `{"To": "…", "RecoveryURL": "…"}`.
 //!
-//! Pure: a template is parsed once ([`Template::parse`], or [`Template::parse_html`] for Go's
-//! `html/template`: the same engine, every action escaped for its HTML context by a pass at
-//! parse time, `html`; unknown functions and syntax are parse-time errors) and executed against a root [`Val`] — JSON, or a caller's [`Object`]
+//! Pure: a template is parsed once ([`Template::parse`]; unknown functions and syntax are
+//! parse-time errors) and executed against a root [`Val`] — JSON, or a caller's [`Object`]
 //! (a value with fields and methods, such as the proxy's header map with `.Get`). The object
 //! type is a type parameter, so execution is monomorphised: no boxing, no dynamic dispatch.
+//! [`Template::parse_html`] is Go's `html/template` on the same engine: a pass at parse time
+//! gives every action the escapers of its HTML context (`html`); execution is the same.
+//! In an HTML template a nil value renders "", as in Go.
 //!
 //! Go semantics kept on purpose: `{{ .missing }}` renders `<no value>`, `print` of a missing
 //! key renders "", and a field of a missing key (`.a.b` when `a` is absent) is an execution
