@@ -117,6 +117,12 @@ fn attribute_values() {
             "<p title=a&#32;b>",
         ),
         ("<p title={{if .A}}{{.A}}{{end}}>", json!({}), "<p title=>"),
+        // an attribute added by a branch right after a name
+        (
+            "<input checked{{if .A}} disabled{{end}} value={{.A}}>",
+            json!({"A": "<"}),
+            "<input checked disabled value=&lt;>",
+        ),
     ]);
 }
 
