@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::builtins::{call, Func};
+use super::html::escape_value;
 use super::parse::{Command, Node, Operand, Pipeline};
 use super::value::{Object, Val};
 use super::{err, MAX_OUTPUT, MAX_STEPS, R};
@@ -99,6 +100,11 @@ fn exec_nodes<O: Object>(
                     Val::Nil => out.push_str("<no value>"),
                     v => out.push_str(&v.go_string()),
                 }
+                check_output(out)?;
+            }
+            Node::Escaped(p, escapers) => {
+                let v = eval_pipeline(p, dot, root, b)?;
+                out.push_str(&escape_value(escapers, &v)?);
                 check_output(out)?;
             }
             Node::If(branches, otherwise) => {

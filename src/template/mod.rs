@@ -9,6 +9,9 @@
 //! parse-time errors) and executed against a root [`Val`] — JSON, or a caller's [`Object`]
 //! (a value with fields and methods, such as the proxy's header map with `.Get`). The object
 //! type is a type parameter, so execution is monomorphised: no boxing, no dynamic dispatch.
+//! [`Template::parse_html`] is Go's `html/template` on the same engine: a pass at parse time
+//! gives every action the escapers of its HTML context (`html`); execution is the same.
+//! In an HTML template a nil value renders "", as in Go.
 //!
 //! Go semantics kept on purpose: `{{ .missing }}` renders `<no value>`, `print` of a missing
 //! key renders "", and a field of a missing key (`.a.b` when `a` is absent) is an execution
@@ -16,19 +19,23 @@
 //!
 //! The parts: `lex` (actions and their tokens), `parse` (the tree), `value` (Go's value
 //! semantics: truth, `%v`, fields), `exec` (execution within a budget), `builtins` (the
-//! function table, by family), `printf` (Go's `fmt.Sprintf` verbs). Bounds: [`MAX_NESTING`],
-//! [`MAX_STEPS`], [`MAX_OUTPUT`].
+//! function table, by family), `printf` (Go's `fmt.Sprintf` verbs), `html` (contextual
+//! escaping). Bounds: [`MAX_NESTING`], [`MAX_STEPS`], [`MAX_OUTPUT`], [`MAX_ESCAPE_WORK`].
 
 mod builtins;
 mod exec;
+mod html;
 mod lex;
 mod parse;
 mod printf;
 mod value;
 
 #[cfg(test)]
+mod html_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
+pub use html::MAX_ESCAPE_WORK;
 pub use value::{go_json_string, no_args, string_arg, NoObject, Object, Val};
 
 /// A parse or execution error, with the template text's position where known.
@@ -61,6 +68,17 @@ impl Template {
     /// Parses `text`; unknown functions and unsupported syntax are errors here, not later.
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
         parse::parse(text).map(|nodes| Template { nodes })
+    }
+
+    /// Parses `text` as an HTML template, as Go's `html/template` does: every action's output
+    /// is escaped for where it stands — HTML text, an attribute value (quoted or not), a URL
+    /// (`javascript:` and other schemes than http, https and mailto become `#ZgotmplZ`)… —
+    /// and HTML comments are dropped. An action inside `<script>`, `<style>`, an event
+    /// handler or a `style` attribute is refused here, as is a template whose branches end in
+    /// different contexts or that ends inside a tag. The rules: `html.rs`.
+    pub fn parse_html(text: &str) -> Result<Template, TemplateError> {
+        let nodes = parse::parse(text)?;
+        html::escape(&nodes).map(|nodes| Template { nodes })
     }
 
     /// Executes with `root` as both `.` and `$`.

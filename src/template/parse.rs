@@ -6,27 +6,30 @@
 use serde_json::Number;
 
 use super::builtins::Func;
+use super::html::Escaper;
 use super::lex::{lex, split_actions, Item, Tok};
 use super::{err, MAX_NESTING, R};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Node {
     Text(String),
     Action(Pipeline),
+    /// An action of an HTML template, with the escapers of its context (`html.rs`).
+    Escaped(Pipeline, Vec<Escaper>),
     If(Vec<(Pipeline, Vec<Node>)>, Vec<Node>),
     With(Pipeline, Vec<Node>, Vec<Node>),
     Range(Pipeline, Vec<Node>, Vec<Node>),
 }
 
 /// Commands joined by `|`: each one's value is the last argument of the next.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct Pipeline(pub(super) Vec<Command>);
 
 /// A function, method or value with its arguments.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct Command(pub(super) Vec<Operand>);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Operand {
     /// `.a.b` on the dot.
     Field(Vec<String>),

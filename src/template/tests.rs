@@ -30,12 +30,18 @@ pub(crate) const SESSION_CASES: &[(&str, &str)] = &[
     ("{{ printf \"%+q\" .Extra.scp }}", r#"["a" "b"]"#),
     ("{{ .Extra.n }}", "30"),
     ("{{ .Extra.missing | default \"anon\" }}", "anon"),
-    ("{{ if eq .Subject \"user-1\" }}yes{{ else }}no{{ end }}", "yes"),
+    (
+        "{{ if eq .Subject \"user-1\" }}yes{{ else }}no{{ end }}",
+        "yes",
+    ),
     ("{{ index .Extra.scp 1 }}", "b"),
     ("{{ .Subject | upper }}-{{ lower \"AB\" }}", "USER-1-ab"),
     ("{{- \" x \" | trim -}} !", "x!"),
     ("{{ range .Extra.scp }}[{{ . }}]{{ end }}", "[a][b]"),
-    ("{{ with .Extra.identity }}{{ .traits.email }}{{ end }}", "a@b.c"),
+    (
+        "{{ with .Extra.identity }}{{ .traits.email }}{{ end }}",
+        "a@b.c",
+    ),
     ("{{/* comment */}}ok", "ok"),
 ];
 

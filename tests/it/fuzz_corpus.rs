@@ -2,7 +2,8 @@
 //! fuzzing run has found something), replayed under `cargo test` with prefixes and simple
 //! mutations through the very properties the targets check (`fuzz/fuzz_targets/common/
 //! properties.rs`): the relation-tuple parsers, the access-rule decoder and URL patterns, and
-//! the proxy's Go templates never panic, and plain tuples round-trip through their text form.
+//! the proxy's Go templates and the HTML templates never panic, HTML templates escape text in every
+//! context, and plain tuples round-trip through their text form.
 //! (The config loader's corpus is replayed in `tests/config.rs`, the OPL front end's inputs in
 //! `src/permission/opl/tests.rs`.)
 
@@ -83,6 +84,15 @@ fn templates_never_panic_when_parsed_or_executed() {
     let executed = variants("proxy_template")
         .iter()
         .filter(|t| properties::template(t))
+        .count();
+    assert!(executed > 20, "the corpus reaches execution ({executed})");
+}
+
+#[test]
+fn html_templates_never_panic_and_escape_every_context() {
+    let executed = variants("html_template")
+        .iter()
+        .filter(|t| properties::html_template(t))
         .count();
     assert!(executed > 20, "the corpus reaches execution ({executed})");
 }

@@ -14,6 +14,7 @@ use quartet::permission::{RelationTuple, Subject};
 use quartet::proxy::matcher::{Pattern, Strategy};
 use quartet::proxy::rule::decode_document;
 use quartet::proxy::template::{Template, TemplateData, UrlData};
+use quartet::template::Template as HtmlTemplate;
 
 /// Whether no part holds a separator of the text form (such tuples must round-trip).
 fn plain(tuple: &RelationTuple) -> bool {
@@ -125,4 +126,74 @@ pub fn template(text: &str) -> bool {
     };
     let _ = template.execute_shared(&Arc::new(TemplateData::default()));
     template.execute(&session()).is_ok()
+}
+
+/// Templates with one action in each HTML context, and whether the value there is unquoted
+/// (no space, `=` or backquote either) and at a URL's start (a scheme other than http, https
+/// or mailto is replaced).
+const HTML_CONTEXTS: [(&str, bool, bool); 11] = [
+    ("<p>{{.}}</p>", false, false),
+    ("<title>{{.}}</title>", false, false),
+    (r#"<p title="{{.}}">"#, false, false),
+    ("<p title='{{.}}'>", false, false),
+    ("<p title={{.}}>", true, false),
+    (r#"<a href="{{.}}">"#, false, true),
+    ("<a href={{.}}>", true, true),
+    (r#"<a href="/{{.}}">"#, false, false),
+    (r#"<a href="/?q={{.}}">"#, false, false),
+    (r#"<img srcset="{{.}}">"#, false, false),
+    ("<p {{.}}>", true, false),
+];
+
+/// Go's `html/template` (`quartet::template::Template::parse_html`), both ways round. As a
+/// template: the text parses or fails with a message — only where it parses as a text
+/// template too — and a parsed one executes against hostile data to a string or an error. As
+/// data: in every context of [`HTML_CONTEXTS`] the text comes out with no character that could
+/// end that context, and at a URL's start with an unsafe scheme as `#ZgotmplZ`. Returns
+/// whether the text parsed as an HTML template and executed.
+pub fn html_template(text: &str) -> bool {
+    for (template, unquoted, url_start) in HTML_CONTEXTS {
+        let parsed = HtmlTemplate::parse_html(template);
+        let out = parsed
+            .and_then(|t| t.execute_json(&serde_json::Value::String(text.into())))
+            .unwrap_or_else(|e| panic!("{template}: {e}"));
+        let (before, after) = template.split_once("{{.}}").unwrap_or_default();
+        let inner = &out[before.len()..out.len() - after.len()];
+        assert!(
+            !inner.contains(['<', '>', '"', '\'']),
+            "{template} on {text:?}: {out}"
+        );
+        if unquoted {
+            assert!(
+                !inner.contains([' ', '\t', '\n', '\r', '\u{c}', '=', '`']),
+                "{template} on {text:?}: {out}"
+            );
+        }
+        let scheme = text
+            .split_once(':')
+            .map(|(s, _)| s)
+            .filter(|s| !s.contains('/'));
+        let unsafe_scheme = scheme.is_some_and(|s| {
+            !["http", "https", "mailto"]
+                .iter()
+                .any(|safe| s.eq_ignore_ascii_case(safe))
+        });
+        if url_start && unsafe_scheme {
+            assert_eq!(inner, "#ZgotmplZ", "{template} on {text:?}");
+        }
+    }
+    let Ok(template) = HtmlTemplate::parse_html(text) else {
+        return false;
+    };
+    assert!(
+        HtmlTemplate::parse(text).is_ok(),
+        "{text:?} parses as HTML but not as text"
+    );
+    let hostile = "<script>alert('x')</script>\" onclick=x javascript:x";
+    let _ = template.execute_json(&serde_json::Value::String(hostile.into()));
+    template
+        .execute_json(&serde_json::json!({
+            "A": hostile, "B": [hostile, "javascript:x", 1], "C": {"D": hostile}, "N": 3,
+        }))
+        .is_ok()
 }
