@@ -690,16 +690,19 @@ impl Store {
         row.as_ref().map(from_row::<GrantRecord, Grant>).transpose()
     }
 
-    /// One page of grants (optionally of one issuer) and the total number of grants.
+    /// One page of grants (optionally of one issuer) and how many grants the filter matches.
     pub(crate) async fn list_grants(
         &self,
         issuer: &str,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Grant>, i64)> {
-        let total: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM oauth2_trust_grants")
-            .fetch_one(self.db.pool())
-            .await?;
+        let total: (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM oauth2_trust_grants WHERE ($1 = '' OR issuer = $1)",
+        )
+        .bind(issuer)
+        .fetch_one(self.db.pool())
+        .await?;
         let rows = sqlx::query("SELECT * FROM oauth2_trust_grants WHERE ($1 = '' OR issuer = $1) ORDER BY created_at, id LIMIT $2 OFFSET $3")
             .bind(issuer)
             .bind(limit)
